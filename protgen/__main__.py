@@ -1,0 +1,6 @@
+"""``python -m protgen`` (and ``torchrun -m protgen``) runs the command-line interface."""
+
+from protgen.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""SE(3) frames as the product SO(3) × R³: compose, invert, apply, centre.
+
+A frame T = (R, p) maps local coordinates x to world coordinates R·x + p. The product (not the
+screw) structure is the one THEORY.md fixes: paths and velocities act on R and p separately.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from protgen import so3
+
+__all__ = ["Rigid"]
+
+
+@dataclass(frozen=True)
+class Rigid:
+    """A batch of frames.
+
+    rots: rotation matrices, (..., 3, 3); trans: origins in Å, (..., 3).
+    """
+
+    rots: torch.Tensor
+    trans: torch.Tensor
+
+    @staticmethod
+    def identity(shape: tuple[int, ...], dtype=torch.float32, device=None) -> "Rigid":
+        rots = torch.eye(3, dtype=dtype, device=device).expand(*shape, 3, 3).clone()
+        return Rigid(rots, torch.zeros(*shape, 3, dtype=dtype, device=device))
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.trans.shape[:-1]
+
+    def compose(self, other: "Rigid") -> "Rigid":
+        """self ∘ other = (R_a R_b, R_a p_b + p_a)."""
+        return Rigid(self.rots @ other.rots, self.apply(other.trans))
+
+    def invert(self) -> "Rigid":
+        """T⁻¹ = (Rᵀ, −Rᵀp)."""
+        rt = self.rots.transpose(-1, -2)
+        return Rigid(rt, -(rt @ self.trans[..., None])[..., 0])
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        """World coordinates of local points. x: (..., 3) broadcast against the frames."""
+        return (self.rots @ x[..., None])[..., 0] + self.trans
+
+    def apply_inverse(self, x: torch.Tensor) -> torch.Tensor:
+        """Local coordinates of world points. x: (..., 3)."""
+        return (self.rots.transpose(-1, -2) @ (x - self.trans)[..., None])[..., 0]
+
+    def to(self, *args, **kwargs) -> "Rigid":
+        return Rigid(self.rots.to(*args, **kwargs), self.trans.to(*args, **kwargs))
+
+    def __getitem__(self, index) -> "Rigid":
+        return Rigid(self.rots[index], self.trans[index])
+
+    def detach(self) -> "Rigid":
+        return Rigid(self.rots.detach(), self.trans.detach())
+
+    def rotvec(self) -> torch.Tensor:
+        """Rotation vectors of the rotations, rad, (..., 3)."""
+        return so3.log(self.rots)
+
+    @staticmethod
+    def cat(frames: list["Rigid"], dim: int = 0) -> "Rigid":
+        return Rigid(
+            torch.cat([f.rots for f in frames], dim if dim >= 0 else dim - 2),
+            torch.cat([f.trans for f in frames], dim if dim >= 0 else dim - 1),
+        )

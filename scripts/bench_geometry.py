@@ -1,0 +1,61 @@
+"""Benchmark: SO(3) exp/log/geodesic and Φ on 100k frames, float32, 1 thread, ours vs geomstats.
+
+Run: python scripts/bench_geometry.py [--n 100000]. Prints a table of milliseconds per call.
+"""
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("GEOMSTATS_BACKEND", "numpy")
+
+import numpy as np
+import torch
+
+from protgen import so3
+from protgen.backbone import frames_to_backbone
+from protgen.rigid import Rigid
+
+
+def _time(fn, repeat=5):
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return 1e3 * best
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=100_000)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    from geomstats.geometry.special_orthogonal import SpecialOrthogonal
+
+    group = SpecialOrthogonal(n=3, point_type="vector")
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(args.n, 3, generator=g)
+    r0, r1 = so3.uniform((args.n,), generator=g), so3.uniform((args.n,), generator=g)
+    frames = Rigid(r0, 10 * torch.randn(args.n, 3, generator=g))
+    v_np, r0_np, r1_np = v.numpy().astype(np.float32), r0.numpy(), r1.numpy()
+
+    def gs_geodesic():
+        rel = group.rotation_vector_from_matrix(np.einsum("nji,njk->nik", r0_np, r1_np))
+        return np.einsum("nij,njk->nik", r0_np, group.matrix_from_rotation_vector(0.3 * rel))
+
+    rows = [
+        ("exp", _time(lambda: so3.exp(v)), _time(lambda: group.matrix_from_rotation_vector(v_np))),
+        ("log", _time(lambda: so3.log(r0)), _time(lambda: group.rotation_vector_from_matrix(r0_np))),
+        ("geodesic", _time(lambda: so3.geodesic(r0, r1, 0.3)), _time(gs_geodesic)),
+        ("phi (frames→N,CA,C,O)", _time(lambda: frames_to_backbone(frames)), float("nan")),
+    ]
+    print(f"{args.n} frames, float32, {torch.get_num_threads()} thread")
+    print(f"{'operation':<24}{'protgen ms':>12}{'geomstats ms':>14}{'speed-up':>10}")
+    for name, ours, ref in rows:
+        print(f"{name:<24}{ours:>12.1f}{ref:>14.1f}{ref / ours:>10.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Frames and Φ: round trip, SE(3) equivariance, ideal geometry, O placement against real O."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from protgen import so3
+from protgen.backbone import backbone_to_frames, dihedral, frames_to_backbone
+from protgen.rigid import Rigid
+
+from chains import HELIX, STRAND, ideal_chain
+
+
+def _random_frames(shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return Rigid(so3.uniform(shape, torch.float64, generator=g), 10 * torch.randn(*shape, 3, generator=g, dtype=torch.float64))
+
+
+def _angle(a, b, c):
+    u, w = a - b, c - b
+    return torch.rad2deg(torch.acos((u * w).sum(-1) / u.norm(dim=-1) / w.norm(dim=-1)))
+
+
+def test_frames_of_phi_are_the_frames():
+    f = _random_frames((3, 40))
+    g = backbone_to_frames(frames_to_backbone(f))
+    assert torch.allclose(g.rots, f.rots, atol=1e-12) and torch.allclose(g.trans, f.trans, atol=1e-12)
+
+
+def test_phi_is_se3_equivariant():
+    f = _random_frames((2, 30), seed=1)
+    motion = _random_frames((), seed=2)
+    moved = Rigid(motion.rots.expand(2, 30, 3, 3), motion.trans.expand(2, 30, 3)).compose(f)
+    assert torch.allclose(frames_to_backbone(moved), motion.apply(frames_to_backbone(f)), atol=1e-10)
+
+
+def test_ideal_bond_lengths_and_angles_including_the_carbonyl():
+    atoms = torch.from_numpy(ideal_chain(HELIX, 20))
+    x = frames_to_backbone(backbone_to_frames(atoms))
+    n, ca, c, o = x.unbind(-2)
+    assert torch.allclose((ca - n).norm(dim=-1), torch.tensor(1.459, dtype=torch.float64), atol=2e-3)
+    assert torch.allclose((c - ca).norm(dim=-1), torch.tensor(1.526, dtype=torch.float64), atol=1e-3)
+    assert torch.allclose((o - c).norm(dim=-1), torch.tensor(1.231, dtype=torch.float64), atol=1e-6)
+    assert torch.allclose(_angle(ca, c, o), torch.tensor(120.5, dtype=torch.float64), atol=1e-6)
+    # O lies in the peptide plane CA(i), C(i), N(i+1), trans to N(i+1).
+    torsion = dihedral(ca[:-1], n[1:], c[:-1], o[:-1])
+    assert torch.allclose(torsion.abs(), torch.tensor(math.pi, dtype=torch.float64), atol=1e-6)
+
+
+def test_terminal_oxygen_follows_psi():
+    f = _random_frames((5,), seed=3)
+    for psi in (-1.0, 2.0):
+        x = frames_to_backbone(f, mask=torch.tensor([True, True, False, True, True]), psi_last=psi)
+        # Residue 1 is followed by padding and residue 4 is last: O from ψ, so N–CA–C–O = ψ + π.
+        for i in (1, 4):
+            got = dihedral(x[i, 0], x[i, 1], x[i, 2], x[i, 3])
+            assert math.isclose(math.remainder(got.item() - psi - math.pi, 2 * math.pi), 0.0, abs_tol=1e-9)
+        assert (x[2] == 0).all()
+
+
+@pytest.mark.parametrize("phi_psi", [HELIX, STRAND])
+def test_oxygen_matches_an_ideal_chain_built_independently(phi_psi):
+    atoms = torch.from_numpy(ideal_chain(phi_psi, 12))
+    x = frames_to_backbone(backbone_to_frames(atoms))
+    assert (x[:-1, 3] - atoms[:-1, 3]).norm(dim=-1).max() < 0.03
+
+
+def test_oxygen_from_next_n_matches_real_structures(shared_pdb):
+    from protgen.structure import read_structure
+
+    errors = []
+    for path in sorted(shared_pdb.glob("proteinmpnn_inputs/*"))[:3] + sorted(shared_pdb.glob("biotite_tests/1l2y*")):
+        for chain in read_structure(path).chains:
+            ok = chain.atom_mask.all(-1)
+            pair = ok[:-1] & ok[1:]
+            a = torch.from_numpy(chain.atoms).double()
+            x = frames_to_backbone(backbone_to_frames(a))
+            from protgen.backbone import place_oxygen
+
+            o = place_oxygen(a[:-1, 1], a[:-1, 2], a[1:, 0])
+            errors.append((o - a[:-1, 3]).norm(dim=-1)[torch.from_numpy(pair)].numpy())
+            assert x.shape == a.shape
+    errors = np.concatenate(errors)
+    assert len(errors) > 200
+    assert np.median(errors) < 0.1
