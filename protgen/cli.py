@@ -16,12 +16,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"protgen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for register in _COMMANDS:
+    for register in _commands():
         register(sub)
     return parser
 
 
-_COMMANDS: list = []
+def _commands() -> list:
+    from protgen import cli_data
+
+    return [cli_data.register]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,120 @@
+"""Batches for training: cluster-then-member sampling, random crops, length bucketing, padding.
+
+Sampling a cluster uniformly and then one of its members keeps large redundant families from
+dominating. Each DDP rank draws from its own shard of the clusters. Batches are deterministic
+given (seed, rank, world size, step).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from protgen.backbone import backbone_to_frames
+from protgen.dataset import TrainingSet
+from protgen.rigid import Rigid
+
+__all__ = ["Batch", "BatchLoader"]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Padded, centred backbones.
+
+    atoms: Å, (B, L, 4, 3), CA centroid at the origin; frames: Rigid (B, L) of those atoms;
+    mask: (B, L) bool, True for real residues; ids: segment IDs (crops keep their segment's ID).
+    """
+
+    atoms: torch.Tensor
+    frames: Rigid
+    mask: torch.Tensor
+    ids: tuple[str, ...]
+
+    def to(self, device) -> "Batch":
+        return Batch(self.atoms.to(device), self.frames.to(device), self.mask.to(device), self.ids)
+
+
+def collate(backbones: list[np.ndarray], ids: list[str]) -> Batch:
+    """Centre each backbone at its CA centroid and pad to the longest. backbones: list of (L_i, 4, 3)."""
+    length = max(len(b) for b in backbones)
+    atoms = torch.zeros(len(backbones), length, 4, 3)
+    mask = torch.zeros(len(backbones), length, dtype=torch.bool)
+    for k, b in enumerate(backbones):
+        x = torch.tensor(np.array(b, dtype=np.float32))
+        atoms[k, : len(x)] = x - x[:, 1].mean(0)
+        mask[k, : len(x)] = True
+    frames = backbone_to_frames(atoms)
+    frames = Rigid(torch.where(mask[..., None, None], frames.rots, torch.eye(3)), frames.trans * mask[..., None])
+    return Batch(atoms, frames, mask, tuple(ids))
+
+
+class BatchLoader:
+    """An endless, seeded stream of batches from one split of a training set.
+
+    batch_size: segments per batch; crop_length: residues (longer segments are cropped at a random
+    start); bucket: batches drawn at once and sorted by length so each batch pads little.
+    """
+
+    def __init__(
+        self,
+        dataset: TrainingSet,
+        split: str = "train",
+        batch_size: int = 8,
+        crop_length: int = 128,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        bucket: int = 8,
+    ):
+        self.dataset, self.batch_size, self.crop_length, self.bucket = dataset, batch_size, crop_length, bucket
+        clusters: dict[int, list[int]] = {}
+        for i in dataset.indices(split):
+            clusters.setdefault(dataset.records[i]["cluster"], []).append(i)
+        keys = sorted(clusters)
+        shard = keys[rank::world_size] if len(keys) >= world_size else keys
+        if not shard:
+            raise ValueError(f"the {split!r} split of {dataset.path} is empty")
+        self.members = [clusters[k] for k in shard]
+        self.rng = np.random.default_rng([seed, rank, world_size])
+        self._queue: list[Batch] = []
+        self._fill_state = self.rng.bit_generator.state
+        self._popped = 0
+
+    def state(self) -> dict:
+        """Where the stream stands, for checkpoints: the RNG state before the pending bucket was
+        drawn and how many of its batches were used."""
+        return {"rng": self._fill_state, "popped": self._popped}
+
+    def restore(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self._queue = []
+        self._fill()
+        for _ in range(state["popped"]):
+            next(self)
+
+    def _draw(self) -> tuple[np.ndarray, str]:
+        cluster = self.members[self.rng.integers(len(self.members))]
+        index = cluster[self.rng.integers(len(cluster))]
+        atoms = self.dataset.segment_atoms(index)
+        if len(atoms) > self.crop_length:
+            start = self.rng.integers(len(atoms) - self.crop_length + 1)
+            atoms = atoms[start : start + self.crop_length]
+        return atoms, self.dataset.records[index]["id"]
+
+    def __iter__(self):
+        return self
+
+    def _fill(self) -> None:
+        self._fill_state = self.rng.bit_generator.state
+        self._popped = 0
+        items = [self._draw() for _ in range(self.batch_size * self.bucket)]
+        items.sort(key=lambda item: len(item[0]))
+        groups = [items[k : k + self.batch_size] for k in range(0, len(items), self.batch_size)]
+        order = self.rng.permutation(len(groups))
+        self._queue = [collate([a for a, _ in groups[k]], [i for _, i in groups[k]]) for k in order]
+
+    def __next__(self) -> Batch:
+        if not self._queue:
+            self._fill()
+        self._popped += 1
+        return self._queue.pop()
