@@ -1,0 +1,37 @@
+"""Structural similarity: optimal superposition (Kabsch) RMSD and TM-scores by TM-align."""
+
+import numpy as np
+import torch
+
+__all__ = ["kabsch_rmsd", "superpose", "tm_align"]
+
+
+def superpose(mobile: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mobile moved onto target by the rotation and translation minimising RMSD (Kabsch).
+
+    mobile, target: Å, (..., N, 3) → (..., N, 3).
+    """
+    mc, tc = mobile.mean(-2, keepdim=True), target.mean(-2, keepdim=True)
+    h = (mobile - mc).transpose(-1, -2) @ (target - tc)
+    u, _, vt = torch.linalg.svd(h)
+    d = torch.sign(torch.det(vt.transpose(-1, -2) @ u.transpose(-1, -2)))
+    fix = torch.ones_like(h[..., 0])
+    fix[..., -1] = d
+    r = vt.transpose(-1, -2) @ torch.diag_embed(fix) @ u.transpose(-1, -2)
+    return (r @ (mobile - mc).transpose(-1, -2)).transpose(-1, -2) + tc
+
+
+def kabsch_rmsd(mobile: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """RMSD after optimal superposition, Å. mobile, target: (..., N, 3) → (...)."""
+    mobile, target = torch.as_tensor(mobile, dtype=torch.float64), torch.as_tensor(target, dtype=torch.float64)
+    return (superpose(mobile, target) - target).square().sum(-1).mean(-1).sqrt()
+
+
+def tm_align(ca_a: np.ndarray, ca_b: np.ndarray, seq_a: str | None = None, seq_b: str | None = None) -> tuple[float, float]:
+    """TM-scores of a TM-align alignment normalised by the length of a and of b. ca_*: Å, (L, 3)."""
+    import tmtools
+
+    seq_a = seq_a or "G" * len(ca_a)
+    seq_b = seq_b or "G" * len(ca_b)
+    result = tmtools.tm_align(np.ascontiguousarray(ca_a, dtype=np.float64), np.ascontiguousarray(ca_b, dtype=np.float64), seq_a, seq_b)
+    return float(result.tm_norm_chain1), float(result.tm_norm_chain2)
