@@ -1,6 +1,7 @@
 """``protgen train``: flags and an optional TOML file → ModelConfig and TrainConfig → train()."""
 
 import dataclasses
+import os
 import tomllib
 from pathlib import Path
 
@@ -84,5 +85,6 @@ def configs_from(args) -> tuple[ModelConfig, TrainConfig]:
 
 def _run(args) -> None:
     model, config = configs_from(args)
-    path = train(args.data, args.out, model, config, resume=args.resume)
-    print(f"checkpoint: {path}")
+    result = train(args.data, args.out, model, config, resume=args.resume)
+    if os.environ.get("RANK", "0") == "0":
+        print(f"checkpoint: {result.checkpoint} (step {result.step})")

@@ -155,7 +155,7 @@ class InvariantPointAttention(nn.Module):
 class Block(nn.Module):
     """IPA → LayerNorm → transition MLP → optional sequence transformer → optional pair update → frame update."""
 
-    def __init__(self, c: NetworkConfig):
+    def __init__(self, c: NetworkConfig, last: bool = False):
         super().__init__()
         self.ipa = InvariantPointAttention(c)
         self.norm1 = nn.LayerNorm(c.node_dim)
@@ -166,7 +166,7 @@ class Block(nn.Module):
             layer = nn.TransformerEncoderLayer(c.node_dim, 4, 2 * c.node_dim, dropout=0.0, batch_first=True, norm_first=True)
             self.seq = nn.TransformerEncoder(layer, c.node_layers, enable_nested_tensor=False)
         self.pair = None
-        if c.pair_update:
+        if c.pair_update and not last:  # the last block's pair features would go unused
             self.pair_in = nn.Linear(c.node_dim, c.pair_dim)
             self.pair = nn.Sequential(nn.LayerNorm(c.pair_dim), nn.Linear(c.pair_dim, c.pair_dim), nn.ReLU(), nn.Linear(c.pair_dim, c.pair_dim))
         self.update = nn.Linear(c.node_dim, 6)
@@ -184,7 +184,7 @@ class Block(nn.Module):
             z = z + self.pair(z + p[:, :, None] + p[:, None, :]) * (m[:, :, None] * m[:, None])
         u = self.update(s) * m
         quat = torch.cat([torch.ones_like(u[..., :1]), u[..., :3]], -1)
-        step = Rigid(so3.quaternion_to_matrix(quat), u[..., 3:] / NM_PER_ANGSTROM)
+        step = Rigid(so3.quaternion_to_matrix(quat), u[..., 3:])  # frames inside the network are in nm
         return s, z, frames.compose(step)
 
 
@@ -197,7 +197,7 @@ class FrameNetwork(nn.Module):
         c = self.config = config
         self.node_in = nn.Sequential(nn.Linear(2 * c.node_dim, c.node_dim), nn.ReLU(), nn.Linear(c.node_dim, c.node_dim), nn.LayerNorm(c.node_dim))
         self.pairs = PairFeatures(c)
-        self.blocks = nn.ModuleList(Block(c) for _ in range(c.blocks))
+        self.blocks = nn.ModuleList(Block(c, last=k == c.blocks - 1) for k in range(c.blocks))
         self.rot_residual = nn.Linear(c.node_dim, 3)
         nn.init.zeros_(self.rot_residual.weight)
         nn.init.zeros_(self.rot_residual.bias)

@@ -26,7 +26,7 @@ from protgen.loss import generator_matching_loss
 from protgen.model import GeneratorModel, ModelConfig
 from protgen.progress import Progress
 
-__all__ = ["TrainConfig", "train", "EMA"]
+__all__ = ["TrainConfig", "TrainResult", "train", "EMA"]
 
 VAL_TIMES = (0.1, 0.3, 0.5, 0.7, 0.9)
 
@@ -52,6 +52,17 @@ class TrainConfig:
     bf16: bool = False  # bfloat16 autocast (GPU only)
     max_nonfinite: int = 20  # consecutive skipped (non-finite) steps that stop the run
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """checkpoint: path of the last checkpoint; step: steps done; model: this process's trained
+    model (raw weights, not EMA); stopped: True if a signal ended the run early."""
+
+    checkpoint: Path
+    step: int
+    model: GeneratorModel
+    stopped: bool
 
 
 class EMA:
@@ -149,8 +160,8 @@ def validate(module: GeneratorModel, batches: list[Batch], seed: int) -> dict[fl
     return out
 
 
-def train(data: str | Path, out: str | Path, model_config: ModelConfig, config: TrainConfig, resume: bool = False) -> Path:
-    """Train a model; returns the path of the last checkpoint."""
+def train(data: str | Path, out: str | Path, model_config: ModelConfig, config: TrainConfig, resume: bool = False) -> TrainResult:
+    """Train a model (or continue the run in ``out`` with ``resume``)."""
     rank, world, device = _setup_distributed(config)
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
@@ -228,7 +239,7 @@ def train(data: str | Path, out: str | Path, model_config: ModelConfig, config: 
                 snapshot()
                 if rank == 0:
                     print(f"\nprotgen train: stopped at step {step}; checkpoint written to {ckpt_path} (continue with --resume)", flush=True)
-                return ckpt_path
+                return TrainResult(ckpt_path, step, module, True)
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * _lr_factor(step, config)
             batch = next(loader).to(device)
@@ -271,7 +282,7 @@ def train(data: str | Path, out: str | Path, model_config: ModelConfig, config: 
     finally:
         stop.restore()
         progress.close()
-    return ckpt_path
+    return TrainResult(ckpt_path, step, module, False)
 
 
 class _no_autocast:

@@ -1,0 +1,38 @@
+"""Export a training checkpoint's EMA weights, configs, data fingerprint and a training summary
+into a small weights file (what protgen ships as protgen/weights/default.pt).
+
+Usage: python scripts/export_weights.py RUN/checkpoint.pt protgen/weights/default.pt
+"""
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+from protgen import checkpoint
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint")
+    parser.add_argument("out")
+    args = parser.parse_args()
+    state = checkpoint.load(args.checkpoint)
+    run = Path(args.checkpoint).parent
+    summary = {"steps": state["step"], "skipped_steps": state["skipped_steps"], "world_size": len(state["rng"])}
+    for name in ("metrics.csv", "validation.csv"):
+        if (run / name).exists():
+            with open(run / name, newline="") as handle:
+                rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= state["step"]]
+            if rows:
+                summary[name.removesuffix(".csv")] = rows[-1]
+    payload = {key: state[key] for key in ("model_config", "train_config", "data_fingerprint", "ema")}
+    payload["ema"] = {k: v.float().cpu() for k, v in payload["ema"].items()}
+    payload["summary"] = summary
+    checkpoint.save(args.out, payload)
+    print(json.dumps(summary, indent=2))
+    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()

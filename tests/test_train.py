@@ -1,0 +1,158 @@
+"""Training: losses fall, resume reproduces an uninterrupted run, signals checkpoint, non-finite
+steps are skipped, DDP ranks agree, and bad configs fail in one line."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from protgen import checkpoint
+from protgen.errors import CheckpointError, ConfigError, DatasetError, ProtgenError
+from protgen.loader import collate
+from protgen.model import GeneratorModel, ModelConfig
+from protgen.network import PRESETS
+from protgen.train import TrainConfig, train, validate
+
+from fixtures import training_set
+
+TINY = ModelConfig(PRESETS["tiny"])
+FAST = dict(batch_size=2, crop_length=40, warmup=5, log_every=1, val_every=10**6, checkpoint_every=5)
+
+
+def _losses(run):
+    with open(Path(run) / "metrics.csv", newline="") as handle:
+        return {int(r["step"]): float(r["loss"]) for r in csv.DictReader(handle)}
+
+
+def test_overfitting_one_chain_drives_the_loss_down_tenfold(tmp_path):
+    ts = training_set(tmp_path, n_chains=1, val_fraction=0.0)
+    batches = [collate([ts.segment_atoms(0)] * 4, ["x"] * 4)]
+    before = GeneratorModel(TINY).eval()
+    result = train(ts.path, tmp_path / "run", TINY, TrainConfig(steps=1500, lr=2e-3, ema_decay=0.99, **{**FAST, "batch_size": 4, "log_every": 50, "checkpoint_every": 1500}))
+    after, _ = checkpoint.load_model(result.checkpoint)
+    start, end = validate(before, batches, seed=0), validate(after, batches, seed=0)
+    # At small t the noise hides the data's orientation, an irreducible part of the loss for an
+    # equivariant network; from t = 0.5 on the posterior concentrates and the loss must collapse.
+    late = [0.5, 0.7, 0.9]
+    assert sum(start[t] for t in late) / sum(end[t] for t in late) >= 10, (start, end)
+    assert all(end[t] < start[t] for t in start)
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
+    ts = training_set(tmp_path)
+    full = train(ts.path, tmp_path / "full", TINY, TrainConfig(steps=12, **FAST))
+    train(ts.path, tmp_path / "part", TINY, TrainConfig(steps=5, **FAST))
+    with pytest.raises(ProtgenError, match="--resume"):
+        train(ts.path, tmp_path / "part", TINY, TrainConfig(steps=12, **FAST))
+    resumed = train(ts.path, tmp_path / "part", TINY, TrainConfig(steps=12, **FAST), resume=True)
+    a, b = _losses(tmp_path / "full"), _losses(tmp_path / "part")
+    assert sorted(a) == sorted(b) == list(range(1, 13))
+    for step in a:
+        assert a[step] == pytest.approx(b[step], rel=1e-5, abs=1e-6)
+    for p, q in zip(full.model.parameters(), resumed.model.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)
+    state = checkpoint.load(tmp_path / "part" / "checkpoint.pt")
+    assert state["step"] == 12 and state["data_fingerprint"] == ts.meta["fingerprint"]
+    assert {"model", "ema", "optimizer", "rng", "model_config", "train_config"} <= set(state)
+    assert (tmp_path / "part" / "loss.png").stat().st_size > 1000
+
+
+def test_sigint_writes_a_checkpoint_that_resumes(tmp_path):
+    ts = training_set(tmp_path)
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "protgen", "train", "--data", str(ts.path), "--out", str(run), "--preset", "tiny",
+           "--steps", "100000", "--batch-size", "2", "--crop-length", "40", "--checkpoint-every", "100000", "--log-every", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while not (run / "metrics.csv").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "stopped at step" in out
+    step = checkpoint.load(run / "checkpoint.pt")["step"]
+    assert step >= 1
+    result = train(ts.path, run, TINY, TrainConfig(steps=step + 2, **FAST), resume=True)
+    assert result.step == step + 2
+
+
+def test_non_finite_steps_are_skipped_then_stop_the_run(tmp_path, monkeypatch):
+    ts = training_set(tmp_path)
+    import protgen.train as module
+
+    real = module.generator_matching_loss
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):  # five good steps, one bad, one good, then bad for ever
+        loss = real(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 6 or calls["n"] > 7:
+            return type(loss)(loss.total * float("nan"), loss.terms)
+        return loss
+
+    monkeypatch.setattr(module, "generator_matching_loss", poisoned)
+    with pytest.raises(ProtgenError, match="4 non-finite losses or gradients in a row at step 6"):
+        train(ts.path, tmp_path / "run", TINY, TrainConfig(steps=50, max_nonfinite=4, **FAST))
+    assert calls["n"] == 11
+    state = checkpoint.load(tmp_path / "run" / "checkpoint.pt")
+    assert state["step"] == 5 and state["skipped_steps"] == 0
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+_DDP_SCRIPT = """
+import sys, torch
+torch.set_num_threads(1)
+from protgen.model import ModelConfig
+from protgen.network import PRESETS
+from protgen.train import TrainConfig, train
+r = train(sys.argv[1], sys.argv[2], ModelConfig(PRESETS["tiny"]), TrainConfig(steps=4, batch_size=2, crop_length=40, warmup=2, log_every=1, val_every=10**6, checkpoint_every=4))
+rank = torch.distributed.get_rank()
+torch.save(r.model.state_dict(), f"{sys.argv[2]}/rank{rank}.pt")
+"""
+
+
+def test_two_ddp_ranks_on_cpu_end_with_identical_weights(tmp_path):
+    ts = training_set(tmp_path, n_chains=8, val_fraction=0.0)
+    script = tmp_path / "ddp.py"
+    script.write_text(_DDP_SCRIPT)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517", str(script), str(ts.path), str(tmp_path / "run")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    a, b = torch.load(tmp_path / "run" / "rank0.pt"), torch.load(tmp_path / "run" / "rank1.pt")
+    initial = GeneratorModel(TINY).state_dict()
+    assert any(not torch.equal(a[k], initial[k]) for k in a), "weights did not train"
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert checkpoint.load(tmp_path / "run" / "checkpoint.pt")["step"] == 4
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "protgen", *args], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_bad_inputs_fail_in_one_line(tmp_path):
+    ts = training_set(tmp_path)
+    (tmp_path / "bad.toml").write_text("[train]\nstepz = 3\n")
+    out = _cli("train", "--data", str(ts.path), "--out", str(tmp_path / "r"), "--config", str(tmp_path / "bad.toml"))
+    assert out.returncode == 1 and "unknown key(s) stepz" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    out = _cli("train", "--data", str(tmp_path), "--out", str(tmp_path / "r"))
+    assert out.returncode == 1 and "not a protgen training set" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    train(ts.path, tmp_path / "run", TINY, TrainConfig(steps=2, **FAST))
+    state = checkpoint.load(tmp_path / "run" / "checkpoint.pt")
+    state["model_config"]["network"] = vars(PRESETS["small"]).copy()
+    checkpoint.save(tmp_path / "other.pt", {k: v for k, v in state.items() if k not in ("format_version", "protgen_version")})
+    with pytest.raises(CheckpointError, match="incompatible"):
+        checkpoint.load_model(tmp_path / "other.pt")
+    state["format_version"] = 99
+    torch.save(state, tmp_path / "future.pt")
+    with pytest.raises(CheckpointError, match="format 99"):
+        checkpoint.load_model(tmp_path / "future.pt")
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        checkpoint.load(tmp_path / "garbage.pt")
