@@ -1,0 +1,109 @@
+"""protgen sample: files and manifest, reproducibility by seed, no silent overwrite, bad input."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from protgen.model import ModelConfig
+from protgen.network import PRESETS
+from protgen.sample import parse_lengths
+from protgen.errors import ConfigError
+from protgen.structure import read_structure
+from protgen.train import TrainConfig, train
+
+from fixtures import training_set
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ckpt")
+    ts = training_set(tmp)
+    config = TrainConfig(steps=3, batch_size=2, crop_length=40, warmup=1, val_every=10**6, checkpoint_every=3)
+    return train(ts.path, tmp / "run", ModelConfig(PRESETS["tiny"]), config).checkpoint
+
+
+def _sample(*args):
+    return subprocess.run([sys.executable, "-m", "protgen", "sample", *args], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_files_manifest_and_reproducibility(tmp_path, tiny_checkpoint):
+    common = ["--checkpoint", str(tiny_checkpoint), "--lengths", "12,20", "--num", "3", "--steps", "8", "--batch-size", "2"]
+    out = _sample(*common, "--out", str(tmp_path / "a"), "--seed", "7")
+    assert out.returncode == 0, out.stderr
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert files == ["len0012_0000.pdb", "len0012_0001.pdb", "len0012_0002.pdb", "len0020_0000.pdb", "len0020_0001.pdb", "len0020_0002.pdb", "manifest.csv"]
+    with open(tmp_path / "a" / "manifest.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["length"]) for r in rows] == [12, 12, 12, 20, 20, 20] and all(r["steps"] == "8" for r in rows)
+    assert len({r["checkpoint"] for r in rows}) == 1 and all(float(r["seconds"]) > 0 for r in rows)
+    chain = read_structure(tmp_path / "a" / "len0020_0001.pdb").chains[0]
+    assert len(chain) == 20 and chain.atom_mask.all() and set(chain.sequence) == {"G"}
+    ca = chain.atoms[:, 1]
+    assert np.isfinite(chain.atoms).all() and np.ptp(ca, axis=0).max() > 1.0
+    # Same seed → identical files (even with another batch size); another seed → different files.
+    assert _sample(*common[:-2], "--batch-size", "3", "--out", str(tmp_path / "b"), "--seed", "7").returncode == 0
+    assert _sample(*common, "--out", str(tmp_path / "c"), "--seed", "8").returncode == 0
+    same = (tmp_path / "a" / "len0020_0001.pdb").read_bytes() == (tmp_path / "b" / "len0020_0001.pdb").read_bytes()
+    a_atoms = read_structure(tmp_path / "a" / "len0020_0001.pdb").chains[0].atoms
+    b_atoms = read_structure(tmp_path / "b" / "len0020_0001.pdb").chains[0].atoms
+    assert same or np.abs(a_atoms - b_atoms).max() <= 2e-3
+    rerun = _sample(*common, "--out", str(tmp_path / "d"), "--seed", "7")
+    assert rerun.returncode == 0
+    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "d" / f).read_bytes() for f in files if f.endswith(".pdb"))
+    assert (tmp_path / "a" / "len0020_0001.pdb").read_bytes() != (tmp_path / "c" / "len0020_0001.pdb").read_bytes()
+
+
+def test_refuses_to_overwrite_unless_forced(tmp_path, tiny_checkpoint):
+    args = ["--checkpoint", str(tiny_checkpoint), "--length", "10", "--num", "2", "--steps", "3", "--out", str(tmp_path / "o")]
+    assert _sample(*args).returncode == 0
+    before = (tmp_path / "o" / "len0010_0000.pdb").read_bytes()
+    again = _sample(*args, "--seed", "5")
+    assert again.returncode == 1 and "exists" in again.stderr and "--force" in again.stderr
+    assert (tmp_path / "o" / "len0010_0000.pdb").read_bytes() == before
+    assert _sample(*args, "--seed", "5", "--force").returncode == 0
+    assert (tmp_path / "o" / "len0010_0000.pdb").read_bytes() != before
+
+
+def test_trajectory_and_cif_output(tmp_path, tiny_checkpoint):
+    out = _sample("--checkpoint", str(tiny_checkpoint), "--length", "9", "--num", "1", "--steps", "4", "--trajectory",
+                  "--format", "cif", "--out", str(tmp_path / "t"))
+    assert out.returncode == 0, out.stderr
+    s = read_structure(tmp_path / "t" / "len0009_0000_traj.cif")
+    assert s.model_count == 5 and len(s.chains[0]) == 9
+    assert len(read_structure(tmp_path / "t" / "len0009_0000.cif").chains[0]) == 9
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--length", "-5"], "outside 3..1000"),
+        (["--length", "100000"], "outside 3..1000"),
+        (["--lengths", "60:a"], "cannot read lengths"),
+        (["--checkpoint", "/nonexistent.pt"], "no such checkpoint"),
+        (["--num", "0"], "must be positive"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_checkpoint, args, message):
+    full = ["--checkpoint", str(tiny_checkpoint), *args] if "--checkpoint" not in args else args
+    out = _sample(*full, "--out", str(tmp_path / "x"))
+    assert out.returncode != 0 and message in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_unwritable_directory_is_reported(tmp_path, tiny_checkpoint):
+    (tmp_path / "file").write_text("x")
+    out = _sample("--checkpoint", str(tiny_checkpoint), "--length", "10", "--num", "1", "--out", str(tmp_path / "file" / "sub"))
+    assert out.returncode == 1 and "cannot write" in out.stderr
+
+
+def test_length_ranges_include_their_stop():
+    assert parse_lengths("60:200:20") == (60, 80, 100, 120, 140, 160, 180, 200)
+    assert parse_lengths("50,70") == (50, 70)
+    with pytest.raises(ConfigError):
+        parse_lengths("60:200:0")
