@@ -22,9 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _commands() -> list:
-    from protgen import cli_data, cli_sample, cli_train
+    from protgen import cli_data, cli_eval, cli_sample, cli_train
 
-    return [cli_data.register, cli_train.register, cli_sample.register]
+    return [cli_data.register, cli_train.register, cli_sample.register, cli_eval.register]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-__all__ = ["kabsch_rmsd", "superpose", "tm_align"]
+__all__ = ["kabsch_rmsd", "superpose", "tm_align", "pairwise_tm", "single_linkage_clusters"]
 
 
 def superpose(mobile: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -35,3 +35,29 @@ def tm_align(ca_a: np.ndarray, ca_b: np.ndarray, seq_a: str | None = None, seq_b
     seq_b = seq_b or "G" * len(ca_b)
     result = tmtools.tm_align(np.ascontiguousarray(ca_a, dtype=np.float64), np.ascontiguousarray(ca_b, dtype=np.float64), seq_a, seq_b)
     return float(result.tm_norm_chain1), float(result.tm_norm_chain2)
+
+
+def pairwise_tm(cas: list[np.ndarray]) -> np.ndarray:
+    """Symmetric matrix of TM-scores (mean of both normalisations), 1 on the diagonal. → (n, n)."""
+    n = len(cas)
+    tm = np.eye(n)
+    for i in range(n):
+        for j in range(i + 1, n):
+            tm[i, j] = tm[j, i] = float(np.mean(tm_align(cas[i], cas[j])))
+    return tm
+
+
+def single_linkage_clusters(similarity: np.ndarray, threshold: float) -> int:
+    """Number of clusters when items with similarity > threshold are linked (union–find)."""
+    n = len(similarity)
+    parent = list(range(n))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(similarity > threshold, 1))):
+        parent[root(i)] = root(j)
+    return len({root(i) for i in range(n)})

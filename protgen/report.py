@@ -1,0 +1,133 @@
+"""The evaluation report: Markdown tables beside PNG plots (samples against real chains)."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["write_report"]
+
+_TABLE = [  # (summary key, label, format)
+    ("count", "structures", "{:.0f}"),
+    ("length_mean", "mean length", "{:.1f}"),
+    ("geometry_ok", "geometry OK (no break/clash, CA–CA in range)", "{:.1%}"),
+    ("ca_ca", "CA–CA(next) median, Å (real 3.80)", "{:.3f}"),
+    ("ca_ca_ok", "CA–CA(next) within 3.65–3.95 Å", "{:.1%}"),
+    ("c_n", "C–N(next) median, Å (real 1.33)", "{:.3f}"),
+    ("c_o", "C=O median, Å (ideal 1.23)", "{:.3f}"),
+    ("chain_breaks", "chain breaks per structure", "{:.2f}"),
+    ("clashes", "clashes per structure", "{:.2f}"),
+    ("helix", "helix (DSSP)", "{:.1%}"),
+    ("strand", "strand (DSSP)", "{:.1%}"),
+    ("coil", "coil (DSSP)", "{:.1%}"),
+    ("rg_ratio", "Rg / L^0.38, Å (real ≈ 2.45)", "{:.2f}"),
+    ("rama_allowed", "Ramachandran allowed", "{:.1%}"),
+    ("full_mpnn_score", "ProteinMPNN score (full backbone)", "{:.3f}"),
+    ("full_seq_entropy", "designed-sequence entropy, bits", "{:.2f}"),
+    ("full_seq_top_fraction", "largest single-residue fraction", "{:.1%}"),
+    ("ca_mpnn_score", "ProteinMPNN score (CA only)", "{:.3f}"),
+    ("full_sc_rmsd", "scRMSD, Å (full backbone MPNN)", "{:.2f}"),
+    ("full_sc_tm", "scTM (full backbone MPNN)", "{:.3f}"),
+    ("full_designable", "designable (scRMSD < 2 Å)", "{:.1%}"),
+    ("ca_sc_rmsd", "scRMSD, Å (CA-only MPNN)", "{:.2f}"),
+    ("ca_designable", "designable (CA-only MPNN)", "{:.1%}"),
+    ("pairwise_tm_mean", "mean pairwise TM-score", "{:.3f}"),
+    ("clusters_tm0.5_fraction", "clusters at TM 0.5 / structures", "{:.2f}"),
+    ("clusters_tm0.6_fraction", "clusters at TM 0.6 / structures", "{:.2f}"),
+    ("novelty_max_tm", "novelty: mean max TM to reference", "{:.3f}"),
+]
+
+
+def _fmt(summary: dict | None, key: str, fmt: str) -> str:
+    if not summary or key not in summary or summary[key] is None or (isinstance(summary[key], float) and math.isnan(summary[key])):
+        return "—"
+    return fmt.format(summary[key])
+
+
+def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+
+    def save(fig, name):
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=100)
+        plt.close(fig)
+        made.append(name)
+
+    sets = [("samples", rows, "C0")] + ([("real chains", ref_rows, "C1")] if ref_rows else [])
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    width = 0.8 / len(sets)
+    for k, (label, rs, colour) in enumerate(sets):
+        values = [np.mean([r[key] for r in rs]) for key in ("helix", "strand", "coil")]
+        ax.bar(np.arange(3) + k * width, values, width, label=label, color=colour)
+    ax.set_xticks(np.arange(3) + width * (len(sets) - 1) / 2, ["helix", "strand", "coil"])
+    ax.set(ylabel="fraction of residues", title="secondary structure (DSSP)")
+    ax.legend()
+    save(fig, "secondary_structure.png")
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for label, rs, colour in sets:
+        ax.scatter([r["length"] for r in rs], [r["rg"] for r in rs], s=10, label=label, color=colour, alpha=0.7)
+    length = np.linspace(min(r["length"] for r in rows + ref_rows) * 0.9, max(r["length"] for r in rows + ref_rows) * 1.1, 100)
+    ax.plot(length, 2.2 * length**0.38, "k--", lw=1, label="2.2·L^0.38")
+    ax.set(xlabel="length", ylabel="Rg of CA, Å", title="compactness")
+    ax.legend()
+    save(fig, "rg_vs_length.png")
+
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets), 3.8), squeeze=False)
+    for ax, (label, rs, _) in zip(axes[0], sets):
+        phi = np.concatenate([r["_phi"] for r in rs if "_phi" in r] or [np.zeros(0)])
+        psi = np.concatenate([r["_psi"] for r in rs if "_psi" in r] or [np.zeros(0)])
+        ax.hist2d(phi, psi, bins=72, range=[[-180, 180], [-180, 180]], cmap="viridis", cmin=1)
+        ax.set(xlabel="φ", ylabel="ψ", title=f"Ramachandran: {label}", xlim=(-180, 180), ylim=(-180, 180))
+    save(fig, "ramachandran.png")
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    bins = np.linspace(0, 1, 41)
+    if tm is not None and len(tm) > 1:
+        ax.hist(tm[np.triu_indices(len(tm), 1)], bins, alpha=0.6, density=True, label="samples, pairwise")
+    if ref_tm is not None and len(ref_tm) > 1:
+        ax.hist(ref_tm[np.triu_indices(len(ref_tm), 1)], bins, alpha=0.6, density=True, label="real chains, pairwise")
+    novelty = [r["novelty_max_tm"] for r in rows if "novelty_max_tm" in r]
+    if novelty:
+        ax.hist(novelty, bins, alpha=0.6, density=True, label="samples, max TM to reference")
+    ax.set(xlabel="TM-score", ylabel="density", title="diversity and novelty")
+    ax.legend(fontsize=8)
+    save(fig, "tm_scores.png")
+
+    sc = [(r["length"], r[k]) for r in rows for k in ("full_sc_rmsd",) if k in r]
+    if sc:
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.scatter(*zip(*sc), s=12)
+        ax.axhline(2.0, color="k", ls="--", lw=1)
+        ax.set(xlabel="length", ylabel="scRMSD, Å", title="self-consistency")
+        save(fig, "scrmsd_vs_length.png")
+    return made
+
+
+def write_report(out: Path, rows, ref_rows, tm, ref_tm, summary: dict) -> Path:
+    """report.md with the summary table (samples | real chains) and the plots."""
+    plots = _plots(out, rows, ref_rows, tm, ref_tm)
+    s, r = summary["samples"], summary["reference"]
+    lines = [
+        "# protgen evaluation", "",
+        f"Samples: `{summary['source']}`" + (f"; real chains from `{summary['reference_set']}`" if r else ""), "",
+        "| metric | samples | real chains |", "|---|---|---|",
+    ]  # fmt: skip
+    for key, label, fmt in _TABLE:
+        if _fmt(s, key, fmt) != "—" or _fmt(r, key, fmt) != "—":
+            lines.append(f"| {label} | {_fmt(s, key, fmt)} | {_fmt(r, key, fmt)} |")
+    if summary["skipped"]:
+        lines += ["", f"Skipped {len(summary['skipped'])} file(s): " + ", ".join(f"{x['file']} ({x['reason']})" for x in summary["skipped"][:20])]
+    if "full_mpnn_score" not in s:
+        lines += ["", "ProteinMPNN was not run (not installed, or --mpnn off); designability needs it and a folding model."]
+    elif "full_sc_rmsd" not in s:
+        lines += ["", "No folding model was given (--fold-model): scRMSD/scTM/designability were not computed."]
+    lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path
