@@ -66,17 +66,20 @@ class TrainResult:
 
 
 class EMA:
-    """Exponential moving average of a module's floating-point state."""
+    """Exponential moving average of a module's floating-point state, with warm-up: the decay at
+    update n is min(decay, (1 + n)/(10 + n)), so early averages do not keep the initial weights
+    (an average of the initial and trained weights is a different, poor network)."""
 
     def __init__(self, module: torch.nn.Module, decay: float):
         self.decay = decay
         self.shadow = {k: v.detach().clone() for k, v in module.state_dict().items()}
 
     @torch.no_grad()
-    def update(self, module: torch.nn.Module) -> None:
+    def update(self, module: torch.nn.Module, step: int) -> None:
+        decay = min(self.decay, (1 + step) / (10 + step))
         for k, v in module.state_dict().items():
             if v.dtype.is_floating_point:
-                self.shadow[k].lerp_(v.detach(), 1 - self.decay)
+                self.shadow[k].lerp_(v.detach(), 1 - decay)
             else:
                 self.shadow[k].copy_(v)
 
@@ -257,7 +260,7 @@ def train(data: str | Path, out: str | Path, model_config: ModelConfig, config: 
                 continue
             consecutive_bad = 0
             optimizer.step()
-            ema.update(module.network)
+            ema.update(module.network, step)
             step += 1
             residues += int(batch.mask.sum()) * world
             progress.update(1, extra=f"loss {loss.total.item():.3f} rot {loss.terms['rot'].item():.3f} trans {loss.terms['trans'].item():.3f}")
