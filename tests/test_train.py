@@ -156,3 +156,19 @@ def test_bad_inputs_fail_in_one_line(tmp_path):
     (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="not a readable"):
         checkpoint.load(tmp_path / "garbage.pt")
+
+
+def test_ema_warms_up_then_averages():
+    from protgen.train import EMA
+
+    net = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        net.weight.fill_(0.0)
+    ema = EMA(net, decay=0.999)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+    ema.update(net, step=0)  # decay min(0.999, 1/10): the first average is mostly the new weights
+    assert torch.allclose(ema.shadow["weight"], torch.full((1, 2), 0.9))
+    for step in range(1, 20000):
+        ema.update(net, step)
+    assert torch.allclose(ema.shadow["weight"], torch.ones(1, 2), atol=1e-6)
