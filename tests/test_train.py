@@ -172,3 +172,17 @@ def test_ema_warms_up_then_averages():
     for step in range(1, 20000):
         ema.update(net, step)
     assert torch.allclose(ema.shadow["weight"], torch.ones(1, 2), atol=1e-6)
+
+
+def test_chain_process_is_a_config_field_that_trains_and_samples(tmp_path):
+    from protgen.process import ProcessConfig
+    from protgen.sample import SampleConfig, sample_to_directory
+    from protgen.sampler import SamplerConfig
+
+    ts = training_set(tmp_path)
+    config = ModelConfig(PRESETS["tiny"], ProcessConfig(name="chain"))
+    result = train(ts.path, tmp_path / "run", config, TrainConfig(steps=6, **FAST))
+    model, payload = checkpoint.load_model(result.checkpoint)
+    assert payload["model_config"]["process"]["name"] == "chain" and type(model.process).__name__ == "ChainFrameFlow"
+    rows = sample_to_directory(result.checkpoint, tmp_path / "samples", SampleConfig(lengths=(15,), num=2, sampler=SamplerConfig(steps=5)))
+    assert len(rows) == 2 and (tmp_path / "samples" / "len0015_0001.pdb").exists()
