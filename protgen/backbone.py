@@ -23,7 +23,6 @@ __all__ = [
     "frames_to_backbone",
     "place_oxygen",
     "dihedral",
-    "centre",
 ]
 
 ATOMS = ("N", "CA", "C", "O")
@@ -130,10 +129,3 @@ def frames_to_backbone(
     atoms = torch.stack([n, ca, c, o], -2)
     return atoms * mask[..., None, None].to(dtype)
 
-
-def centre(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Masked centroid over the residue axis. x: (..., L, 3) or (..., L, A, 3); mask: (..., L)."""
-    m = mask.to(x.dtype)
-    if x.dim() == mask.dim() + 2:
-        x = x[..., 1, :]  # CA of atoms
-    return (x * m[..., None]).sum(-2) / m.sum(-1, keepdim=True).clamp_min(1.0)

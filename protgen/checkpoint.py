@@ -5,7 +5,6 @@ model, EMA and optimiser states, RNG states and the step. A weights file (what s
 package) holds the configs, the EMA weights, the data fingerprint and a training summary.
 """
 
-import dataclasses
 import hashlib
 import os
 import tempfile
@@ -77,6 +76,3 @@ def fingerprint(path: str | Path) -> str:
     """Short content hash of a checkpoint file."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
-
-def config_dict(config) -> dict:
-    return dataclasses.asdict(config)

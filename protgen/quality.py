@@ -11,13 +11,12 @@ import numpy as np
 
 from protgen.secondary import composition, dssp
 
-__all__ = ["QualityPanel", "quality_panel", "ramachandran", "GEOMETRY_FIELDS"]
+__all__ = ["QualityPanel", "quality_panel", "ramachandran"]
 
 CA_CA_RANGE = (3.65, 3.95)  # Å; trans peptides (cis ones are ~2.9 Å and rare)
 BREAK_CA_CA, BREAK_C_N = 4.2, 2.0  # Å; the data builder's chain-break tests
 CLASH_CA_CA = 3.0  # Å; CA pairs |i − j| ≥ 2 closer than this
 CLASH_ATOM = 2.2  # Å; backbone heavy atoms of residues |i − j| ≥ 2 closer than this
-GEOMETRY_FIELDS = ("n_ca", "ca_c", "c_n", "c_o", "ca_ca")
 
 
 @dataclass(frozen=True)

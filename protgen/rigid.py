@@ -1,4 +1,4 @@
-"""SE(3) frames as the product SO(3) × R³: compose, invert, apply, centre.
+"""SE(3) frames as the product SO(3) × R³: compose, invert, apply.
 
 A frame T = (R, p) maps local coordinates x to world coordinates R·x + p. The product (not the
 screw) structure is the one THEORY.md fixes: paths and velocities act on R and p separately.
@@ -7,8 +7,6 @@ screw) structure is the one THEORY.md fixes: paths and velocities act on R and p
 from dataclasses import dataclass
 
 import torch
-
-from protgen import so3
 
 __all__ = ["Rigid"]
 
@@ -22,11 +20,6 @@ class Rigid:
 
     rots: torch.Tensor
     trans: torch.Tensor
-
-    @staticmethod
-    def identity(shape: tuple[int, ...], dtype=torch.float32, device=None) -> "Rigid":
-        rots = torch.eye(3, dtype=dtype, device=device).expand(*shape, 3, 3).clone()
-        return Rigid(rots, torch.zeros(*shape, 3, dtype=dtype, device=device))
 
     @property
     def shape(self) -> torch.Size:
@@ -54,13 +47,6 @@ class Rigid:
 
     def __getitem__(self, index) -> "Rigid":
         return Rigid(self.rots[index], self.trans[index])
-
-    def detach(self) -> "Rigid":
-        return Rigid(self.rots.detach(), self.trans.detach())
-
-    def rotvec(self) -> torch.Tensor:
-        """Rotation vectors of the rotations, rad, (..., 3)."""
-        return so3.log(self.rots)
 
     @staticmethod
     def cat(frames: list["Rigid"], dim: int = 0) -> "Rigid":

@@ -15,7 +15,6 @@ __all__ = [
     "geodesic",
     "uniform",
     "quaternion_to_matrix",
-    "matrix_to_quaternion",
     "angle",
 ]
 
@@ -60,34 +59,6 @@ def exp(v: torch.Tensor) -> torch.Tensor:
         bxz - ay, byz + ax, c + b * z * z,
     )  # fmt: skip
     return torch.stack(rows, -1).reshape(*v.shape[:-1], 3, 3)
-
-
-def matrix_to_quaternion(r: torch.Tensor) -> torch.Tensor:
-    """Unit quaternion (w, x, y, z) with w ≥ 0 of a rotation matrix (Shepperd's method).
-
-    r: (..., 3, 3) → (..., 4). The branch with the largest diagonal term keeps every square root
-    argument ≥ 1, so values and gradients stay finite for every rotation, θ = π included.
-    """
-    r00, r01, r02 = r[..., 0, 0], r[..., 0, 1], r[..., 0, 2]
-    r10, r11, r12 = r[..., 1, 0], r[..., 1, 1], r[..., 1, 2]
-    r20, r21, r22 = r[..., 2, 0], r[..., 2, 1], r[..., 2, 2]
-    diag = torch.stack(
-        [1 + r00 + r11 + r22, 1 + r00 - r11 - r22, 1 - r00 + r11 - r22, 1 - r00 - r11 + r22], -1
-    )
-    s = 2 * diag.clamp_min(1e-6).sqrt()  # 4·(largest component) on the chosen branch
-    candidates = torch.stack(
-        [
-            torch.stack([s[..., 0] / 4, (r21 - r12) / s[..., 0], (r02 - r20) / s[..., 0], (r10 - r01) / s[..., 0]], -1),
-            torch.stack([(r21 - r12) / s[..., 1], s[..., 1] / 4, (r01 + r10) / s[..., 1], (r02 + r20) / s[..., 1]], -1),
-            torch.stack([(r02 - r20) / s[..., 2], (r01 + r10) / s[..., 2], s[..., 2] / 4, (r12 + r21) / s[..., 2]], -1),
-            torch.stack([(r10 - r01) / s[..., 3], (r02 + r20) / s[..., 3], (r12 + r21) / s[..., 3], s[..., 3] / 4], -1),
-        ],
-        -2,
-    )
-    best = diag.argmax(-1)
-    q = torch.gather(candidates, -2, best[..., None, None].expand(*best.shape, 1, 4)).squeeze(-2)
-    q = torch.where(q[..., :1] < 0, -q, q)
-    return q / q.norm(dim=-1, keepdim=True)
 
 
 def quaternion_to_matrix(q: torch.Tensor) -> torch.Tensor:
