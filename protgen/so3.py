@@ -94,15 +94,23 @@ def log(r: torch.Tensor) -> torch.Tensor:
     out = torch.stack([ratio * wx, ratio * wy, ratio * wz], -1)
     near = (cos < -0.9).nonzero()[:, 0]
     if len(near):
-        rn, cn = r[near], cos[near]
-        eye = torch.eye(3, dtype=r.dtype, device=r.device)
-        sym = 0.5 * (rn + rn.transpose(-1, -2)) - cn[:, None, None] * eye
-        k = torch.stack([sym[:, 0, 0], sym[:, 1, 1], sym[:, 2, 2]], -1).argmax(-1)
-        axis = sym[torch.arange(len(k), device=r.device), :, k]
-        axis = axis / axis.norm(dim=-1, keepdim=True)
-        axis = torch.where(((axis * out[near]).sum(-1) < 0)[:, None], -axis, axis)
-        out = out.index_put((near,), theta[near][:, None] * axis)
+        out = out.index_put((near,), _log_near_pi(r.index_select(0, near)))
     return out.reshape(*shape, 3)
+
+
+def _log_near_pi(r: torch.Tensor) -> torch.Tensor:
+    """log for rotations with cos θ < −0.9: the axis is the largest column of
+    (R + Rᵀ)/2 − cos θ·I = (1 − cos θ)·a·aᵀ, its sign that of vee(R) = sin θ·a. r: (M, 3, 3)."""
+    cos = ((torch.diagonal(r, dim1=-2, dim2=-1).sum(-1) - 1) * 0.5).clamp(-1.0, 1.0)
+    w = vee(r)
+    sym = 0.5 * (r + r.transpose(-1, -2)) - cos[:, None, None] * torch.eye(3, dtype=r.dtype, device=r.device)
+    d = torch.diagonal(sym, dim1=-2, dim2=-1)
+    k = torch.where((d[:, 0] >= d[:, 1]) & (d[:, 0] >= d[:, 2]), 0, torch.where(d[:, 1] >= d[:, 2], 1, 2))
+    axis = sym[torch.arange(len(k), device=r.device), :, k]
+    axis = axis / axis.norm(dim=-1, keepdim=True)
+    axis = torch.where(((axis * w).sum(-1) < 0)[:, None], -axis, axis)
+    theta = torch.atan2((w * w).sum(-1).add(1e-30).sqrt(), cos)
+    return theta[:, None] * axis
 
 
 def angle(r: torch.Tensor) -> torch.Tensor:
