@@ -109,7 +109,8 @@ def build(sources: list[str | Path], out: str | Path, config: BuildConfig = Buil
         segments, skipped = _collect(map(_read_one, jobs), progress)
     progress.close()
     if not segments:
-        raise DatasetError(f"no segment passed the filters ({len(skipped)} files skipped)")
+        first = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+        raise DatasetError(f"no segment passed the filters ({len(skipped)} file(s) skipped{first})")
     labels = cluster_sequences([s.sequence for s in segments], config.identity, method=config.cluster_method, threads=max(config.workers, 1))
     keys = [segments[k].sequence for k in labels]  # a cluster is named by its representative
     split = _split(sorted(set(keys)), config.val_fraction, config.seed)

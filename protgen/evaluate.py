@@ -156,12 +156,15 @@ def _reference_chains(ts: TrainingSet, lengths: list[int], count: int, seed: int
     return chosen
 
 
-def _designability(backbones, rows, config: EvalConfig, cache: _Cache, out: Path) -> None:
+def _designability(backbones, rows, config: EvalConfig, cache: _Cache, out: Path) -> list[tuple[str, str]]:
+    """ProteinMPNN designs (and folds, with a folding model) per backbone; returns the (file,
+    reason) of backbones whose designability could not be computed — they are skipped, not fatal."""
     from protgen.designability import ESMFold, ProteinMPNN, self_consistency, sequence_sanity
     from protgen.structure import write_backbone
 
+    failures: list[tuple[str, str]] = []
     if config.mpnn == "off" or (config.mpnn == "auto" and not ProteinMPNN.available()):
-        return
+        return failures
     folder = ESMFold(config.fold_model) if config.fold_model else None
     for mode in config.mpnn_modes:
         mpnn = ProteinMPNN(mode)
@@ -170,16 +173,22 @@ def _designability(backbones, rows, config: EvalConfig, cache: _Cache, out: Path
             key = _key(atoms, "mpnn", mode, config.num_seqs, config.temperature, config.fold_model, config.plddt_floor)
             value = cache.get(key)
             if value is None:
-                pdb = write_backbone(out / ".designs" / f"{Path(name).stem}.pdb", atoms.astype(np.float32))
-                designs = mpnn.design(pdb, config.num_seqs, config.temperature, seed=1)
-                value = {f"{mode}_{k}": v for k, v in sequence_sanity(designs).items()}
-                if folder is not None:
-                    sc = self_consistency(atoms[:, 1], designs, folder, config.plddt_floor)
-                    value.update({f"{mode}_{k}": v for k, v in asdict(sc).items()})
+                try:
+                    pdb = write_backbone(out / ".designs" / f"{Path(name).stem}.pdb", atoms.astype(np.float32))
+                    designs = mpnn.design(pdb, config.num_seqs, config.temperature, seed=1)
+                    value = {f"{mode}_{k}": v for k, v in sequence_sanity(designs).items()}
+                    if folder is not None:
+                        sc = self_consistency(atoms[:, 1], designs, folder, config.plddt_floor)
+                        value.update({f"{mode}_{k}": v for k, v in asdict(sc).items()})
+                except ProtgenError as error:
+                    failures.append((name, f"designability ({mode}): {error}"))
+                    progress.update()
+                    continue
                 cache.put(key, value)
             row.update(value)
             progress.update()
         progress.close()
+    return failures
 
 
 def _mean(rows: list[dict], key: str) -> float:
@@ -213,7 +222,7 @@ def evaluate(source: str | Path, out: str | Path, config: EvalConfig = EvalConfi
     atoms = [a for _, a in backbones]
     rows = _cached_map(cache, [_key(a, "panel", 1) for a in atoms], _panel_job, atoms, config.workers, "quality panel")
     rows = [{"file": name, **row} for (name, _), row in zip(backbones, rows)]
-    _designability(backbones, rows, config, cache, out)
+    skipped += _designability(backbones, rows, config, cache, out)
     cas = [a[:, 1] for a in atoms]
     tm = _tm_matrix(cas, config.workers)
     reference_rows, reference_tm, ref_set = [], None, None

@@ -109,15 +109,21 @@ def test_missing_file_and_truncated_text(tmp_path, helix):
         assert "cut.pdb" in str(error)
 
 
-def test_every_shared_file_parses_or_fails_clearly(shared_pdb):
+def test_every_shared_file_parses_or_fails_clearly_and_round_trips(shared_pdb, tmp_path):
     files = [p for p in shared_pdb.rglob("*") if p.is_file()]
     parsed = 0
     for path in files:
         try:
             s = read_structure(path)
-            parsed += 1
-            for chain in s.chains:
-                assert chain.atoms.shape == (len(chain), 4, 3) and len(chain.res_ids) == len(chain)
         except StructureError as error:
             assert str(path) in str(error)
+            continue
+        parsed += 1
+        for chain in s.chains:
+            assert chain.atoms.shape == (len(chain), 4, 3) and len(chain.res_ids) == len(chain)
+        chain = max(s.chains, key=lambda c: int(c.atom_mask.all(-1).sum()))
+        complete = chain.atoms[chain.atom_mask.all(-1)]
+        if len(complete):
+            back = read_structure(write_backbone(tmp_path / "rt.pdb", complete)).chains[0].atoms
+            np.testing.assert_allclose(back, complete, atol=1.5e-3)
     assert parsed > 0.95 * len(files)
