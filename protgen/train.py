@@ -193,28 +193,14 @@ def train(data: str | Path, out: str | Path, model_config: ModelConfig, config: 
     coin = torch.Generator().manual_seed(config.seed * 1000 + rank + 1)
     step, skipped_total = 0, 0
     if state is not None:
-        module.network.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        ema.shadow = {k: v.to(device) for k, v in state["ema"].items()}
         step, skipped_total = state["step"], state["skipped_steps"]
-        rng = state["rng"][min(rank, len(state["rng"]) - 1)]
-        loader.restore(rng["loader"])
-        generator.set_state(rng["noise"])
-        coin.set_state(rng["coin"])
-        torch.set_rng_state(rng["torch"])
+        _restore(state, rank, module, optimizer, ema, loader, generator, coin, device)
     val_batches = []
     if dataset.indices("val"):
         val_loader = BatchLoader(dataset, "val", config.batch_size, config.crop_length, seed=12345)
         val_batches = [next(val_loader).to(device) for _ in range(config.val_batches)]
     if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps({"model": asdict(model_config), "train": asdict(config), "data": str(data),
-                                                     "data_fingerprint": dataset.meta["fingerprint"], "parameters": module.network.parameter_count(),
-                                                     "world_size": world}, indent=2) + "\n")
-        _truncate_csv(out / "metrics.csv", step)
-        _truncate_csv(out / "validation.csv", step)
-        print(f"protgen train: {module.network.parameter_count():,} parameters, process {model_config.process.name!r}, "
-              f"device {device}, {world} process(es), {len(dataset.indices('train'))} training segments", flush=True)
+        _open_run_directory(out, data, dataset, model_config, config, module, world, device, step)
 
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if config.bf16 else _no_autocast
     stop = _Stop()
@@ -286,6 +272,31 @@ def train(data: str | Path, out: str | Path, model_config: ModelConfig, config: 
         stop.restore()
         progress.close()
     return TrainResult(ckpt_path, step, module, False)
+
+
+def _restore(state: dict, rank: int, module, optimizer, ema: EMA, loader: BatchLoader, generator, coin, device) -> None:
+    """Model, optimiser, EMA and every RNG of a checkpoint (this rank's, or the last rank's)."""
+    module.network.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    ema.shadow = {k: v.to(device) for k, v in state["ema"].items()}
+    rng = state["rng"][min(rank, len(state["rng"]) - 1)]
+    loader.restore(rng["loader"])
+    generator.set_state(rng["noise"])
+    coin.set_state(rng["coin"])
+    torch.set_rng_state(rng["torch"])
+
+
+def _open_run_directory(out: Path, data, dataset: TrainingSet, model_config, config, module, world, device, step) -> None:
+    """config.json, logs cut back to the resumed step, and the run's one-line header."""
+    out.mkdir(parents=True, exist_ok=True)
+    count = module.network.parameter_count()
+    info = {"model": asdict(model_config), "train": asdict(config), "data": str(data), "data_fingerprint": dataset.meta["fingerprint"],
+            "parameters": count, "world_size": world}
+    (out / "config.json").write_text(json.dumps(info, indent=2) + "\n")
+    _truncate_csv(out / "metrics.csv", step)
+    _truncate_csv(out / "validation.csv", step)
+    print(f"protgen train: {count:,} parameters, process {model_config.process.name!r}, device {device}, "
+          f"{world} process(es), {len(dataset.indices('train'))} training segments", flush=True)
 
 
 class _no_autocast:
