@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -357,8 +358,12 @@ def _plot(out: Path) -> None:
     if not metrics:
         return
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for key in ("loss", "rot", "trans"):
-        axes[0].plot(metrics["step"], metrics[key], label=key, lw=1)
+    for k, key in enumerate(("loss", "rot", "trans")):
+        values = np.asarray(metrics[key])
+        window = max(1, min(25, len(values) // 10))
+        smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+        axes[0].plot(metrics["step"], values, color=f"C{k}", lw=0.5, alpha=0.3)
+        axes[0].plot(metrics["step"][window - 1 :], smooth, color=f"C{k}", lw=1.5, label=f"{key} (running mean of {window})")
     axes[0].set(xlabel="step", ylabel="training loss", yscale="log", title="training")
     axes[0].legend()
     for key in (k for k in val if k.startswith("t=")):
