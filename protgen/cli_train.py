@@ -38,9 +38,12 @@ def register(sub) -> None:
 
 
 def _count(name: str) -> int:
+    import torch
+
     from protgen.network import FrameNetwork
 
-    return FrameNetwork(PRESETS[name]).parameter_count()
+    with torch.device("meta"):  # shapes only: no memory, no initialisation
+        return FrameNetwork(PRESETS[name]).parameter_count()
 
 
 def _replace(obj, values: dict, where: str):
