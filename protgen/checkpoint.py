@@ -31,10 +31,17 @@ def save(path: str | Path, payload: dict) -> None:
     os.close(fd)
     try:
         torch.save({"format_version": FORMAT_VERSION, "protgen_version": __version__, **payload}, tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load(path: str | Path, map_location="cpu") -> dict:

@@ -231,6 +231,12 @@ def _atom_array(atoms: np.ndarray, b_factors: np.ndarray | None):
     return array
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_backbone(
     path: str | os.PathLike,
     atoms: np.ndarray,
@@ -265,6 +271,7 @@ def write_backbone(
     try:
         with os.fdopen(fd, "w") as handle:
             out.write(handle)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
