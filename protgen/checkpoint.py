@@ -6,14 +6,13 @@ package) holds the configs, the EMA weights, the data fingerprint and a training
 """
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from protgen import __version__
 from protgen.errors import CheckpointError
+from protgen.files import atomic_path
 from protgen.model import GeneratorModel, ModelConfig
 from protgen.network import NetworkConfig
 from protgen.process import ProcessConfig
@@ -24,24 +23,9 @@ FORMAT_VERSION = 1
 
 
 def save(path: str | Path, payload: dict) -> None:
-    """torch.save to a temporary file in the same directory, then rename: never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    """torch.save through a temporary file and a rename: never half-written."""
+    with atomic_path(path) as tmp:
         torch.save({"format_version": FORMAT_VERSION, "protgen_version": __version__, **payload}, tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def load(path: str | Path, map_location="cpu") -> dict:

@@ -11,7 +11,6 @@ import gzip
 import io
 import os
 import re
-import tempfile
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from protgen.errors import StructureError
+from protgen.files import atomic_path
 
 __all__ = ["Chain", "Structure", "read_structure", "write_backbone", "THREE_TO_ONE", "sniff_format"]
 
@@ -231,12 +231,6 @@ def _atom_array(atoms: np.ndarray, b_factors: np.ndarray | None):
     return array
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_backbone(
     path: str | os.PathLike,
     atoms: np.ndarray,
@@ -266,14 +260,6 @@ def write_backbone(
         pdbx.set_structure(out, array)
     else:
         raise ValueError(f"unknown structure format {fmt!r} (use 'pdb' or 'cif')")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            out.write(handle)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w") as handle:
+        out.write(handle)
     return path
