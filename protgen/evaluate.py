@@ -9,7 +9,6 @@ import csv
 import hashlib
 import json
 import math
-import os
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from protgen.dataset import TrainingSet
 from protgen.errors import ProtgenError, StructureError
+from protgen.files import atomic_path
 from protgen.progress import Progress
 from protgen.quality import quality_panel, ramachandran
 from protgen.similarity import pairwise_tm, single_linkage_clusters, tm_align
@@ -245,9 +245,8 @@ def evaluate(source: str | Path, out: str | Path, config: EvalConfig = EvalConfi
     _write_rows(out / "structures.csv", rows)
     if reference_rows:
         _write_rows(out / "reference.csv", reference_rows)
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, default=float) + "\n")
-    os.replace(tmp, out / "summary.json")
+    with atomic_path(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, default=float) + "\n")
     write_report(out, rows, reference_rows, tm, reference_tm, summary)
     return summary
 
@@ -281,10 +280,8 @@ def _novelty(rows, atoms, ref_set: TrainingSet, config: EvalConfig, cache: _Cach
 
 def _write_rows(path: Path, rows: list[dict]) -> None:
     fields = [k for k in dict.fromkeys(k for r in rows for k in r) if not k.startswith("_")]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for r in rows:
             writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in r.items() if not k.startswith("_")})
-    os.replace(tmp, path)

@@ -20,6 +20,7 @@ import torch
 from protgen import checkpoint
 from protgen.backbone import frames_to_backbone
 from protgen.errors import ConfigError, ProtgenError
+from protgen.files import atomic_path
 from protgen.model import GeneratorModel
 from protgen.progress import Progress
 from protgen.rigid import Rigid
@@ -110,9 +111,8 @@ def _write_manifest(out: Path, rows: list[dict]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=MANIFEST_FIELDS)
     writer.writeheader()
     writer.writerows(rows)
-    tmp = out / ".manifest.csv.tmp"
-    tmp.write_text(buffer.getvalue())
-    os.replace(tmp, out / "manifest.csv")
+    with atomic_path(out / "manifest.csv") as tmp:
+        tmp.write_text(buffer.getvalue())
 
 
 def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: SampleConfig, device="cpu", force: bool = False) -> list[dict]:

@@ -22,6 +22,7 @@ import torch.distributed as dist
 from protgen import checkpoint
 from protgen.dataset import TrainingSet
 from protgen.errors import CheckpointError, ConfigError, ProtgenError
+from protgen.files import atomic_path
 from protgen.loader import Batch, BatchLoader
 from protgen.loss import generator_matching_loss
 from protgen.model import GeneratorModel, ModelConfig
@@ -372,7 +373,6 @@ def _plot(out: Path) -> None:
     if val:
         axes[1].legend(fontsize=8)
     fig.tight_layout()
-    tmp = out / ".loss.png.tmp"
-    fig.savefig(tmp, dpi=100, format="png")
+    with atomic_path(out / "loss.png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
-    os.replace(tmp, out / "loss.png")
