@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
@@ -28,8 +29,9 @@ from protgen import __version__
 from protgen.cluster import cluster_sequences
 from protgen.errors import DatasetError, StructureError
 from protgen.progress import Progress
+from protgen.promod3 import StructureDB, extract_from_deb, is_structure_db, read_structure_db
 from protgen.segment import Segment, SegmentConfig, segments_of
-from protgen.structure import read_structure
+from protgen.structure import Structure, read_structure
 
 __all__ = ["FORMAT_VERSION", "BuildConfig", "TrainingSet", "build", "find_structure_files"]
 
@@ -51,8 +53,9 @@ class BuildConfig:
 
 
 def find_structure_files(sources: list[str | Path]) -> list[Path]:
-    """Structure files under the sources, recursively, sorted: known suffixes (optionally .gz)
-    and extension-less files. Hidden files and directories are ignored."""
+    """Structure files under the sources, recursively, sorted: known suffixes (optionally .gz),
+    extension-less files, ProMod3 structure databases (``.dat``) and ``promod3-data`` packages
+    (``.deb``). Hidden files and directories are ignored."""
     found: set[Path] = set()
     for source in map(Path, sources):
         if not source.exists():
@@ -62,13 +65,66 @@ def find_structure_files(sources: list[str | Path]) -> list[Path]:
             if not path.is_file() or any(part.startswith(".") for part in path.relative_to(source.parent).parts):
                 continue
             name = path.name.lower().removesuffix(".gz")
-            if name.endswith(_SUFFIXES) or "." not in name:
+            if name.endswith(_SUFFIXES) or "." not in name or _database_kind(path):
                 found.add(path)
     return sorted(found)
 
 
-def _read_one(args: tuple[str, SegmentConfig]) -> tuple[str, list[Segment], str | None]:
-    path, config = args
+def _database_kind(path: Path) -> str | None:
+    """'dat' for a ProMod3 structure database, 'deb' for a package holding one, else None."""
+    name = path.name.lower()
+    if name.endswith(".deb"):
+        return "deb"
+    if name.endswith(".dat") and is_structure_db(path):
+        return "dat"
+    return None
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One unit of reading: a structure file, or entries [lo, hi) of a structure database."""
+
+    path: str
+    config: SegmentConfig
+    lo: int = -1
+    hi: int = -1
+
+    @property
+    def items(self) -> int:
+        return 1 if self.lo < 0 else self.hi - self.lo
+
+
+_DB_CHUNK = 100  # database entries per job
+
+
+def _read_job(job: _Job) -> list[tuple[str, list[Segment], str | None]]:
+    """(source, segments, reason or None) of every item of a job; never raises."""
+    if job.lo < 0:
+        return [_read_file(job.path, job.config)]
+    db = _open_db(job.path)
+    out = []
+    for k in range(job.lo, job.hi):
+        source = f"{job.path}#{db.name(k)}"
+        try:
+            structure = Structure(source, (db.chain(k),), None, None, 1)
+            segments, reason = segments_of(structure, source, job.config, name=db.name(k))
+        except StructureError as error:
+            segments, reason = [], error.reason
+        out.append((source, segments, reason))
+    return out
+
+
+_DBS: dict[str, StructureDB] = {}
+
+
+def _open_db(path: str) -> StructureDB:
+    """The memory-mapped database, opened once per process."""
+    if path not in _DBS:
+        _DBS[path] = read_structure_db(path)
+    return _DBS[path]
+
+
+def _read_file(path: str, config: SegmentConfig) -> tuple[str, list[Segment], str | None]:
     try:
         structure = read_structure(path)
     except StructureError as error:
@@ -88,8 +144,26 @@ def _split(cluster_keys: list[str], val_fraction: float, seed: int) -> dict[str,
     return out
 
 
+def _jobs(files: list[Path], config: SegmentConfig, scratch: Path) -> list[_Job]:
+    """Jobs for every file; packages are unpacked into ``scratch`` and databases are validated
+    here, so a bad one stops the build before any work with a one-line error."""
+    jobs = []
+    for path in files:
+        kind = _database_kind(path)
+        if kind is None:
+            jobs.append(_Job(str(path), config))
+            continue
+        if kind == "deb":
+            print(f"unpacking {path} ...", file=sys.stderr, flush=True)
+            path = extract_from_deb(path, scratch / f"{len(jobs)}_{path.stem}.dat")
+        db = _open_db(str(path))
+        jobs += [_Job(str(path), config, lo, min(lo + _DB_CHUNK, len(db))) for lo in range(0, len(db), _DB_CHUNK)]
+    return jobs
+
+
 def build(sources: list[str | Path], out: str | Path, config: BuildConfig = BuildConfig(), force: bool = False) -> "TrainingSet":
-    """Read every structure file under ``sources`` into a clustered, split training set at ``out``."""
+    """Read every structure file and structure database under ``sources`` into a clustered, split
+    training set at ``out``."""
     out = Path(out)
     if out.exists() and not force:
         raise DatasetError(f"{out} already exists; pass --force to replace it")
@@ -97,28 +171,26 @@ def build(sources: list[str | Path], out: str | Path, config: BuildConfig = Buil
     if not files:
         raise DatasetError(f"no structure files under {', '.join(map(str, sources))}")
     start = time.monotonic()
-    segments: list[Segment] = []
-    skipped: list[tuple[str, str]] = []
-    progress = Progress(len(files), "reading", unit="files")
-    jobs = [(str(p), config.segments) for p in files]
-    if config.workers > 1:
-        with get_context("spawn").Pool(config.workers, initializer=_one_thread) as pool:
-            results = pool.imap(_read_one, jobs, chunksize=4)
-            segments, skipped = _collect(results, progress)
-    else:
-        segments, skipped = _collect(map(_read_one, jobs), progress)
-    progress.close()
-    if not segments:
-        first = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
-        raise DatasetError(f"no segment passed the filters ({len(skipped)} file(s) skipped{first})")
-    labels = cluster_sequences([s.sequence for s in segments], config.identity, method=config.cluster_method, threads=max(config.workers, 1))
-    keys = [segments[k].sequence for k in labels]  # a cluster is named by its representative
-    split = _split(sorted(set(keys)), config.val_fraction, config.seed)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        _write(tmp, segments, labels, keys, split, skipped, config, len(files), time.monotonic() - start)
+        jobs = _jobs(files, config.segments, tmp / "scratch")
+        progress = Progress(sum(j.items for j in jobs), "reading", unit="items")
+        if config.workers > 1:
+            with get_context("spawn").Pool(config.workers, initializer=_one_thread) as pool:
+                segments, skipped = _collect(pool.imap(_read_job, jobs), progress)
+        else:
+            segments, skipped = _collect(map(_read_job, jobs), progress)
+        progress.close()
+        shutil.rmtree(tmp / "scratch", ignore_errors=True)
+        if not segments:
+            first = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+            raise DatasetError(f"no segment passed the filters ({len(skipped)} item(s) skipped{first})")
+        labels = cluster_sequences([s.sequence for s in segments], config.identity, method=config.cluster_method, threads=max(config.workers, 1))
+        keys = [segments[k].sequence for k in labels]  # a cluster is named by its representative
+        split = _split(sorted(set(keys)), config.val_fraction, config.seed)
+        _write(tmp, segments, labels, keys, split, skipped, config, sum(j.items for j in jobs), time.monotonic() - start)
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
             out.rename(old)
@@ -140,11 +212,12 @@ def _one_thread() -> None:
 
 def _collect(results, progress: Progress) -> tuple[list[Segment], list[tuple[str, str]]]:
     segments, skipped = [], []
-    for path, segs, reason in results:
-        segments.extend(segs)
-        if reason is not None:
-            skipped.append((path, reason))
-        progress.update(1, extra=f"{len(segments)} segments, {len(skipped)} skipped")
+    for job_results in results:
+        for path, segs, reason in job_results:
+            segments.extend(segs)
+            if reason is not None:
+                skipped.append((path, reason))
+        progress.update(len(job_results), extra=f"{len(segments)} segments, {len(skipped)} skipped")
     return segments, skipped
 
 

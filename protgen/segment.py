@@ -25,7 +25,7 @@ class SegmentConfig:
     min_length: int = 40  # residues; shorter segments are dropped
     max_length: int = 512  # residues; longer segments are dropped (training crops the rest)
     max_coil: float = 1.0  # largest allowed fraction of DSSP coil ('-'); 1.0 keeps all (FrameDiff: 0.5)
-    max_rg_ratio: float = 2.0  # drop if Rg > ratio · 2.2·L^0.38 Å (unfolded or extended outliers)
+    max_rg_ratio: float = 1.5  # drop if Rg > ratio · 2.2·L^0.38 Å: extended chains cut from complexes (real domains: 5–95 % at 0.94–1.49)
     max_resolution: float | None = None  # Å; drop files stating a worse resolution
     multi_model: str = "first"  # NMR ensembles and trajectories: "first" model, or "skip" the file
 
@@ -81,31 +81,45 @@ def _label(res_id: int, ins_code: str) -> str:
     return f"{res_id}{ins_code}"
 
 
-def segments_of(structure: Structure, source: str, config: SegmentConfig) -> tuple[list[Segment], str | None]:
-    """Clean segments of a structure, or ([], reason) when the whole file is filtered out."""
+def segments_of(structure: Structure, source: str, config: SegmentConfig, name: str | None = None) -> tuple[list[Segment], str | None]:
+    """Clean segments of a structure, or ([], reason) when the whole file is filtered out.
+
+    Segments are named ``name`` (e.g. ``PDBID_CHAIN`` of a database entry) when given and the
+    segment is the whole chain, ``name_START-END`` when it is part of it; otherwise after the file.
+    """
     if config.max_resolution is not None and structure.resolution is not None:
         if structure.resolution > config.max_resolution:
             return [], f"resolution {structure.resolution:.2f} Å > {config.max_resolution} Å"
     if config.multi_model == "skip" and structure.model_count > 1:
         return [], f"{structure.model_count} models (--multi-model skip)"
     out: list[Segment] = []
+    rejected: list[str] = []
     for chain in structure.chains:
         for i, j in split_chain(chain.atoms, chain.atom_mask):
             length = j - i
             if not config.min_length <= length <= config.max_length:
+                rejected.append(f"length {length} outside {config.min_length}..{config.max_length}")
                 continue
             atoms = chain.atoms[i:j].astype(np.float32)
-            rg = radius_of_gyration(atoms[:, 1])
-            if rg > config.max_rg_ratio * 2.2 * length**0.38:
+            ratio = radius_of_gyration(atoms[:, 1]) / (2.2 * length**0.38)
+            if ratio > config.max_rg_ratio:
+                rejected.append(f"Rg ratio {ratio:.2f} > {config.max_rg_ratio} (extended)")
                 continue
             ss = dssp(atoms)
-            if composition(ss)[2] > config.max_coil:
+            coil = composition(ss)[2]
+            if coil > config.max_coil:
+                rejected.append(f"coil fraction {coil:.2f} > {config.max_coil}")
                 continue
             start, end = _label(chain.res_ids[i], chain.ins_codes[i]), _label(chain.res_ids[j - 1], chain.ins_codes[j - 1])
-            key = f"{source}|{chain.chain_id}|{start}|{end}"
-            stem = source.rsplit("/", 1)[-1].split(".")[0]
-            seg_id = f"{stem}_{chain.chain_id}_{start}-{end}_{hashlib.sha1(key.encode()).hexdigest()[:6]}"
+            if name is not None:
+                seg_id = name if (i, j) == (0, len(chain)) else f"{name}_{start}-{end}"
+            else:
+                key = f"{source}|{chain.chain_id}|{start}|{end}"
+                stem = source.rsplit("/", 1)[-1].split(".")[0]
+                seg_id = f"{stem}_{chain.chain_id}_{start}-{end}_{hashlib.sha1(key.encode()).hexdigest()[:6]}"
             out.append(Segment(seg_id, source, chain.chain_id, start, end, chain.sequence[i:j], ss, structure.resolution, atoms))
     if not out:
-        return [], "no segment passes the filters"
+        if not rejected:
+            return [], "no complete backbone segment (missing atoms or breaks everywhere)"
+        return [], f"no segment passes the filters ({len(rejected)} rejected; first: {rejected[0]})"
     return out, None
