@@ -46,8 +46,13 @@ def load(path: str | Path, map_location="cpu") -> dict:
     return payload
 
 
+# Fields added after protgen 0.1, with the value that reproduces a model saved without them.
+_LEGACY_NETWORK = {"position": "absolute"}
+_LEGACY_PROCESS = {"coupling": "independent"}
+
+
 def model_config_from_dict(d: dict) -> ModelConfig:
-    return ModelConfig(NetworkConfig(**d["network"]), ProcessConfig(**d["process"]))
+    return ModelConfig(NetworkConfig(**{**_LEGACY_NETWORK, **d["network"]}), ProcessConfig(**{**_LEGACY_PROCESS, **d["process"]}))
 
 
 def load_model(path: str | Path, device="cpu", ema: bool = True) -> tuple[GeneratorModel, dict]:

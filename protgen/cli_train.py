@@ -14,7 +14,7 @@ from protgen.train import TrainConfig, train
 __all__ = ["register", "configs_from"]
 
 _FLAGS = {  # flag → (TrainConfig field, type)
-    "steps": int, "batch_size": int, "crop_length": int, "lr": float, "warmup": int, "ema_decay": float,
+    "steps": int, "batch_size": int, "crop_length": int, "max_pairs": int, "lr": float, "warmup": int, "ema_decay": float,
     "checkpoint_every": int, "val_every": int, "log_every": int, "seed": int, "device": str,
 }  # fmt: skip
 
@@ -34,6 +34,8 @@ def register(sub) -> None:
         p.add_argument("--" + name.replace("_", "-"), type=kind, help=f"default {getattr(t, name)}")
     p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast (GPU)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--init-from", metavar="CKPT", help="start from the weights of a checkpoint or weights file "
+                   "('shipped' = the model in the package): fine-tuning; the network config is taken from it")
     p.set_defaults(run=_run)
 
 
@@ -88,6 +90,15 @@ def configs_from(args) -> tuple[ModelConfig, TrainConfig]:
 
 def _run(args) -> None:
     model, config = configs_from(args)
-    result = train(args.data, args.out, model, config, resume=args.resume)
+    init_from = args.init_from
+    if init_from is not None:
+        from protgen import checkpoint
+        from protgen.sample import default_checkpoint
+
+        init_from = default_checkpoint() if init_from == "shipped" else Path(init_from)
+        if not (args.preset or (args.config and "network" in tomllib.loads(Path(args.config).read_text()))):
+            source = checkpoint.model_config_from_dict(checkpoint.load(init_from)["model_config"])
+            model = dataclasses.replace(model, network=source.network)
+    result = train(args.data, args.out, model, config, resume=args.resume, init_from=init_from)
     if os.environ.get("RANK", "0") == "0":
         print(f"checkpoint: {result.checkpoint} (step {result.step})")

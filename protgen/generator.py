@@ -12,7 +12,7 @@ import torch
 from protgen import so3
 from protgen.rigid import Rigid
 
-__all__ = ["FrameVelocity", "euler_step", "displacement_to_velocity"]
+__all__ = ["FrameVelocity", "Prediction", "euler_step", "displacement_to_velocity"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,16 @@ class FrameVelocity:
     omega: torch.Tensor
     v: torch.Tensor
     insertion_rate: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a model predicts at (t, x_t): its generator parameter and, for models parametrised by
+    the clean state, that estimate x̂_1 (Rigid (B, N), Å), used by auxiliary losses and
+    self-conditioning."""
+
+    velocity: FrameVelocity
+    x1_hat: Rigid | None = None
 
 
 def displacement_to_velocity(x_t: Rigid, rotvec: torch.Tensor, trans: torch.Tensor, t: torch.Tensor) -> FrameVelocity:

@@ -51,8 +51,12 @@ def collate(backbones: list[np.ndarray], ids: list[str]) -> Batch:
 class BatchLoader:
     """An endless, seeded stream of batches from one split of a training set.
 
-    batch_size: segments per batch; crop_length: residues (longer segments are cropped at a random
-    start); bucket: batches drawn at once and sorted by length so each batch pads little.
+    batch_size: segments per batch (the most, with max_pairs); crop_length: residues (longer
+    segments are cropped at a random start); bucket: batches drawn at once and sorted by length so
+    each batch pads little; max_pairs: if > 0, a batch of padded length L holds at most
+    max_pairs // L² segments (FrameFlow's length batching: the pair track costs B·L², so short
+    chains come in large batches and long ones in small). Length is visible in x_t, so weighting
+    items by a function of length leaves the minimiser of the loss at each length unchanged.
     """
 
     def __init__(
@@ -65,8 +69,10 @@ class BatchLoader:
         rank: int = 0,
         world_size: int = 1,
         bucket: int = 8,
+        max_pairs: int = 0,
     ):
         self.dataset, self.batch_size, self.crop_length, self.bucket = dataset, batch_size, crop_length, bucket
+        self.max_pairs = max_pairs
         clusters: dict[int, list[int]] = {}
         for i in dataset.indices(split):
             clusters.setdefault(dataset.records[i]["cluster"], []).append(i)
@@ -110,6 +116,8 @@ class BatchLoader:
         items = [self._draw() for _ in range(self.batch_size * self.bucket)]
         items.sort(key=lambda item: len(item[0]))
         groups = [items[k : k + self.batch_size] for k in range(0, len(items), self.batch_size)]
+        if self.max_pairs > 0:
+            groups = _pair_budget_groups(items, self.batch_size, self.max_pairs)
         order = self.rng.permutation(len(groups))
         self._queue = [collate([a for a, _ in groups[k]], [i for _, i in groups[k]]) for k in order]
 
@@ -118,3 +126,16 @@ class BatchLoader:
             self._fill()
         self._popped += 1
         return self._queue.pop()
+
+
+def _pair_budget_groups(items: list, batch_size: int, max_pairs: int) -> list[list]:
+    """Consecutive groups of length-sorted items, each with count · (longest length)² ≤ max_pairs
+    (at least one item) and at most batch_size items."""
+    groups, current = [], []
+    for item in items:
+        longest = max(len(item[0]), *(len(a) for a, _ in current)) if current else len(item[0])
+        if current and (len(current) >= batch_size or (len(current) + 1) * longest**2 > max_pairs):
+            groups.append(current)
+            current = []
+        current.append(item)
+    return groups + [current] if current else groups

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import torch
 
 from protgen.generator import FrameVelocity
+from protgen.rigid import Rigid
 
-__all__ = ["time_weight", "LossTerms", "squared_divergence", "poisson_divergence", "frame_velocity_loss", "generator_matching_loss"]
+__all__ = ["time_weight", "LossTerms", "squared_divergence", "poisson_divergence", "frame_velocity_loss", "backbone_aux_loss", "AuxiliaryLoss", "generator_matching_loss"]
 
 ANGSTROM_PER_NM = 10.0
 
@@ -71,14 +72,62 @@ def frame_velocity_loss(
     return LossTerms(rot_weight * rot + trans_weight * trans, {"rot": rot.detach(), "trans": trans.detach()})
 
 
-def generator_matching_loss(process, predict, x_1, mask: torch.Tensor, generator=None) -> LossTerms:
-    """One Monte-Carlo estimate of L_cgm on a batch of data x_1 (e.g. world frames, Rigid (B, N)).
+_LOCAL_N = (-0.525, 1.363, 0.0)  # the ideal residue of backbone.py (Å), kept here so the loss
+_LOCAL_C = (1.526, 0.0, 0.0)  # stays independent of the atom-placement module
 
-    ``process`` is any latent process (sample_time, sample_path, phi, target, loss).
-    ``predict(t, x_t)`` is the model's generator parameter; it receives only the time and the
-    world state Φ(Y_t), never the latent, by construction.
+
+def backbone_aux_loss(x1_hat: Rigid, x_1: Rigid, t: torch.Tensor, mask: torch.Tensor, t_min: float, clip: float = 0.9) -> LossTerms:
+    """FrameFlow's auxiliary losses on the estimate x̂_1, for t > t_min only: squared error of the
+    N, CA, C atoms, and of backbone-atom pair distances below 6 Å in x_1 — in nm and divided by
+    max(1 − t, 1 − clip) like the velocities, so they are on the scale of the flow loss.
+
+    Not a Bregman divergence of the generator: its minimiser is E[a(X_1) | x_t] for non-affine a,
+    so it biases the learned generator (THEORY.md, "Couplings and auxiliary terms").
+    x1_hat, x_1: Rigid (B, N), Å; t: (B,); mask: (B, N) bool.
     """
-    t = process.sample_time(mask.shape[0], generator, mask.device)
+    local = torch.tensor([_LOCAL_N, (0.0, 0.0, 0.0), _LOCAL_C], dtype=x_1.trans.dtype, device=mask.device)
+
+    def atoms(frames: Rigid) -> torch.Tensor:  # (B, 3N, 3) in nm
+        return Rigid(frames.rots[..., None, :, :], frames.trans[..., None, :]).apply(local).flatten(-3, -2) / ANGSTROM_PER_NM
+
+    pred, true = atoms(x1_hat), atoms(x_1)
+    atom_mask = mask.repeat_interleave(3, -1)
+    on = (t > t_min).to(true.dtype) / (1 - t).clamp_min(1 - clip) ** 2
+    atom = on * _masked_mean(squared_divergence(true, pred), atom_mask)
+    d_true, d_pred = torch.cdist(true, true), torch.cdist(pred, pred)
+    near = (d_true < 0.6) & atom_mask[:, :, None] & atom_mask[:, None, :]
+    near = near & ~torch.eye(near.shape[-1], dtype=torch.bool, device=near.device)
+    pair = on * ((d_true - d_pred) ** 2 * near).sum((-1, -2)) / near.sum((-1, -2)).clamp_min(1)
+    return LossTerms(atom.mean() + pair.mean(), {"aux_atom": atom.mean().detach(), "aux_pair": pair.mean().detach()})
+
+
+@dataclass(frozen=True)
+class AuxiliaryLoss:
+    """The optional auxiliary term of :func:`backbone_aux_loss`: its weight and where it starts."""
+
+    weight: float = 0.0
+    t_min: float = 0.75
+    clip: float = 0.9  # the flow loss's weight_clip: errors are divided by max(1 − t, 1 − clip)
+
+
+def generator_matching_loss(
+    process, predict, x_1, mask: torch.Tensor, generator=None, t: torch.Tensor | None = None, aux: AuxiliaryLoss | None = None
+) -> LossTerms:
+    """One Monte-Carlo estimate of L_cgm on a batch of data x_1 (world frames, Rigid (B, N)).
+
+    ``process`` is any latent process (sample_time, sample_path, phi, target, loss, config).
+    ``predict(t, x_t)`` → :class:`Prediction`, the model's generator parameter; it receives only
+    the time and the world state Φ(Y_t), never the latent, by construction. ``t`` (B,) fixes the
+    times (validation); by default they are drawn from the process's time law. ``aux`` adds the
+    biased auxiliary term on the prediction's x̂_1. Training and validation both call this function.
+    """
+    if t is None:
+        t = process.sample_time(mask.shape[0], generator, mask.device)
     path = process.sample_path(x_1, mask, t, generator)
     x_t = process.phi(path.y_t)
-    return process.loss(process.target(path), predict(t, x_t), t, mask)
+    prediction = predict(t, x_t)
+    loss = process.loss(process.target(path), prediction.velocity, t, mask)
+    if aux is not None and aux.weight > 0 and prediction.x1_hat is not None:
+        extra = backbone_aux_loss(prediction.x1_hat, x_1, t, mask, aux.t_min, aux.clip)
+        loss = LossTerms(loss.total + aux.weight * extra.total, {**loss.terms, **extra.terms})
+    return loss

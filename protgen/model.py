@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from protgen.generator import FrameVelocity, displacement_to_velocity
-from protgen.network import PRESETS, FrameNetwork, NetworkConfig, NetworkOutput
+from protgen.generator import FrameVelocity, Prediction, displacement_to_velocity
+from protgen.network import PRESETS, FrameNetwork, NetworkConfig
 from protgen.process import ProcessConfig, make_process
 from protgen.rigid import Rigid
 
@@ -31,17 +31,17 @@ class GeneratorModel(nn.Module):
         self.network = FrameNetwork(config.network)
         self.process = make_process(config.process)
 
-    def forward(self, t: torch.Tensor, x_t: Rigid, mask: torch.Tensor, self_cond: torch.Tensor | None = None) -> tuple[FrameVelocity, NetworkOutput]:
+    def forward(self, t: torch.Tensor, x_t: Rigid, mask: torch.Tensor, self_cond: torch.Tensor | None = None) -> Prediction:
         out = self.network(t, x_t, mask, self_cond)
-        return displacement_to_velocity(x_t, out.rotvec, out.trans, t), out
+        return Prediction(displacement_to_velocity(x_t, out.rotvec, out.trans, t), out.x1_hat)
 
     def predictor(self, mask: torch.Tensor, self_condition: bool):
         """``predict(t, x_t)`` for the sampler; carries x̂_1 from step to step when self-conditioning."""
         state = {"x1": None}
 
         def predict(t: torch.Tensor, x_t: Rigid) -> FrameVelocity:
-            velocity, out = self(t, x_t, mask, state["x1"] if self_condition else None)
-            state["x1"] = out.x1_hat.trans
-            return velocity
+            prediction = self(t, x_t, mask, state["x1"] if self_condition else None)
+            state["x1"] = prediction.x1_hat.trans
+            return prediction.velocity
 
         return predict

@@ -41,6 +41,8 @@ class NetworkConfig:
     pair_update: bool = True  # light per-block pair update (two linear layers over c_z)
     node_layers: int = 0  # transformer layers over the sequence per block (FrameFlow-style)
     self_condition: bool = True  # accept the previous x̂_1 as input
+    position: str = "ends"  # residue position feature: "ends" (distances to both chain ends, clipped at
+    #   max_offset: the same at every length) or "absolute" (sinusoid of the index; protgen 0.1 models)
 
 
 PRESETS = {
@@ -207,8 +209,7 @@ class FrameNetwork(nn.Module):
         c = self.config
         b, n = mask.shape
         x_nm = Rigid(x_t.rots, x_t.trans * NM_PER_ANGSTROM)
-        index = torch.arange(n, device=mask.device).expand(b, n)
-        s = self.node_in(torch.cat([_sinusoid(index, c.node_dim, 2056.0, t.dtype), _sinusoid(t * 1000, c.node_dim, 10000.0, t.dtype)[:, None].expand(b, n, -1)], -1))
+        s = self.node_in(torch.cat([self._position(mask, t.dtype), _sinusoid(t * 1000, c.node_dim, 10000.0, t.dtype)[:, None].expand(b, n, -1)], -1))
         s = s * mask[..., None]
         z = self.pairs(x_t, mask, self_cond)
         frames = x_nm
@@ -220,6 +221,21 @@ class FrameNetwork(nn.Module):
         trans = rel.trans / NM_PER_ANGSTROM * m
         x1_hat = Rigid(x_t.rots @ so3.exp(rotvec), x_t.trans + (x_t.rots @ trans[..., None])[..., 0])
         return NetworkOutput(rotvec, trans, x1_hat)
+
+    def _position(self, mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Per-residue position features, (B, N, node_dim). "ends": sinusoids of the distances to
+        the first and last real residue, clipped at max_offset, so a residue deep inside a chain
+        looks the same at every length (the network never sees an index beyond its training crop)."""
+        c = self.config
+        b, n = mask.shape
+        index = torch.arange(n, device=mask.device).expand(b, n)
+        if c.position == "absolute":
+            return _sinusoid(index, c.node_dim, 2056.0, dtype)
+        last = mask.sum(-1, keepdim=True) - 1
+        half = c.node_dim // 2
+        from_start = _sinusoid(index.clamp(max=c.max_offset), half, 4.0 * c.max_offset, dtype)
+        from_end = _sinusoid((last - index).clamp(0, c.max_offset), c.node_dim - half, 4.0 * c.max_offset, dtype)
+        return torch.cat([from_start, from_end], -1)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())

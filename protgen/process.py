@@ -20,7 +20,7 @@ from protgen.generator import FrameVelocity
 from protgen.loss import frame_velocity_loss
 from protgen.rigid import Rigid
 
-__all__ = ["ProcessConfig", "PathSample", "ChainLatent", "ResidueFrameFlow", "ChainFrameFlow", "make_process"]
+__all__ = ["ProcessConfig", "kabsch_rotation", "PathSample", "ChainLatent", "ResidueFrameFlow", "ChainFrameFlow", "make_process"]
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,13 @@ class ProcessConfig:
     t_min: float = 0.01  # training times t ~ U[t_min, t_max]
     t_max: float = 0.99
     weight_clip: float = 0.9  # w(t) = min(1, (1 − t)²/(1 − weight_clip)²), FrameFlow's clipped 1/(1 − t)
+    coupling: str = "kabsch"  # joint law of (Y_0, Y_1): "independent", or "kabsch" (each noise draw
+    #   rotated rigidly onto its data chain; a coupling, so the loss stays exact — THEORY.md)
     rot_weight: float = 0.5  # weight of the rotational term (rad²)
     trans_weight: float = 1.0  # weight of the translational term (nm²)
+    aux_weight: float = 0.0  # weight of FrameFlow's auxiliary backbone-atom and pair-distance losses on
+    #   x̂_1 (nm²); not a Bregman divergence of the generator: biases the marginal (THEORY.md); 0 = off
+    aux_t_min: float = 0.75  # the auxiliary losses apply only for t > aux_t_min, where the bias is small
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,34 @@ def _frame_noise(mask: torch.Tensor, sigma: float, generator, dtype) -> Rigid:
     return Rigid(rots, _centred_gaussian(mask, sigma, generator, dtype))
 
 
+def kabsch_rotation(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The rotation Q minimising Σ_i ‖Q x_i − y_i‖² over real residues (both point sets centred).
+
+    x, y: Å, (B, N, 3); mask: (B, N) bool → Q: (B, 3, 3), a proper rotation (det +1).
+    """
+    m = mask[..., None].to(x.dtype)
+    h = ((y * m).transpose(-1, -2) @ (x * m)).double()  # Σ y_i x_iᵀ, (B, 3, 3)
+    u, _, vt = torch.linalg.svd(h)
+    d = torch.sign(torch.linalg.det(u @ vt))
+    flip = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
+    return (u @ flip @ vt).to(x.dtype)
+
+
+def _couple(y_0: Rigid, y_1: Rigid, mask: torch.Tensor, coupling: str) -> Rigid:
+    """The noise draw y_0 coupled to the data side y_1: unchanged ("independent") or rotated as a
+    rigid body onto y_1's positions ("kabsch"). Rotating a whole draw by Q keeps the rotations Haar
+    (they are independent of Q) and the positions an isotropic centred Gaussian up to that global
+    rotation, which an equivariant network cannot see."""
+    if coupling == "independent":
+        return y_0
+    if coupling != "kabsch":
+        from protgen.errors import ConfigError
+
+        raise ConfigError(f"unknown coupling {coupling!r}; choose independent or kabsch")
+    q = kabsch_rotation(y_0.trans, y_1.trans, mask)[:, None]
+    return Rigid(q @ y_0.rots, (q @ y_0.trans[..., None])[..., 0])
+
+
 def _interpolate(y_0: Rigid, y_1: Rigid, t: torch.Tensor) -> Rigid:
     """Geodesic on SO(3) and straight line on R³. t broadcasts against y's leading shape."""
     return Rigid(so3.geodesic(y_0.rots, y_1.rots, t), y_0.trans + t[..., None] * (y_1.trans - y_0.trans))
@@ -96,7 +129,7 @@ class ResidueFrameFlow:
         return _frame_noise(mask, self.config.sigma, generator, dtype)
 
     def sample_path(self, x_1: Rigid, mask: torch.Tensor, t: torch.Tensor, generator=None) -> PathSample:
-        y_0 = self.world_prior(mask, generator, x_1.trans.dtype)
+        y_0 = _couple(self.world_prior(mask, generator, x_1.trans.dtype), x_1, mask, self.config.coupling)
         return PathSample(t, y_0, x_1, self.interpolate(y_0, x_1, t), mask)
 
     def interpolate(self, y_0: Rigid, y_1: Rigid, t: torch.Tensor) -> Rigid:
@@ -130,7 +163,7 @@ class ChainFrameFlow(ResidueFrameFlow):
         g_0 = Rigid(so3.uniform((batch,), dtype, device, generator), origin)
         g_1 = Rigid(so3.uniform((batch,), dtype, device, generator), origin.clone())
         h_1 = Rigid(g_1.rots[:, None].expand_as(x_1.rots), g_1.trans[:, None].expand_as(x_1.trans)).invert().compose(x_1)
-        h_0 = _frame_noise(mask, self.config.sigma, generator, dtype)
+        h_0 = _couple(_frame_noise(mask, self.config.sigma, generator, dtype), h_1, mask, self.config.coupling)
         y_0, y_1 = ChainLatent(g_0, h_0), ChainLatent(g_1, h_1)
         return PathSample(t, y_0, y_1, self.interpolate(y_0, y_1, t), mask)
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from protgen.secondary import composition, dssp
 
-__all__ = ["QualityPanel", "quality_panel", "ramachandran"]
+__all__ = ["QualityPanel", "quality_panel", "ramachandran", "count_clashes"]
 
 CA_CA_RANGE = (3.65, 3.95)  # Å; trans peptides (cis ones are ~2.9 Å and rare)
 BREAK_CA_CA, BREAK_C_N = 4.2, 2.0  # Å; the data builder's chain-break tests
@@ -75,7 +75,8 @@ def _angle(a, b, c):
     return np.degrees(np.arccos(np.clip(cos, -1, 1)))
 
 
-def _clashes(atoms: np.ndarray) -> int:
+def count_clashes(atoms: np.ndarray) -> int:
+    """Residue pairs |i − j| ≥ 2 with CA–CA < 3.0 Å or any backbone atoms < 2.2 Å. atoms: Å, (L, 4, 3)."""
     ca = atoms[:, 1]
     length = len(ca)
     sep = np.abs(np.arange(length)[:, None] - np.arange(length)[None, :]) >= 2
@@ -97,7 +98,7 @@ def quality_panel(atoms: np.ndarray) -> QualityPanel:
     rg = float(np.sqrt(((ca - ca.mean(0)) ** 2).sum(-1).mean()))
     phi, psi = ramachandran(atoms)
     breaks = int(((ca_ca > BREAK_CA_CA) | (c_n > BREAK_C_N)).sum())
-    clashes = _clashes(atoms)
+    clashes = count_clashes(atoms)
     ok = float(((ca_ca > CA_CA_RANGE[0]) & (ca_ca < CA_CA_RANGE[1])).mean())
     return QualityPanel(
         length=length,

@@ -24,13 +24,14 @@ from protgen.dataset import TrainingSet
 from protgen.errors import CheckpointError, ConfigError, ProtgenError
 from protgen.files import atomic_path
 from protgen.loader import Batch, BatchLoader
-from protgen.loss import generator_matching_loss
+from protgen.generator import FrameVelocity, Prediction
+from protgen.loss import AuxiliaryLoss, generator_matching_loss
 from protgen.model import GeneratorModel, ModelConfig
 from protgen.progress import Progress
+from protgen.rigid import Rigid
+from protgen.validation import denoising_diagnostics, validation_loss
 
 __all__ = ["TrainConfig", "TrainResult", "train", "EMA"]
-
-VAL_TIMES = (0.1, 0.3, 0.5, 0.7, 0.9)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class TrainConfig:
     steps: int = 20000  # optimiser steps in total
     batch_size: int = 8  # segments per batch per process
     crop_length: int = 128  # residues; longer segments are cropped at random
+    max_pairs: int = 0  # if > 0, batches hold at most max_pairs // L² chains of padded length L (batch_size is the cap)
     lr: float = 2e-4  # peak AdamW learning rate
     warmup: int = 500  # steps of linear warm-up
     weight_decay: float = 1e-4  # AdamW decoupled weight decay
@@ -132,41 +134,30 @@ class _Stop:
             signal.signal(sig, handler)
 
 
-def _loss_on(model, module, batch: Batch, generator, self_condition: bool, autocast):
+def _loss_on(model, module, batch: Batch, generator, self_condition: bool, autocast, aux: AuxiliaryLoss):
     x_1, mask = batch.frames, batch.mask
 
-    def predict(t, x_t):
+    def predict(t, x_t) -> Prediction:
         self_cond = None
         if self_condition:
             with torch.no_grad(), autocast():
                 self_cond = module.network(t, x_t, mask).x1_hat.trans.float()
         with autocast():
-            velocity, _ = model(t, x_t, mask, self_cond)
-        return type(velocity)(velocity.omega.float(), velocity.v.float())
+            prediction = model(t, x_t, mask, self_cond)
+        velocity = FrameVelocity(prediction.velocity.omega.float(), prediction.velocity.v.float())
+        x1_hat = Rigid(prediction.x1_hat.rots.float(), prediction.x1_hat.trans.float())
+        return Prediction(velocity, x1_hat)
 
-    return generator_matching_loss(module.process, predict, x_1, mask, generator)
-
-
-@torch.no_grad()
-def validate(module: GeneratorModel, batches: list[Batch], seed: int) -> dict[float, float]:
-    """Mean loss of fixed validation batches at fixed times (same noise every call)."""
-    out = {}
-    for t_value in VAL_TIMES:
-        g = torch.Generator(device=batches[0].mask.device).manual_seed(seed)
-        total = 0.0
-        for batch in batches:
-            process = module.process
-            t = torch.full((batch.mask.shape[0],), t_value, device=batch.mask.device)
-            path = process.sample_path(batch.frames, batch.mask, t, g)
-            x_t = process.phi(path.y_t)
-            velocity, _ = module(t, x_t, batch.mask)
-            total += process.loss(process.target(path), velocity, t, batch.mask).total.item()
-        out[t_value] = total / len(batches)
-    return out
+    return generator_matching_loss(module.process, predict, x_1, mask, generator, aux=aux)
 
 
-def train(data: str | Path, out: str | Path, model_config: ModelConfig, config: TrainConfig, resume: bool = False) -> TrainResult:
-    """Train a model (or continue the run in ``out`` with ``resume``)."""
+def train(data: str | Path, out: str | Path, model_config: ModelConfig, config: TrainConfig, resume: bool = False,
+          init_from: str | Path | None = None) -> TrainResult:
+    """Train a model (or continue the run in ``out`` with ``resume``).
+
+    ``init_from``: a checkpoint or weights file whose (EMA) network weights start a new run — for
+    fine-tuning and for continuing across machines; its network config must equal model_config's.
+    """
     rank, world, device = _setup_distributed(config)
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
@@ -178,6 +169,8 @@ def train(data: str | Path, out: str | Path, model_config: ModelConfig, config: 
             raise CheckpointError(f"{ckpt_path} was trained on data {state['data_fingerprint']}, but {data} is {dataset.meta['fingerprint']}")
         model_config = checkpoint.model_config_from_dict(state["model_config"])
         config = TrainConfig(**{**state["train_config"], "steps": config.steps, "device": config.device})
+        if init_from is not None:
+            raise ConfigError("--init-from starts a new run; it cannot be combined with --resume")
     elif ckpt_path.exists():
         raise ProtgenError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if config.bf16 and device.type != "cuda":
@@ -189,8 +182,10 @@ def train(data: str | Path, out: str | Path, model_config: ModelConfig, config: 
     for name, p in module.named_parameters():
         (no_decay if p.ndim < 2 else decay).append(p)
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
+    if init_from is not None:
+        _initialise_from(module, init_from, model_config)
     ema = EMA(module.network, config.ema_decay)
-    loader = BatchLoader(dataset, "train", config.batch_size, config.crop_length, config.seed, rank, world)
+    loader = BatchLoader(dataset, "train", config.batch_size, config.crop_length, config.seed, rank, world, max_pairs=config.max_pairs)
     generator = torch.Generator(device=device).manual_seed(config.seed * 1000 + rank)
     coin = torch.Generator().manual_seed(config.seed * 1000 + rank + 1)
     step, skipped_total = 0, 0
@@ -209,6 +204,7 @@ def train(data: str | Path, out: str | Path, model_config: ModelConfig, config: 
     progress = Progress(config.steps - step, "training", enabled=rank == 0, unit="steps")
     consecutive_bad, last_time, residues = 0, time.monotonic(), 0
     self_condition = model_config.network.self_condition
+    aux = AuxiliaryLoss(model_config.process.aux_weight, model_config.process.aux_t_min, model_config.process.weight_clip)
 
     def snapshot():
         rngs = {"loader": loader.state(), "noise": generator.get_state(), "coin": coin.get_state(), "torch": torch.get_rng_state()}
@@ -235,7 +231,7 @@ def train(data: str | Path, out: str | Path, model_config: ModelConfig, config: 
                 group["lr"] = config.lr * _lr_factor(step, config)
             batch = next(loader).to(device)
             use_sc = self_condition and torch.rand((), generator=coin).item() < config.self_condition_prob
-            loss = _loss_on(model, module, batch, generator, use_sc, autocast)
+            loss = _loss_on(model, module, batch, generator, use_sc, autocast, aux)
             optimizer.zero_grad(set_to_none=True)
             loss.total.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
@@ -263,8 +259,13 @@ def train(data: str | Path, out: str | Path, model_config: ModelConfig, config: 
             if val_batches and (step % config.val_every == 0 or step == config.steps) and rank == 0:
                 ema_module = GeneratorModel(model_config).to(device)
                 ema_module.network.load_state_dict(ema.shadow)
-                val = validate(ema_module.eval(), val_batches, config.seed)
-                _append_csv(out / "validation.csv", {"step": step, **{f"t={t}": v for t, v in val.items()}, "mean": sum(val.values()) / len(val)})
+                ema_module.eval()
+                val = validation_loss(ema_module, val_batches, config.seed, aux)
+                row = {"step": step, **{f"t={t}": v for t, v in val.items()}, "mean": sum(val.values()) / len(val)}
+                for d in denoising_diagnostics(ema_module, val_batches, config.seed):
+                    row |= {f"rmsd@{d.t}": d.rmsd, f"strand_recall@{d.t}": d.strand_recall,
+                            f"helix_recall@{d.t}": d.helix_recall, f"clashes_per_100@{d.t}": d.clashes_per_100}  # fmt: skip
+                _append_csv(out / "validation.csv", row)
                 _plot(out)
             if step % config.checkpoint_every == 0 or step == config.steps:
                 snapshot()
@@ -274,6 +275,16 @@ def train(data: str | Path, out: str | Path, model_config: ModelConfig, config: 
         stop.restore()
         progress.close()
     return TrainResult(ckpt_path, step, module, False)
+
+
+def _initialise_from(module: GeneratorModel, path: str | Path, model_config: ModelConfig) -> None:
+    """Load the (EMA) network weights of another run into a new one; the architectures must match."""
+    source, _ = checkpoint.load_model(path)
+    if source.config.network != model_config.network:
+        a, b = asdict(source.config.network), asdict(model_config.network)
+        diff = ", ".join(f"{k} {a[k]} vs {b[k]}" for k in a if a[k] != b[k])
+        raise ConfigError(f"--init-from {path}: its network differs from this run's ({diff}); use its preset/config")
+    module.network.load_state_dict(source.network.state_dict())
 
 
 def _restore(state: dict, rank: int, module, optimizer, ema: EMA, loader: BatchLoader, generator, coin, device) -> None:

@@ -30,7 +30,8 @@ def main():
     from protgen.segment import SegmentConfig
     from protgen.similarity import kabsch_rmsd
     from protgen.structure import write_backbone
-    from protgen.train import TrainConfig, train, validate
+    from protgen.train import TrainConfig, train
+    from protgen.validation import validation_loss as validate
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=4000)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from protgen import so3
-from protgen.generator import FrameVelocity
+from protgen.generator import FrameVelocity, Prediction
 from protgen.loss import LossTerms, generator_matching_loss, squared_divergence
 from protgen.process import ChainFrameFlow, ChainLatent, ProcessConfig, ResidueFrameFlow
 from protgen.rigid import Rigid
@@ -193,7 +193,7 @@ def test_protgen_loss_learns_the_marginal_generator_of_a_non_injective_toy():
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 2500)
     predict = lambda t, x: net(torch.cat([x, t[:, None]], -1))  # noqa: E731
     for _ in range(2500):
-        loss = generator_matching_loss(process, predict, process.sample_data(1024, g), torch.ones(1024, dtype=torch.bool), g)
+        loss = generator_matching_loss(process, lambda t, x: Prediction(predict(t, x)), process.sample_data(1024, g), torch.ones(1024, dtype=torch.bool), g)
         opt.zero_grad()
         loss.total.backward()
         opt.step()

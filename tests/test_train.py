@@ -17,7 +17,8 @@ from protgen.errors import CheckpointError, ConfigError, DatasetError, ProtgenEr
 from protgen.loader import collate
 from protgen.model import GeneratorModel, ModelConfig
 from protgen.network import PRESETS
-from protgen.train import TrainConfig, train, validate
+from protgen.train import TrainConfig, train
+from protgen.validation import validation_loss as validate
 
 from fixtures import training_set
 
