@@ -1,6 +1,6 @@
 """``python -m protgen`` (and ``torchrun -m protgen``) runs the command-line interface."""
 
-from protgen.cli import main
+from protgen.cli.main import main
 
 if __name__ == "__main__":
     main()

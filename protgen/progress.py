@@ -10,15 +10,17 @@ class Progress:
     """Prints ``label  done/total  rate  ETA  extra`` to stderr, at most every ``interval`` seconds.
 
     Silent when ``enabled`` is False (e.g. on DDP ranks other than 0). On a terminal the line is
-    redrawn in place; otherwise (logs, CI) one line is printed per update.
+    redrawn in place; otherwise (logs, CI) one line is printed per update, and the final line once.
+    ``start``: the count already done (a resumed run counts from its absolute step).
     """
 
-    def __init__(self, total: int | None, label: str, enabled: bool = True, interval: float = 1.0, unit: str = "it"):
+    def __init__(self, total: int | None, label: str, enabled: bool = True, interval: float = 1.0, unit: str = "it", start: int = 0):
         self.total, self.label, self.enabled, self.interval, self.unit = total, label, enabled, interval, unit
-        self.done = 0
-        self.start = self._last = time.monotonic()
+        self.done = self.initial = start
+        self.began = self._last = time.monotonic()
         self.tty = sys.stderr.isatty()
         self.extra = ""
+        self._printed = None
 
     def update(self, n: int = 1, extra: str | None = None) -> None:
         self.done += n
@@ -30,8 +32,8 @@ class Progress:
             self._print(now)
 
     def _print(self, now: float) -> None:
-        elapsed = max(now - self.start, 1e-9)
-        rate = self.done / elapsed
+        elapsed = max(now - self.began, 1e-9)
+        rate = (self.done - self.initial) / elapsed
         of = f"/{self.total}" if self.total else ""
         eta = ""
         if self.total and rate > 0:
@@ -39,12 +41,15 @@ class Progress:
         line = f"{self.label}  {self.done}{of}  {rate:.2f} {self.unit}/s  {_clock(elapsed)}{eta}  {self.extra}".rstrip()
         sys.stderr.write(("\r" + line + "\033[K") if self.tty else line + "\n")
         sys.stderr.flush()
+        self._printed = (self.done, self.extra)
 
     def close(self) -> None:
-        if self.enabled:
+        if not self.enabled:
+            return
+        if self.tty or self._printed != (self.done, self.extra):
             self._print(time.monotonic())
-            if self.tty:
-                sys.stderr.write("\n")
+        if self.tty:
+            sys.stderr.write("\n")
 
 
 def _clock(seconds: float) -> str:

@@ -29,11 +29,11 @@ def timed(fn, repeat=3):
 def main():
     from chains import HELIX, STRAND, ideal_chain
 
-    from protgen.designability import ProteinMPNN
-    from protgen.quality import quality_panel
-    from protgen.secondary import dssp
-    from protgen.similarity import tm_align
-    from protgen.structure import write_backbone
+    from protgen.evaluation.designability import ProteinMPNN
+    from protgen.evaluation.quality import quality_panel
+    from protgen.geometry.secondary import dssp
+    from protgen.evaluation.similarity import tm_align
+    from protgen.data.structure import write_backbone
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference", default="runs/data", help="a training set for the novelty timing")
@@ -42,7 +42,7 @@ def main():
     torch.set_num_threads(1)
     refs = []
     if Path(args.reference, "dataset.json").exists():
-        from protgen.dataset import TrainingSet
+        from protgen.data.dataset import TrainingSet
 
         ts = TrainingSet.load(args.reference)
         refs = ts

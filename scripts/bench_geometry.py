@@ -15,9 +15,9 @@ os.environ.setdefault("GEOMSTATS_BACKEND", "numpy")
 import numpy as np
 import torch
 
-from protgen import so3
-from protgen.backbone import frames_to_backbone
-from protgen.rigid import Rigid
+from protgen.geometry import so3
+from protgen.geometry.backbone import frames_to_backbone
+from protgen.geometry.rigid import Rigid
 
 
 def _time(fn, repeat=5):

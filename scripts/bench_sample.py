@@ -21,21 +21,22 @@ LENGTHS = (50, 100, 200, 300)
 def worker(spec):
     import torch
 
-    from protgen import checkpoint
-    from protgen.rigid import Rigid
-    from protgen.sample import SampleConfig, default_checkpoint, sample_backbones
-    from protgen.sampler import SamplerConfig
+    from protgen.geometry.rigid import Rigid
+    from protgen.geometry.world import WorldState
+    from protgen.method.simulation import SimulationConfig
+    from protgen.sampling.sample import SampleConfig, default_checkpoint, sample_backbones
+    from protgen.training import checkpoint
 
     torch.set_num_threads(spec["threads"])
     device = spec["device"]
-    model, _ = checkpoint.load_model(spec["checkpoint"] or default_checkpoint(), device)
-    config = SampleConfig(sampler=SamplerConfig(steps=spec["steps"]))
+    trained = checkpoint.load_model(spec["checkpoint"] or default_checkpoint(), device)
+    config = SampleConfig(simulation=SimulationConfig(steps=spec["steps"]))
     seeds = list(range(spec["batch"]))
-    sample_backbones(model, spec["length"], seeds, SampleConfig(sampler=SamplerConfig(steps=1)), device)  # warm-up
+    sample_backbones(trained, spec["length"], seeds, SampleConfig(simulation=SimulationConfig(steps=1)), device)  # warm-up
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     start = time.perf_counter()
-    sample_backbones(model, spec["length"], seeds, config, device)
+    sample_backbones(trained, spec["length"], seeds, config, device)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
@@ -43,10 +44,9 @@ def worker(spec):
     if spec.get("flops"):
         from torch.utils.flop_counter import FlopCounterMode
 
-        mask = torch.ones(1, spec["length"], dtype=torch.bool, device=device)
         x = Rigid(torch.eye(3, device=device).expand(1, spec["length"], 3, 3), torch.randn(1, spec["length"], 3, device=device) * 10)
         with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(torch.tensor([0.5], device=device), x, mask, x.trans)
+            trained.model(torch.tensor([0.5], device=device), WorldState.of(x), x.trans)
         flops = counter.get_total_flops()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if device.startswith("cuda"):

@@ -20,9 +20,9 @@ WARMUP = 5
 def worker(data, out, steps):
     import torch
 
-    from protgen.model import ModelConfig
-    from protgen.network import PRESETS
-    from protgen.train import TrainConfig, train
+    from protgen.network.ipa import PRESETS
+    from protgen.training.config import ModelConfig, TrainConfig
+    from protgen.training.loop import train
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     train(data, out, ModelConfig(PRESETS["small"]), TrainConfig(steps=steps + WARMUP, batch_size=8, crop_length=128, log_every=1,
@@ -36,14 +36,15 @@ def _gflop(length):
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from protgen import so3
-    from protgen.network import PRESETS, FrameNetwork
-    from protgen.rigid import Rigid
+    from protgen.geometry import so3
+    from protgen.geometry.rigid import Rigid
+    from protgen.geometry.world import WorldState
+    from protgen.network.ipa import PRESETS, FrameNetwork
 
     net = FrameNetwork(PRESETS["small"])
     x = Rigid(so3.uniform((1, length)), 10 * torch.randn(1, length, 3))
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        net(torch.tensor([0.5]), x, torch.ones(1, length, dtype=torch.bool), x.trans)
+        net(torch.tensor([0.5]), WorldState.of(x), x.trans)
     return counter.get_total_flops() / 1e9
 
 

@@ -9,7 +9,7 @@ import csv
 import json
 from pathlib import Path
 
-from protgen import checkpoint
+from protgen.training import checkpoint
 
 
 def main():

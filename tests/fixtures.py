@@ -3,9 +3,9 @@
 import numpy as np
 
 from chains import HELIX, STRAND, ideal_chain
-from protgen.dataset import BuildConfig, build
-from protgen.segment import SegmentConfig
-from protgen.structure import write_backbone
+from protgen.data.dataset import BuildConfig, build
+from protgen.data.segment import SegmentConfig
+from protgen.data.structure import write_backbone
 
 HAIRPIN = [HELIX] * 18 + [(-60.0, 130.0), (80.0, 10.0), (-90.0, 0.0)] + [HELIX] * 19
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from protgen import so3
-from protgen.backbone import backbone_to_frames, dihedral, frames_to_backbone
-from protgen.rigid import Rigid
+from protgen.geometry import so3
+from protgen.geometry.backbone import backbone_to_frames, dihedral, frames_to_backbone
+from protgen.geometry.rigid import Rigid
 
 from chains import HELIX, STRAND, ideal_chain
 
@@ -68,7 +68,7 @@ def test_oxygen_matches_an_ideal_chain_built_independently(phi_psi):
 
 
 def test_oxygen_from_next_n_matches_real_structures(shared_pdb):
-    from protgen.structure import read_structure
+    from protgen.data.structure import read_structure
 
     errors = []
     for path in sorted(shared_pdb.glob("proteinmpnn_inputs/*"))[:3] + sorted(shared_pdb.glob("biotite_tests/1l2y*")):
@@ -77,7 +77,7 @@ def test_oxygen_from_next_n_matches_real_structures(shared_pdb):
             pair = ok[:-1] & ok[1:]
             a = torch.from_numpy(chain.atoms).double()
             x = frames_to_backbone(backbone_to_frames(a))
-            from protgen.backbone import place_oxygen
+            from protgen.geometry.backbone import place_oxygen
 
             o = place_oxygen(a[:-1, 1], a[:-1, 2], a[1:, 0])
             errors.append((o - a[:-1, 3]).norm(dim=-1)[torch.from_numpy(pair)].numpy())

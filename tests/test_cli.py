@@ -25,7 +25,7 @@ def test_unknown_flag_is_one_clear_line():
 def test_data_build_and_info_and_one_line_errors(tmp_path):
     import numpy as np
 
-    from protgen.structure import write_backbone
+    from protgen.data.structure import write_backbone
 
     from chains import HELIX, ideal_chain
 

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from protgen.cluster import cluster_sequences, mmseqs_available
-from protgen.dataset import BuildConfig, TrainingSet, build
+from protgen.data.cluster import cluster_sequences, mmseqs_available
+from protgen.data.dataset import BuildConfig, TrainingSet, build
 from protgen.errors import DatasetError
-from protgen.loader import BatchLoader
-from protgen.segment import SegmentConfig, split_chain
-from protgen.structure import write_backbone
+from protgen.data.loader import BatchLoader
+from protgen.data.segment import SegmentConfig, split_chain
+from protgen.data.structure import write_backbone
 
 from chains import HELIX, STRAND, ideal_chain
 
@@ -26,7 +26,7 @@ def _random_sequence(n, rng=RNG):
 
 def _write_protein(path, atoms, sequence=None):
     """A PDB file with a real sequence (write_backbone names every residue GLY)."""
-    from protgen.structure import THREE_TO_ONE
+    from protgen.data.structure import THREE_TO_ONE
 
     one_to_three = {v: k for k, v in THREE_TO_ONE.items()}
     write_backbone(path, atoms)

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from protgen import so3
-from protgen.designability import ESMFold, ProteinMPNN, _parse_mpnn_fasta, self_consistency, sequence_sanity, Design
+from protgen.geometry import so3
+from protgen.evaluation.designability import ESMFold, ProteinMPNN, _parse_mpnn_fasta, self_consistency, sequence_sanity, Design
 from protgen.errors import ProtgenError
-from protgen.evaluate import EvalConfig, evaluate
-from protgen.quality import quality_panel
-from protgen.similarity import kabsch_rmsd, single_linkage_clusters, tm_align
-from protgen.structure import write_backbone
+from protgen.evaluation.evaluate import EvalConfig, evaluate
+from protgen.evaluation.quality import quality_panel
+from protgen.evaluation.similarity import kabsch_rmsd, single_linkage_clusters, tm_align
+from protgen.data.structure import write_backbone
 
 from chains import HELIX, STRAND, ideal_chain
 from fixtures import HAIRPIN, training_set
@@ -33,7 +33,7 @@ def test_panel_on_ideal_chains_and_flags_noisy_ones():
 
 
 def test_panel_on_real_chains_matches_published_figures(shared_pdb, tmp_path):
-    from protgen.dataset import BuildConfig, build
+    from protgen.data.dataset import BuildConfig, build
 
     ts = build([shared_pdb / "biotite_tests", shared_pdb / "proteinmpnn_inputs", shared_pdb / "foldseek_examples"], tmp_path / "set", BuildConfig(cluster_method="greedy"))
     panels = [quality_panel(ts.segment_atoms(i)) for i in range(len(ts))]
@@ -72,7 +72,7 @@ def test_evaluate_end_to_end_with_cache(tmp_path, monkeypatch):
         rows = list(csv.DictReader(handle))
     assert [r["file"] for r in rows] == ["s0.pdb", "s1.pdb", "s2.pdb"] and float(rows[1]["helix"]) > 0.9
     # Re-running computes nothing already cached; one new sample adds exactly its own entries.
-    import protgen.evaluate as module
+    import protgen.evaluation.evaluate as module
 
     calls = []
     real = module._panel_job

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from protgen import so3
-from protgen.network import PRESETS, FrameNetwork
-from protgen.rigid import Rigid
+from protgen.geometry import so3
+from protgen.geometry.rigid import Rigid
+from protgen.geometry.world import WorldState
+from protgen.network.ipa import PRESET_PARAMETERS, PRESETS, FrameNetwork
 
 
 def _net(preset="tiny", seed=0):
@@ -32,12 +33,12 @@ def test_outputs_are_invariant_and_x1_hat_equivariant_under_global_motions(prese
     x, t, sc = _inputs(2, 17)
     mask = torch.ones(2, 17, dtype=torch.bool)
     mask[1, 12:] = False
-    out = net(t, x, mask, sc)
+    out = net(t, WorldState.of(x, mask), sc)
     for seed in range(3):
         g = torch.Generator().manual_seed(10 + seed)
         motion = Rigid(so3.uniform((), torch.float64, generator=g), 20 * torch.randn(3, generator=g, dtype=torch.float64))
         moved = Rigid(motion.rots.expand_as(x.rots), motion.trans.expand_as(x.trans)).compose(x)
-        o = net(t, moved, mask, motion.apply(sc))
+        o = net(t, WorldState.of(moved, mask), motion.apply(sc))
         assert torch.allclose(o.rotvec, out.rotvec, atol=1e-9) and torch.allclose(o.trans, out.trans, atol=1e-8)
         assert torch.allclose(o.x1_hat.trans[mask], motion.apply(out.x1_hat.trans)[mask], atol=1e-8)
         assert torch.allclose(o.x1_hat.rots[mask], (motion.rots @ out.x1_hat.rots)[mask], atol=1e-9)
@@ -46,13 +47,13 @@ def test_outputs_are_invariant_and_x1_hat_equivariant_under_global_motions(prese
 def test_padding_does_not_change_real_outputs():
     net = _net()
     x, t, sc = _inputs(1, 10)
-    alone = net(t, x, torch.ones(1, 10, dtype=torch.bool), sc)
+    alone = net(t, WorldState.of(x), sc)
     g = torch.Generator().manual_seed(5)
     junk = Rigid(so3.uniform((1, 6), torch.float64, generator=g), 50 * torch.randn(1, 6, 3, generator=g, dtype=torch.float64))
     padded = Rigid.cat([x, junk], 1)
     mask = torch.zeros(1, 16, dtype=torch.bool)
     mask[:, :10] = True
-    out = net(t, padded, mask, torch.cat([sc, torch.randn(1, 6, 3, dtype=torch.float64)], 1))
+    out = net(t, WorldState.of(padded, mask), torch.cat([sc, torch.randn(1, 6, 3, dtype=torch.float64)], 1))
     assert torch.allclose(out.rotvec[:, :10], alone.rotvec, atol=1e-10)
     assert torch.allclose(out.trans[:, :10], alone.trans, atol=1e-9)
     assert (out.rotvec[:, 10:] == 0).all() and (out.trans[:, 10:] == 0).all()
@@ -64,8 +65,8 @@ def test_permuting_batch_items_permutes_outputs():
     mask = torch.ones(4, 9, dtype=torch.bool)
     mask[2, 5:] = False
     perm = torch.tensor([2, 0, 3, 1])
-    a = net(t, x, mask, sc)
-    b = net(t[perm], x[perm], mask[perm], sc[perm])
+    a = net(t, WorldState.of(x, mask), sc)
+    b = net(t[perm], WorldState.of(x[perm], mask[perm]), sc[perm])
     assert torch.allclose(a.rotvec[perm], b.rotvec, atol=1e-10) and torch.allclose(a.trans[perm], b.trans, atol=1e-9)
 
 
@@ -75,6 +76,21 @@ def test_small_preset_costs_at_most_one_gflop_at_length_100():
     net = FrameNetwork(PRESETS["small"])
     x = Rigid(so3.uniform((1, 100)), 10 * torch.randn(1, 100, 3))
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        net(torch.tensor([0.5]), x, torch.ones(1, 100, dtype=torch.bool), torch.randn(1, 100, 3))
+        net(torch.tensor([0.5]), WorldState.of(x), torch.randn(1, 100, 3))
     assert counter.get_total_flops() <= 1e9
     assert 15e6 <= FrameNetwork(PRESETS["base"]).parameter_count() <= 20e6  # FrameFlow scale
+
+
+def test_preset_parameter_counts_in_help_are_true():
+    with torch.device("meta"):
+        assert {name: FrameNetwork(c).parameter_count() for name, c in PRESETS.items()} == PRESET_PARAMETERS
+
+
+def test_interior_residues_look_the_same_at_every_length():
+    """The "ends" position feature depends only on the clipped distances to the chain ends, so a
+    network trained on crops never meets an unseen position at a longer length."""
+    net = _net("tiny")
+    short, long_ = WorldState.of(*_inputs(1, 80)[:1]), WorldState.of(*_inputs(1, 300)[:1])
+    a, b = net._position(short, torch.float64), net._position(long_, torch.float64)
+    assert torch.equal(a[0, 40], b[0, 150]) and torch.equal(a[0, 3], b[0, 3]) and torch.equal(a[0, -2], b[0, -2])
+    assert not torch.equal(a[0, 3], a[0, 40])

@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from protgen import so3
-from protgen.generator import FrameVelocity, Prediction
-from protgen.loss import LossTerms, generator_matching_loss, squared_divergence
-from protgen.process import ChainFrameFlow, ChainLatent, ProcessConfig, ResidueFrameFlow
-from protgen.rigid import Rigid
-from protgen.sampler import SamplerConfig, simulate
+from protgen.geometry import so3
+from protgen.method.generator import FrameVelocity, Prediction
+from protgen.method.loss import LossConfig, generator_matching_loss
+from protgen.geometry.world import WorldState
+from protgen.method.loss import frame_velocity_loss
+from protgen.method.process import ChainFrameFlow, ChainLatent, LatentProcess, PathSample, ProcessConfig, ResidueFrameFlow
+from protgen.geometry.rigid import Rigid
+from protgen.method.simulation import SimulationConfig, simulate
 
 PROCESSES = [ResidueFrameFlow, ChainFrameFlow]
 
@@ -22,50 +24,64 @@ def _frames(shape, seed, scale=8.0):
     return Rigid(so3.uniform(shape, torch.float64, generator=g), scale * torch.randn(*shape, 3, generator=g, dtype=torch.float64))
 
 
+def _state(shape, seed, mask=None):
+    return WorldState.of(_frames(shape, seed), mask)
+
+
+@pytest.mark.parametrize("cls", PROCESSES)
+def test_processes_implement_the_latent_process_interface(cls):
+    """Every method of the LatentProcess protocol exists; Process 2 composes Process 1, not inherits."""
+    process = cls()
+    members = [n for n in vars(LatentProcess) if not n.startswith("_")]
+    assert {"sample_time", "world_prior", "sample_path", "phi", "target"} <= set(members)
+    assert all(callable(getattr(process, n)) for n in members if n != "config") and isinstance(process.config, ProcessConfig)
+    assert cls is ResidueFrameFlow or (not issubclass(cls, ResidueFrameFlow) and isinstance(process.residues, ResidueFrameFlow))
+
+
 @pytest.mark.parametrize("cls", PROCESSES)
 def test_targets_are_finite_differences_of_phi_along_the_path(cls):
     process = cls()
-    x_1, mask = _frames((3, 12), 0), torch.ones(3, 12, dtype=torch.bool)
+    x_1 = _state((3, 12), 0)
     t = torch.tensor([0.05, 0.5, 0.93], dtype=torch.float64)
-    path = process.sample_path(x_1, mask, t, torch.Generator().manual_seed(1))
+    path = process.sample_path(x_1, t, torch.Generator().manual_seed(1))
     target = process.target(path)
     eps = 1e-6
-    a = process.phi(process.interpolate(path.y_0, path.y_1, t - eps))
-    b = process.phi(process.interpolate(path.y_0, path.y_1, t + eps))
+    a = process.phi(process.interpolate(path.y_0, path.y_1, t - eps)).frames
+    b = process.phi(process.interpolate(path.y_0, path.y_1, t + eps)).frames
     omega = so3.log(a.rots.transpose(-1, -2) @ b.rots) / (2 * eps)
     v = (b.trans - a.trans) / (2 * eps)
     assert torch.allclose(target.omega, omega, atol=1e-7) and torch.allclose(target.v, v, atol=1e-6)
-    end = process.phi(process.interpolate(path.y_0, path.y_1, torch.ones(3, dtype=torch.float64)))
-    assert torch.allclose(end.trans, x_1.trans, atol=1e-10) and torch.allclose(end.rots, x_1.rots, atol=1e-10)
+    end = process.phi(process.interpolate(path.y_0, path.y_1, torch.ones(3, dtype=torch.float64))).frames
+    assert torch.allclose(end.trans, x_1.frames.trans, atol=1e-10) and torch.allclose(end.rots, x_1.frames.rots, atol=1e-10)
 
 
 def test_process_two_is_not_injective_and_its_target_differs_from_process_one():
     process = ChainFrameFlow()
-    x_1, mask = _frames((1, 6), 2), torch.ones(1, 6, dtype=torch.bool)
-    path = process.sample_path(x_1, mask, torch.tensor([0.4], dtype=torch.float64), torch.Generator().manual_seed(3))
+    x_1 = _state((1, 6), 2)
+    path = process.sample_path(x_1, torch.tensor([0.4], dtype=torch.float64), torch.Generator().manual_seed(3))
     k = _frames((1,), 4)
     y = path.y_t
-    moved = ChainLatent(y.g.compose(k), Rigid(k.rots[:, None], k.trans[:, None]).invert().compose(y.h))
-    assert torch.allclose(process.phi(moved).trans, process.phi(y).trans, atol=1e-10)
-    one = ResidueFrameFlow().target(type(path)(path.t, None, x_1, process.phi(y), mask))
+    moved = ChainLatent(y.g.compose(k), y.h.with_frames(Rigid(k.rots[:, None], k.trans[:, None]).invert().compose(y.h.frames)))
+    assert torch.allclose(process.phi(moved).frames.trans, process.phi(y).frames.trans, atol=1e-10)
+    one = ResidueFrameFlow().target(PathSample(path.t, None, x_1, process.phi(y)))
     assert (process.target(path).omega - one.omega).abs().max() > 0.1
 
 
 @pytest.mark.parametrize("cls", PROCESSES)
 def test_global_motion_rotates_world_state_and_targets_as_the_convention_says(cls):
     process = cls()
-    x_1, mask = _frames((2, 9), 5), torch.ones(2, 9, dtype=torch.bool)
+    x_1 = _state((2, 9), 5)
     t = torch.tensor([0.3, 0.8], dtype=torch.float64)
-    path = process.sample_path(x_1, mask, t, torch.Generator().manual_seed(6))
+    path = process.sample_path(x_1, t, torch.Generator().manual_seed(6))
     motion = _frames((), 7)
 
     def move(y):
         if isinstance(y, ChainLatent):
             return ChainLatent(Rigid(motion.rots.expand_as(y.g.rots), motion.trans.expand_as(y.g.trans)).compose(y.g), y.h)
-        return Rigid(motion.rots.expand_as(y.rots), motion.trans.expand_as(y.trans)).compose(y)
+        return y.with_frames(Rigid(motion.rots.expand_as(y.frames.rots), motion.trans.expand_as(y.frames.trans)).compose(y.frames))
 
-    moved = type(path)(t, move(path.y_0), move(path.y_1), move(path.y_t), mask)
-    x, xm = process.phi(path.y_t), process.phi(moved.y_t)
+    moved = PathSample(t, move(path.y_0), move(path.y_1), move(path.y_t))
+    x, xm = process.phi(path.y_t).frames, process.phi(moved.y_t).frames
     assert torch.allclose(xm.trans, motion.apply(x.trans), atol=1e-9)
     a, b = process.target(path), process.target(moved)
     assert torch.allclose(b.omega, a.omega, atol=1e-9), "body angular velocity must be invariant"
@@ -74,18 +90,19 @@ def test_global_motion_rotates_world_state_and_targets_as_the_convention_says(cl
 
 def test_loss_is_zero_at_the_target_ignores_padding_and_reports_terms():
     process = ResidueFrameFlow()
-    x_1, mask = _frames((2, 10), 8), torch.ones(2, 10, dtype=torch.bool)
+    mask = torch.ones(2, 10, dtype=torch.bool)
     mask[1, 6:] = False
+    x_1 = _state((2, 10), 8, mask)
     t = torch.tensor([0.2, 0.95], dtype=torch.float64)
-    target = process.target(process.sample_path(x_1, mask, t, torch.Generator().manual_seed(9)))
-    zero = process.loss(target, target, t, mask)
+    target = process.target(process.sample_path(x_1, t, torch.Generator().manual_seed(9)))
+    zero = frame_velocity_loss(target, target, t, mask)
     assert zero.total.item() == 0 and set(zero.terms) == {"rot", "trans"}
     noise = FrameVelocity(torch.randn_like(target.omega), torch.randn_like(target.v))
     pred = FrameVelocity(target.omega + noise.omega, target.v + noise.v)
     junk = pred.omega.clone()
     junk[1, 6:] += 100.0
-    a = process.loss(target, pred, t, mask)
-    b = process.loss(target, FrameVelocity(junk, pred.v), t, mask)
+    a = frame_velocity_loss(target, pred, t, mask)
+    b = frame_velocity_loss(target, FrameVelocity(junk, pred.v), t, mask)
     assert a.total.item() > 0 and torch.isclose(a.total, b.total)
     # w(t) = 1 at t ≤ 0.9 and (0.05/0.1)² = 0.25 at t = 0.95
     per_item_rot = [((noise.omega[i][mask[i]]) ** 2).sum(-1).mean() for i in range(2)]
@@ -95,18 +112,17 @@ def test_loss_is_zero_at_the_target_ignores_padding_and_reports_terms():
 @pytest.mark.parametrize("rot_rate", [None, 10.0])
 def test_oracle_generator_carries_the_prior_to_its_data_point(rot_rate):
     process = ResidueFrameFlow()
-    x_1, mask = _frames((4, 30), 10), torch.ones(4, 30, dtype=torch.bool)
-    x_0 = process.world_prior(mask, torch.Generator().manual_seed(11), torch.float64)
+    x_1 = _state((4, 30), 10)
+    x_0 = process.world_prior(x_1, torch.Generator().manual_seed(11))
 
     def oracle(t, x_t):
-        from protgen.process import PathSample
-
-        return process.target(PathSample(t, None, x_1, x_t, mask))
+        return process.target(PathSample(t, None, x_1, x_t))
 
     errors = []
     for steps in (2, 10, 100):
-        x, _ = simulate(oracle, x_0, mask, SamplerConfig(steps=steps, rot_rate=rot_rate))
-        errors.append(((x.trans - x_1.trans).norm(dim=-1).max().item(), so3.angle(x.rots.transpose(-1, -2) @ x_1.rots).max().item()))
+        x, _ = simulate(oracle, x_0, 0.01, SimulationConfig(steps=steps, rot_rate=rot_rate))
+        x, y = x.frames, x_1.frames
+        errors.append(((x.trans - y.trans).norm(dim=-1).max().item(), so3.angle(x.rots.transpose(-1, -2) @ y.rots).max().item()))
     if rot_rate is None:  # geodesic Euler steps are exact for the conditional flow
         assert all(e[0] < 1e-9 and e[1] < 1e-7 for e in errors)
     else:  # θ shrinks by (1 − c·Δt) a step: large error at 2 steps, then below e^{-c(1 − t_min)}·π
@@ -129,14 +145,12 @@ class ToyProcess:
         k = torch.multinomial(weights, n, replacement=True, generator=g)
         return MU[k] + S * torch.randn(n, 2, generator=g, dtype=torch.float64)
 
-    def sample_time(self, batch, generator=None, device=None):
-        return torch.rand(batch, generator=generator, dtype=torch.float64)
+    def sample_time(self, batch, rng=None, device=None):
+        return torch.rand(batch, generator=rng, dtype=torch.float64)
 
-    def sample_path(self, z, mask, t, generator=None):
-        from protgen.process import PathSample
-
-        y_0 = torch.randn(z.shape, generator=generator, dtype=torch.float64)
-        return PathSample(t, y_0, z, self.interpolate(y_0, z, t), mask)
+    def sample_path(self, z, t, rng=None):
+        y_0 = torch.randn(z.shape, generator=rng, dtype=torch.float64)
+        return PathSample(t, y_0, z, self.interpolate(y_0, z, t))
 
     def interpolate(self, y_0, z, t):
         return torch.stack([(1 - t) * y_0[:, 0] + t * z[:, 0], (1 - t**2) * y_0[:, 1] + t**2 * z[:, 1]], -1)
@@ -148,9 +162,6 @@ class ToyProcess:
         t, y_0, z = path.t, path.y_0, path.y_1
         return ((z[:, 0] - y_0[:, 0]) + 2 * t * (z[:, 1] - y_0[:, 1]))[:, None]
 
-    def loss(self, target, prediction, t, mask):
-        d = squared_divergence(target, prediction).mean()
-        return LossTerms(d, {"flow": d.detach()})
 
 
 def marginal_generator(x, t, weights=PI):
@@ -193,14 +204,15 @@ def test_protgen_loss_learns_the_marginal_generator_of_a_non_injective_toy():
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 2500)
     predict = lambda t, x: net(torch.cat([x, t[:, None]], -1))  # noqa: E731
     for _ in range(2500):
-        loss = generator_matching_loss(process, lambda t, x: Prediction(predict(t, x)), process.sample_data(1024, g), torch.ones(1024, dtype=torch.bool), g)
+        # weight_clip = 1: w(t) = 1, the plain squared error (the toy's targets need no clipping)
+        loss = generator_matching_loss(process, lambda t, x: Prediction(predict(t, x)), process.sample_data(1024, g), g, config=LossConfig(weight_clip=1.0))
         opt.zero_grad()
         loss.total.backward()
         opt.step()
         sched.step()
     # 1. The minimiser is E[F | Φ(Y_t)]: compare on the process's own (x_t, t) distribution.
     z = process.sample_data(20000, g)
-    path = process.sample_path(z, None, process.sample_time(20000, g), g)
+    path = process.sample_path(z, process.sample_time(20000, g), g)
     x, t = process.phi(path.y_t)[:, 0], path.t
     with torch.no_grad():
         learned = predict(t, x[:, None])[:, 0]

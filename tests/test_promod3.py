@@ -14,11 +14,11 @@ import pytest
 
 from chains import HELIX, STRAND, ideal_chain
 from fixtures import HAIRPIN
-from protgen.dataset import BuildConfig, TrainingSet, build, find_structure_files
+from protgen.data.dataset import BuildConfig, TrainingSet, build, find_structure_files
 from protgen.errors import StructureError
-from protgen.promod3 import DEB_MEMBER, extract_from_deb, read_structure_db, write_structure_db
-from protgen.segment import SegmentConfig
-from protgen.structure import write_backbone
+from protgen.data.promod3 import DEB_MEMBER, extract_from_deb, read_structure_db, write_structure_db
+from protgen.data.segment import SegmentConfig
+from protgen.data.structure import write_backbone
 
 REAL_DB = os.environ.get("PROTGEN_PROMOD3_DB", "")
 

@@ -8,12 +8,12 @@ import sys
 import numpy as np
 import pytest
 
-from protgen.model import ModelConfig
-from protgen.network import PRESETS
-from protgen.sample import parse_lengths
+from protgen.data.structure import read_structure
 from protgen.errors import ConfigError
-from protgen.structure import read_structure
-from protgen.train import TrainConfig, train
+from protgen.network.ipa import PRESETS
+from protgen.sampling.sample import parse_lengths
+from protgen.training.config import ModelConfig, TrainConfig
+from protgen.training.loop import train
 
 from fixtures import training_set
 

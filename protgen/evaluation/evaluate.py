@@ -1,0 +1,287 @@
+"""``protgen eval``: the quality panel, designability, diversity and novelty of a set of backbones,
+beside the same panel on real chains, with a per-structure CSV, a summary JSON and a cache.
+
+The cache (``cache.jsonl`` in the output directory) keys every result by the structure's content
+hash and the settings that affect it, so re-running after adding samples computes only what is new.
+"""
+
+import csv
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from protgen.data.dataset import TrainingSet
+from protgen.errors import ProtgenError, StructureError
+from protgen.files import atomic_path
+from protgen.progress import Progress
+from protgen.evaluation.quality import quality_panel, ramachandran
+from protgen.evaluation.similarity import pairwise_tm, single_linkage_clusters, tm_align
+from protgen.data.structure import read_structure
+
+__all__ = ["EvalConfig", "evaluate", "load_backbones"]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What ``protgen eval`` measures."""
+
+    reference: str | None = None  # a `protgen data` directory: real-chain column and novelty
+    max_reference: int = 200  # real chains in the reference panel
+    novelty_candidates: int = 300  # reference chains (length 0.5–2× the sample's) per novelty search
+    mpnn: str = "auto"  # ProteinMPNN designs + sequence sanity: "auto" (if installed), "on", "off"
+    mpnn_modes: tuple[str, ...] = ("full",)  # "full" and/or "ca" (CA-only model)
+    num_seqs: int = 8  # designs per backbone
+    temperature: float = 0.1  # ProteinMPNN sampling temperature
+    fold_model: str | None = None  # local ESMFold directory: enables scRMSD/scTM/designability
+    plddt_floor: float | None = None  # also require mean pLDDT ≥ this to call a backbone designable (Genie 2: 70)
+    workers: int = 1  # processes for the panel, TM-scores and novelty
+    seed: int = 0  # choice of reference chains
+
+
+def load_backbones(source: str | Path) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
+    """Backbones (name, atoms (L, 4, 3)) from a directory of structure files or a sample
+    manifest.csv, and the (name, reason) of files that could not be used."""
+    source = Path(source)
+    if source.is_file() and source.name.endswith(".csv"):
+        with open(source, newline="") as handle:
+            files = [source.parent / row["file"] for row in csv.DictReader(handle)]
+    elif source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")
+                       and p.name != "manifest.csv" and "_traj." not in p.name and not p.name.endswith((".csv", ".json", ".md", ".png", ".jsonl")))
+    else:
+        raise ProtgenError(f"{source}: not a directory of structures or a manifest.csv")
+    backbones, skipped = [], []
+    for path in files:
+        try:
+            chain = read_structure(path).chains[0]
+        except StructureError as error:
+            skipped.append((path.name, error.reason))
+            continue
+        complete = chain.atom_mask.all(-1)
+        if not complete.all() or len(chain) < 3:
+            skipped.append((path.name, "missing backbone atoms" if len(chain) >= 3 else "fewer than 3 residues"))
+            continue
+        backbones.append((path.name, chain.atoms.astype(np.float64)))
+    return backbones, skipped
+
+
+class _Cache:
+    def __init__(self, path: Path):
+        self.path, self.data = path, {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                    self.data[entry["key"]] = entry["value"]
+                except (json.JSONDecodeError, KeyError):
+                    continue  # a line cut by an interruption
+
+    def get(self, key):
+        return self.data.get(key)
+
+    def put(self, key, value):
+        self.data[key] = value
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps({"key": key, "value": value}) + "\n")
+
+
+def _key(atoms: np.ndarray, *parts) -> str:
+    return hashlib.sha1(np.ascontiguousarray(atoms, dtype=np.float32).tobytes() + "|".join(map(str, parts)).encode()).hexdigest()
+
+
+def _panel_job(atoms: np.ndarray) -> dict:
+    row = quality_panel(atoms).row()
+    phi, psi = ramachandran(atoms)
+    row["_phi"], row["_psi"] = phi.round(1).tolist(), psi.round(1).tolist()
+    return row
+
+
+def _novelty_job(args) -> float:
+    ca, candidates = args
+    return max((tm_align(ca, ref)[0] for ref in candidates), default=float("nan"))
+
+
+def _tm_row(args) -> list[float]:
+    i, cas = args
+    return [float(np.mean(tm_align(cas[i], cas[j]))) for j in range(i + 1, len(cas))]
+
+
+def _pool_map(fn, jobs, workers: int, label: str, unit: str) -> list:
+    progress = Progress(len(jobs), label, unit=unit)
+    out = []
+    if workers > 1 and len(jobs) > 1:
+        with get_context("spawn").Pool(workers, initializer=_one_thread) as pool:
+            for result in pool.imap(fn, jobs):
+                out.append(result)
+                progress.update()
+    else:
+        for job in jobs:
+            out.append(fn(job))
+            progress.update()
+    progress.close()
+    return out
+
+
+def _one_thread():
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _cached_map(cache: _Cache, keys: list[str], fn, jobs: list, workers: int, label: str) -> list:
+    todo = [k for k, key in enumerate(keys) if cache.get(key) is None]
+    results = _pool_map(fn, [jobs[k] for k in todo], workers, label, "structures") if todo else []
+    for k, value in zip(todo, results):
+        cache.put(keys[k], value)
+    return [cache.get(key) for key in keys]
+
+
+def _reference_chains(ts: TrainingSet, lengths: list[int], count: int, seed: int) -> list[tuple[str, np.ndarray]]:
+    """Real segments matched to the sample lengths (within 0.8–1.25×, else the nearest)."""
+    rng = np.random.default_rng(seed)
+    seg_lengths = np.array([r["length"] for r in ts.records])
+    used: set[int] = set()
+    chosen = []
+    for length in (lengths * (count // max(len(lengths), 1) + 1))[:count]:
+        ok = np.nonzero((seg_lengths >= 0.8 * length) & (seg_lengths <= 1.25 * length))[0]
+        ok = [i for i in ok if i not in used] or [int(np.argmin(np.abs(seg_lengths - length)))]
+        i = int(rng.choice(ok))
+        used.add(i)
+        chosen.append((ts.records[i]["id"], ts.segment_atoms(i).astype(np.float64)))
+    return chosen
+
+
+def _designability(backbones, rows, config: EvalConfig, cache: _Cache, out: Path) -> list[tuple[str, str]]:
+    """ProteinMPNN designs (and folds, with a folding model) per backbone; returns the (file,
+    reason) of backbones whose designability could not be computed — they are skipped, not fatal."""
+    from protgen.evaluation.designability import ESMFold, ProteinMPNN, self_consistency, sequence_sanity
+    from protgen.data.structure import write_backbone
+
+    failures: list[tuple[str, str]] = []
+    if config.mpnn == "off" or (config.mpnn == "auto" and not ProteinMPNN.available()):
+        return failures
+    folder = ESMFold(config.fold_model) if config.fold_model else None
+    for mode in config.mpnn_modes:
+        mpnn = ProteinMPNN(mode)
+        progress = Progress(len(backbones), f"designability ({mode})", unit="structures")
+        for (name, atoms), row in zip(backbones, rows):
+            key = _key(atoms, "mpnn", mode, config.num_seqs, config.temperature, config.fold_model, config.plddt_floor)
+            value = cache.get(key)
+            if value is None:
+                try:
+                    pdb = write_backbone(out / ".designs" / f"{Path(name).stem}.pdb", atoms.astype(np.float32))
+                    designs = mpnn.design(pdb, config.num_seqs, config.temperature, seed=1)
+                    value = {f"{mode}_{k}": v for k, v in sequence_sanity(designs).items()}
+                    if folder is not None:
+                        sc = self_consistency(atoms[:, 1], designs, folder, config.plddt_floor)
+                        value.update({f"{mode}_{k}": v for k, v in asdict(sc).items()})
+                except ProtgenError as error:
+                    failures.append((name, f"designability ({mode}): {error}"))
+                    progress.update()
+                    continue
+                cache.put(key, value)
+            row.update(value)
+            progress.update()
+        progress.close()
+    return failures
+
+
+def _mean(rows: list[dict], key: str) -> float:
+    values = [float(r[key]) for r in rows if key in r and r[key] is not None and not (isinstance(r[key], float) and math.isnan(r[key]))]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _summary(rows: list[dict], tm: np.ndarray | None) -> dict:
+    numeric = [k for k, v in rows[0].items() if isinstance(v, (int, float, bool)) and not k.startswith("_")] if rows else []
+    out = {"count": len(rows)}
+    out.update({k: _mean(rows, k) for k in numeric if k not in ("length",)})
+    out["length_mean"] = _mean(rows, "length")
+    if tm is not None and len(tm) > 1:
+        pairs = tm[np.triu_indices(len(tm), 1)]
+        out["pairwise_tm_mean"] = float(pairs.mean())
+        out["clusters_tm0.5_fraction"] = single_linkage_clusters(tm, 0.5) / len(tm)
+        out["clusters_tm0.6_fraction"] = single_linkage_clusters(tm, 0.6) / len(tm)
+    return out
+
+
+def evaluate(source: str | Path, out: str | Path, config: EvalConfig = EvalConfig()) -> dict:
+    """Evaluate the backbones in ``source``; writes structures.csv, summary.json, report.md and plots."""
+    from protgen.evaluation.report import write_report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = _Cache(out / "cache.jsonl")
+    backbones, skipped = load_backbones(source)
+    if not backbones:
+        raise ProtgenError(f"no usable backbone in {source} ({len(skipped)} skipped)")
+    atoms = [a for _, a in backbones]
+    rows = _cached_map(cache, [_key(a, "panel", 1) for a in atoms], _panel_job, atoms, config.workers, "quality panel")
+    rows = [{"file": name, **row} for (name, _), row in zip(backbones, rows)]
+    skipped += _designability(backbones, rows, config, cache, out)
+    cas = [a[:, 1] for a in atoms]
+    tm = _tm_matrix(cas, config.workers)
+    reference_rows, reference_tm, ref_set = [], None, None
+    if config.reference:
+        ref_set = TrainingSet.load(config.reference)
+        reference = _reference_chains(ref_set, [len(a) for a in atoms], config.max_reference, config.seed)
+        ref_atoms = [a for _, a in reference]
+        reference_rows = _cached_map(cache, [_key(a, "panel", 1) for a in ref_atoms], _panel_job, ref_atoms, config.workers, "reference panel")
+        reference_rows = [{"file": name, **row} for (name, _), row in zip(reference, reference_rows)]
+        reference_tm = _tm_matrix([a[:, 1] for a in ref_atoms], config.workers)
+        _novelty(rows, atoms, ref_set, config, cache)
+    summary = {
+        "source": str(source),
+        "samples": _summary(rows, tm),
+        "reference": _summary(reference_rows, reference_tm) if reference_rows else None,
+        "reference_set": str(config.reference) if config.reference else None,
+        "skipped": [{"file": f, "reason": r} for f, r in skipped],
+        "config": asdict(config),
+    }
+    _write_rows(out / "structures.csv", rows)
+    if reference_rows:
+        _write_rows(out / "reference.csv", reference_rows)
+    with atomic_path(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    write_report(out, rows, reference_rows, tm, reference_tm, summary)
+    return summary
+
+
+def _tm_matrix(cas: list[np.ndarray], workers: int) -> np.ndarray:
+    if workers <= 1:
+        return pairwise_tm(cas)
+    upper = _pool_map(_tm_row, [(i, cas) for i in range(len(cas))], workers, "pairwise TM-score", "rows")
+    tm = np.eye(len(cas))
+    for i, values in enumerate(upper):
+        tm[i, i + 1 :] = values
+        tm[i + 1 :, i] = values
+    return tm
+
+
+def _novelty(rows, atoms, ref_set: TrainingSet, config: EvalConfig, cache: _Cache) -> None:
+    rng = np.random.default_rng(config.seed)
+    seg_lengths = np.array([r["length"] for r in ref_set.records])
+    jobs, keys = [], []
+    for a in atoms:
+        length = len(a)
+        ok = np.nonzero((seg_lengths >= 0.5 * length) & (seg_lengths <= 2 * length))[0]
+        if len(ok) > config.novelty_candidates:
+            ok = rng.choice(ok, config.novelty_candidates, replace=False)
+        jobs.append((a[:, 1], [ref_set.segment_atoms(int(i))[:, 1].astype(np.float64) for i in sorted(ok)]))
+        keys.append(_key(a, "novelty", ref_set.meta["fingerprint"], config.novelty_candidates, config.seed))
+    values = _cached_map(cache, keys, _novelty_job, jobs, config.workers, "novelty")
+    for row, value in zip(rows, values):
+        row["novelty_max_tm"] = value
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    fields = [k for k in dict.fromkeys(k for r in rows for k in r) if not k.startswith("_")]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in r.items() if not k.startswith("_")})

@@ -1,0 +1,108 @@
+"""The offline quality panel of one backbone: bond geometry, chain breaks, clashes, secondary
+structure, compactness and Ramachandran angles — what can be measured without a folding model.
+
+Reference values for real chains (EVAL-NOTES.md, the shared data): N–CA 1.459 Å, CA–C 1.525 Å,
+C–N(next) 1.329 Å, CA–CA(next) 3.805 Å; Rg/L^0.38 median 2.45 Å (5–95 %: 2.09–3.37).
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from protgen.geometry.contacts import count_clashes
+from protgen.geometry.secondary import composition, dssp
+
+__all__ = ["QualityPanel", "quality_panel", "ramachandran"]
+
+CA_CA_RANGE = (3.65, 3.95)  # Å; trans peptides (cis ones are ~2.9 Å and rare)
+BREAK_CA_CA, BREAK_C_N = 4.2, 2.0  # Å; the data builder's chain-break tests
+
+
+@dataclass(frozen=True)
+class QualityPanel:
+    """Per-structure figures. Lengths in Å, angles in degrees, fractions in [0, 1]."""
+
+    length: int
+    n_ca: float  # median N–CA bond
+    ca_c: float  # median CA–C bond
+    c_n: float  # median C–N(next) bond
+    c_o: float  # median C=O bond
+    ca_ca: float  # median CA–CA(next)
+    n_ca_c: float  # median N–CA–C angle
+    ca_ca_ok: float  # fraction of CA–CA(next) within 3.65–3.95 Å
+    chain_breaks: int  # CA–CA(next) > 4.2 Å or C–N(next) > 2.0 Å
+    clashes: int  # residue pairs |i − j| ≥ 2 with CA–CA < 3.0 Å or any backbone atoms < 2.2 Å
+    helix: float  # DSSP fractions
+    strand: float
+    coil: float
+    rg: float  # radius of gyration of CA
+    rg_ratio: float  # Rg / L^0.38 (real chains: ~2.1–3.4)
+    rama_allowed: float  # fraction of (φ, ψ) in the broad allowed regions
+    geometry_ok: bool  # no break, no clash and ≥ 95 % of CA–CA(next) in range
+
+    def row(self) -> dict:
+        return asdict(self)
+
+
+def _dihedral(a, b, c, d):
+    b0, b1, b2 = a - b, c - b, d - c
+    b1 = b1 / np.linalg.norm(b1, axis=-1, keepdims=True)
+    v = b0 - (b0 * b1).sum(-1, keepdims=True) * b1
+    w = b2 - (b2 * b1).sum(-1, keepdims=True) * b1
+    return np.degrees(np.arctan2((np.cross(b1, v) * w).sum(-1), (v * w).sum(-1)))
+
+
+def ramachandran(atoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """φ (residues 2..L) and ψ (residues 1..L−1) paired per inner residue: both (L − 2,) in degrees."""
+    n, ca, c = atoms[:, 0], atoms[:, 1], atoms[:, 2]
+    phi = _dihedral(c[:-2], n[1:-1], ca[1:-1], c[1:-1])
+    psi = _dihedral(n[1:-1], ca[1:-1], c[1:-1], n[2:])
+    return phi, psi
+
+
+def _allowed(phi: np.ndarray, psi: np.ndarray) -> np.ndarray:
+    """Broad allowed regions: right-handed helix, β/polyproline, left-handed helix."""
+    alpha = (phi > -180) & (phi < -20) & (psi > -120) & (psi < 60)
+    beta = (phi > -180) & (phi < -30) & ((psi > 60) | (psi < -150))
+    left = (phi > 20) & (phi < 120) & (psi > -60) & (psi < 100)
+    return alpha | beta | left
+
+
+def _angle(a, b, c):
+    u, w = a - b, c - b
+    cos = (u * w).sum(-1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(w, axis=-1))
+    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+
+def quality_panel(atoms: np.ndarray) -> QualityPanel:
+    """All figures of one backbone. atoms: Å, (L, 4, 3), N, CA, C, O; L ≥ 3."""
+    atoms = np.asarray(atoms, dtype=np.float64)
+    n, ca, c, o = atoms[:, 0], atoms[:, 1], atoms[:, 2], atoms[:, 3]
+    ca_ca = np.linalg.norm(ca[1:] - ca[:-1], axis=-1)
+    c_n = np.linalg.norm(n[1:] - c[:-1], axis=-1)
+    h, e, coil = composition(dssp(atoms))
+    length = len(atoms)
+    rg = float(np.sqrt(((ca - ca.mean(0)) ** 2).sum(-1).mean()))
+    phi, psi = ramachandran(atoms)
+    breaks = int(((ca_ca > BREAK_CA_CA) | (c_n > BREAK_C_N)).sum())
+    clashes = count_clashes(atoms)
+    ok = float(((ca_ca > CA_CA_RANGE[0]) & (ca_ca < CA_CA_RANGE[1])).mean())
+    return QualityPanel(
+        length=length,
+        n_ca=float(np.median(np.linalg.norm(ca - n, axis=-1))),
+        ca_c=float(np.median(np.linalg.norm(c - ca, axis=-1))),
+        c_n=float(np.median(c_n)),
+        c_o=float(np.median(np.linalg.norm(o - c, axis=-1))),
+        ca_ca=float(np.median(ca_ca)),
+        n_ca_c=float(np.median(_angle(n, ca, c))),
+        ca_ca_ok=ok,
+        chain_breaks=breaks,
+        clashes=clashes,
+        helix=h,
+        strand=e,
+        coil=coil,
+        rg=rg,
+        rg_ratio=rg / length**0.38,
+        rama_allowed=float(_allowed(phi, psi).mean()) if len(phi) else float("nan"),
+        geometry_ok=breaks == 0 and clashes == 0 and ok >= 0.95,
+    )

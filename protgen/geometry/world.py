@@ -1,0 +1,51 @@
+"""The world state X_t = Φ(Y_t): what the network, the loss and the sampler see.
+
+A batch of backbones as residue frames, with everything that says which residues exist and how
+they are numbered, so no consumer has to capture a mask from elsewhere and the number of residues
+may change from one sampler step to the next (insertions).
+"""
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from protgen.geometry.rigid import Rigid
+
+__all__ = ["WorldState"]
+
+
+@dataclass(frozen=True)
+class WorldState:
+    """Residue frames of a padded batch.
+
+    frames: Rigid (B, N), Å; mask: (B, N) bool, True for real residues; index: (B, N) int, residue
+    numbers along each chain (relative offsets and distances to the chain ends are read from
+    them; a gap in the numbering is a gap in the chain); fixed: (B, N) bool or None, residues whose
+    frames are given by a condition (motif) rather than generated.
+    """
+
+    frames: Rigid
+    mask: torch.Tensor
+    index: torch.Tensor
+    fixed: torch.Tensor | None = None
+
+    @staticmethod
+    def of(frames: Rigid, mask: torch.Tensor | None = None, fixed: torch.Tensor | None = None) -> "WorldState":
+        """A state numbered 0..N−1 along each chain; mask defaults to all residues."""
+        batch, n = frames.shape
+        if mask is None:
+            mask = torch.ones(batch, n, dtype=torch.bool, device=frames.trans.device)
+        index = torch.arange(n, device=mask.device).expand(batch, n)
+        return WorldState(frames, mask, index, fixed)
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.mask.shape
+
+    def with_frames(self, frames: Rigid) -> "WorldState":
+        """The same residues at other positions."""
+        return replace(self, frames=frames)
+
+    def to(self, *args, **kwargs) -> "WorldState":
+        fixed = None if self.fixed is None else self.fixed.to(*args, **kwargs)
+        return WorldState(self.frames.to(*args, **kwargs), self.mask.to(*args, **kwargs), self.index.to(*args, **kwargs), fixed)

@@ -1,0 +1,144 @@
+"""Bregman divergences and the conditional generator matching loss of LPGM.
+
+L_cgm(θ) = E_{t, Y_t} w(t)·D(F_t^{Y_t}(Φ(Y_t)), F_t^θ(t, Φ(Y_t))). For velocities D is the
+squared error (rotations in rad², translations in nm); for rates it is the Poisson divergence.
+Both have the conditional expectation as minimiser, which makes the loss exact (docs/THEORY.md).
+The divergence is chosen by the type of the generator parameter, so any latent process whose
+targets are FrameVelocity (or plain tensors, for toy processes) goes through the same pipeline.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from protgen.geometry.rigid import Rigid
+from protgen.geometry.units import ANGSTROM_PER_NM
+from protgen.method.generator import FrameVelocity, Prediction
+from protgen.geometry.world import WorldState
+
+__all__ = ["LossConfig", "LossTerms", "time_weight", "squared_divergence", "poisson_divergence", "frame_velocity_loss",
+           "backbone_aux_loss", "generator_matching_loss"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights of the conditional generator matching loss (stored in checkpoints)."""
+
+    weight_clip: float = 0.9  # w(t) = min(1, (1 − t)²/(1 − weight_clip)²), FrameFlow's clipped 1/(1 − t)
+    rot_weight: float = 0.5  # weight of the rotational term (rad²)
+    trans_weight: float = 1.0  # weight of the translational term (nm²)
+    aux_weight: float = 0.0  # weight of FrameFlow's auxiliary backbone-atom and pair-distance losses on
+    #   x̂_1 (nm²); not a Bregman divergence of the generator: biases the marginal (THEORY.md); 0 = off
+    aux_t_min: float = 0.75  # the auxiliary losses apply only for t > aux_t_min, where the bias is small
+
+
+@dataclass(frozen=True)
+class LossTerms:
+    """total: the weighted scalar to minimise; terms: each component's w(t)-weighted mean
+    divergence (before its term weight), detached, for reporting."""
+
+    total: torch.Tensor
+    terms: dict[str, torch.Tensor]
+
+
+def squared_divergence(target: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
+    """Bregman divergence of ½‖·‖² times 2: ‖a − b‖² over the last axis. (..., D) → (...)."""
+    return ((target - prediction) ** 2).sum(-1)
+
+
+def poisson_divergence(target: torch.Tensor, prediction: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Generalised KL a·log(a/b) − a + b for rates a (target) ≥ 0, b (prediction) > 0, elementwise."""
+    a, b = target, prediction.clamp_min(eps)
+    return torch.xlogy(a, a) - a * torch.log(b) - a + b
+
+
+def time_weight(t: torch.Tensor, clip: float) -> torch.Tensor:
+    """Positive time weight (1 − t)²/max(1 − t, 1 − clip)²: 1 up to t = clip, then → 0. t: (B,).
+
+    On velocities of the x̂_1 parametrisation this is FrameFlow's loss ‖x̂_1 − x_1‖²/(1 − t)²
+    with 1/(1 − t) clipped at t = clip.
+    """
+    one_minus = 1 - t
+    return (one_minus / one_minus.clamp_min(1 - clip)) ** 2
+
+
+def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over real residues of each item. x, mask: (B, N) → (B,)."""
+    m = mask.to(x.dtype)
+    return (x * m).sum(-1) / m.sum(-1).clamp_min(1)
+
+
+def frame_velocity_loss(target: FrameVelocity, prediction: FrameVelocity, t: torch.Tensor, mask: torch.Tensor,
+                        config: LossConfig = LossConfig()) -> LossTerms:  # fmt: skip
+    """w(t)-weighted squared velocity errors, averaged over real residues, then over the batch.
+
+    omega in rad per unit time; v in Å per unit time, scored in nm; t: (B,); mask: (B, N).
+    """
+    w = time_weight(t, config.weight_clip)
+    rot = (w * _masked_mean(squared_divergence(target.omega, prediction.omega), mask)).mean()
+    trans = (w * _masked_mean(squared_divergence(target.v / ANGSTROM_PER_NM, prediction.v / ANGSTROM_PER_NM), mask)).mean()
+    return LossTerms(config.rot_weight * rot + config.trans_weight * trans, {"rot": rot.detach(), "trans": trans.detach()})
+
+
+_LOCAL_N = (-0.525, 1.363, 0.0)  # the ideal residue of geometry.backbone (Å)
+_LOCAL_C = (1.526, 0.0, 0.0)
+
+
+def backbone_aux_loss(x1_hat: Rigid, x_1: Rigid, t: torch.Tensor, mask: torch.Tensor, config: LossConfig = LossConfig()) -> LossTerms:
+    """FrameFlow's auxiliary losses on the estimate x̂_1, for t > aux_t_min only: squared error of
+    the N, CA, C atoms, and of backbone-atom pair distances below 6 Å in x_1 — in nm and divided
+    by max(1 − t, 1 − weight_clip) like the velocities, so they are on the scale of the flow loss.
+
+    Not a Bregman divergence of the generator: its minimiser is E[a(X_1) | x_t] for non-affine a,
+    so it biases the learned generator (docs/THEORY.md, "Couplings and auxiliary terms").
+    x1_hat, x_1: Rigid (B, N), Å; t: (B,); mask: (B, N) bool.
+    """
+    local = torch.tensor([_LOCAL_N, (0.0, 0.0, 0.0), _LOCAL_C], dtype=x_1.trans.dtype, device=mask.device)
+
+    def atoms(frames: Rigid) -> torch.Tensor:  # (B, 3N, 3) in nm
+        return Rigid(frames.rots[..., None, :, :], frames.trans[..., None, :]).apply(local).flatten(-3, -2) / ANGSTROM_PER_NM
+
+    pred, true = atoms(x1_hat), atoms(x_1)
+    atom_mask = mask.repeat_interleave(3, -1)
+    on = (t > config.aux_t_min).to(true.dtype) / (1 - t).clamp_min(1 - config.weight_clip) ** 2
+    atom = on * _masked_mean(squared_divergence(true, pred), atom_mask)
+    d_true, d_pred = torch.cdist(true, true), torch.cdist(pred, pred)
+    near = (d_true < 0.6) & atom_mask[:, :, None] & atom_mask[:, None, :]
+    near = near & ~torch.eye(near.shape[-1], dtype=torch.bool, device=near.device)
+    pair = on * ((d_true - d_pred) ** 2 * near).sum((-1, -2)) / near.sum((-1, -2)).clamp_min(1)
+    return LossTerms(atom.mean() + pair.mean(), {"aux_atom": atom.mean().detach(), "aux_pair": pair.mean().detach()})
+
+
+def _divergence(target, prediction, t: torch.Tensor, mask, config: LossConfig) -> LossTerms:
+    """The Bregman divergence that fits the generator parameter's type."""
+    if isinstance(target, FrameVelocity):
+        return frame_velocity_loss(target, prediction, t, mask, config)
+    d = (time_weight(t, config.weight_clip) * squared_divergence(target, prediction)).mean()  # a plain velocity (toys)
+    return LossTerms(d, {"flow": d.detach()})
+
+
+def generator_matching_loss(process, predict, x_1, rng: torch.Generator | None = None, t: torch.Tensor | None = None,
+                            config: LossConfig = LossConfig()) -> LossTerms:  # fmt: skip
+    """One Monte-Carlo estimate of L_cgm on a batch of data x_1 (a WorldState, or a toy's tensor).
+
+    ``process``: any latent process (sample_time, sample_path, phi, target).
+    ``predict(t, x_t)`` → :class:`Prediction`: the model's generator parameter; it receives only
+    the time and the world state Φ(Y_t), never the latent, by construction. ``t`` (B,) fixes the
+    times (validation); by default they are drawn from the process's time law. With
+    config.aux_weight > 0 the biased auxiliary term on x̂_1 is added. Training and validation
+    both call this function.
+    """
+    batch = x_1.mask.shape[0] if isinstance(x_1, WorldState) else x_1.shape[0]
+    device = x_1.mask.device if isinstance(x_1, WorldState) else x_1.device
+    if t is None:
+        t = process.sample_time(batch, rng, device)
+    path = process.sample_path(x_1, t, rng)
+    x_t = process.phi(path.y_t)
+    prediction = predict(t, x_t)
+    mask = x_t.mask if isinstance(x_t, WorldState) else None
+    loss = _divergence(process.target(path), prediction.velocity, t, mask, config)
+    if config.aux_weight > 0 and prediction.x1_hat is not None:
+        extra = backbone_aux_loss(prediction.x1_hat, x_1.frames, t, mask, config)
+        loss = LossTerms(loss.total + config.aux_weight * extra.total, {**loss.terms, **extra.terms})
+    return loss
+

@@ -1,0 +1,223 @@
+"""Latent processes of LPGM (docs/THEORY.md): prior, tractable conditional path, Φ and targets.
+
+A latent process Y_t is given by: a prior sample Y_0 (coupled to the data side Y_1, see
+``coupling``); the conditional path Y_t between Y_0 and Y_1 (closed form in t); the map Φ to the
+world state X_t = Φ(Y_t) (a :class:`WorldState`: residue frames, mask, numbering); and the
+conditional generator parameter F_t^{Y_t}(Φ(Y_t)), a velocity of the world frames. The network is
+trained on (t, Φ(Y_t)) only — :func:`protgen.method.loss.generator_matching_loss` is the only
+caller of these methods in training.
+
+- :class:`ResidueFrameFlow` (Process 1): Y = world frames, Φ = identity (injective).
+- :class:`ChainFrameFlow` (Process 2): Y = (g, h_1..h_N), Φ(g, h)_i = g ∘ h_i (not injective); it
+  composes Process 1 for the residue frames h.
+
+Random draws take ``rng``, a ``torch.Generator`` (or None for torch's global one).
+"""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from protgen.errors import ConfigError
+from protgen.geometry import so3
+from protgen.geometry.rigid import Rigid
+from protgen.method.generator import FrameVelocity
+from protgen.geometry.world import WorldState
+
+__all__ = ["ProcessConfig", "LatentProcess", "kabsch_rotation", "PathSample", "ChainLatent", "ResidueFrameFlow", "ChainFrameFlow",
+           "make_process", "PROCESSES"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    """The latent process (stored in checkpoints; the loss's settings are method.loss.LossConfig)."""
+
+    name: str = "frames"  # "frames" (Process 1, per-residue flow) or "chain" (Process 2, chain ∘ residue)
+    sigma: float = 10.0  # Å; std of the prior's centred Gaussian positions
+    t_min: float = 0.01  # training times t ~ U[t_min, t_max]; sampling starts at t_min
+    t_max: float = 0.99
+    coupling: str = "kabsch"  # joint law of (Y_0, Y_1): "independent", or "kabsch" (each noise draw
+    #   rotated rigidly onto its data chain; a coupling, so the loss stays exact — THEORY.md)
+
+
+class LatentProcess(Protocol):
+    """What every latent process provides (Processes 1 and 2 here; the toy processes of the tests).
+
+    The latent y is the process's own type; the world state is always a :class:`WorldState`.
+    """
+
+    config: ProcessConfig
+
+    def sample_time(self, batch: int, rng: torch.Generator | None = None, device=None) -> torch.Tensor:
+        """Training times, (batch,)."""
+
+    def world_prior(self, like: WorldState, rng: torch.Generator | None = None) -> WorldState:
+        """A draw of Law(Φ(Y_0)) with the residues (mask, numbering) of ``like``: where sampling starts."""
+
+    def sample_path(self, x_1: WorldState, t: torch.Tensor, rng: torch.Generator | None = None) -> "PathSample":
+        """A draw of (Y_0, Y_1, Y_t) given data x_1 and times t (B,)."""
+
+    def phi(self, y) -> WorldState:
+        """Φ: the world state of a latent."""
+
+    def target(self, path: "PathSample") -> FrameVelocity:
+        """F_t^{Y_t}(Φ(Y_t)): the conditional generator parameter on the world state."""
+
+
+@dataclass(frozen=True)
+class ChainLatent:
+    """Process-2 latent: chain frame g, Rigid (B,), and residue frames h relative to it (a
+    WorldState whose frames are relative to g)."""
+
+    g: Rigid
+    h: WorldState
+
+
+@dataclass(frozen=True)
+class PathSample:
+    """One draw of the conditional path: times t (B,), endpoints y_0, y_1 and the state y_t."""
+
+    t: torch.Tensor
+    y_0: object
+    y_1: object
+    y_t: object
+
+
+def _centred_gaussian(mask: torch.Tensor, sigma: float, rng, dtype) -> torch.Tensor:
+    eps = torch.randn(*mask.shape, 3, generator=rng, dtype=dtype, device=mask.device)
+    m = mask[..., None].to(dtype)
+    mean = (eps * m).sum(-2, keepdim=True) / m.sum(-2, keepdim=True).clamp_min(1)
+    return sigma * (eps - mean) * m
+
+
+def kabsch_rotation(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The rotation Q minimising Σ_i ‖Q x_i − y_i‖² over real residues (both point sets centred).
+
+    x, y: Å, (B, N, 3); mask: (B, N) bool → Q: (B, 3, 3), a proper rotation (det +1).
+    """
+    m = mask[..., None].to(x.dtype)
+    h = ((y * m).transpose(-1, -2) @ (x * m)).double()  # Σ y_i x_iᵀ, (B, 3, 3)
+    u, _, vt = torch.linalg.svd(h)
+    d = torch.sign(torch.linalg.det(u @ vt))
+    flip = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
+    return (u @ flip @ vt).to(x.dtype)
+
+
+def _couple(y_0: WorldState, y_1: WorldState, coupling: str) -> WorldState:
+    """The noise draw y_0 coupled to the data side y_1: unchanged ("independent") or rotated as a
+    rigid body onto y_1's positions ("kabsch"). Rotating a whole draw by Q keeps the rotations Haar
+    (they are independent of Q) and the positions an isotropic centred Gaussian up to that global
+    rotation, which an equivariant network cannot see (docs/THEORY.md, couplings)."""
+    if coupling == "independent":
+        return y_0
+    if coupling != "kabsch":
+        raise ConfigError(f"unknown coupling {coupling!r}; choose independent or kabsch")
+    q = kabsch_rotation(y_0.frames.trans, y_1.frames.trans, y_1.mask)[:, None]
+    return y_0.with_frames(Rigid(q @ y_0.frames.rots, (q @ y_0.frames.trans[..., None])[..., 0]))
+
+
+def _interpolate(y_0: Rigid, y_1: Rigid, t: torch.Tensor) -> Rigid:
+    """Geodesic on SO(3) and straight line on R³. t broadcasts against y's leading shape."""
+    return Rigid(so3.geodesic(y_0.rots, y_1.rots, t), y_0.trans + t[..., None] * (y_1.trans - y_0.trans))
+
+
+def _velocity(y_t: Rigid, y_1: Rigid, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Body angular and translational velocity of the path toward y_1: log(R_tᵀR_1)/(1 − t), (p_1 − p_t)/(1 − t).
+
+    t: shaped to broadcast against (..., 3), e.g. (B, 1, 1) for residue frames (B, N).
+    """
+    scale = 1 / (1 - t)
+    return so3.log(y_t.rots.transpose(-1, -2) @ y_1.rots) * scale, (y_1.trans - y_t.trans) * scale
+
+
+class ResidueFrameFlow:
+    """Process 1: each residue frame flows from (Haar rotation, centred Gaussian position) to data."""
+
+    def __init__(self, config: ProcessConfig = ProcessConfig()):
+        self.config = config
+
+    def sample_time(self, batch: int, rng=None, device=None) -> torch.Tensor:
+        c = self.config
+        return c.t_min + (c.t_max - c.t_min) * torch.rand(batch, generator=rng, device=device)
+
+    def world_prior(self, like: WorldState, rng=None) -> WorldState:
+        mask, dtype = like.mask, like.frames.trans.dtype
+        rots = so3.uniform(mask.shape, dtype=dtype, device=mask.device, generator=rng)
+        return like.with_frames(Rigid(rots, _centred_gaussian(mask, self.config.sigma, rng, dtype)))
+
+    def sample_path(self, x_1: WorldState, t: torch.Tensor, rng=None) -> PathSample:
+        y_0 = _couple(self.world_prior(x_1, rng), x_1, self.config.coupling)
+        return PathSample(t, y_0, x_1, self.interpolate(y_0, x_1, t))
+
+    def interpolate(self, y_0: WorldState, y_1: WorldState, t: torch.Tensor) -> WorldState:
+        return y_1.with_frames(_interpolate(y_0.frames, y_1.frames, t[:, None]))
+
+    def phi(self, y: WorldState) -> WorldState:
+        """The world state of a latent (here the latent itself)."""
+        return y
+
+    def target(self, path: PathSample) -> FrameVelocity:
+        """F_t^{Y_t}: ω = log(R_tᵀR_1)/(1 − t) (body), v = (p_1 − p_t)/(1 − t) (world)."""
+        omega, v = _velocity(path.y_t.frames, path.y_1.frames, path.t[:, None, None])
+        m = path.y_t.mask[..., None].to(v.dtype)
+        return FrameVelocity(omega * m, v * m)
+
+
+class ChainFrameFlow:
+    """Process 2: Φ(g, h)_i = g ∘ h_i. g follows a geodesic from a Haar-random orientation to
+    another (its position stays at the origin, since data are centred); h_i follows Process 1's
+    flow from noise to g_1⁻¹ ∘ T_i. The world prior equals Process 1's (Haar and isotropic
+    Gaussian laws are rotation invariant); the world paths and the marginal generator differ."""
+
+    def __init__(self, config: ProcessConfig = ProcessConfig()):
+        self.config = config
+        self.residues = ResidueFrameFlow(config)
+
+    def sample_time(self, batch: int, rng=None, device=None) -> torch.Tensor:
+        return self.residues.sample_time(batch, rng, device)
+
+    def world_prior(self, like: WorldState, rng=None) -> WorldState:
+        return self.residues.world_prior(like, rng)
+
+    def sample_path(self, x_1: WorldState, t: torch.Tensor, rng=None) -> PathSample:
+        batch, dtype, device = x_1.mask.shape[0], x_1.frames.trans.dtype, x_1.mask.device
+        origin = torch.zeros(batch, 3, dtype=dtype, device=device)
+        g_0 = Rigid(so3.uniform((batch,), dtype, device, rng), origin)
+        g_1 = Rigid(so3.uniform((batch,), dtype, device, rng), origin.clone())
+        h_1 = x_1.with_frames(_broadcast(g_1, x_1.frames).invert().compose(x_1.frames))
+        h_0 = _couple(self.residues.world_prior(x_1, rng), h_1, self.config.coupling)
+        y_0, y_1 = ChainLatent(g_0, h_0), ChainLatent(g_1, h_1)
+        return PathSample(t, y_0, y_1, self.interpolate(y_0, y_1, t))
+
+    def interpolate(self, y_0: ChainLatent, y_1: ChainLatent, t: torch.Tensor) -> ChainLatent:
+        return ChainLatent(_interpolate(y_0.g, y_1.g, t), self.residues.interpolate(y_0.h, y_1.h, t))
+
+    def phi(self, y: ChainLatent) -> WorldState:
+        return y.h.with_frames(_broadcast(y.g, y.h.frames).compose(y.h.frames))
+
+    def target(self, path: PathSample) -> FrameVelocity:
+        """World velocity of T_i = g ∘ h_i by the adjoint formula of docs/THEORY.md:
+        ω_i = R_hᵀω_g + ω_h, ṗ_i = ṗ_g + R_g(ω_g × p_h + ṗ_h)."""
+        g, h = path.y_t.g, path.y_t.h.frames
+        omega_g, v_g = _velocity(g, path.y_1.g, path.t[:, None])
+        omega_h, v_h = _velocity(h, path.y_1.h.frames, path.t[:, None, None])
+        omega = (h.rots.transpose(-1, -2) @ omega_g[:, None, :, None])[..., 0] + omega_h
+        local = torch.cross(omega_g[:, None].expand_as(h.trans), h.trans, dim=-1) + v_h
+        v = v_g[:, None] + (g.rots[:, None] @ local[..., None])[..., 0]
+        m = path.y_t.h.mask[..., None].to(v.dtype)
+        return FrameVelocity(omega * m, v * m)
+
+
+def _broadcast(g: Rigid, like: Rigid) -> Rigid:
+    """A per-chain frame (B,) repeated over the residues of ``like`` (B, N)."""
+    return Rigid(g.rots[:, None].expand_as(like.rots), g.trans[:, None].expand_as(like.trans))
+
+
+PROCESSES = {"frames": ResidueFrameFlow, "chain": ChainFrameFlow}
+
+
+def make_process(config: ProcessConfig) -> LatentProcess:
+    if config.name not in PROCESSES:
+        raise ConfigError(f"unknown process {config.name!r}; choose one of {', '.join(PROCESSES)}")
+    return PROCESSES[config.name](config)

@@ -1,0 +1,247 @@
+"""An SE(3)-equivariant network on residue frames: invariant point attention (IPA) with pair features.
+
+Input: the world state only — residue frames (from the backbone) at time t, a residue mask and,
+optionally, the previous prediction of the clean CA positions (self-conditioning). Output, per
+residue: a displacement (rotvec, trans) in the residue's own frame that moves x_t to the network's
+estimate x̂_1 = x_t ∘ (exp(rotvec), trans). Inputs enter only through invariants (distances,
+relative frames, directions in local frames) and points moved by the frames, so the outputs are
+invariant and x̂_1 is equivariant under global rotations and translations.
+
+Cost: pair features are computed once per forward from the world state; each block adds a
+pair bias and a pair-value read-out (both linear in L²·c_z) and, optionally, a light pair update.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from protgen.geometry import so3
+from protgen.geometry.rigid import Rigid
+from protgen.geometry.units import ANGSTROM_PER_NM
+from protgen.geometry.world import WorldState
+
+__all__ = ["NetworkConfig", "PRESETS", "PRESET_PARAMETERS", "FrameNetwork", "NetworkOutput"]
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Sizes of the IPA network (stored in checkpoints)."""
+
+    node_dim: int = 128  # c_s, per-residue features
+    pair_dim: int = 32  # c_z, per-pair features
+    blocks: int = 4  # IPA blocks, each followed by a frame update
+    heads: int = 4  # attention heads
+    head_dim: int = 16  # scalar query/key/value width per head
+    query_points: int = 4  # 3-D query/key points per head
+    value_points: int = 8  # 3-D value points per head
+    rbf: int = 16  # radial basis functions for CA–CA distances, 0–20 Å
+    max_offset: int = 32  # relative sequence offsets are clipped to ±max_offset
+    pair_update: bool = True  # light per-block pair update (two linear layers over c_z)
+    node_layers: int = 1  # transformer layers over the sequence per block (FrameFlow-style)
+    self_condition: bool = True  # accept the previous x̂_1 as input
+    position: str = "ends"  # residue position feature: "ends" (distances to both chain ends, clipped at
+    #   max_offset: the same at every length) or "absolute" (sinusoid of the index; protgen 0.1 models)
+
+
+PRESETS = {
+    "tiny": NetworkConfig(node_dim=32, pair_dim=16, blocks=2, heads=2, head_dim=8, query_points=2, value_points=4, rbf=8, max_offset=16, node_layers=0),
+    "small": NetworkConfig(),
+    "base": NetworkConfig(node_dim=256, pair_dim=128, blocks=6, heads=8, head_dim=24, query_points=8, value_points=12, rbf=32, node_layers=3),
+}
+# Parameter counts of the presets, for --help without building networks (a test keeps them true).
+PRESET_PARAMETERS = {"tiny": 22_435, "small": 1_104_843, "base": 15_263_255}
+
+
+@dataclass(frozen=True)
+class NetworkOutput:
+    """rotvec: rad, (B, N, 3) body; trans: Å, (B, N, 3) local; x1_hat: Rigid (B, N), the estimate of x_1."""
+
+    rotvec: torch.Tensor
+    trans: torch.Tensor
+    x1_hat: Rigid
+
+
+def _sinusoid(x: torch.Tensor, dim: int, max_period: float, dtype: torch.dtype) -> torch.Tensor:
+    """Sinusoidal embedding of x (...,) → (..., dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=dtype, device=x.device) / half)
+    angles = x[..., None].to(dtype) * freqs
+    return torch.cat([torch.sin(angles), torch.cos(angles)], -1)
+
+
+def _rbf(d: torch.Tensor, n: int, d_max: float = 20.0) -> torch.Tensor:
+    centres = torch.linspace(0.0, d_max, n, device=d.device, dtype=d.dtype)
+    width = d_max / n
+    return torch.exp(-(((d[..., None] - centres) / width) ** 2))
+
+
+class PairFeatures(nn.Module):
+    """Invariant pair features of the world state: CA distances, relative rotations, directions of
+    j in i's frame, clipped sequence offsets, and distances of the self-conditioning x̂_1."""
+
+    def __init__(self, c: NetworkConfig):
+        super().__init__()
+        self.c = c
+        inputs = c.rbf + 9 + 3 + (c.rbf if c.self_condition else 0)
+        self.linear = nn.Linear(inputs, c.pair_dim)
+        self.offset = nn.Embedding(2 * c.max_offset + 1, c.pair_dim)
+        self.mlp = nn.Sequential(nn.LayerNorm(c.pair_dim), nn.Linear(c.pair_dim, c.pair_dim), nn.ReLU(), nn.Linear(c.pair_dim, c.pair_dim))
+
+    def forward(self, x: WorldState, self_cond: torch.Tensor | None) -> torch.Tensor:
+        frames, mask = x.frames, x.mask
+        ca = frames.trans
+        diff = ca[:, None, :, :] - ca[:, :, None, :]  # p_j − p_i, (B, N, N, 3)
+        dist = diff.norm(dim=-1)
+        local = (frames.rots.transpose(-1, -2)[:, :, None] @ diff[..., None])[..., 0]
+        direction = local / (dist[..., None] + 1e-6)
+        rel_rot = frames.rots.transpose(-1, -2)[:, :, None] @ frames.rots[:, None]
+        feats = [_rbf(dist, self.c.rbf), rel_rot.flatten(-2), direction]
+        if self.c.self_condition:
+            if self_cond is None:
+                feats.append(torch.zeros_like(feats[0]))
+            else:
+                feats.append(_rbf((self_cond[:, None] - self_cond[:, :, None]).norm(dim=-1), self.c.rbf))
+        offset = (x.index[:, None, :] - x.index[:, :, None]).clamp(-self.c.max_offset, self.c.max_offset) + self.c.max_offset
+        z = self.linear(torch.cat(feats, -1)) + self.offset(offset)
+        z = z + self.mlp(z)
+        pair_mask = (mask[:, :, None] & mask[:, None, :]).to(z.dtype)
+        return z * pair_mask[..., None]
+
+
+class InvariantPointAttention(nn.Module):
+    """IPA (AlphaFold 2, Alg. 22) with scalar, point and pair terms."""
+
+    def __init__(self, c: NetworkConfig):
+        super().__init__()
+        self.c = c
+        h, d, pq, pv = c.heads, c.head_dim, c.query_points, c.value_points
+        self.q, self.k, self.v = nn.Linear(c.node_dim, h * d), nn.Linear(c.node_dim, h * d), nn.Linear(c.node_dim, h * d)
+        self.q_pts, self.k_pts = nn.Linear(c.node_dim, h * pq * 3), nn.Linear(c.node_dim, h * pq * 3)
+        self.v_pts = nn.Linear(c.node_dim, h * pv * 3)
+        self.pair_bias = nn.Linear(c.pair_dim, h, bias=False)
+        self.head_weight = nn.Parameter(torch.full((h,), math.log(math.e - 1)))  # softplus → 1
+        self.out = nn.Linear(h * (d + c.pair_dim + pv * 4), c.node_dim)
+
+    def forward(self, s: torch.Tensor, z: torch.Tensor, frames: Rigid, mask: torch.Tensor) -> torch.Tensor:
+        c = self.c
+        b, n = s.shape[:2]
+        h, d, pq, pv = c.heads, c.head_dim, c.query_points, c.value_points
+        q, k, v = (f(s).view(b, n, h, d) for f in (self.q, self.k, self.v))
+
+        def points(linear, p):  # local points → world points, (B, N, H, P, 3)
+            local = linear(s).view(b, n, h, p, 3)
+            return frames[:, :, None, None].apply(local)
+
+        qp, kp, vp = points(self.q_pts, pq), points(self.k_pts, pq), points(self.v_pts, pv)
+        scalar = torch.einsum("bihd,bjhd->bhij", q, k) / math.sqrt(d)
+        # Σ_p ‖q_ip − k_jp‖² = Σ‖q‖² + Σ‖k‖² − 2 Σ q·k, without the (B, N, N, H, P, 3) intermediate.
+        dist2 = (
+            qp.square().sum((-1, -2)).permute(0, 2, 1)[..., None]
+            + kp.square().sum((-1, -2)).permute(0, 2, 1)[:, :, None, :]
+            - 2 * torch.einsum("bihpx,bjhpx->bhij", qp, kp)
+        )  # (B, H, N, N)
+        gamma = nn.functional.softplus(self.head_weight) * math.sqrt(2 / (9 * pq))
+        logits = math.sqrt(1 / 3) * (scalar + self.pair_bias(z).permute(0, 3, 1, 2) - 0.5 * gamma[:, None, None] * dist2)
+        logits = logits.masked_fill(~mask[:, None, None, :], torch.finfo(logits.dtype).min)
+        attn = torch.softmax(logits, -1)  # (B, H, N, N)
+        o = torch.einsum("bhij,bjhd->bihd", attn, v).reshape(b, n, h * d)
+        o_pair = torch.einsum("bhij,bijc->bihc", attn, z).reshape(b, n, h * c.pair_dim)
+        o_pts_world = torch.einsum("bhij,bjhpx->bihpx", attn, vp)
+        o_pts = frames[:, :, None, None].apply_inverse(o_pts_world)
+        o_norm = (o_pts.square().sum(-1) + 1e-8).sqrt()
+        feats = torch.cat([o, o_pair, o_pts.reshape(b, n, -1), o_norm.reshape(b, n, -1)], -1)
+        return self.out(feats)
+
+
+class Block(nn.Module):
+    """IPA → LayerNorm → transition MLP → optional sequence transformer → optional pair update → frame update."""
+
+    def __init__(self, c: NetworkConfig, last: bool = False):
+        super().__init__()
+        self.ipa = InvariantPointAttention(c)
+        self.norm1 = nn.LayerNorm(c.node_dim)
+        self.transition = nn.Sequential(nn.Linear(c.node_dim, c.node_dim), nn.ReLU(), nn.Linear(c.node_dim, c.node_dim))
+        self.norm2 = nn.LayerNorm(c.node_dim)
+        self.seq = None
+        if c.node_layers:
+            layer = nn.TransformerEncoderLayer(c.node_dim, 4, 2 * c.node_dim, dropout=0.0, batch_first=True, norm_first=True)
+            self.seq = nn.TransformerEncoder(layer, c.node_layers, enable_nested_tensor=False)
+        self.pair = None
+        if c.pair_update and not last:  # the last block's pair features would go unused
+            self.pair_in = nn.Linear(c.node_dim, c.pair_dim)
+            self.pair = nn.Sequential(nn.LayerNorm(c.pair_dim), nn.Linear(c.pair_dim, c.pair_dim), nn.ReLU(), nn.Linear(c.pair_dim, c.pair_dim))
+        self.update = nn.Linear(c.node_dim, 6)
+        nn.init.zeros_(self.update.weight)
+        nn.init.zeros_(self.update.bias)
+
+    def forward(self, s, z, frames: Rigid, mask):
+        m = mask[..., None].to(s.dtype)
+        s = self.norm1(s + self.ipa(s, z, frames, mask)) * m
+        s = self.norm2(s + self.transition(s)) * m
+        if self.seq is not None:
+            s = self.seq(s, src_key_padding_mask=~mask) * m
+        if self.pair is not None:
+            p = self.pair_in(s)
+            z = z + self.pair(z + p[:, :, None] + p[:, None, :]) * (m[:, :, None] * m[:, None])
+        u = self.update(s) * m
+        quat = torch.cat([torch.ones_like(u[..., :1]), u[..., :3]], -1)
+        step = Rigid(so3.quaternion_to_matrix(quat), u[..., 3:])  # frames inside the network are in nm
+        return s, z, frames.compose(step)
+
+
+class FrameNetwork(nn.Module):
+    """Predicts x̂_1 from (t, x_t). Sees only the world frames, the time, the mask and x̂_1 of the
+    previous pass; knows nothing of the latent process."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        c = self.config = config
+        self.node_in = nn.Sequential(nn.Linear(2 * c.node_dim, c.node_dim), nn.ReLU(), nn.Linear(c.node_dim, c.node_dim), nn.LayerNorm(c.node_dim))
+        self.pairs = PairFeatures(c)
+        self.blocks = nn.ModuleList(Block(c, last=k == c.blocks - 1) for k in range(c.blocks))
+        self.rot_residual = nn.Linear(c.node_dim, 3)
+        nn.init.zeros_(self.rot_residual.weight)
+        nn.init.zeros_(self.rot_residual.bias)
+
+    def forward(self, t: torch.Tensor, x_t: WorldState, self_cond: torch.Tensor | None = None) -> NetworkOutput:
+        """t: (B,); x_t: the world state (frames in Å, mask, numbering); self_cond: the previous
+        x̂_1's CA positions, Å, (B, N, 3)."""
+        c = self.config
+        mask = x_t.mask
+        b, n = mask.shape
+        x = x_t.frames
+        x_nm = Rigid(x.rots, x.trans / ANGSTROM_PER_NM)  # frames inside the network are in nm
+        s = self.node_in(torch.cat([self._position(x_t, t.dtype), _sinusoid(t * 1000, c.node_dim, 10000.0, t.dtype)[:, None].expand(b, n, -1)], -1))
+        s = s * mask[..., None]
+        z = self.pairs(x_t, self_cond)
+        frames = x_nm
+        for block in self.blocks:
+            s, z, frames = block(s, z, frames, mask)
+        rel = x_nm.invert().compose(frames)  # x̂_1 relative to x_t, in x_t's local frames
+        m = mask[..., None].to(s.dtype)
+        rotvec = (so3.log(rel.rots) + self.rot_residual(s)) * m
+        trans = rel.trans * ANGSTROM_PER_NM * m
+        x1_hat = Rigid(x.rots @ so3.exp(rotvec), x.trans + (x.rots @ trans[..., None])[..., 0])
+        return NetworkOutput(rotvec, trans, x1_hat)
+
+    def _position(self, x_t: WorldState, dtype: torch.dtype) -> torch.Tensor:
+        """Per-residue position features, (B, N, node_dim). "ends": sinusoids of the distances to
+        the first and last real residue's numbers, clipped at max_offset, so a residue deep inside
+        a chain looks the same at every length (the network never sees an index beyond its
+        training crop). "absolute": a sinusoid of the residue number (protgen 0.1 models)."""
+        c = self.config
+        index = x_t.index
+        if c.position == "absolute":
+            return _sinusoid(index, c.node_dim, 2056.0, dtype)
+        big = torch.iinfo(index.dtype).max
+        first = torch.where(x_t.mask, index, big).min(-1, keepdim=True).values
+        last = torch.where(x_t.mask, index, -big).max(-1, keepdim=True).values
+        half = c.node_dim // 2
+        from_start = _sinusoid((index - first).clamp(0, c.max_offset), half, 4.0 * c.max_offset, dtype)
+        from_end = _sinusoid((last - index).clamp(0, c.max_offset), c.node_dim - half, 4.0 * c.max_offset, dtype)
+        return torch.cat([from_start, from_end], -1)
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,48 @@
+"""The learned generator F_t^θ: the network's x̂_1 displacement turned into world-frame velocities.
+
+This module and the network know nothing of latent processes or losses: they see (t, x_t) and
+return a :class:`Prediction`. Which process a model was trained for is the checkpoint's business.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from protgen.method.generator import FrameVelocity, Prediction, displacement_to_velocity
+from protgen.geometry.world import WorldState
+from protgen.network.ipa import FrameNetwork, NetworkConfig
+
+__all__ = ["GeneratorModel", "SelfConditioned"]
+
+
+class GeneratorModel(nn.Module):
+    """F_t^θ(x): the network's output mapped to a FrameVelocity by the x̂_1 parametrisation
+    (protgen.method.generator.displacement_to_velocity), exact for every frame process."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        self.config = config
+        self.network = FrameNetwork(config)
+
+    def forward(self, t: torch.Tensor, x_t: WorldState, self_cond: torch.Tensor | None = None) -> Prediction:
+        """t: (B,); x_t: world state; self_cond: previous x̂_1 CA positions, Å, (B, N, 3)."""
+        out = self.network(t, x_t, self_cond)
+        return Prediction(displacement_to_velocity(x_t.frames, out.rotvec, out.trans, t), out.x1_hat)
+
+
+@dataclass
+class SelfConditioned:
+    """``predict(t, x_t)`` for the sampler: calls the model with the previous step's x̂_1 (when the
+    network takes it and ``enabled``) and keeps the new one. The residues come from each x_t, so
+    they may change between steps; a changed residue count restarts the self-conditioning."""
+
+    model: GeneratorModel
+    enabled: bool = True
+    x1_hat: torch.Tensor | None = None
+
+    def __call__(self, t: torch.Tensor, x_t: WorldState) -> FrameVelocity:
+        use = self.enabled and self.model.config.self_condition and self.x1_hat is not None and self.x1_hat.shape[:2] == x_t.mask.shape
+        prediction = self.model(t, x_t, self.x1_hat if use else None)
+        self.x1_hat = prediction.x1_hat.trans
+        return prediction.velocity

@@ -1,0 +1,87 @@
+"""Checkpoints: atomic writes, and loads that refuse other versions with a clear message.
+
+A training checkpoint holds the configs (model, process, loss, training), the data-set
+fingerprint, the model, EMA and optimiser states, RNG states and the step. A weights file (what
+ships in the package) holds the configs, the EMA weights, the data fingerprint and a training
+summary. Files are read with ``weights_only=True``: a crafted file cannot run code.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from protgen import __version__
+from protgen.errors import CheckpointError
+from protgen.files import atomic_path
+from protgen.method.process import LatentProcess, make_process
+from protgen.network.model import GeneratorModel
+from protgen.training.config import ModelConfig, model_config_from_dict
+
+__all__ = ["FORMAT_VERSION", "TrainedModel", "save", "load", "load_model", "fingerprint", "resolve"]
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A model ready to sample: the network (eval mode), the latent process it was trained for,
+    their configs and the checkpoint's payload (summary, data fingerprint, ...)."""
+
+    model: GeneratorModel
+    process: LatentProcess
+    config: ModelConfig
+    payload: dict
+
+
+def save(path: str | Path, payload: dict) -> None:
+    """torch.save through a temporary file and a rename: never half-written."""
+    with atomic_path(path) as tmp:
+        torch.save({"format_version": FORMAT_VERSION, "protgen_version": __version__, **payload}, tmp)
+
+
+def resolve(path: str | Path) -> Path:
+    """A checkpoint file, or a run directory holding checkpoint.pt."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / "checkpoint.pt").is_file():
+            return path / "checkpoint.pt"
+        raise CheckpointError(f"{path} is a directory without checkpoint.pt; pass a checkpoint file or a run directory")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    return path
+
+
+def load(path: str | Path, map_location="cpu") -> dict:
+    path = resolve(path)
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:
+        raise CheckpointError(f"{path}: not a readable protgen checkpoint ({type(error).__name__})") from None
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise CheckpointError(f"{path}: not a protgen checkpoint")
+    if payload["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {payload['format_version']} (protgen {payload.get('protgen_version')}); "
+            f"this protgen {__version__} reads format {FORMAT_VERSION}"
+        )
+    return payload
+
+
+def load_model(path: str | Path, device="cpu", ema: bool = True) -> TrainedModel:
+    """Rebuild the model of a checkpoint or weights file (EMA weights by default), in eval mode."""
+    payload = load(path)
+    config = model_config_from_dict(payload.get("model_config", {}), str(path))
+    try:
+        model = GeneratorModel(config.network)
+        state = payload["ema"] if ema and "ema" in payload else payload["model"]
+        model.network.load_state_dict(state)
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise CheckpointError(f"{path}: incompatible with this protgen's model ({str(error).splitlines()[0]})") from None
+    return TrainedModel(model.to(device).eval(), make_process(config.process), config, payload)
+
+
+def fingerprint(path: str | Path) -> str:
+    """Short content hash of a checkpoint file."""
+    return hashlib.sha256(resolve(path).read_bytes()).hexdigest()[:16]

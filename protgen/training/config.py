@@ -1,0 +1,72 @@
+"""What a training run is made of: the model's configs and the optimisation settings.
+
+Both are stored in every checkpoint as plain dicts, so a checkpoint rebuilds its model without
+pickled classes; fields added since protgen 0.1 take the value that reproduces older models.
+"""
+
+from dataclasses import asdict, dataclass, field, fields
+
+from protgen.errors import CheckpointError
+from protgen.method.loss import LossConfig
+from protgen.method.process import ProcessConfig
+from protgen.network.ipa import PRESETS, NetworkConfig
+
+__all__ = ["ModelConfig", "TrainConfig", "model_config_from_dict", "train_config_from_dict"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Network sizes, the latent process it generates, and the loss it was trained with."""
+
+    network: NetworkConfig = field(default_factory=lambda: PRESETS["small"])
+    process: ProcessConfig = field(default_factory=ProcessConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping of a training run (stored in checkpoints)."""
+
+    steps: int = 20000  # optimiser steps in total
+    batch_size: int = 8  # segments per batch per process (the most, with max_pairs)
+    crop_length: int = 128  # residues; longer segments are cropped at random
+    max_pairs: int = 0  # if > 0, batches hold at most max_pairs // L² chains of padded length L
+    lr: float = 2e-4  # peak AdamW learning rate
+    warmup: int = 500  # steps of linear warm-up
+    weight_decay: float = 1e-4  # AdamW decoupled weight decay
+    grad_clip: float = 1.0  # max global gradient norm
+    ema_decay: float = 0.999  # EMA of the weights (sampling uses the EMA)
+    self_condition_prob: float = 0.5  # probability of a self-conditioning pass (if the network has it)
+    checkpoint_every: int = 250  # steps between checkpoints
+    val_every: int = 250  # steps between validation passes
+    val_batches: int = 2  # validation batches per time bin
+    log_every: int = 10  # steps between metrics.csv rows
+    seed: int = 0  # seeds model init, data order and noise
+    bf16: bool = False  # bfloat16 autocast (GPU only)
+    max_nonfinite: int = 20  # consecutive skipped (non-finite) steps that stop the run
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+
+
+# Values that reproduce a protgen 0.1 model saved before these fields existed.
+_LEGACY_NETWORK = {"position": "absolute"}
+_LEGACY_PROCESS = {"coupling": "independent"}
+_LOSS_FIELDS = {f.name for f in fields(LossConfig)}
+
+
+def model_config_from_dict(d: dict, where: str = "checkpoint") -> ModelConfig:
+    """A ModelConfig from a checkpoint's dict (loss settings stored inside the process by
+    protgen 0.1 are moved to the loss). Raises CheckpointError for fields this protgen lacks."""
+    try:
+        process = {**_LEGACY_PROCESS, **d["process"]}
+        loss = {**{k: process.pop(k) for k in list(process) if k in _LOSS_FIELDS}, **d.get("loss", {})}
+        return ModelConfig(NetworkConfig(**{**_LEGACY_NETWORK, **d["network"]}), ProcessConfig(**process), LossConfig(**loss))
+    except (KeyError, TypeError) as error:
+        raise CheckpointError(f"{where}: model configuration not readable by this protgen ({error})") from None
+
+
+def train_config_from_dict(d: dict) -> TrainConfig:
+    known = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in d.items() if k in known})

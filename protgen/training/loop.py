@@ -1,0 +1,300 @@
+"""Training: AdamW with warm-up, gradient clipping, EMA weights, atomic checkpoints, resume, DDP.
+
+One process: ``protgen train --data DIR --out RUN``. Several: ``torchrun --nproc_per_node N -m
+protgen train ...`` (gloo on CPU, NCCL on GPU); each rank draws its own shard of clusters and only
+rank 0 writes. A run directory holds ``checkpoint.pt`` (latest, atomic), ``metrics.csv``,
+``validation.csv``, ``loss.png`` and ``config.json``.
+"""
+
+import json
+import math
+import os
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from protgen.data.dataset import TrainingSet
+from protgen.data.loader import Batch, BatchLoader
+from protgen.errors import CheckpointError, ConfigError, DatasetError, ProtgenError
+from protgen.method.generator import FrameVelocity, Prediction
+from protgen.method.loss import LossTerms, generator_matching_loss
+from protgen.method.process import make_process
+from protgen.network.model import GeneratorModel
+from protgen.geometry.rigid import Rigid
+from protgen.progress import Progress
+from protgen.training import checkpoint
+from protgen.training.config import ModelConfig, TrainConfig, model_config_from_dict, train_config_from_dict
+from protgen.training.distributed import StopRequest, any_rank, setup
+from protgen.training.ema import EMA
+from protgen.training.logs import append_csv, plot, truncate_csv
+from protgen.training.validation import denoising_diagnostics, validation_loss
+
+__all__ = ["TrainResult", "train", "RESUMABLE", "resume_configs"]
+
+# Settings a resumed run may change; the others define the run (data order, model) and are refused.
+RESUMABLE = frozenset({"steps", "lr", "warmup", "weight_decay", "grad_clip", "ema_decay", "self_condition_prob", "checkpoint_every",
+                       "val_every", "val_batches", "log_every", "bf16", "max_nonfinite", "device"})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """checkpoint: path of the last checkpoint; step: steps done; model: this process's trained
+    model (raw weights, not EMA); stopped: True if a signal ended the run early."""
+
+    checkpoint: Path
+    step: int
+    model: GeneratorModel
+    stopped: bool
+
+
+def resume_configs(state: dict, model_config: ModelConfig | None, config: TrainConfig | None) -> tuple[ModelConfig, TrainConfig, list[str]]:
+    """The configs a resumed run continues with: the checkpoint's, with the given training
+    settings applied where RESUMABLE allows. Returns them and one line per applied change;
+    raises ConfigError naming the first setting that cannot change (or a different model)."""
+    stored_model = model_config_from_dict(state["model_config"])
+    stored = train_config_from_dict(state["train_config"])
+    if model_config is not None and model_config != stored_model:
+        raise ConfigError("--resume continues the stored model; --preset, --process and the [network]/[process]/[loss] tables "
+                          "cannot change it (start a new run, or use --init-from to start from its weights)")
+    if config is None:
+        return stored_model, stored, []
+    applied = []
+    for f in fields(TrainConfig):
+        old, new = getattr(stored, f.name), getattr(config, f.name)
+        if old == new:
+            continue
+        if f.name not in RESUMABLE:
+            raise ConfigError(f"--{f.name.replace('_', '-')} cannot change on --resume (the run uses {old!r}, asked {new!r}); "
+                              "start a new run or use --init-from")
+        applied.append(f"{f.name} {old!r} → {new!r}")
+    return stored_model, config, applied
+
+
+def _lr_factor(step: int, config: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to 10 % at the last step."""
+    if step < config.warmup:
+        return (step + 1) / config.warmup
+    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _loss_on(model, module: GeneratorModel, process, batch: Batch, rng, self_condition: bool, autocast, config: ModelConfig) -> LossTerms:
+    def predict(t, x_t) -> Prediction:
+        self_cond = None
+        if self_condition:
+            with torch.no_grad(), autocast():
+                self_cond = module.network(t, x_t).x1_hat.trans.float()
+        with autocast():
+            prediction = model(t, x_t, self_cond)
+        velocity = FrameVelocity(prediction.velocity.omega.float(), prediction.velocity.v.float())
+        return Prediction(velocity, Rigid(prediction.x1_hat.rots.float(), prediction.x1_hat.trans.float()))
+
+    return generator_matching_loss(process, predict, batch.x_1, rng, config=config.loss)
+
+
+def _start(data, out: Path, model_config, config, resume: bool, init_from) -> tuple[TrainingSet, ModelConfig, TrainConfig, dict | None]:
+    """The data set, the configs the run uses and, on resume, the checkpoint's state."""
+    dataset = TrainingSet.load(data)
+    ckpt_path = out / "checkpoint.pt"
+    if not dataset.indices("train"):
+        raise DatasetError(f"{data} has no training segments (every cluster went to validation); rebuild it with a smaller --val-fraction")
+    if not resume:
+        if ckpt_path.exists():
+            raise ProtgenError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+        return dataset, model_config, config, None
+    if init_from is not None:
+        raise ConfigError("--init-from starts a new run; it cannot be combined with --resume")
+    if not ckpt_path.exists():
+        raise CheckpointError(f"{out} holds no checkpoint.pt to resume; start the run without --resume")
+    state = checkpoint.load(ckpt_path, map_location="cpu")
+    if state["data_fingerprint"] != dataset.meta["fingerprint"]:
+        raise CheckpointError(f"{ckpt_path} was trained on data {state['data_fingerprint']}, but {data} is {dataset.meta['fingerprint']}")
+    model_config, config, applied = resume_configs(state, model_config, config)
+    if applied and os.environ.get("RANK", "0") == "0":
+        print(f"protgen train: resuming at step {state['step']} with {'; '.join(applied)}", flush=True)
+    return dataset, model_config, config, state
+
+
+def train(data: str | Path, out: str | Path, model_config: ModelConfig | None, config: TrainConfig | None, resume: bool = False,
+          init_from: str | Path | None = None) -> TrainResult:  # fmt: skip
+    """Train a model (or continue the run in ``out`` with ``resume``).
+
+    On resume, None configs mean "as stored"; given ones are compared with the stored ones (see
+    :func:`resume_configs`). ``init_from``: a checkpoint or weights file whose (EMA) network
+    weights start a new run — fine-tuning, or continuing on another machine; its network config
+    must equal model_config's.
+    """
+    out = Path(out)
+    dataset, model_config, config, state = _start(data, out, model_config, config, resume, init_from)
+    rank, world, device = setup(config.device)
+    if config.bf16 and device.type != "cuda":
+        raise ConfigError("--bf16 needs a CUDA device")
+    if rank == 0 and state is None and config.warmup >= config.steps:
+        print(f"protgen train: warning: the warm-up ({config.warmup} steps) is not shorter than the run ({config.steps} steps); "
+              "the learning rate never reaches its peak", file=sys.stderr, flush=True)  # fmt: skip
+    torch.manual_seed(config.seed)
+    module = GeneratorModel(model_config.network).to(device)
+    if init_from is not None:
+        _initialise_from(module, init_from, model_config)
+    run = _Run(out, dataset, model_config, config, module, rank, world, device)
+    if state is not None:
+        run.restore(state)
+    if rank == 0:
+        _open_run_directory(out, data, dataset, model_config, config, module, world, device, run.step, init_from)
+    return run.loop()
+
+
+class _Run:
+    """The state of one training run: model, optimiser, EMA, data streams, RNGs and counters."""
+
+    def __init__(self, out: Path, dataset: TrainingSet, model_config: ModelConfig, config: TrainConfig, module, rank, world, device):
+        self.out, self.dataset, self.model_config, self.config = out, dataset, model_config, config
+        self.module, self.rank, self.world, self.device = module, rank, world, device
+        self.process = make_process(model_config.process)
+        self.model = torch.nn.parallel.DistributedDataParallel(module) if world > 1 else module
+        decay = [p for p in module.parameters() if p.ndim >= 2]
+        no_decay = [p for p in module.parameters() if p.ndim < 2]
+        groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        self.optimizer = torch.optim.AdamW(groups, lr=config.lr)
+        self.ema = EMA(module.network, config.ema_decay)
+        self.loader = BatchLoader(dataset, "train", config.batch_size, config.crop_length, config.seed, rank, world, max_pairs=config.max_pairs)
+        self.rng = torch.Generator(device=device).manual_seed(config.seed * 1000 + rank)
+        self.coin = torch.Generator().manual_seed(config.seed * 1000 + rank + 1)
+        self.step, self.skipped = 0, 0
+        self.val_batches = []
+        if dataset.indices("val"):
+            val_loader = BatchLoader(dataset, "val", config.batch_size, config.crop_length, seed=12345)
+            self.val_batches = [next(val_loader).to(device) for _ in range(config.val_batches)]
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    def restore(self, state: dict) -> None:
+        """Model, optimiser, EMA and every RNG of a checkpoint (this rank's, or the last rank's)."""
+        self.step, self.skipped = state["step"], state["skipped_steps"]
+        self.module.network.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:  # a resumed run may change these (RESUMABLE)
+            group["weight_decay"] = self.config.weight_decay if group["weight_decay"] else 0.0
+        self.ema.shadow = {k: v.to(self.device) for k, v in state["ema"].items()}
+        self.ema.decay = self.config.ema_decay
+        rng = state["rng"][min(self.rank, len(state["rng"]) - 1)]
+        self.loader.restore(rng["loader"])
+        self.rng.set_state(rng["noise"])
+        self.coin.set_state(rng["coin"])
+        torch.set_rng_state(rng["torch"])
+
+    def snapshot(self) -> None:
+        """An atomic checkpoint of everything (every rank's RNGs gathered on rank 0)."""
+        rngs = {"loader": self.loader.state(), "noise": self.rng.get_state(), "coin": self.coin.get_state(), "torch": torch.get_rng_state()}
+        gathered = [rngs]
+        if self.world > 1:
+            gathered = [None] * self.world
+            dist.all_gather_object(gathered, rngs)
+        if self.rank == 0:
+            checkpoint.save(self.checkpoint_path, {
+                "model_config": self.model_config.to_dict(), "train_config": asdict(self.config),
+                "data_fingerprint": self.dataset.meta["fingerprint"], "model": self.module.network.state_dict(),
+                "ema": self.ema.shadow, "optimizer": self.optimizer.state_dict(), "step": self.step,
+                "skipped_steps": self.skipped, "rng": gathered,
+            })  # fmt: skip
+
+    def loop(self) -> TrainResult:
+        config = self.config
+        autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if config.bf16 else nullcontext
+        stop = StopRequest()
+        progress = Progress(config.steps, "training", enabled=self.rank == 0, unit="steps", start=self.step)
+        consecutive_bad, last_time, residues = 0, time.monotonic(), 0
+        try:
+            while self.step < config.steps:
+                if any_rank(stop.requested, self.world, self.device):
+                    self.snapshot()
+                    if self.rank == 0:
+                        print(f"\nprotgen train: stopped at step {self.step}; checkpoint written to {self.checkpoint_path} "
+                              "(continue with --resume)", flush=True)  # fmt: skip
+                    return TrainResult(self.checkpoint_path, self.step, self.module, True)
+                loss, grad_norm, batch = self._step(autocast)
+                if not torch.isfinite(grad_norm) or not torch.isfinite(loss.total):
+                    consecutive_bad, self.skipped = consecutive_bad + 1, self.skipped + 1
+                    if consecutive_bad >= config.max_nonfinite:
+                        raise ProtgenError(f"{consecutive_bad} non-finite losses or gradients in a row at step {self.step}; "
+                                           f"stopped, last good checkpoint kept at {self.checkpoint_path}")  # fmt: skip
+                    continue
+                consecutive_bad = 0
+                self.optimizer.step()
+                self.ema.update(self.module.network, self.step)
+                self.step += 1
+                residues += int(batch.mask.sum()) * self.world
+                progress.update(1, extra=" ".join(f"{k} {v.item():.3f}" for k, v in [("loss", loss.total), *loss.terms.items()]))
+                if self.rank == 0 and (self.step % config.log_every == 0 or self.step == config.steps):
+                    now = time.monotonic()
+                    append_csv(self.out / "metrics.csv", {
+                        "step": self.step, "loss": loss.total.item(), **{k: v.item() for k, v in loss.terms.items()},
+                        "lr": self.optimizer.param_groups[0]["lr"], "grad_norm": grad_norm.item(), "skipped": self.skipped,
+                        "steps_per_s": config.log_every / (now - last_time), "residues_per_s": residues / (now - last_time),
+                    })  # fmt: skip
+                    last_time, residues = now, 0
+                if self.val_batches and self.rank == 0 and (self.step % config.val_every == 0 or self.step == config.steps):
+                    self.validate()
+                if self.step % config.checkpoint_every == 0 or self.step == config.steps:
+                    self.snapshot()
+                    if self.rank == 0:
+                        plot(self.out)
+        finally:
+            stop.restore()
+            progress.close()
+        return TrainResult(self.checkpoint_path, self.step, self.module, False)
+
+    def _step(self, autocast) -> tuple[LossTerms, torch.Tensor, Batch]:
+        """One forward/backward pass (the optimiser steps only if it was finite)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.lr * _lr_factor(self.step, self.config)
+        batch = next(self.loader).to(self.device)
+        self_condition = self.model_config.network.self_condition and torch.rand((), generator=self.coin).item() < self.config.self_condition_prob
+        loss = _loss_on(self.model, self.module, self.process, batch, self.rng, self_condition, autocast, self.model_config)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.total.backward()
+        return loss, torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.config.grad_clip), batch
+
+    def validate(self) -> None:
+        """validation.csv: the EMA model's loss by time bin and its denoising diagnostics."""
+        ema_module = GeneratorModel(self.model_config.network).to(self.device)
+        ema_module.network.load_state_dict(self.ema.shadow)
+        ema_module.eval()
+        val = validation_loss(ema_module, self.process, self.val_batches, self.config.seed, self.model_config.loss)
+        row = {"step": self.step, **{f"t={t}": v for t, v in val.items()}, "mean": sum(val.values()) / len(val)}
+        for d in denoising_diagnostics(ema_module, self.process, self.val_batches, self.config.seed):
+            row |= {f"rmsd@{d.t}": d.rmsd, f"strand_recall@{d.t}": d.strand_recall,
+                    f"helix_recall@{d.t}": d.helix_recall, f"clashes_per_100@{d.t}": d.clashes_per_100}  # fmt: skip
+        append_csv(self.out / "validation.csv", row)
+        plot(self.out)
+
+
+def _initialise_from(module: GeneratorModel, path: str | Path, model_config: ModelConfig) -> None:
+    """Load the (EMA) network weights of another run into a new one; the architectures must match."""
+    source = checkpoint.load_model(path)
+    if source.config.network != model_config.network:
+        a, b = asdict(source.config.network), asdict(model_config.network)
+        diff = ", ".join(f"{k} {a[k]} vs {b[k]}" for k in a if a[k] != b[k])
+        raise ConfigError(f"--init-from {path}: its network differs from this run's ({diff}); use its preset/config")
+    module.network.load_state_dict(source.model.network.state_dict())
+
+
+def _open_run_directory(out: Path, data, dataset: TrainingSet, model_config, config, module, world, device, step, init_from) -> None:
+    """config.json, logs cut back to the resumed step, and the run's one-line header."""
+    out.mkdir(parents=True, exist_ok=True)
+    count = module.network.parameter_count()
+    info = {"model": model_config.to_dict(), "train": asdict(config), "data": str(data), "data_fingerprint": dataset.meta["fingerprint"],
+            "parameters": count, "world_size": world, "init_from": None if init_from is None else str(init_from)}  # fmt: skip
+    (out / "config.json").write_text(json.dumps(info, indent=2) + "\n")
+    truncate_csv(out / "metrics.csv", step)
+    truncate_csv(out / "validation.csv", step)
+    print(f"protgen train: {count:,} parameters, process {model_config.process.name!r}, device {device}, "
+          f"{world} process(es), {len(dataset.indices('train'))} training segments", flush=True)
+
