@@ -22,9 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _commands() -> list:
-    from protgen.cli import data, eval, sample, train
+    from protgen.cli import data, eval, inspect, sample, train
 
-    return [data.register, train.register, sample.register, eval.register]
+    return [data.register, train.register, sample.register, eval.register, inspect.register]
 
 
 def main(argv: list[str] | None = None) -> None:

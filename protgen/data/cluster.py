@@ -8,13 +8,19 @@ comparing only representatives that share a 3-mer with the query.
 
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["cluster_sequences", "mmseqs_available"]
+from protgen.errors import DatasetError
+from protgen.progress import Progress
+
+__all__ = ["cluster_sequences", "mmseqs_available", "GREEDY_LIMIT"]
+
+GREEDY_LIMIT = 5000  # sequences; above this "auto" without MMseqs2 asks for it (the greedy pass grows ~quadratically)
 
 
 def mmseqs_available() -> bool:
@@ -26,8 +32,16 @@ def cluster_sequences(
 ) -> np.ndarray:
     """Cluster label (index of the representative) of each sequence. → (n,) int."""
     if method == "auto":
+        if not mmseqs_available() and len(sequences) > GREEDY_LIMIT:
+            raise DatasetError(
+                f"clustering {len(sequences):,} sequences needs MMseqs2 (`apt-get install mmseqs2`, or conda's mmseqs2); the "
+                f"built-in greedy clustering is meant for up to {GREEDY_LIMIT:,} (pass --cluster-method greedy to wait for it anyway)"
+            )
         method = "mmseqs" if mmseqs_available() else "greedy"
     if method == "mmseqs":
+        if not mmseqs_available():
+            raise DatasetError("--cluster-method mmseqs: the mmseqs program is not on the PATH (`apt-get install mmseqs2`)")
+        print(f"clustering {len(sequences):,} sequences at {identity:.0%} identity with MMseqs2 ...", file=sys.stderr, flush=True)
         return _mmseqs(sequences, identity, coverage, threads)
     if method == "greedy":
         return _greedy(sequences, identity, coverage)
@@ -64,7 +78,9 @@ def _greedy(sequences: list[str], identity: float, coverage: float) -> np.ndarra
     labels = np.full(len(sequences), -1)
     index: dict[str, list[int]] = defaultdict(list)  # 3-mer → representatives containing it
     proteins = {}
+    progress = Progress(len(order), "clustering", unit="sequences")
     for i in order:
+        progress.update(1)
         query = sequences[i]
         shared: dict[int, int] = defaultdict(int)
         for kmer in _kmers(query):
@@ -83,4 +99,5 @@ def _greedy(sequences: list[str], identity: float, coverage: float) -> np.ndarra
         if labels[i] == i:
             for kmer in _kmers(query):
                 index[kmer].append(i)
+    progress.close()
     return labels

@@ -52,21 +52,30 @@ class BuildConfig:
     workers: int = 1  # parallel reader processes
 
 
-def find_structure_files(sources: list[str | Path]) -> list[Path]:
+def find_structure_files(sources: list[str | Path], unreadable: list[tuple[str, str]] | None = None) -> list[Path]:
     """Structure files under the sources, recursively, sorted: known suffixes (optionally .gz),
     extension-less files, ProMod3 structure databases (``.dat``) and ``promod3-data`` packages
-    (``.deb``). Hidden files and directories are ignored."""
+    (``.deb``). Hidden files and directories are ignored. Folders that cannot be read are added to
+    ``unreadable`` as (path, reason) when given; a source that cannot be read raises DatasetError."""
     found: set[Path] = set()
     for source in map(Path, sources):
         if not source.exists():
             raise DatasetError(f"{source}: no such file or directory")
-        candidates = [source] if source.is_file() else source.rglob("*")
-        for path in candidates:
-            if not path.is_file() or any(part.startswith(".") for part in path.relative_to(source.parent).parts):
-                continue
-            name = path.name.lower().removesuffix(".gz")
-            if name.endswith(_SUFFIXES) or "." not in name or _database_kind(path):
-                found.add(path)
+        if not os.access(source, os.R_OK | (os.X_OK if source.is_dir() else 0)):
+            raise DatasetError(f"{source}: permission denied (cannot read it)")
+        if source.is_file():
+            found.add(source)
+            continue
+        errors: list[OSError] = []
+        for folder, dirs, names in os.walk(source, onerror=errors.append):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in names:
+                path = Path(folder) / name
+                lower = name.lower().removesuffix(".gz")
+                if not name.startswith(".") and path.is_file() and (lower.endswith(_SUFFIXES) or "." not in lower or _database_kind(path)):
+                    found.add(path)
+        if unreadable is not None:
+            unreadable += [(str(e.filename), f"cannot read folder ({e.strerror})") for e in errors]
     return sorted(found)
 
 
@@ -165,11 +174,12 @@ def build(sources: list[str | Path], out: str | Path, config: BuildConfig = Buil
     """Read every structure file and structure database under ``sources`` into a clustered, split
     training set at ``out``."""
     out = Path(out)
-    if out.exists() and not force:
-        raise DatasetError(f"{out} already exists; pass --force to replace it")
-    files = find_structure_files(sources)
+    _check_output(out, force)
+    unreadable: list[tuple[str, str]] = []
+    files = find_structure_files(sources, unreadable)
     if not files:
-        raise DatasetError(f"no structure files under {', '.join(map(str, sources))}")
+        first = f" ({unreadable[0][0]}: {unreadable[0][1]})" if unreadable else ""
+        raise DatasetError(f"no structure files under {', '.join(map(str, sources))}{first}")
     start = time.monotonic()
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -184,12 +194,16 @@ def build(sources: list[str | Path], out: str | Path, config: BuildConfig = Buil
             segments, skipped = _collect(map(_read_job, jobs), progress)
         progress.close()
         shutil.rmtree(tmp / "scratch", ignore_errors=True)
+        skipped = unreadable + skipped
         if not segments:
             first = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
             raise DatasetError(f"no segment passed the filters ({len(skipped)} item(s) skipped{first})")
         labels = cluster_sequences([s.sequence for s in segments], config.identity, method=config.cluster_method, threads=max(config.workers, 1))
         keys = [segments[k].sequence for k in labels]  # a cluster is named by its representative
         split = _split(sorted(set(keys)), config.val_fraction, config.seed)
+        if "train" not in split.values():
+            print(f"protgen data build: warning: all {len(split)} cluster(s) went to validation; the set cannot be trained on "
+                  "(add structures or lower --val-fraction)", file=sys.stderr, flush=True)  # fmt: skip
         _write(tmp, segments, labels, keys, split, skipped, config, sum(j.items for j in jobs), time.monotonic() - start)
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
@@ -204,9 +218,29 @@ def build(sources: list[str | Path], out: str | Path, config: BuildConfig = Buil
     return TrainingSet.load(out)
 
 
+def _check_output(out: Path, force: bool) -> None:
+    """Refuse an output that is a file, the working directory (or above it), or — without
+    ``force`` — anything that exists; with ``force``, anything but a training set or an empty folder."""
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"--out {out} is a file, not a directory")
+    if not out.exists():
+        return
+    here = Path.cwd().resolve()
+    if out.resolve() == here or out.resolve() in here.parents:
+        raise DatasetError(f"--out {out} is the current directory or above it; choose a new folder")
+    if not force:
+        raise DatasetError(f"{out} already exists; pass --force to replace it")
+    if not (out / "dataset.json").is_file() and any(out.iterdir()):
+        raise DatasetError(f"{out} is neither a protgen training set nor empty; --force replaces only those (choose another --out)")
+
+
 def _one_thread() -> None:
+    """Reader processes: one torch thread, and Ctrl-C left to the parent (which stops the pool)."""
+    import signal
+
     import torch
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
 
 
@@ -266,12 +300,16 @@ class TrainingSet:
     def load(path: str | Path) -> "TrainingSet":
         path = Path(path)
         meta_file = path / "dataset.json"
+        if path.exists() and not os.access(path, os.R_OK | os.X_OK):
+            raise DatasetError(f"{path}: permission denied (cannot read the training set)")
         if not meta_file.exists():
             raise DatasetError(f"{path} is not a protgen training set (no dataset.json); build one with `protgen data build`")
         try:
             meta = json.loads(meta_file.read_text())
         except json.JSONDecodeError as error:
             raise DatasetError(f"{meta_file} is corrupt ({error})") from None
+        except OSError as error:
+            raise DatasetError(f"{meta_file}: cannot read ({error.strerror or error})") from None
         version = meta.get("format_version")
         if version != FORMAT_VERSION:
             raise DatasetError(

@@ -97,7 +97,10 @@ def _read_bytes(path: Path) -> bytes:
         raise StructureError(path, "no such file")
     if path.is_dir():
         raise StructureError(path, "is a directory, not a structure file")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise StructureError(path, f"cannot read ({error.strerror or error})") from None
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)

@@ -9,6 +9,8 @@ import csv
 import hashlib
 import json
 import math
+import os
+import sys
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -20,7 +22,7 @@ from protgen.errors import ProtgenError, StructureError
 from protgen.files import atomic_path
 from protgen.progress import Progress
 from protgen.evaluation.quality import quality_panel, ramachandran
-from protgen.evaluation.similarity import pairwise_tm, single_linkage_clusters, tm_align
+from protgen.evaluation.similarity import single_linkage_clusters, tm_align
 from protgen.data.structure import read_structure
 
 __all__ = ["EvalConfig", "evaluate", "load_backbones"]
@@ -47,9 +49,14 @@ def load_backbones(source: str | Path) -> tuple[list[tuple[str, np.ndarray]], li
     """Backbones (name, atoms (L, 4, 3)) from a directory of structure files or a sample
     manifest.csv, and the (name, reason) of files that could not be used."""
     source = Path(source)
+    if source.exists() and not os.access(source, os.R_OK | (os.X_OK if source.is_dir() else 0)):
+        raise ProtgenError(f"{source}: permission denied (cannot read it)")
     if source.is_file() and source.name.endswith(".csv"):
-        with open(source, newline="") as handle:
-            files = [source.parent / row["file"] for row in csv.DictReader(handle)]
+        try:
+            with open(source, newline="") as handle:
+                files = [source.parent / row["file"] for row in csv.DictReader(handle)]
+        except (KeyError, csv.Error, UnicodeDecodeError):
+            raise ProtgenError(f"{source}: not a sample manifest (no 'file' column)") from None
     elif source.is_dir():
         files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")
                        and p.name != "manifest.csv" and "_traj." not in p.name and not p.name.endswith((".csv", ".json", ".md", ".png", ".jsonl")))
@@ -90,6 +97,9 @@ class _Cache:
             handle.write(json.dumps({"key": key, "value": value}) + "\n")
 
 
+PANEL_VERSION = 1  # bump when the quality panel's figures change, so cached rows are recomputed
+
+
 def _key(atoms: np.ndarray, *parts) -> str:
     return hashlib.sha1(np.ascontiguousarray(atoms, dtype=np.float32).tobytes() + "|".join(map(str, parts)).encode()).hexdigest()
 
@@ -106,52 +116,58 @@ def _novelty_job(args) -> float:
     return max((tm_align(ca, ref)[0] for ref in candidates), default=float("nan"))
 
 
-def _tm_row(args) -> list[float]:
-    i, cas = args
-    return [float(np.mean(tm_align(cas[i], cas[j]))) for j in range(i + 1, len(cas))]
-
-
-def _pool_map(fn, jobs, workers: int, label: str, unit: str) -> list:
+def _pool_map(fn, jobs, workers: int, label: str, unit: str):
+    """fn over jobs, in order, in a process pool when workers > 1; yields each result as it comes."""
     progress = Progress(len(jobs), label, unit=unit)
-    out = []
     if workers > 1 and len(jobs) > 1:
         with get_context("spawn").Pool(workers, initializer=_one_thread) as pool:
             for result in pool.imap(fn, jobs):
-                out.append(result)
                 progress.update()
+                yield result
     else:
         for job in jobs:
-            out.append(fn(job))
+            result = fn(job)
             progress.update()
+            yield result
     progress.close()
-    return out
 
 
 def _one_thread():
+    """Pool workers: one torch thread, and Ctrl-C left to the parent (which stops the pool)."""
+    import signal
+
     import torch
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
 
 
-def _cached_map(cache: _Cache, keys: list[str], fn, jobs: list, workers: int, label: str) -> list:
+def _cached_map(cache: _Cache, keys: list[str], fn, jobs: list, workers: int, label: str, unit: str = "structures") -> list:
     todo = [k for k, key in enumerate(keys) if cache.get(key) is None]
-    results = _pool_map(fn, [jobs[k] for k in todo], workers, label, "structures") if todo else []
-    for k, value in zip(todo, results):
-        cache.put(keys[k], value)
+    if todo:  # each result is cached as it arrives, so an interrupted run keeps what it computed
+        for k, value in zip(todo, _pool_map(fn, [jobs[k] for k in todo], workers, label, unit)):
+            cache.put(keys[k], value)
     return [cache.get(key) for key in keys]
 
 
 def _reference_chains(ts: TrainingSet, lengths: list[int], count: int, seed: int) -> list[tuple[str, np.ndarray]]:
-    """Real segments matched to the sample lengths (within 0.8–1.25×, else the nearest)."""
+    """Distinct real segments (sampled without replacement) matched to the sample lengths: within
+    0.8–1.25× of a sample's length, else the nearest unused length. Warns when the set has fewer
+    segments than asked."""
     rng = np.random.default_rng(seed)
     seg_lengths = np.array([r["length"] for r in ts.records])
-    used: set[int] = set()
+    if len(seg_lengths) < count:
+        print(f"protgen eval: warning: the reference set has only {len(seg_lengths)} segments; the real-chain column uses "
+              f"{len(seg_lengths)} distinct chains instead of {count}", file=sys.stderr, flush=True)  # fmt: skip
+    free = np.ones(len(seg_lengths), bool)
     chosen = []
-    for length in (lengths * (count // max(len(lengths), 1) + 1))[:count]:
-        ok = np.nonzero((seg_lengths >= 0.8 * length) & (seg_lengths <= 1.25 * length))[0]
-        ok = [i for i in ok if i not in used] or [int(np.argmin(np.abs(seg_lengths - length)))]
-        i = int(rng.choice(ok))
-        used.add(i)
+    for length in (lengths * (count // max(len(lengths), 1) + 1))[: min(count, len(seg_lengths))]:
+        ok = np.nonzero(free & (seg_lengths >= 0.8 * length) & (seg_lengths <= 1.25 * length))[0]
+        if len(ok):
+            i = int(rng.choice(ok))
+        else:
+            i = int(np.argmin(np.where(free, np.abs(seg_lengths - length), np.inf)))
+        free[i] = False
         chosen.append((ts.records[i]["id"], ts.segment_atoms(i).astype(np.float64)))
     return chosen
 
@@ -197,7 +213,9 @@ def _mean(rows: list[dict], key: str) -> float:
 
 
 def _summary(rows: list[dict], tm: np.ndarray | None) -> dict:
-    numeric = [k for k, v in rows[0].items() if isinstance(v, (int, float, bool)) and not k.startswith("_")] if rows else []
+    # every numeric column of any row: a first row whose designability failed must not hide it
+    numeric = [k for k in dict.fromkeys(k for r in rows for k in r) if not k.startswith("_")
+               and any(isinstance(r.get(k), (int, float, bool)) for r in rows)]  # fmt: skip
     out = {"count": len(rows)}
     out.update({k: _mean(rows, k) for k in numeric if k not in ("length",)})
     out["length_mean"] = _mean(rows, "length")
@@ -214,31 +232,37 @@ def evaluate(source: str | Path, out: str | Path, config: EvalConfig = EvalConfi
     from protgen.evaluation.report import write_report
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ProtgenError(f"--out {out} is a file, not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ProtgenError(f"cannot create {out} ({error.strerror or error})") from None
     cache = _Cache(out / "cache.jsonl")
     backbones, skipped = load_backbones(source)
     if not backbones:
         raise ProtgenError(f"no usable backbone in {source} ({len(skipped)} skipped)")
     atoms = [a for _, a in backbones]
-    rows = _cached_map(cache, [_key(a, "panel", 1) for a in atoms], _panel_job, atoms, config.workers, "quality panel")
+    rows = _cached_map(cache, [_key(a, "panel", PANEL_VERSION) for a in atoms], _panel_job, atoms, config.workers, "quality panel")
     rows = [{"file": name, **row} for (name, _), row in zip(backbones, rows)]
     skipped += _designability(backbones, rows, config, cache, out)
     cas = [a[:, 1] for a in atoms]
-    tm = _tm_matrix(cas, config.workers)
+    tm = _tm_matrix(cas, config.workers, cache)
     reference_rows, reference_tm, ref_set = [], None, None
     if config.reference:
         ref_set = TrainingSet.load(config.reference)
         reference = _reference_chains(ref_set, [len(a) for a in atoms], config.max_reference, config.seed)
         ref_atoms = [a for _, a in reference]
-        reference_rows = _cached_map(cache, [_key(a, "panel", 1) for a in ref_atoms], _panel_job, ref_atoms, config.workers, "reference panel")
+        reference_rows = _cached_map(cache, [_key(a, "panel", PANEL_VERSION) for a in ref_atoms], _panel_job, ref_atoms, config.workers, "reference panel")
         reference_rows = [{"file": name, **row} for (name, _), row in zip(reference, reference_rows)]
-        reference_tm = _tm_matrix([a[:, 1] for a in ref_atoms], config.workers)
+        reference_tm = _tm_matrix([a[:, 1] for a in ref_atoms], config.workers, cache)
         _novelty(rows, atoms, ref_set, config, cache)
     summary = {
         "source": str(source),
         "samples": _summary(rows, tm),
         "reference": _summary(reference_rows, reference_tm) if reference_rows else None,
         "reference_set": str(config.reference) if config.reference else None,
+        "reference_distinct_chains": len({name for name, _ in reference}) if config.reference else 0,
         "skipped": [{"file": f, "reason": r} for f, r in skipped],
         "config": asdict(config),
     }
@@ -251,14 +275,20 @@ def evaluate(source: str | Path, out: str | Path, config: EvalConfig = EvalConfi
     return summary
 
 
-def _tm_matrix(cas: list[np.ndarray], workers: int) -> np.ndarray:
-    if workers <= 1:
-        return pairwise_tm(cas)
-    upper = _pool_map(_tm_row, [(i, cas) for i in range(len(cas))], workers, "pairwise TM-score", "rows")
+def _pair_job(pair: tuple[np.ndarray, np.ndarray]) -> float:
+    return float(np.mean(tm_align(*pair)))
+
+
+def _tm_matrix(cas: list[np.ndarray], workers: int, cache: _Cache) -> np.ndarray:
+    """Symmetric matrix of mean TM-scores; each pair is cached, so adding a structure computes
+    only its own row."""
+    keys = [_key(ca, "ca") for ca in cas]
+    pairs = [(i, j) for i in range(len(cas)) for j in range(i + 1, len(cas))]
+    pair_keys = [hashlib.sha1(f"tm|{min(keys[i], keys[j])}|{max(keys[i], keys[j])}".encode()).hexdigest() for i, j in pairs]
+    values = _cached_map(cache, pair_keys, _pair_job, [(cas[i], cas[j]) for i, j in pairs], workers, "pairwise TM-score", "pairs")
     tm = np.eye(len(cas))
-    for i, values in enumerate(upper):
-        tm[i, i + 1 :] = values
-        tm[i + 1 :, i] = values
+    for (i, j), value in zip(pairs, values):
+        tm[i, j] = tm[j, i] = value
     return tm
 
 

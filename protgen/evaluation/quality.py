@@ -12,7 +12,7 @@ import numpy as np
 from protgen.geometry.contacts import count_clashes
 from protgen.geometry.secondary import composition, dssp
 
-__all__ = ["QualityPanel", "quality_panel", "ramachandran"]
+__all__ = ["QualityPanel", "quality_panel", "ramachandran", "ALLOWED_REGIONS"]
 
 CA_CA_RANGE = (3.65, 3.95)  # Å; trans peptides (cis ones are ~2.9 Å and rare)
 BREAK_CA_CA, BREAK_C_N = 4.2, 2.0  # Å; the data builder's chain-break tests
@@ -60,12 +60,16 @@ def ramachandran(atoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return phi, psi
 
 
+# Broad allowed (φ, ψ) regions, degrees: right-handed helix, β/polyproline (two ψ bands), left-handed helix.
+ALLOWED_REGIONS = (((-180, -20), (-120, 60)), ((-180, -30), (60, 181)), ((-180, -30), (-181, -150)), ((20, 120), (-60, 100)))
+
+
 def _allowed(phi: np.ndarray, psi: np.ndarray) -> np.ndarray:
-    """Broad allowed regions: right-handed helix, β/polyproline, left-handed helix."""
-    alpha = (phi > -180) & (phi < -20) & (psi > -120) & (psi < 60)
-    beta = (phi > -180) & (phi < -30) & ((psi > 60) | (psi < -150))
-    left = (phi > 20) & (phi < 120) & (psi > -60) & (psi < 100)
-    return alpha | beta | left
+    """True where (φ, ψ) lies strictly inside one of ALLOWED_REGIONS."""
+    inside = np.zeros(np.shape(phi), bool)
+    for (x0, x1), (y0, y1) in ALLOWED_REGIONS:
+        inside |= (phi > x0) & (phi < x1) & (psi > y0) & (psi < y1)
+    return inside
 
 
 def _angle(a, b, c):

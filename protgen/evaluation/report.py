@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from protgen.evaluation.quality import ALLOWED_REGIONS
+
 __all__ = ["write_report"]
 
 _TABLE = [  # (summary key, label, format)
@@ -48,6 +50,7 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.patches
     import matplotlib.pyplot as plt
 
     made = []
@@ -73,7 +76,8 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
     for label, rs, colour in sets:
         ax.scatter([r["length"] for r in rs], [r["rg"] for r in rs], s=10, label=label, color=colour, alpha=0.7)
     length = np.linspace(min(r["length"] for r in rows + ref_rows) * 0.9, max(r["length"] for r in rows + ref_rows) * 1.1, 100)
-    ax.plot(length, 2.2 * length**0.38, "k--", lw=1, label="2.2·L^0.38")
+    ax.plot(length, 2.45 * length**0.38, "k--", lw=1, label="2.45·L^0.38 (real chains, median)")
+    ax.fill_between(length, 2.09 * length**0.38, 3.37 * length**0.38, color="0.85", zorder=0, label="real chains, 5–95 %")
     ax.set(xlabel="length", ylabel="Rg of CA, Å", title="compactness")
     ax.legend()
     save(fig, "rg_vs_length.png")
@@ -82,8 +86,11 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
     for ax, (label, rs, _) in zip(axes[0], sets):
         phi = np.concatenate([r["_phi"] for r in rs if "_phi" in r] or [np.zeros(0)])
         psi = np.concatenate([r["_psi"] for r in rs if "_psi" in r] or [np.zeros(0)])
-        ax.hist2d(phi, psi, bins=72, range=[[-180, 180], [-180, 180]], cmap="viridis", cmin=1)
-        ax.set(xlabel="φ", ylabel="ψ", title=f"Ramachandran: {label}", xlim=(-180, 180), ylim=(-180, 180))
+        *_, image = ax.hist2d(phi, psi, bins=72, range=[[-180, 180], [-180, 180]], cmap="viridis", cmin=1)
+        fig.colorbar(image, ax=ax, label="residues per 5°×5° bin")
+        for (x0, x1), (y0, y1) in ALLOWED_REGIONS:  # the panel's "allowed" rectangles
+            ax.add_patch(matplotlib.patches.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="red", lw=0.8, ls="--"))
+        ax.set(xlabel="φ, °", ylabel="ψ, °", title=f"Ramachandran: {label}", xlim=(-180, 180), ylim=(-180, 180))
     save(fig, "ramachandran.png")
 
     fig, ax = plt.subplots(figsize=(5, 3.5))

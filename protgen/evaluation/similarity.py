@@ -1,30 +1,10 @@
 """Structural similarity: optimal superposition (Kabsch) RMSD and TM-scores by TM-align."""
 
 import numpy as np
-import torch
+
+from protgen.geometry.superposition import kabsch_rmsd, superpose
 
 __all__ = ["kabsch_rmsd", "superpose", "tm_align", "pairwise_tm", "single_linkage_clusters"]
-
-
-def superpose(mobile: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """mobile moved onto target by the rotation and translation minimising RMSD (Kabsch).
-
-    mobile, target: Å, (..., N, 3) → (..., N, 3).
-    """
-    mc, tc = mobile.mean(-2, keepdim=True), target.mean(-2, keepdim=True)
-    h = (mobile - mc).transpose(-1, -2) @ (target - tc)
-    u, _, vt = torch.linalg.svd(h)
-    d = torch.sign(torch.det(vt.transpose(-1, -2) @ u.transpose(-1, -2)))
-    fix = torch.ones_like(h[..., 0])
-    fix[..., -1] = d
-    r = vt.transpose(-1, -2) @ torch.diag_embed(fix) @ u.transpose(-1, -2)
-    return (r @ (mobile - mc).transpose(-1, -2)).transpose(-1, -2) + tc
-
-
-def kabsch_rmsd(mobile: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """RMSD after optimal superposition, Å. mobile, target: (..., N, 3) → (...)."""
-    mobile, target = torch.as_tensor(mobile, dtype=torch.float64), torch.as_tensor(target, dtype=torch.float64)
-    return (superpose(mobile, target) - target).square().sum(-1).mean(-1).sqrt()
 
 
 def tm_align(ca_a: np.ndarray, ca_b: np.ndarray, seq_a: str | None = None, seq_b: str | None = None) -> tuple[float, float]:

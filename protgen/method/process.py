@@ -22,10 +22,11 @@ import torch
 from protgen.errors import ConfigError
 from protgen.geometry import so3
 from protgen.geometry.rigid import Rigid
+from protgen.geometry.superposition import kabsch_rotation
 from protgen.method.generator import FrameVelocity
 from protgen.geometry.world import WorldState
 
-__all__ = ["ProcessConfig", "LatentProcess", "kabsch_rotation", "PathSample", "ChainLatent", "ResidueFrameFlow", "ChainFrameFlow",
+__all__ = ["ProcessConfig", "LatentProcess", "PathSample", "ChainLatent", "ResidueFrameFlow", "ChainFrameFlow",
            "make_process", "PROCESSES"]  # fmt: skip
 
 
@@ -89,19 +90,6 @@ def _centred_gaussian(mask: torch.Tensor, sigma: float, rng, dtype) -> torch.Ten
     m = mask[..., None].to(dtype)
     mean = (eps * m).sum(-2, keepdim=True) / m.sum(-2, keepdim=True).clamp_min(1)
     return sigma * (eps - mean) * m
-
-
-def kabsch_rotation(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The rotation Q minimising Σ_i ‖Q x_i − y_i‖² over real residues (both point sets centred).
-
-    x, y: Å, (B, N, 3); mask: (B, N) bool → Q: (B, 3, 3), a proper rotation (det +1).
-    """
-    m = mask[..., None].to(x.dtype)
-    h = ((y * m).transpose(-1, -2) @ (x * m)).double()  # Σ y_i x_iᵀ, (B, 3, 3)
-    u, _, vt = torch.linalg.svd(h)
-    d = torch.sign(torch.linalg.det(u @ vt))
-    flip = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
-    return (u @ flip @ vt).to(x.dtype)
 
 
 def _couple(y_0: WorldState, y_1: WorldState, coupling: str) -> WorldState:

@@ -25,12 +25,14 @@ def simulate(
     t_0: float,
     config: SimulationConfig = SimulationConfig(),
     trajectory: bool = False,
+    on_step: Callable[[], None] | None = None,
 ) -> tuple[WorldState, list[WorldState]]:
     """Integrate dX = F_t(X) dt with ``predict(t, x_t)`` → FrameVelocity from X_{t_0} = x_0.
 
     t_0: the first time, the latent process's t_min (the network is trained on t ≥ t_min).
     Returns the state at t = 1 and, if asked, the states at every grid time (t_0 first). Each
     step reads the mask and numbering from the state, so a step may change the residues.
+    ``on_step()`` is called after every step (progress).
     """
     ts = torch.linspace(t_0, 1.0, config.steps + 1, dtype=x_0.frames.trans.dtype, device=x_0.mask.device)
     x, path = x_0, [x_0] if trajectory else []
@@ -42,4 +44,6 @@ def simulate(
         x = euler_step(x, velocity, dt)
         if trajectory:
             path.append(x)
+        if on_step is not None:
+            on_step()
     return x, path

@@ -6,6 +6,7 @@ existing outputs are never overwritten unless ``force``.
 """
 
 import csv
+import errno
 import hashlib
 import io
 import os
@@ -14,6 +15,7 @@ import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -85,7 +87,8 @@ def _sample_seed(seed: int, length: int, index: int) -> int:
 
 
 @torch.no_grad()
-def sample_backbones(trained: TrainedModel, length: int, seeds: list[int], config: SampleConfig, device="cpu") -> tuple[torch.Tensor, list[torch.Tensor]]:
+def sample_backbones(trained: TrainedModel, length: int, seeds: list[int], config: SampleConfig, device="cpu",
+                     on_step: Callable[[], None] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:  # fmt: skip
     """Backbones (len(seeds), L, 4, 3) in Å and, if config.trajectory, the atoms at every step.
 
     Each sample's prior draw is seeded by its own seed alone; the simulation then runs them as
@@ -95,7 +98,7 @@ def sample_backbones(trained: TrainedModel, length: int, seeds: list[int], confi
     priors = [trained.process.world_prior(template, torch.Generator().manual_seed(s)).frames for s in seeds]
     x_0 = WorldState.of(Rigid(torch.cat([p.rots for p in priors]), torch.cat([p.trans for p in priors]))).to(device)
     predict = SelfConditioned(trained.model, config.self_condition)
-    x_1, path = simulate(predict, x_0, trained.config.process.t_min, config.simulation, config.trajectory)
+    x_1, path = simulate(predict, x_0, trained.config.process.t_min, config.simulation, config.trajectory, on_step)
     atoms = frames_to_backbone(x_1.frames, x_1.mask).cpu()
     return atoms, [frames_to_backbone(x.frames, x.mask).cpu() for x in path]
 
@@ -119,28 +122,47 @@ def _write_manifest(out: Path, rows: list[dict]) -> None:
         tmp.write_text(buffer.getvalue())
 
 
+def _previous_rows(out: Path, replaced: set[str]) -> list[dict]:
+    """Rows of an existing manifest whose files still exist and are not written again now."""
+    try:
+        with open(out / "manifest.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return []
+    return [{k: r.get(k, "") for k in MANIFEST_FIELDS} for r in rows if r.get("file") and r["file"] not in replaced and (out / r["file"]).exists()]
+
+
 def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: SampleConfig, device="cpu", force: bool = False) -> list[dict]:
-    """Sample config.num backbones per length with the model of ``checkpoint_path`` into ``out``."""
+    """Sample config.num backbones per length with the model of ``checkpoint_path`` into ``out``.
+
+    Returns this run's manifest rows; manifest.csv also keeps the rows of earlier runs whose
+    files are still there.
+    """
     out = Path(out)
     trained = checkpoint.load_model(checkpoint_path, device)
     fingerprint = checkpoint.fingerprint(checkpoint_path)
     suffix = "cif" if config.fmt == "cif" else "pdb"
     jobs = [(length, i) for length in config.lengths for i in range(config.num)]
     names = {(n, i): f"len{n:04d}_{i:04d}.{suffix}" for n, i in jobs}
+    if out.exists() and not out.is_dir():
+        raise ProtgenError(f"--out {out} is a file, not a directory")
     if not force:
         clash = [name for name in [*names.values(), "manifest.csv"] if (out / name).exists()]
         if clash:
             raise ProtgenError(f"{out / clash[0]} exists ({len(clash)} output(s) would be overwritten); pass --force or choose another --out")
     _check_writable(out)
+    earlier = _previous_rows(out, set(names.values())) if force else []
     rows: list[dict] = []
-    progress = Progress(len(jobs), "sampling", unit="backbones")
-    for length in config.lengths:
-        for start in range(0, config.num, config.batch_size):
-            indices = list(range(start, min(start + config.batch_size, config.num)))
-            seeds = [_sample_seed(config.seed, length, i) for i in indices]
-            began = time.perf_counter()
-            atoms, path = sample_backbones(trained, length, seeds, config, device)
-            seconds = (time.perf_counter() - began) / len(indices)
+    batches = [(length, list(range(start, min(start + config.batch_size, config.num))))
+               for length in config.lengths for start in range(0, config.num, config.batch_size)]  # fmt: skip
+    progress = Progress(len(batches) * config.simulation.steps, "sampling", unit="steps")
+    listed = 0
+    for length, indices in batches:
+        seeds = [_sample_seed(config.seed, length, i) for i in indices]
+        began = time.perf_counter()
+        atoms, path = sample_backbones(trained, length, seeds, config, device, on_step=lambda: progress.update(1, extra=f"{len(rows)}/{len(jobs)} written"))
+        seconds = (time.perf_counter() - began) / len(indices)
+        try:
             for k, (i, seed) in enumerate(zip(indices, seeds)):
                 name = names[(length, i)]
                 write_backbone(out / name, atoms[k].numpy(), fmt=config.fmt)
@@ -148,8 +170,18 @@ def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: Sa
                     traj = torch.stack([p[k] for p in path]).numpy()
                     write_backbone(out / name.replace(f".{suffix}", f"_traj.{suffix}"), traj, fmt=config.fmt)
                 rows.append({"file": name, "length": length, "index": i, "seed": seed, "steps": config.simulation.steps,
-                             "rot_rate": config.simulation.rot_rate, "checkpoint": fingerprint, "seconds": f"{seconds:.3f}"})
-            _write_manifest(out, rows)
-            progress.update(len(indices))
+                             "rot_rate": config.simulation.rot_rate, "checkpoint": fingerprint, "seconds": f"{seconds:.3f}"})  # fmt: skip
+            _write_manifest(out, earlier + rows)
+            listed = len(rows)
+        except OSError as error:
+            try:  # the failed file's temporary copy is gone, so the small manifest usually still fits
+                _write_manifest(out, earlier + rows)
+                listed = len(rows)
+            except OSError:
+                pass
+            kept = f"{len(rows)} backbone(s) written so far are kept, {listed} of them listed in manifest.csv"
+            if error.errno == errno.ENOSPC:
+                raise ProtgenError(f"the disk is full while writing to {out}; {kept}") from None
+            raise ProtgenError(f"cannot write to {out} ({error.strerror or error}); {kept}") from None
     progress.close()
     return rows

@@ -6,7 +6,9 @@ ships in the package) holds the configs, the EMA weights, the data fingerprint a
 summary. Files are read with ``weights_only=True``: a crafted file cannot run code.
 """
 
+import errno
 import hashlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,9 +38,18 @@ class TrainedModel:
 
 
 def save(path: str | Path, payload: dict) -> None:
-    """torch.save through a temporary file and a rename: never half-written."""
-    with atomic_path(path) as tmp:
-        torch.save({"format_version": FORMAT_VERSION, "protgen_version": __version__, **payload}, tmp)
+    """torch.save through a temporary file and a rename: never half-written. A full disk (or
+    another write error) raises CheckpointError; the previous checkpoint stays intact."""
+    try:
+        with atomic_path(path) as tmp:
+            torch.save({"format_version": FORMAT_VERSION, "protgen_version": __version__, **payload}, tmp)
+    except (OSError, RuntimeError) as error:
+        # torch's zip writer reports a full disk as "[enforce fail at inline_container.cc] unexpected pos"
+        full = getattr(error, "errno", None) == errno.ENOSPC or "No space left" in str(error) or (
+            "enforce fail" in str(error) and shutil.disk_usage(Path(path).parent).free < 2**26)
+        kept = "the previous checkpoint is intact" if Path(path).exists() else "no checkpoint was written"
+        reason = "the disk is full" if full else f"write failed ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+        raise CheckpointError(f"cannot write {path}: {reason}; {kept}") from None
 
 
 def resolve(path: str | Path) -> Path:

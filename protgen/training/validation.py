@@ -17,7 +17,8 @@ from protgen.geometry.backbone import frames_to_backbone
 from protgen.geometry.contacts import count_clashes
 from protgen.geometry.secondary import dssp
 from protgen.method.loss import LossConfig, generator_matching_loss
-from protgen.method.process import LatentProcess, kabsch_rotation
+from protgen.geometry.superposition import kabsch_rmsd
+from protgen.method.process import LatentProcess
 
 __all__ = ["LOSS_TIMES", "DIAGNOSTIC_TIMES", "Denoising", "validation_loss", "denoising_diagnostics"]
 
@@ -72,7 +73,7 @@ def denoising_diagnostics(model, process: LatentProcess, batches: list[Batch], s
             predicted = frames_to_backbone(x1_hat, batch.mask).float().cpu().numpy()
             true = batch.atoms.float().cpu().numpy()
             for k, n in enumerate(batch.mask.sum(-1).tolist()):
-                rmsd.append(_superposed_rmsd(predicted[k, :n, 1], true[k, :n, 1]))
+                rmsd.append(float(kabsch_rmsd(predicted[k, :n, 1], true[k, :n, 1])))
                 ss_hat, ss = np.array(list(dssp(predicted[k, :n]))), np.array(list(dssp(true[k, :n])))
                 strands[0] += int(((ss == "E") & (ss_hat == "E")).sum())
                 strands[1] += int((ss == "E").sum())
@@ -83,10 +84,3 @@ def denoising_diagnostics(model, process: LatentProcess, batches: list[Batch], s
         out.append(Denoising(t_value, float(np.mean(rmsd)), strands[0] / max(strands[1], 1), helices[0] / max(helices[1], 1),
                              100 * clashes[0] / max(clashes[1], 1)))  # fmt: skip
     return out
-
-
-def _superposed_rmsd(x: np.ndarray, y: np.ndarray) -> float:
-    """CA RMSD after optimal superposition, Å. x, y: (L, 3)."""
-    x, y = torch.tensor(x - x.mean(0), dtype=torch.float64), torch.tensor(y - y.mean(0), dtype=torch.float64)
-    q = kabsch_rotation(x[None], y[None], torch.ones(1, len(x), dtype=torch.bool))[0]
-    return float(((x @ q.T - y) ** 2).sum(-1).mean().sqrt())
