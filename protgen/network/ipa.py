@@ -71,6 +71,29 @@ def _sinusoid(x: torch.Tensor, dim: int, max_period: float, dtype: torch.dtype) 
     return torch.cat([torch.sin(angles), torch.cos(angles)], -1)
 
 
+def _mask_pairs(z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Zero the pairs that involve a padded residue; a batch without padding is returned as is
+    (the product would cost a pass over the (B, N, N, c_z) tensor forward and backward)."""
+    if bool(mask.all()):
+        return z
+    return z * (mask[:, :, None] & mask[:, None, :])[..., None].to(z.dtype)
+
+
+def _apply(frames: Rigid, points: torch.Tensor) -> torch.Tensor:
+    """World coordinates of per-residue local points: frames (B, N), points (B, N, ..., 3)."""
+    b, n = frames.shape
+    flat = points.reshape(b * n, -1, 3)
+    world = torch.bmm(flat, frames.rots.reshape(b * n, 3, 3).transpose(-1, -2)).view(points.shape)
+    return world + frames.trans.view(b, n, *([1] * (points.dim() - 3)), 3)
+
+
+def _apply_inverse(frames: Rigid, points: torch.Tensor) -> torch.Tensor:
+    """Local coordinates of per-residue world points: frames (B, N), points (B, N, ..., 3)."""
+    b, n = frames.shape
+    shifted = points - frames.trans.view(b, n, *([1] * (points.dim() - 3)), 3)
+    return torch.bmm(shifted.reshape(b * n, -1, 3), frames.rots.reshape(b * n, 3, 3)).view(points.shape)
+
+
 def _rbf(d: torch.Tensor, n: int, d_max: float = 20.0) -> torch.Tensor:
     centres = torch.linspace(0.0, d_max, n, device=d.device, dtype=d.dtype)
     width = d_max / n
@@ -91,13 +114,16 @@ class PairFeatures(nn.Module):
 
     def forward(self, x: WorldState, self_cond: torch.Tensor | None) -> torch.Tensor:
         frames, mask = x.frames, x.mask
+        b, n = mask.shape
         ca = frames.trans
-        diff = ca[:, None, :, :] - ca[:, :, None, :]  # p_j − p_i, (B, N, N, 3)
-        dist = diff.norm(dim=-1)
-        local = (frames.rots.transpose(-1, -2)[:, :, None] @ diff[..., None])[..., 0]
+        dist = torch.cdist(ca, ca, compute_mode="donot_use_mm_for_euclid_dist")  # ‖p_j − p_i‖, (B, N, N)
+        # R_iᵀ(p_j − p_i) and R_iᵀR_j as two matrix products over all pairs (not B·N² 3×3 products)
+        rt = frames.rots.transpose(-1, -2)  # (B, N, 3, 3)
+        rt_flat = rt.reshape(b, n * 3, 3)
+        local = (rt_flat @ ca.transpose(-1, -2)).view(b, n, 3, n).transpose(-1, -2) - (rt @ ca[..., None]).transpose(-1, -2)
         direction = local / (dist[..., None] + 1e-6)
-        rel_rot = frames.rots.transpose(-1, -2)[:, :, None] @ frames.rots[:, None]
-        feats = [_rbf(dist, self.c.rbf), rel_rot.flatten(-2), direction]
+        rel_rot = (rt_flat @ frames.rots.transpose(-1, -2).reshape(b, n * 3, 3).transpose(-1, -2)).view(b, n, 3, n, 3).permute(0, 1, 3, 2, 4)
+        feats = [_rbf(dist, self.c.rbf), rel_rot.reshape(b, n, n, 9), direction]
         if self.c.self_condition:
             if self_cond is None:
                 feats.append(torch.zeros_like(feats[0]))
@@ -106,8 +132,7 @@ class PairFeatures(nn.Module):
         offset = (x.index[:, None, :] - x.index[:, :, None]).clamp(-self.c.max_offset, self.c.max_offset) + self.c.max_offset
         z = self.linear(torch.cat(feats, -1)) + self.offset(offset)
         z = z + self.mlp(z)
-        pair_mask = (mask[:, :, None] & mask[:, None, :]).to(z.dtype)
-        return z * pair_mask[..., None]
+        return _mask_pairs(z, mask)
 
 
 class InvariantPointAttention(nn.Module):
@@ -131,8 +156,7 @@ class InvariantPointAttention(nn.Module):
         q, k, v = (f(s).view(b, n, h, d) for f in (self.q, self.k, self.v))
 
         def points(linear, p):  # local points → world points, (B, N, H, P, 3)
-            local = linear(s).view(b, n, h, p, 3)
-            return frames[:, :, None, None].apply(local)
+            return _apply(frames, linear(s).view(b, n, h, p, 3))
 
         qp, kp, vp = points(self.q_pts, pq), points(self.k_pts, pq), points(self.v_pts, pv)
         scalar = torch.einsum("bihd,bjhd->bhij", q, k) / math.sqrt(d)
@@ -149,7 +173,7 @@ class InvariantPointAttention(nn.Module):
         o = torch.einsum("bhij,bjhd->bihd", attn, v).reshape(b, n, h * d)
         o_pair = torch.einsum("bhij,bijc->bihc", attn, z).reshape(b, n, h * c.pair_dim)
         o_pts_world = torch.einsum("bhij,bjhpx->bihpx", attn, vp)
-        o_pts = frames[:, :, None, None].apply_inverse(o_pts_world)
+        o_pts = _apply_inverse(frames, o_pts_world)
         o_norm = (o_pts.square().sum(-1) + 1e-8).sqrt()
         feats = torch.cat([o, o_pair, o_pts.reshape(b, n, -1), o_norm.reshape(b, n, -1)], -1)
         return self.out(feats)
@@ -184,7 +208,7 @@ class Block(nn.Module):
             s = self.seq(s, src_key_padding_mask=~mask) * m
         if self.pair is not None:
             p = self.pair_in(s)
-            z = z + self.pair(z + p[:, :, None] + p[:, None, :]) * (m[:, :, None] * m[:, None])
+            z = z + _mask_pairs(self.pair(z + p[:, :, None] + p[:, None, :]), mask)
         u = self.update(s) * m
         quat = torch.cat([torch.ones_like(u[..., :1]), u[..., :3]], -1)
         step = Rigid(so3.quaternion_to_matrix(quat), u[..., 3:])  # frames inside the network are in nm
