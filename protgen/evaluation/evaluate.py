@@ -227,8 +227,10 @@ def _summary(rows: list[dict], tm: np.ndarray | None) -> dict:
     return out
 
 
-def evaluate(source: str | Path, out: str | Path, config: EvalConfig = EvalConfig()) -> dict:
-    """Evaluate the backbones in ``source``; writes structures.csv, summary.json, report.md and plots."""
+def evaluate(source, out: str | Path, config: EvalConfig = EvalConfig()) -> dict:
+    """Evaluate the backbones in ``source`` — a folder of structure files, a sample manifest.csv, or
+    a list of (L, 4, 3) arrays (named structure_0000, ...); writes structures.csv, summary.json,
+    report.md and plots to ``out`` and returns the summary."""
     from protgen.evaluation.report import write_report
 
     out = Path(out)
@@ -239,7 +241,11 @@ def evaluate(source: str | Path, out: str | Path, config: EvalConfig = EvalConfi
     except OSError as error:
         raise ProtgenError(f"cannot create {out} ({error.strerror or error})") from None
     cache = _Cache(out / "cache.jsonl")
-    backbones, skipped = load_backbones(source)
+    if isinstance(source, (str, Path)):
+        backbones, skipped = load_backbones(source)
+    else:
+        backbones, skipped = [(f"structure_{k:04d}", np.asarray(a, dtype=np.float64)) for k, a in enumerate(source)], []
+        source = f"{len(backbones)} arrays"
     if not backbones:
         raise ProtgenError(f"no usable backbone in {source} ({len(skipped)} skipped)")
     atoms = [a for _, a in backbones]

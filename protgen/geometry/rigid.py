@@ -1,7 +1,7 @@
 """SE(3) frames as the product SO(3) × R³: compose, invert, apply.
 
 A frame T = (R, p) maps local coordinates x to world coordinates R·x + p. The product (not the
-screw) structure is the one THEORY.md fixes: paths and velocities act on R and p separately.
+screw) structure is the one protgen/THEORY.md fixes: paths and velocities act on R and p separately.
 """
 
 from dataclasses import dataclass

@@ -2,7 +2,7 @@
 
 The parameter of a flow generator on SE(3)^N is a velocity per residue: a body angular velocity
 ω (Ṙ = R·hat(ω)) and a world translational velocity v (ṗ = v). A jump part (insertion rates of
-THEORY.md's Process 3) would be a further field; the sampler ignores fields that are None.
+protgen/THEORY.md's Process 3) would be a further field; the sampler ignores fields that are None.
 """
 
 from dataclasses import dataclass

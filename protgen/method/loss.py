@@ -2,7 +2,7 @@
 
 L_cgm(θ) = E_{t, Y_t} w(t)·D(F_t^{Y_t}(Φ(Y_t)), F_t^θ(t, Φ(Y_t))). For velocities D is the
 squared error (rotations in rad², translations in nm); for rates it is the Poisson divergence.
-Both have the conditional expectation as minimiser, which makes the loss exact (docs/THEORY.md).
+Both have the conditional expectation as minimiser, which makes the loss exact (protgen/THEORY.md).
 The divergence is chosen by the type of the generator parameter, so any latent process whose
 targets are FrameVelocity (or plain tensors, for toy processes) goes through the same pipeline.
 """
@@ -28,7 +28,7 @@ class LossConfig:
     rot_weight: float = 0.5  # weight of the rotational term (rad²)
     trans_weight: float = 1.0  # weight of the translational term (nm²)
     aux_weight: float = 0.0  # weight of FrameFlow's auxiliary backbone-atom and pair-distance losses on
-    #   x̂_1 (nm²); not a Bregman divergence of the generator: biases the marginal (THEORY.md); 0 = off
+    #   x̂_1 (nm²); not a Bregman divergence of the generator: biases the marginal (protgen/THEORY.md); 0 = off
     aux_t_min: float = 0.75  # the auxiliary losses apply only for t > aux_t_min, where the bias is small
 
 
@@ -90,7 +90,7 @@ def backbone_aux_loss(x1_hat: Rigid, x_1: Rigid, t: torch.Tensor, mask: torch.Te
     by max(1 − t, 1 − weight_clip) like the velocities, so they are on the scale of the flow loss.
 
     Not a Bregman divergence of the generator: its minimiser is E[a(X_1) | x_t] for non-affine a,
-    so it biases the learned generator (docs/THEORY.md, "Couplings and auxiliary terms").
+    so it biases the learned generator (protgen/THEORY.md, "Couplings and auxiliary terms").
     x1_hat, x_1: Rigid (B, N), Å; t: (B,); mask: (B, N) bool.
     """
     local = torch.tensor([_LOCAL_N, (0.0, 0.0, 0.0), _LOCAL_C], dtype=x_1.trans.dtype, device=mask.device)

@@ -1,4 +1,4 @@
-"""Latent processes of LPGM (docs/THEORY.md): prior, tractable conditional path, Φ and targets.
+"""Latent processes of LPGM (protgen/THEORY.md): prior, tractable conditional path, Φ and targets.
 
 A latent process Y_t is given by: a prior sample Y_0 (coupled to the data side Y_1, see
 ``coupling``); the conditional path Y_t between Y_0 and Y_1 (closed form in t); the map Φ to the
@@ -39,7 +39,7 @@ class ProcessConfig:
     t_min: float = 0.01  # training times t ~ U[t_min, t_max]; sampling starts at t_min
     t_max: float = 0.99
     coupling: str = "kabsch"  # joint law of (Y_0, Y_1): "independent", or "kabsch" (each noise draw
-    #   rotated rigidly onto its data chain; a coupling, so the loss stays exact — THEORY.md)
+    #   rotated rigidly onto its data chain; a coupling, so the loss stays exact — protgen/THEORY.md §7)
 
 
 class LatentProcess(Protocol):
@@ -96,7 +96,7 @@ def _couple(y_0: WorldState, y_1: WorldState, coupling: str) -> WorldState:
     """The noise draw y_0 coupled to the data side y_1: unchanged ("independent") or rotated as a
     rigid body onto y_1's positions ("kabsch"). Rotating a whole draw by Q keeps the rotations Haar
     (they are independent of Q) and the positions an isotropic centred Gaussian up to that global
-    rotation, which an equivariant network cannot see (docs/THEORY.md, couplings)."""
+    rotation, which an equivariant network cannot see (protgen/THEORY.md, couplings)."""
     if coupling == "independent":
         return y_0
     if coupling != "kabsch":
@@ -185,7 +185,7 @@ class ChainFrameFlow:
         return y.h.with_frames(_broadcast(y.g, y.h.frames).compose(y.h.frames))
 
     def target(self, path: PathSample) -> FrameVelocity:
-        """World velocity of T_i = g ∘ h_i by the adjoint formula of docs/THEORY.md:
+        """World velocity of T_i = g ∘ h_i by the adjoint formula of protgen/THEORY.md:
         ω_i = R_hᵀω_g + ω_h, ṗ_i = ṗ_g + R_g(ω_g × p_h + ṗ_h)."""
         g, h = path.y_t.g, path.y_t.h.frames
         omega_g, v_g = _velocity(g, path.y_1.g, path.t[:, None])

@@ -31,7 +31,7 @@ from protgen.progress import Progress
 from protgen.training import checkpoint
 from protgen.training.checkpoint import TrainedModel
 
-__all__ = ["SampleConfig", "default_checkpoint", "sample_backbones", "sample_to_directory", "parse_lengths", "MAX_LENGTH"]
+__all__ = ["SampleConfig", "default_checkpoint", "sample_backbones", "sample_to_directory", "parse_lengths", "sample_seed", "MAX_LENGTH"]
 
 MAX_LENGTH = 1000
 MANIFEST_FIELDS = ("file", "length", "index", "seed", "steps", "rot_rate", "checkpoint", "seconds")
@@ -82,7 +82,7 @@ def parse_lengths(text: str) -> tuple[int, ...]:
     return lengths
 
 
-def _sample_seed(seed: int, length: int, index: int) -> int:
+def sample_seed(seed: int, length: int, index: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{length}:{index}".encode()).digest()[:8], "big") >> 1
 
 
@@ -158,7 +158,7 @@ def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: Sa
     progress = Progress(len(batches) * config.simulation.steps, "sampling", unit="steps")
     listed = 0
     for length, indices in batches:
-        seeds = [_sample_seed(config.seed, length, i) for i in indices]
+        seeds = [sample_seed(config.seed, length, i) for i in indices]
         began = time.perf_counter()
         atoms, path = sample_backbones(trained, length, seeds, config, device, on_step=lambda: progress.update(1, extra=f"{len(rows)}/{len(jobs)} written"))
         seconds = (time.perf_counter() - began) / len(indices)
@@ -173,6 +173,7 @@ def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: Sa
                              "rot_rate": config.simulation.rot_rate, "checkpoint": fingerprint, "seconds": f"{seconds:.3f}"})  # fmt: skip
             _write_manifest(out, earlier + rows)
             listed = len(rows)
+            progress.update(0, extra=f"{len(rows)}/{len(jobs)} written")
         except OSError as error:
             try:  # the failed file's temporary copy is gone, so the small manifest usually still fits
                 _write_manifest(out, earlier + rows)
