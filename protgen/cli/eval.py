@@ -25,6 +25,8 @@ def register(sub) -> None:
     p.add_argument("--plddt-floor", type=float, help="also require mean pLDDT ≥ this for designability (Genie 2 uses 70)")
     p.add_argument("--workers", type=int, default=d.workers, help="parallel processes (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="seed for the choice of reference chains")
+    p.add_argument("--motif", metavar="FILE", help="motif file of scaffolds from `protgen sample --motif` (default: the one named in "
+                   "the manifest): per-sample motif RMSD and, with --fold-model, the benchmark's success rule")
     add_threads_flag(p)
     p.set_defaults(run=_run)
 
@@ -39,7 +41,7 @@ def _run(args) -> None:
         ProteinMPNN()  # fails now, with install instructions, if it is missing
     modes = ("full", "ca") if args.mpnn_mode == "both" else (args.mpnn_mode,)
     config = EvalConfig(args.reference, args.max_reference, args.novelty_candidates, args.mpnn, modes, args.num_seqs,
-                        args.temperature, args.fold_model, args.plddt_floor, args.workers, args.seed)
+                        args.temperature, args.fold_model, args.plddt_floor, args.workers, args.seed, args.motif)
     summary = evaluate(args.source, args.out, config)
     s = summary["samples"]
     print(f"evaluated {s['count']} structures: geometry OK {s['geometry_ok']:.0%}, helix {s['helix']:.0%}, "

@@ -31,6 +31,12 @@ def register(sub) -> None:
     p.add_argument("--format", choices=("pdb", "cif"), default=d.fmt, help="output format (default %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    m = p.add_argument_group("motif scaffolding", "generate scaffolds around fixed residues of a structure file "
+                             "(RFdiffusion's contig syntax); files are MOTIFSTEM_IIII.pdb, motif residues with B-factor 1.0")
+    m.add_argument("--motif", metavar="FILE", help="PDB/mmCIF file holding the motif residues")
+    m.add_argument("--contig", help='the output chain, e.g. "5-20,A16-35,10-25,A52-71,5-20" (scaffold lengths or ranges; '
+                   "motif residues as chain+author numbers; /0 starts a new chain)")
+    m.add_argument("--total-length", metavar="A-B", help="bounds of the whole length, e.g. 60-80")
     add_threads_flag(p)
     p.set_defaults(run=_run)
 
@@ -47,7 +53,13 @@ def _run(args) -> None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {device}: CUDA is not available on this machine")
+    if (args.motif is None) != (args.contig is None):
+        raise ConfigError("motif scaffolding needs both --motif FILE and --contig")
+    if args.motif is not None and (args.length is not None or args.lengths):
+        raise ConfigError("with --motif the lengths come from --contig (and --total-length), not --length/--lengths")
     simulation = SimulationConfig(steps=args.steps, rot_rate=args.rot_rate or None)
-    config = SampleConfig(lengths, args.num, args.seed, args.batch_size, args.format, args.trajectory, not args.no_self_condition, simulation)
-    rows = sample_to_directory(args.checkpoint or default_checkpoint(), args.out, config, device, args.force)
+    config = SampleConfig(lengths, args.num, args.seed, args.batch_size, args.format, args.trajectory, not args.no_self_condition, simulation,
+                          args.motif, args.contig, args.total_length)  # fmt: skip
+    shipped = default_checkpoint("motif" if args.motif else "default") if args.checkpoint is None else args.checkpoint
+    rows = sample_to_directory(shipped, args.out, config, device, args.force)
     print(f"wrote {len(rows)} backbones and manifest.csv to {args.out}")

@@ -23,7 +23,7 @@ __all__ = ["register", "configs_from"]
 
 _FLAGS = {  # TrainConfig field → type
     "steps": int, "batch_size": int, "crop_length": int, "max_pairs": int, "lr": float, "warmup": int, "ema_decay": float,
-    "checkpoint_every": int, "val_every": int, "log_every": int, "seed": int, "device": str,
+    "checkpoint_every": int, "val_every": int, "log_every": int, "seed": int, "device": str, "motif_prob": float,
 }  # fmt: skip
 _TABLES = ("preset", "network", "process", "loss", "train")
 
@@ -118,6 +118,8 @@ def configs_from(args, base: tuple[ModelConfig, TrainConfig] | None = None) -> t
     train_config = dataclasses.replace(train_config, **flags)
     if train_config.steps < 1 or train_config.batch_size < 1 or train_config.crop_length < 8 or train_config.lr <= 0:
         raise ConfigError("need --steps ≥ 1, --batch-size ≥ 1, --crop-length ≥ 8 and --lr > 0")
+    if train_config.motif_prob > 0 and not network.motif:  # conditional training needs the flag embedding
+        network, model_given = dataclasses.replace(network, motif=True), True
     model = ModelConfig(network, process, loss)
     return (model if model_given or base is None else None), train_config
 
@@ -141,7 +143,7 @@ def _run(args) -> None:
         table = _read_toml(args.config)
         if not (args.preset or "network" in table or "preset" in table):
             source = model_config_from_dict(checkpoint.load(init_from)["model_config"])
-            model = dataclasses.replace(model, network=source.network)
+            model = dataclasses.replace(model, network=dataclasses.replace(source.network, motif=model.network.motif or source.network.motif))
     result = train(args.data, args.out, model, config, resume=args.resume, init_from=init_from)
     if os.environ.get("RANK", "0") == "0":
         print(f"checkpoint: {result.checkpoint} (step {result.step})")

@@ -216,16 +216,16 @@ def read_structure(path: str | os.PathLike) -> Structure:
     return Structure(str(path), chains, resolution, method, model_count)
 
 
-def backbone_atom_array(atoms: np.ndarray, b_factors: np.ndarray | None = None):
-    """A biotite AtomArray (atoms (L, 4, 3)) or AtomArrayStack ((T, L, 4, 3)) of a backbone: chain A,
-    residues 1..L named GLY, atoms N, CA, C, O, optional B-factors (L,)."""
+def backbone_atom_array(atoms: np.ndarray, b_factors: np.ndarray | None = None, chain_ids: np.ndarray | None = None):
+    """A biotite AtomArray (atoms (L, 4, 3)) or AtomArrayStack ((T, L, 4, 3)) of a backbone:
+    residues 1..L named GLY, atoms N, CA, C, O, optional B-factors (L,), chain IDs (L,) (default A)."""
     import biotite.structure as struc
 
     length = atoms.shape[-3]
     n_atoms = length * 4
     array = struc.AtomArray(n_atoms) if atoms.ndim == 3 else struc.AtomArrayStack(len(atoms), n_atoms)
     array.coord = atoms.reshape(*atoms.shape[:-3], n_atoms, 3).astype(np.float32)
-    array.chain_id = np.full(n_atoms, "A")
+    array.chain_id = np.full(n_atoms, "A") if chain_ids is None else np.repeat(np.asarray(chain_ids, dtype="<U4"), 4)
     array.res_id = np.repeat(np.arange(1, length + 1), 4)
     array.res_name = np.full(n_atoms, WRITTEN_RESIDUE)
     array.atom_name = np.tile(np.array(BACKBONE), length)
@@ -241,12 +241,13 @@ def write_backbone(
     atoms: np.ndarray,
     b_factors: np.ndarray | None = None,
     fmt: str | None = None,
+    chain_ids: np.ndarray | None = None,
 ) -> Path:
     """Write a backbone-only structure atomically (temporary file, then rename).
 
     atoms: Å, (L, 4, 3) for one model or (T, L, 4, 3) for a trajectory (one model per frame), in
     the order N, CA, C, O. b_factors: (L,) values for the B-factor column. fmt: 'pdb' or 'cif'
-    (default from the extension, else 'pdb').
+    (default from the extension, else 'pdb'). chain_ids: (L,) chain of each residue (default A).
     """
     import biotite.structure.io.pdb as pdb
     import biotite.structure.io.pdbx as pdbx
@@ -256,7 +257,7 @@ def write_backbone(
     if atoms.ndim not in (3, 4) or atoms.shape[-2:] != (4, 3):
         raise ValueError(f"atoms must be (L, 4, 3) or (T, L, 4, 3), got {atoms.shape}")
     fmt = fmt or ("cif" if path.suffix.lower() in (".cif", ".mmcif") else "pdb")
-    array = backbone_atom_array(atoms, b_factors)
+    array = backbone_atom_array(atoms, b_factors, chain_ids)
     if fmt == "pdb":
         out = pdb.PDBFile()
         out.set_structure(array)

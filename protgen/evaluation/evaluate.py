@@ -22,7 +22,7 @@ from protgen.errors import ProtgenError, StructureError
 from protgen.files import atomic_path
 from protgen.progress import Progress
 from protgen.evaluation.quality import quality_panel, ramachandran
-from protgen.evaluation.similarity import single_linkage_clusters, tm_align
+from protgen.evaluation.similarity import kabsch_rmsd, single_linkage_clusters, tm_align
 from protgen.data.structure import read_structure
 
 __all__ = ["EvalConfig", "evaluate", "load_backbones"]
@@ -43,6 +43,7 @@ class EvalConfig:
     plddt_floor: float | None = None  # also require mean pLDDT ≥ this to call a backbone designable (Genie 2: 70)
     workers: int = 1  # processes for the panel, TM-scores and novelty
     seed: int = 0  # choice of reference chains
+    motif: str | None = None  # motif file of scaffolds (default: the manifest's motif_file column): motif RMSD, success rule
 
 
 def load_backbones(source: str | Path) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
@@ -65,16 +66,81 @@ def load_backbones(source: str | Path) -> tuple[list[tuple[str, np.ndarray]], li
     backbones, skipped = [], []
     for path in files:
         try:
-            chain = read_structure(path).chains[0]
+            chains = read_structure(path).chains
         except StructureError as error:
             skipped.append((path.name, error.reason))
             continue
+        chain = chains[0] if len(chains) == 1 else _joined(chains)
         complete = chain.atom_mask.all(-1)
         if not complete.all() or len(chain) < 3:
             skipped.append((path.name, "missing backbone atoms" if len(chain) >= 3 else "fewer than 3 residues"))
             continue
         backbones.append((path.name, chain.atoms.astype(np.float64)))
     return backbones, skipped
+
+
+def _joined(chains):
+    """Several chains of one file (a scaffold with chain breaks) as one record, in file order."""
+    from protgen.data.structure import Chain
+
+    return Chain("+".join(c.chain_id for c in chains), np.concatenate([c.res_ids for c in chains]), np.concatenate([c.ins_codes for c in chains]),
+                 np.concatenate([c.res_names for c in chains]), "".join(c.sequence for c in chains), np.concatenate([c.atoms for c in chains]),
+                 np.concatenate([c.atom_mask for c in chains]))  # fmt: skip
+
+
+def _manifest_rows(source) -> dict[str, dict]:
+    """Rows of a sample manifest by file name ({} for a folder or arrays)."""
+    path = Path(source) if isinstance(source, (str, Path)) else None
+    if path is None or not (path.is_file() and path.name.endswith(".csv")):
+        return {}
+    with open(path, newline="") as handle:
+        return {row["file"]: row for row in csv.DictReader(handle)}
+
+
+def _motif_rmsd(rows: list[dict], backbones, manifest: dict[str, dict], config: EvalConfig) -> None:
+    """motif_rmsd (Å, N/CA/C after superposition) of every scaffold listed with motif columns."""
+    from protgen.sampling.motif import Contig, read_motif
+
+    cache: dict[str, object] = {}
+    for row, (name, atoms) in zip(rows, backbones):
+        info = manifest.get(name, {})
+        if not info.get("motif_positions"):
+            continue
+        motif_file = config.motif or info.get("motif_file")
+        segments = [_segment(text) for text in info["motif_residues"].split(";")]
+        key = f"{motif_file}|{info['motif_residues']}"
+        if key not in cache:
+            cache[key] = read_motif(motif_file, Contig((tuple(segments),)))
+        motif = cache[key]
+        true = np.concatenate([motif.segments[seg] for seg in segments])[:, :3]
+        ranges = [tuple(map(int, r.split("-"))) for r in info["motif_positions"].split(";")]
+        made = np.concatenate([atoms[a - 1 : b, :3] for a, b in ranges])
+        row["motif_rmsd"] = float(kabsch_rmsd(made.reshape(-1, 3), true.reshape(-1, 3)))
+
+
+def _segment(text: str):
+    from protgen.sampling.motif import MotifSegment
+
+    start, end = text[1:].split("-", 1) if "-" in text[1:] else (text[1:], text[1:])
+    return MotifSegment(text[0], int(start), int(end))
+
+
+def _motif_success(rows: list[dict], tm: np.ndarray | None) -> dict:
+    """The benchmark's rule (RFdiffusion, MotifBench): a scaffold succeeds when one of its designs
+    refolds with scRMSD < 2 Å and its motif RMSD is < 1 Å; unique successes are the clusters of
+    successful scaffolds at TM-score 0.6. Without folds only the motif-RMSD part is counted."""
+    scaffolds = [k for k, r in enumerate(rows) if "motif_rmsd" in r]
+    if not scaffolds:
+        return {}
+    motif_ok = [k for k in scaffolds if rows[k]["motif_rmsd"] < 1.0]
+    out = {"motif_scaffolds": len(scaffolds), "motif_rmsd_below_1A": len(motif_ok) / len(scaffolds)}
+    folded = [k for k in scaffolds if "full_sc_rmsd" in rows[k]]
+    if folded:
+        success = [k for k in motif_ok if rows[k].get("full_sc_rmsd", float("inf")) < 2.0]
+        out["motif_success"] = len(success) / len(scaffolds)
+        if success and tm is not None:
+            out["motif_unique_successes"] = single_linkage_clusters(tm[np.ix_(success, success)], 0.6)
+    return out
 
 
 class _Cache:
@@ -252,6 +318,7 @@ def evaluate(source, out: str | Path, config: EvalConfig = EvalConfig()) -> dict
     rows = _cached_map(cache, [_key(a, "panel", PANEL_VERSION) for a in atoms], _panel_job, atoms, config.workers, "quality panel")
     rows = [{"file": name, **row} for (name, _), row in zip(backbones, rows)]
     skipped += _designability(backbones, rows, config, cache, out)
+    _motif_rmsd(rows, backbones, _manifest_rows(source), config)
     cas = [a[:, 1] for a in atoms]
     tm = _tm_matrix(cas, config.workers, cache)
     reference_rows, reference_tm, ref_set = [], None, None
@@ -265,7 +332,7 @@ def evaluate(source, out: str | Path, config: EvalConfig = EvalConfig()) -> dict
         _novelty(rows, atoms, ref_set, config, cache)
     summary = {
         "source": str(source),
-        "samples": _summary(rows, tm),
+        "samples": {**_summary(rows, tm), **_motif_success(rows, tm)},
         "reference": _summary(reference_rows, reference_tm) if reference_rows else None,
         "reference_set": str(config.reference) if config.reference else None,
         "reference_distinct_chains": len({name for name, _ in reference}) if config.reference else 0,

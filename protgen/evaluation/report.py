@@ -37,6 +37,10 @@ _TABLE = [  # (summary key, label, format)
     ("clusters_tm0.5_fraction", "clusters at TM 0.5 / structures", "{:.2f}"),
     ("clusters_tm0.6_fraction", "clusters at TM 0.6 / structures", "{:.2f}"),
     ("novelty_max_tm", "novelty: mean max TM to reference", "{:.3f}"),
+    ("motif_rmsd", "motif RMSD, Å (N, CA, C; superposed)", "{:.3f}"),
+    ("motif_rmsd_below_1A", "motif RMSD < 1 Å", "{:.1%}"),
+    ("motif_success", "motif success (scRMSD < 2 Å and motif RMSD < 1 Å)", "{:.1%}"),
+    ("motif_unique_successes", "unique successes (clusters at TM 0.6)", "{:.0f}"),
 ]
 
 

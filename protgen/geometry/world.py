@@ -42,6 +42,18 @@ class WorldState:
     def shape(self) -> torch.Size:
         return self.mask.shape
 
+    @property
+    def generated(self) -> torch.Tensor:
+        """(B, N) bool: real residues that are not fixed by a condition."""
+        return self.mask if self.fixed is None else self.mask & ~self.fixed
+
+    def __getitem__(self, items) -> "WorldState":
+        """Chains ``items`` of the batch (an index, slice or mask over the first axis)."""
+        if isinstance(items, int):
+            items = slice(items, items + 1)
+        fixed = None if self.fixed is None else self.fixed[items]
+        return WorldState(self.frames[items], self.mask[items], self.index[items], fixed)
+
     def with_frames(self, frames: Rigid) -> "WorldState":
         """The same residues at other positions."""
         return replace(self, frames=frames)

@@ -53,7 +53,6 @@ def displacement_to_velocity(x_t: Rigid, rotvec: torch.Tensor, trans: torch.Tens
 
 def euler_step(x: WorldState, velocity: FrameVelocity, dt: float) -> WorldState:
     """R ← R·exp(dt·ω), p ← p + dt·v on generated residues; padded and fixed (condition) ones stay put."""
-    moving = x.mask if x.fixed is None else x.mask & ~x.fixed
-    m = moving[..., None].to(x.frames.trans.dtype)
+    m = x.generated[..., None].to(x.frames.trans.dtype)
     rots = x.frames.rots @ so3.exp(dt * velocity.omega * m)
     return x.with_frames(Rigid(rots, x.frames.trans + dt * velocity.v * m))

@@ -135,7 +135,7 @@ def generator_matching_loss(process, predict, x_1, rng: torch.Generator | None =
     path = process.sample_path(x_1, t, rng)
     x_t = process.phi(path.y_t)
     prediction = predict(t, x_t)
-    mask = x_t.mask if isinstance(x_t, WorldState) else None
+    mask = x_t.generated if isinstance(x_t, WorldState) else None  # fixed (motif) residues are given, not learned
     loss = _divergence(process.target(path), prediction.velocity, t, mask, config)
     if config.aux_weight > 0 and prediction.x1_hat is not None:
         extra = backbone_aux_loss(prediction.x1_hat, x_1.frames, t, mask, config)

@@ -101,7 +101,11 @@ def _couple(y_0: WorldState, y_1: WorldState, coupling: str) -> WorldState:
         return y_0
     if coupling != "kabsch":
         raise ConfigError(f"unknown coupling {coupling!r}; choose independent or kabsch")
-    q = kabsch_rotation(y_0.frames.trans, y_1.frames.trans, y_1.mask)[:, None]
+    q = kabsch_rotation(y_0.frames.trans, y_1.frames.trans, y_1.mask)
+    if y_1.fixed is not None:  # a motif fixes the orientation: its chains keep the independent draw
+        conditioned = y_1.fixed.any(-1)
+        q = torch.where(conditioned[:, None, None], torch.eye(3, dtype=q.dtype, device=q.device), q)
+    q = q[:, None]
     return y_0.with_frames(Rigid(q @ y_0.frames.rots, (q @ y_0.frames.trans[..., None])[..., 0]))
 
 
@@ -130,9 +134,16 @@ class ResidueFrameFlow:
         return c.t_min + (c.t_max - c.t_min) * torch.rand(batch, generator=rng, device=device)
 
     def world_prior(self, like: WorldState, rng=None) -> WorldState:
-        mask, dtype = like.mask, like.frames.trans.dtype
-        rots = so3.uniform(mask.shape, dtype=dtype, device=mask.device, generator=rng)
-        return like.with_frames(Rigid(rots, _centred_gaussian(mask, self.config.sigma, rng, dtype)))
+        """Noise on the generated residues — positions centred over them — while fixed (motif)
+        residues keep the frames of ``like``: the prior of the conditional process."""
+        generated, dtype = like.generated, like.frames.trans.dtype
+        rots = so3.uniform(generated.shape, dtype=dtype, device=generated.device, generator=rng)
+        noise = Rigid(rots, _centred_gaussian(generated, self.config.sigma, rng, dtype))
+        if like.fixed is None:
+            return like.with_frames(noise)
+        keep = like.fixed
+        return like.with_frames(Rigid(torch.where(keep[..., None, None], like.frames.rots, noise.rots),
+                                      torch.where(keep[..., None], like.frames.trans, noise.trans)))  # fmt: skip
 
     def sample_path(self, x_1: WorldState, t: torch.Tensor, rng=None) -> PathSample:
         y_0 = _couple(self.world_prior(x_1, rng), x_1, self.config.coupling)
@@ -148,7 +159,7 @@ class ResidueFrameFlow:
     def target(self, path: PathSample) -> FrameVelocity:
         """F_t^{Y_t}: ω = log(R_tᵀR_1)/(1 − t) (body), v = (p_1 − p_t)/(1 − t) (world)."""
         omega, v = _velocity(path.y_t.frames, path.y_1.frames, path.t[:, None, None])
-        m = path.y_t.mask[..., None].to(v.dtype)
+        m = path.y_t.generated[..., None].to(v.dtype)  # fixed residues stay at the data: zero velocity
         return FrameVelocity(omega * m, v * m)
 
 
@@ -169,6 +180,8 @@ class ChainFrameFlow:
         return self.residues.world_prior(like, rng)
 
     def sample_path(self, x_1: WorldState, t: torch.Tensor, rng=None) -> PathSample:
+        if x_1.fixed is not None and bool(x_1.fixed.any()):
+            raise ConfigError("the chain process (Process 2) does not support motif conditioning; use --process frames")
         batch, dtype, device = x_1.mask.shape[0], x_1.frames.trans.dtype, x_1.mask.device
         origin = torch.zeros(batch, 3, dtype=dtype, device=device)
         g_0 = Rigid(so3.uniform((batch,), dtype, device, rng), origin)

@@ -41,6 +41,7 @@ class NetworkConfig:
     pair_update: bool = True  # light per-block pair update (two linear layers over c_z)
     node_layers: int = 1  # transformer layers over the sequence per block (FrameFlow-style)
     self_condition: bool = True  # accept the previous x̂_1 as input
+    motif: bool = False  # conditional on fixed (motif) residues: a learned embedding of the fixed flag
     position: str = "ends"  # residue position feature: "ends" (distances to both chain ends, clipped at
     #   max_offset: the same at every length) or "absolute" (sinusoid of the index; protgen 0.1 models)
 
@@ -225,6 +226,8 @@ class FrameNetwork(nn.Module):
         self.node_in = nn.Sequential(nn.Linear(2 * c.node_dim, c.node_dim), nn.ReLU(), nn.Linear(c.node_dim, c.node_dim), nn.LayerNorm(c.node_dim))
         self.pairs = PairFeatures(c)
         self.blocks = nn.ModuleList(Block(c, last=k == c.blocks - 1) for k in range(c.blocks))
+        if c.motif:  # zero-initialised, so a conditional model fine-tuned from an unconditional one starts equal to it
+            self.fixed_embedding = nn.Parameter(torch.zeros(c.node_dim))
         self.rot_residual = nn.Linear(c.node_dim, 3)
         nn.init.zeros_(self.rot_residual.weight)
         nn.init.zeros_(self.rot_residual.bias)
@@ -238,6 +241,8 @@ class FrameNetwork(nn.Module):
         x = x_t.frames
         x_nm = Rigid(x.rots, x.trans / ANGSTROM_PER_NM)  # frames inside the network are in nm
         s = self.node_in(torch.cat([self._position(x_t, t.dtype), _sinusoid(t * 1000, c.node_dim, 10000.0, t.dtype)[:, None].expand(b, n, -1)], -1))
+        if c.motif and x_t.fixed is not None:
+            s = s + x_t.fixed[..., None].to(s.dtype) * self.fixed_embedding
         s = s * mask[..., None]
         z = self.pairs(x_t, self_cond)
         frames = x_nm

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from protgen.data.structure import write_backbone
@@ -28,13 +29,15 @@ from protgen.geometry.world import WorldState
 from protgen.method.simulation import SimulationConfig, simulate
 from protgen.network.model import SelfConditioned
 from protgen.progress import Progress
+from protgen.sampling.motif import Layout, Motif, conditioned_state, draw_layout, parse_contig, read_motif
 from protgen.training import checkpoint
 from protgen.training.checkpoint import TrainedModel
 
-__all__ = ["SampleConfig", "default_checkpoint", "sample_backbones", "sample_to_directory", "parse_lengths", "sample_seed", "MAX_LENGTH"]
+__all__ = ["SampleConfig", "default_checkpoint", "sample_backbones", "sample_to_directory", "parse_lengths", "sample_seed", "sample_states", "unconditioned_state", "MAX_LENGTH"]
 
 MAX_LENGTH = 1000
-MANIFEST_FIELDS = ("file", "length", "index", "seed", "steps", "rot_rate", "checkpoint", "seconds")
+MANIFEST_FIELDS = ("file", "length", "index", "seed", "steps", "rot_rate", "checkpoint", "seconds",
+                   "motif_file", "contig", "motif_positions", "motif_residues")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -49,13 +52,16 @@ class SampleConfig:
     trajectory: bool = False  # also write the path as a multi-model file
     self_condition: bool = True  # feed x̂_1 of the previous step (if the model was trained with it)
     simulation: SimulationConfig = SimulationConfig()
+    motif_file: str | None = None  # motif scaffolding: the structure file holding the motif
+    contig: str | None = None  # motif scaffolding: RFdiffusion contig, e.g. "5-20,A16-35,10-25"
+    total_length: str | None = None  # motif scaffolding: bounds of the whole length, "60-80"
 
 
-def default_checkpoint() -> Path:
-    """The model shipped inside the package."""
-    path = Path(str(resources.files("protgen") / "weights" / "default.pt"))
+def default_checkpoint(kind: str = "default") -> Path:
+    """A model shipped inside the package: "default" (unconditional) or "motif" (motif scaffolding)."""
+    path = Path(str(resources.files("protgen") / "weights" / f"{kind}.pt"))
     if not path.is_file():
-        raise ProtgenError(f"the shipped model is missing ({path}); reinstall protgen or pass --checkpoint")
+        raise ProtgenError(f"the shipped {kind} model is missing ({path}); reinstall protgen or pass --checkpoint")
     return path
 
 
@@ -86,21 +92,32 @@ def sample_seed(seed: int, length: int, index: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{length}:{index}".encode()).digest()[:8], "big") >> 1
 
 
+def unconditioned_state(length: int, count: int = 1) -> WorldState:
+    """A template world state of ``count`` chains of ``length`` residues, nothing fixed."""
+    return WorldState.of(Rigid(torch.eye(3).expand(count, length, 3, 3), torch.zeros(count, length, 3)))
+
+
 @torch.no_grad()
-def sample_backbones(trained: TrainedModel, length: int, seeds: list[int], config: SampleConfig, device="cpu",
-                     on_step: Callable[[], None] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:  # fmt: skip
-    """Backbones (len(seeds), L, 4, 3) in Å and, if config.trajectory, the atoms at every step.
+def sample_states(trained: TrainedModel, template: WorldState, seeds: list[int], config: SampleConfig, device="cpu",
+                  on_step: Callable[[], None] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:  # fmt: skip
+    """Backbones (len(seeds), L, 4, 3) in Å from the template's residues (mask, numbering, fixed
+    motif frames), and, if config.trajectory, the atoms at every step.
 
     Each sample's prior draw is seeded by its own seed alone; the simulation then runs them as
     one batch (batched matrix products may differ from single ones in the last float bits).
     """
-    template = WorldState.of(Rigid(torch.eye(3).expand(1, length, 3, 3), torch.zeros(1, length, 3)))
-    priors = [trained.process.world_prior(template, torch.Generator().manual_seed(s)).frames for s in seeds]
-    x_0 = WorldState.of(Rigid(torch.cat([p.rots for p in priors]), torch.cat([p.trans for p in priors]))).to(device)
+    priors = [trained.process.world_prior(template[k : k + 1], torch.Generator().manual_seed(s)).frames for k, s in enumerate(seeds)]
+    x_0 = template.with_frames(Rigid(torch.cat([p.rots for p in priors]), torch.cat([p.trans for p in priors]))).to(device)
     predict = SelfConditioned(trained.model, config.self_condition)
     x_1, path = simulate(predict, x_0, trained.config.process.t_min, config.simulation, config.trajectory, on_step)
     atoms = frames_to_backbone(x_1.frames, x_1.mask).cpu()
     return atoms, [frames_to_backbone(x.frames, x.mask).cpu() for x in path]
+
+
+def sample_backbones(trained: TrainedModel, length: int, seeds: list[int], config: SampleConfig, device="cpu",
+                     on_step: Callable[[], None] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:  # fmt: skip
+    """Unconditional backbones of one length: (len(seeds), L, 4, 3), Å (see sample_states)."""
+    return sample_states(trained, unconditioned_state(length, len(seeds)), seeds, config, device, on_step)
 
 
 def _check_writable(out: Path) -> None:
@@ -132,45 +149,107 @@ def _previous_rows(out: Path, replaced: set[str]) -> list[dict]:
     return [{k: r.get(k, "") for k in MANIFEST_FIELDS} for r in rows if r.get("file") and r["file"] not in replaced and (out / r["file"]).exists()]
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One backbone to make: its file name, index, seed and, for motif scaffolding, its layout."""
+
+    name: str
+    length: int
+    index: int
+    seed: int
+    layout: Layout | None = None
+
+
+def _jobs(config: SampleConfig, suffix: str) -> tuple[list[_Job], Motif | None]:
+    if config.contig is None:
+        jobs = [_Job(f"len{n:04d}_{i:04d}.{suffix}", n, i, sample_seed(config.seed, n, i)) for n in config.lengths for i in range(config.num)]
+        return jobs, None
+    contig = parse_contig(config.contig, config.total_length)
+    motif = read_motif(config.motif_file, contig)
+    stem = Path(config.motif_file).name.split(".")[0]
+    jobs = []
+    for i in range(config.num):
+        seed = sample_seed(config.seed, 0, i)
+        layout = draw_layout(contig, motif, np.random.default_rng(seed))
+        if len(layout) > MAX_LENGTH:
+            raise ConfigError(f"the contig gives {len(layout)} residues, more than {MAX_LENGTH}")
+        jobs.append(_Job(f"{stem}_{i:04d}.{suffix}", len(layout), i, seed, layout))
+    return jobs, motif
+
+
+def _batches(jobs: list[_Job], size: int) -> list[list[_Job]]:
+    """Consecutive jobs of equal length, at most ``size`` at a time."""
+    batches: list[list[_Job]] = []
+    for job in jobs:
+        if batches and len(batches[-1]) < size and batches[-1][0].length == job.length:
+            batches[-1].append(job)
+        else:
+            batches.append([job])
+    return batches
+
+
+def _template(batch: list[_Job]) -> WorldState:
+    if batch[0].layout is None:
+        return unconditioned_state(batch[0].length, len(batch))
+    return conditioned_state([job.layout for job in batch])
+
+
+def _finish(job: _Job, atoms: np.ndarray, motif_file: str | None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, dict]:
+    """Atoms to write, B-factors, chain IDs and the manifest's motif columns of one job. Motif
+    residues are written with the motif file's own atoms, moved as the sample placed them."""
+    if job.layout is None:
+        return atoms, None, None, {}
+    layout = job.layout
+    true = layout.motif_atoms[layout.fixed]
+    centre = true[:, 1].mean(0)
+    atoms = atoms.copy()
+    atoms[layout.fixed] = true - centre + atoms[layout.fixed][:, 1].mean(0)  # the frames were fixed: a pure translation
+    columns = {"motif_file": motif_file, "contig": layout.description, "motif_positions": layout.motif_positions,
+               "motif_residues": layout.motif_residues}  # fmt: skip
+    return atoms, layout.fixed.astype(float), layout.chain, columns
+
+
 def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: SampleConfig, device="cpu", force: bool = False) -> list[dict]:
-    """Sample config.num backbones per length with the model of ``checkpoint_path`` into ``out``.
+    """Sample config.num backbones per length — or config.num scaffolds of a motif — with the
+    model of ``checkpoint_path`` into ``out``.
 
     Returns this run's manifest rows; manifest.csv also keeps the rows of earlier runs whose
     files are still there.
     """
     out = Path(out)
     trained = checkpoint.load_model(checkpoint_path, device)
+    if config.contig is not None and not trained.config.network.motif:
+        raise ConfigError(f"{checkpoint_path} was not trained for motif scaffolding (its network has no motif flags); "
+                          "use a motif model (the shipped one is used when --checkpoint is not given)")  # fmt: skip
     fingerprint = checkpoint.fingerprint(checkpoint_path)
     suffix = "cif" if config.fmt == "cif" else "pdb"
-    jobs = [(length, i) for length in config.lengths for i in range(config.num)]
-    names = {(n, i): f"len{n:04d}_{i:04d}.{suffix}" for n, i in jobs}
+    jobs, _ = _jobs(config, suffix)
     if out.exists() and not out.is_dir():
         raise ProtgenError(f"--out {out} is a file, not a directory")
     if not force:
-        clash = [name for name in [*names.values(), "manifest.csv"] if (out / name).exists()]
+        clash = [name for name in [*(j.name for j in jobs), "manifest.csv"] if (out / name).exists()]
         if clash:
             raise ProtgenError(f"{out / clash[0]} exists ({len(clash)} output(s) would be overwritten); pass --force or choose another --out")
     _check_writable(out)
-    earlier = _previous_rows(out, set(names.values())) if force else []
+    earlier = _previous_rows(out, {j.name for j in jobs}) if force else []
     rows: list[dict] = []
-    batches = [(length, list(range(start, min(start + config.batch_size, config.num))))
-               for length in config.lengths for start in range(0, config.num, config.batch_size)]  # fmt: skip
+    batches = _batches(jobs, config.batch_size)
     progress = Progress(len(batches) * config.simulation.steps, "sampling", unit="steps")
     listed = 0
-    for length, indices in batches:
-        seeds = [sample_seed(config.seed, length, i) for i in indices]
+    for batch in batches:
         began = time.perf_counter()
-        atoms, path = sample_backbones(trained, length, seeds, config, device, on_step=lambda: progress.update(1, extra=f"{len(rows)}/{len(jobs)} written"))
-        seconds = (time.perf_counter() - began) / len(indices)
+        atoms, path = sample_states(trained, _template(batch), [j.seed for j in batch], config, device,
+                                    on_step=lambda: progress.update(1, extra=f"{len(rows)}/{len(jobs)} written"))  # fmt: skip
+        seconds = (time.perf_counter() - began) / len(batch)
         try:
-            for k, (i, seed) in enumerate(zip(indices, seeds)):
-                name = names[(length, i)]
-                write_backbone(out / name, atoms[k].numpy(), fmt=config.fmt)
+            for k, job in enumerate(batch):
+                final, b_factors, chains, columns = _finish(job, atoms[k].numpy(), config.motif_file)
+                write_backbone(out / job.name, final, b_factors, fmt=config.fmt, chain_ids=chains)
                 if config.trajectory:
                     traj = torch.stack([p[k] for p in path]).numpy()
-                    write_backbone(out / name.replace(f".{suffix}", f"_traj.{suffix}"), traj, fmt=config.fmt)
-                rows.append({"file": name, "length": length, "index": i, "seed": seed, "steps": config.simulation.steps,
-                             "rot_rate": config.simulation.rot_rate, "checkpoint": fingerprint, "seconds": f"{seconds:.3f}"})  # fmt: skip
+                    write_backbone(out / job.name.replace(f".{suffix}", f"_traj.{suffix}"), traj, b_factors, fmt=config.fmt, chain_ids=chains)
+                rows.append({"file": job.name, "length": job.length, "index": job.index, "seed": job.seed, "steps": config.simulation.steps,
+                             "rot_rate": config.simulation.rot_rate, "checkpoint": fingerprint, "seconds": f"{seconds:.3f}", **columns})  # fmt: skip
             _write_manifest(out, earlier + rows)
             listed = len(rows)
             progress.update(0, extra=f"{len(rows)}/{len(jobs)} written")

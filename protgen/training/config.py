@@ -40,6 +40,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # max global gradient norm
     ema_decay: float = 0.999  # EMA of the weights (sampling uses the EMA)
     self_condition_prob: float = 0.5  # probability of a self-conditioning pass (if the network has it)
+    motif_prob: float = 0.0  # probability that a training chain gets a random motif (needs a network with motif = true)
     checkpoint_every: int = 250  # steps between checkpoints
     val_every: int = 250  # steps between validation passes
     val_batches: int = 2  # validation batches per time bin

@@ -20,6 +20,7 @@ import torch.distributed as dist
 
 from protgen.data.dataset import TrainingSet
 from protgen.data.loader import Batch, BatchLoader
+from protgen.data.motifs import with_random_motifs
 from protgen.errors import CheckpointError, ConfigError, DatasetError, ProtgenError
 from protgen.method.generator import FrameVelocity, Prediction
 from protgen.method.loss import LossTerms, generator_matching_loss
@@ -134,6 +135,8 @@ def train(data: str | Path, out: str | Path, model_config: ModelConfig | None, c
     rank, world, device = setup(config.device)
     if config.bf16 and device.type != "cuda":
         raise ConfigError("--bf16 needs a CUDA device")
+    if config.motif_prob > 0 and not model_config.network.motif:
+        raise ConfigError("motif_prob > 0 needs a network with motif = true ([network] table), which sees the fixed flags")
     if rank == 0 and state is None and config.warmup >= config.steps:
         print(f"protgen train: warning: the warm-up ({config.warmup} steps) is not shorter than the run ({config.steps} steps); "
               "the learning rate never reaches its peak", file=sys.stderr, flush=True)  # fmt: skip
@@ -256,6 +259,8 @@ class _Run:
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.lr * _lr_factor(self.step, self.config)
         batch = next(self.loader).to(self.device)
+        if self.config.motif_prob > 0:
+            batch = with_random_motifs(batch, self.config.motif_prob, self.coin)
         self_condition = self.model_config.network.self_condition and torch.rand((), generator=self.coin).item() < self.config.self_condition_prob
         loss = _loss_on(self.model, self.module, self.process, batch, self.rng, self_condition, autocast, self.model_config)
         self.optimizer.zero_grad(set_to_none=True)
@@ -279,11 +284,21 @@ class _Run:
 def _initialise_from(module: GeneratorModel, path: str | Path, model_config: ModelConfig) -> None:
     """Load the (EMA) network weights of another run into a new one; the architectures must match."""
     source = checkpoint.load_model(path)
-    if source.config.network != model_config.network:
-        a, b = asdict(source.config.network), asdict(model_config.network)
-        diff = ", ".join(f"{k} {a[k]} vs {b[k]}" for k in a if a[k] != b[k])
+    a, b = asdict(source.config.network), asdict(model_config.network)
+    diff = ", ".join(f"{k} {a[k]} vs {b[k]}" for k in a if a[k] != b[k] and k not in _ADDED_CAPABILITIES)
+    if diff:
         raise ConfigError(f"--init-from {path}: its network differs from this run's ({diff}); use its preset/config")
-    module.network.load_state_dict(source.model.network.state_dict())
+    # A capability added on top (motif flags) brings zero-initialised parameters: the new model
+    # starts equal to the source; nothing else may be missing or left over.
+    missing, unexpected = module.network.load_state_dict(source.model.network.state_dict(), strict=False)
+    new = {name for name in missing if name.split(".")[0] in _ADDED_PARAMETERS}
+    if unexpected or set(missing) - new:
+        raise ConfigError(f"--init-from {path}: weights do not fit this network (missing {sorted(set(missing) - new)[:3]}, "
+                          f"unexpected {sorted(unexpected)[:3]})")  # fmt: skip
+
+
+_ADDED_CAPABILITIES = {"motif"}  # network fields a fine-tune may switch on
+_ADDED_PARAMETERS = {"fixed_embedding"}  # their parameters (zero-initialised)
 
 
 def _open_run_directory(out: Path, data, dataset: TrainingSet, model_config, config, module, world, device, step, init_from) -> None:
