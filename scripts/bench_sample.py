@@ -1,10 +1,13 @@
-"""Benchmark: sampling cost of a model — seconds per backbone at lengths 50/100/200/300 for 100 and
-500 Euler steps, batch 1 and 8, 1 and 2 CPU threads (or a GPU with --device cuda), peak memory, and
-the network's FLOPs per forward pass (torch.utils.flop_counter) with the implied FLOP/s.
+"""Benchmark: sampling cost — seconds per backbone (100 Euler steps) and peak memory at
+L = 100, 300, 500, 1000, for the shipped model (dense pairs), the same network with sparse pairs
+(each residue's 48 nearest residues; untrained weights, cost only), with bfloat16 autocast, and
+for protgen 0.1's code and model (``--baseline REV``, run from a git worktree) — all in one run,
+beside the dense-matmul GFLOP/s these cores reach, so the network's arithmetic rate reads as a
+fraction of it.
 
-Per-step cost is constant along the path, so each configuration times --timed-steps steps and
-scales to 100 and 500 steps; one full 100-step run at L = 100 checks the scaling.
-Usage: python scripts/bench_sample.py [--checkpoint FILE] [--device cpu]
+Per-step cost is constant along the path, so each configuration times --timed-steps steps (after
+one warm-up step) and scales to 100 steps. Each configuration runs in its own process.
+Usage: python scripts/bench_sample.py [--checkpoint FILE] [--device cpu] [--baseline ecf079e]
 """
 
 import argparse
@@ -13,40 +16,66 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-LENGTHS = (50, 100, 200, 300)
+LENGTHS = (100, 300, 500, 1000)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def worker(spec):
     import torch
 
-    from protgen.geometry.rigid import Rigid
-    from protgen.geometry.world import WorldState
-    from protgen.method.simulation import SimulationConfig
-    from protgen.sampling.sample import SampleConfig, default_checkpoint, sample_backbones
-    from protgen.training import checkpoint
-
     torch.set_num_threads(spec["threads"])
     device = spec["device"]
-    trained = checkpoint.load_model(spec["checkpoint"] or default_checkpoint(), device)
-    config = SampleConfig(simulation=SimulationConfig(steps=spec["steps"]))
-    seeds = list(range(spec["batch"]))
-    sample_backbones(trained, spec["length"], seeds, SampleConfig(simulation=SimulationConfig(steps=1)), device)  # warm-up
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+    if spec.get("baseline"):  # protgen 0.1's API
+        from protgen import checkpoint
+        from protgen.sample import SampleConfig, default_checkpoint, sample_backbones
+        from protgen.sampler import SamplerConfig
+
+        model, _ = checkpoint.load_model(default_checkpoint(), device)
+        run = lambda steps: sample_backbones(model, spec["length"], list(range(spec["batch"])), SampleConfig(sampler=SamplerConfig(steps=steps)), device)  # noqa: E731
+        net_call = None
+    else:
+        from dataclasses import replace
+
+        from protgen.geometry.rigid import Rigid
+        from protgen.geometry.world import WorldState
+        from protgen.method.simulation import SimulationConfig
+        from protgen.network.model import GeneratorModel
+        from protgen.sampling.sample import SampleConfig, default_checkpoint, sample_backbones
+        from protgen.training import checkpoint
+        from protgen.training.checkpoint import TrainedModel
+
+        trained = checkpoint.load_model(spec["checkpoint"] or default_checkpoint(), device)
+        if spec["neighbours"]:
+            network = replace(trained.config.network, neighbours=spec["neighbours"])
+            model = GeneratorModel(network).to(device).eval()
+            model.network.load_state_dict(trained.model.network.state_dict())
+            trained = TrainedModel(model, trained.process, replace(trained.config, network=network), trained.payload)
+
+        def run(steps):
+            with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=spec["bf16"]):
+                return sample_backbones(trained, spec["length"], list(range(spec["batch"])), SampleConfig(simulation=SimulationConfig(steps=steps)), device)
+
+        def net_call():
+            x = Rigid(torch.eye(3, device=device).expand(1, spec["length"], 3, 3), torch.randn(1, spec["length"], 3, device=device) * 10)
+            trained.model(torch.tensor([0.5], device=device), WorldState.of(x), x.trans)
+
+    run(1)  # warm-up
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync()
     start = time.perf_counter()
-    sample_backbones(trained, spec["length"], seeds, config, device)
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+    run(spec["steps"])
+    sync()
     seconds = time.perf_counter() - start
     flops = None
-    if spec.get("flops"):
+    if spec.get("flops") and net_call is not None:
         from torch.utils.flop_counter import FlopCounterMode
 
-        x = Rigid(torch.eye(3, device=device).expand(1, spec["length"], 3, 3), torch.randn(1, spec["length"], 3, device=device) * 10)
         with FlopCounterMode(display=False) as counter, torch.no_grad():
-            trained.model(torch.tensor([0.5], device=device), WorldState.of(x), x.trans)
+            net_call()
         flops = counter.get_total_flops()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if device.startswith("cuda"):
@@ -54,9 +83,20 @@ def worker(spec):
     print(json.dumps({"per_step": seconds / spec["steps"], "peak_mb": peak, "flops": flops}))
 
 
-def measure(spec):
+def matmul_rate(threads: int) -> float:
+    """GFLOP/s of a 2048² float32 matrix product on this machine (the reference ceiling)."""
+    code = ("import time, torch; torch.set_num_threads(%d); a = torch.randn(2048, 2048); a @ a; t = time.perf_counter(); "
+            "[a @ a for _ in range(10)]; print(10 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9)") % threads  # fmt: skip
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def measure(spec, pythonpath=None):
     env = {**os.environ, "OMP_NUM_THREADS": str(spec["threads"])}
-    done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], env=env, capture_output=True, text=True, check=True)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], env=env, capture_output=True, text=True)
+    if done.returncode:
+        return {"error": done.stderr.strip().splitlines()[-1][:80]}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -64,26 +104,46 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="default: the shipped model")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--timed-steps", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--timed-steps", type=int, default=3)
+    parser.add_argument("--baseline", default="ecf079e", help="git revision of protgen 0.1 for the 'before' rows ('' to skip)")
+    parser.add_argument("--lengths", default=",".join(map(str, LENGTHS)))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(json.loads(args.worker))
-    base = {"checkpoint": args.checkpoint, "device": args.device}
-    threads = (1,) if args.device.startswith("cuda") else (1, 2)
-    print(f"device {args.device}; s/backbone = time per step × steps / batch (timed over {args.timed_steps} steps)")
-    print(f"{'L':>4}{'batch':>6}{'threads':>8}{'s/bb 100 st':>13}{'s/bb 500 st':>13}{'peak MB':>9}{'GFLOP/fwd':>11}{'GFLOP/s':>9}")
-    for length in LENGTHS:
-        flops = None
-        for batch in (1, 8):
-            for t in threads:
-                r = measure({**base, "length": length, "batch": batch, "threads": t, "steps": args.timed_steps, "flops": flops is None})
-                flops = r["flops"] if r["flops"] is not None else flops
-                rate = flops * batch / r["per_step"] / 1e9
-                print(f"{length:>4}{batch:>6}{t:>8}{r['per_step'] * 100 / batch:>13.3f}{r['per_step'] * 500 / batch:>13.3f}"
-                      f"{r['peak_mb']:>9.0f}{flops / 1e9:>11.3f}{rate:>9.1f}", flush=True)
-    check = measure({**base, "length": 100, "batch": 1, "threads": 1, "steps": 100, "flops": False})
-    print(f"check: a full 100-step run at L = 100, batch 1, 1 thread took {check['per_step'] * 100:.2f} s")
+    lengths = [int(n) for n in args.lengths.split(",")]
+    base = {"checkpoint": args.checkpoint, "device": args.device, "threads": args.threads, "steps": args.timed_steps, "neighbours": 0, "bf16": False}
+    ceiling = matmul_rate(args.threads)
+    print(f"device {args.device}, {args.threads} thread(s); s/bb = seconds per backbone for 100 steps (timed over {args.timed_steps} steps); "
+          f"dense float32 matmul here: {ceiling:.0f} GFLOP/s")  # fmt: skip
+    configs = [("protgen 0.1 (before)", {"baseline": True}, 1), ("dense", {}, 1), ("dense, batch 8", {}, 8),
+               ("dense, bf16 autocast", {"bf16": True}, 1), ("sparse k=48", {"neighbours": 48}, 1)]  # fmt: skip
+    worktree = None
+    if args.baseline:
+        worktree = Path(tempfile.mkdtemp()) / "baseline"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.baseline], check=True, capture_output=True)
+    print(f"{'configuration':<24}{'L':>6}{'s/bb':>9}{'peak MB':>9}{'GFLOP/fwd':>11}{'GFLOP/s':>9}{'% matmul':>10}")
+    dense_flops: dict[int, float] = {}
+    try:
+        for length in lengths:
+            for label, extra, batch in configs:
+                if extra.get("baseline") and worktree is None or (batch > 1 and length > 500):
+                    continue
+                spec = {**base, **extra, "length": length, "batch": batch, "flops": batch == 1}
+                r = measure(spec, str(worktree) if extra.get("baseline") else None)
+                if "error" in r:
+                    print(f"{label:<24}{length:>6}  failed: {r['error']}", flush=True)
+                    continue
+                per_bb = r["per_step"] * 100 / batch
+                if r["flops"] and not extra:
+                    dense_flops[length] = r["flops"]
+                flops = r["flops"] or (dense_flops.get(length, 0) if not extra.get("neighbours") and not extra.get("baseline") else 0)
+                rate = flops * batch / r["per_step"] / 1e9 if flops else float("nan")
+                print(f"{label:<24}{length:>6}{per_bb:>9.2f}{r['peak_mb']:>9.0f}{flops / 1e9:>11.2f}{rate:>9.1f}{100 * rate / ceiling:>9.0f}%", flush=True)
+    finally:
+        if worktree is not None:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], capture_output=True)
 
 
 if __name__ == "__main__":

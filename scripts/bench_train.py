@@ -1,12 +1,19 @@
-"""Benchmark: training throughput of the `small` preset at crop length 128, batch 8 — 1 and 2
-threads in one process, and 2 DDP ranks (gloo, 1 thread each) — with peak resident memory.
+"""Benchmark: training throughput — residues and steps per second and peak memory — of protgen
+0.1's recipe (run from a git worktree of --baseline) and of this version's configurations, side by
+side in one run on the same training set:
 
-Usage: python scripts/bench_train.py [--data runs/data] [--steps 30]. Each configuration runs in
-its own process; the first 5 steps are warm-up and not counted.
+- 0.1 recipe: small preset without sequence-transformer layers, crops of 128, batch 8;
+- 0.2 recipe (the shipped model's): small preset with one sequence-transformer layer per block,
+  whole chains up to 256 residues batched by pair budget (max_pairs 131,072, at most 16 chains),
+  auxiliary losses; also with bfloat16 autocast, with sparse pairs (k = 48), and as 2 DDP ranks.
+
+Each configuration runs in its own process; the first 5 steps are warm-up and not counted.
+Usage: python scripts/bench_train.py --data SET [--steps 30] [--baseline ecf079e] [--threads 2]
 """
 
 import argparse
 import csv
+import json
 import os
 import resource
 import subprocess
@@ -15,72 +22,85 @@ import tempfile
 from pathlib import Path
 
 WARMUP = 5
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE_01 = {"network": {"node_layers": 0}, "train": {"batch_size": 8, "crop_length": 128}}
+RECIPE_02 = {"network": {"node_layers": 1}, "loss": {"aux_weight": 1.0}, "train": {"batch_size": 16, "crop_length": 256, "max_pairs": 131072}}
 
 
-def worker(data, out, steps):
+def worker(spec: dict) -> None:
     import torch
-
-    from protgen.network.ipa import PRESETS
-    from protgen.training.config import ModelConfig, TrainConfig
-    from protgen.training.loop import train
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    train(data, out, ModelConfig(PRESETS["small"]), TrainConfig(steps=steps + WARMUP, batch_size=8, crop_length=128, log_every=1,
-                                                                 val_every=10**9, checkpoint_every=10**9))
+    steps = spec["steps"] + WARMUP
+    common = dict(steps=steps, log_every=1, val_every=10**9, checkpoint_every=10**9)
+    if spec.get("baseline"):  # protgen 0.1's API
+        from protgen.model import ModelConfig
+        from protgen.network import PRESETS
+        from protgen.train import TrainConfig, train
+
+        train(spec["data"], spec["out"], ModelConfig(PRESETS["small"]), TrainConfig(**common, **RECIPE_01["train"]))
+    else:
+        from dataclasses import replace
+
+        from protgen.method.loss import LossConfig
+        from protgen.network.ipa import PRESETS
+        from protgen.training.config import ModelConfig, TrainConfig
+        from protgen.training.loop import train
+
+        recipe = spec["recipe"]
+        network = replace(PRESETS["small"], **recipe.get("network", {}), **spec.get("network", {}))
+        model = ModelConfig(network, loss=LossConfig(**recipe.get("loss", {})))
+        train(spec["data"], spec["out"], model, TrainConfig(**common, **recipe["train"], bf16=spec.get("bf16", False)))
     if os.environ.get("RANK", "0") == "0":
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        Path(out, "peak_mb").write_text(f"{peak:.0f}")
+        Path(spec["out"], "peak_mb").write_text(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
 
 
-def _gflop(length):
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from protgen.geometry import so3
-    from protgen.geometry.rigid import Rigid
-    from protgen.geometry.world import WorldState
-    from protgen.network.ipa import PRESETS, FrameNetwork
-
-    net = FrameNetwork(PRESETS["small"])
-    x = Rigid(so3.uniform((1, length)), 10 * torch.randn(1, length, 3))
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        net(torch.tensor([0.5]), WorldState.of(x), x.trans)
-    return counter.get_total_flops() / 1e9
-
-
-def run(label, cmd, env, out):
-    subprocess.run(cmd, env={**os.environ, **env}, check=True, capture_output=True)
-    with open(Path(out) / "metrics.csv", newline="") as handle:
+def run(label: str, spec: dict, threads: int, ranks: int = 1, pythonpath: str | None = None) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    me = [__file__, "--worker", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(ranks), "--master_port", "29533", *me] if ranks > 1 else [sys.executable, *me]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode:
+        print(f"{label:<34}failed: {done.stderr.strip().splitlines()[-1][:90]}", flush=True)
+        return
+    with open(Path(spec["out"]) / "metrics.csv", newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if int(r["step"]) > WARMUP]
-    steps = sum(1 for _ in rows)
     seconds = sum(1 / float(r["steps_per_s"]) for r in rows)
     residues = sum(float(r["residues_per_s"]) / float(r["steps_per_s"]) for r in rows)
-    peak = Path(out, "peak_mb").read_text()
-    print(f"{label:<26}{steps / seconds:>10.2f}{residues / seconds:>14.0f}{peak:>14}")
+    peak = Path(spec["out"], "peak_mb").read_text()
+    print(f"{label:<34}{len(rows) / seconds:>9.2f}{residues / seconds:>13.0f}{residues / len(rows):>14.0f}{peak:>13}", flush=True)
 
 
-def main():
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="runs/data")
+    parser.add_argument("--data", required=False, help="a training set (protgen data build / promod3)")
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--baseline", default="ecf079e", help="git revision of protgen 0.1 ('' to skip)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        return worker(args.worker[0], args.worker[1], args.steps)
-    if not Path(args.data, "dataset.json").exists():
-        sys.exit(f"no training set at {args.data}; build one with `protgen data promod3 --out {args.data}` or `protgen data build PDB_DIR --out {args.data}`")
-    me = [sys.executable, __file__, "--steps", str(args.steps), "--data", args.data]
-    print(f"small preset, crop 128, batch 8 per process, {args.steps} timed steps; "
-          f"network forward at L = 128: {_gflop(128):.2f} GFLOP per chain (a training step adds backward ≈ 2× and "
-          "self-conditioning passes half the time)")
-    print(f"{'configuration':<26}{'steps/s':>10}{'residues/s':>14}{'peak RSS MB':>14}")
+        return worker(json.loads(args.worker))
+    if not args.data or not Path(args.data, "dataset.json").exists():
+        sys.exit("give --data SET: a training set built with `protgen data promod3 --out SET` or `protgen data build PDB_DIR --out SET`")
+    print(f"training set {args.data}; {args.steps} timed steps per configuration, {args.threads} thread(s) per process")
+    print(f"{'configuration':<34}{'steps/s':>9}{'residues/s':>13}{'residues/step':>14}{'peak RSS MB':>13}")
     with tempfile.TemporaryDirectory() as tmp:
-        for threads in (1, 2):
-            out = f"{tmp}/t{threads}"
-            run(f"1 process, {threads} thread(s)", [*me, "--worker", args.data, out], {"OMP_NUM_THREADS": str(threads)}, out)
-        out = f"{tmp}/ddp"
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", __file__, "--steps", str(args.steps), "--worker", args.data, out]
-        run("2 DDP ranks × 1 thread", cmd, {"OMP_NUM_THREADS": "1"}, out)
+        spec = {"data": args.data, "steps": args.steps}
+        if args.baseline:
+            worktree = Path(tmp) / "baseline"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.baseline], check=True, capture_output=True)
+            try:
+                run("0.1 recipe, protgen 0.1 code", {**spec, "baseline": True, "out": f"{tmp}/b"}, args.threads, pythonpath=str(worktree))
+            finally:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], capture_output=True)
+        run("0.1 recipe, this code", {**spec, "recipe": RECIPE_01, "out": f"{tmp}/a"}, args.threads)
+        run("0.2 recipe", {**spec, "recipe": RECIPE_02, "out": f"{tmp}/c"}, args.threads)
+        run("0.2 recipe, bf16 autocast", {**spec, "recipe": RECIPE_02, "bf16": True, "out": f"{tmp}/d"}, args.threads)
+        run("0.2 recipe, sparse pairs k=48", {**spec, "recipe": RECIPE_02, "network": {"neighbours": 48}, "out": f"{tmp}/e"}, args.threads)
+        run("0.2 recipe, 2 DDP ranks × 1 thread", {**spec, "recipe": RECIPE_02, "out": f"{tmp}/f"}, 1, ranks=2)
 
 
 if __name__ == "__main__":

@@ -94,3 +94,37 @@ def test_interior_residues_look_the_same_at_every_length():
     a, b = net._position(short, torch.float64), net._position(long_, torch.float64)
     assert torch.equal(a[0, 40], b[0, 150]) and torch.equal(a[0, 3], b[0, 3]) and torch.equal(a[0, -2], b[0, -2])
     assert not torch.equal(a[0, 3], a[0, 40])
+
+
+def test_sparse_pairs_with_every_neighbour_equal_the_dense_network():
+    from dataclasses import replace
+
+    dense = _net("tiny")
+    sparse = FrameNetwork(replace(PRESETS["tiny"], neighbours=64)).double()
+    sparse.load_state_dict(dense.state_dict())
+    x, t, sc = _inputs(2, 17)
+    mask = torch.ones(2, 17, dtype=torch.bool)
+    mask[1, 12:] = False
+    a, b = dense(t, WorldState.of(x, mask), sc), sparse(t, WorldState.of(x, mask), sc)
+    assert torch.allclose(a.rotvec[mask], b.rotvec[mask], atol=1e-10) and torch.allclose(a.trans[mask], b.trans[mask], atol=1e-9)
+
+
+def test_sparse_network_is_equivariant_and_ignores_padding():
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    net = FrameNetwork(replace(PRESETS["tiny"], neighbours=6)).double()
+    with torch.no_grad():
+        for block in net.blocks:
+            block.update.weight.normal_(0, 0.1)
+    x, t, sc = _inputs(1, 20)
+    out = net(t, WorldState.of(x), sc)
+    motion = Rigid(so3.uniform((), torch.float64, generator=torch.Generator().manual_seed(3)), torch.tensor([5.0, -2.0, 9.0], dtype=torch.float64))
+    moved = Rigid(motion.rots.expand_as(x.rots), motion.trans.expand_as(x.trans)).compose(x)
+    o = net(t, WorldState.of(moved), motion.apply(sc))
+    assert torch.allclose(o.rotvec, out.rotvec, atol=1e-9) and torch.allclose(o.x1_hat.trans, motion.apply(out.x1_hat.trans), atol=1e-8)
+    junk = Rigid(so3.uniform((1, 5), torch.float64), torch.zeros(1, 5, 3, dtype=torch.float64))  # padding placed on top of real residues
+    mask = torch.zeros(1, 25, dtype=torch.bool)
+    mask[:, :20] = True
+    padded = net(t, WorldState.of(Rigid.cat([x, junk], 1), mask), torch.cat([sc, torch.zeros(1, 5, 3, dtype=torch.float64)], 1))
+    assert torch.allclose(padded.rotvec[:, :20], out.rotvec, atol=1e-10)

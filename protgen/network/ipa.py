@@ -9,6 +9,8 @@ invariant and x̂_1 is equivariant under global rotations and translations.
 
 Cost: pair features are computed once per forward from the world state; each block adds a
 pair bias and a pair-value read-out (both linear in L²·c_z) and, optionally, a light pair update.
+With ``neighbours = k`` every pair quantity is kept only for each residue's k nearest residues
+(by CA distance in x_t), so the cost grows as L·k instead of L² (scripts/bench_sample.py).
 """
 
 import math
@@ -22,7 +24,7 @@ from protgen.geometry.rigid import Rigid
 from protgen.geometry.units import ANGSTROM_PER_NM
 from protgen.geometry.world import WorldState
 
-__all__ = ["NetworkConfig", "PRESETS", "PRESET_PARAMETERS", "FrameNetwork", "NetworkOutput"]
+__all__ = ["NetworkConfig", "PRESETS", "PRESET_PARAMETERS", "FrameNetwork", "NetworkOutput", "Neighbours"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class NetworkConfig:
     node_layers: int = 1  # transformer layers over the sequence per block (FrameFlow-style)
     self_condition: bool = True  # accept the previous x̂_1 as input
     motif: bool = False  # conditional on fixed (motif) residues: a learned embedding of the fixed flag
+    neighbours: int = 0  # 0: every residue pair (dense); k > 0: each residue's k nearest residues by CA distance (sparse, long chains)
     position: str = "ends"  # residue position feature: "ends" (distances to both chain ends, clipped at
     #   max_offset: the same at every length) or "absolute" (sinusoid of the index; protgen 0.1 models)
 
@@ -72,6 +75,16 @@ def _sinusoid(x: torch.Tensor, dim: int, max_period: float, dtype: torch.dtype) 
     return torch.cat([torch.sin(angles), torch.cos(angles)], -1)
 
 
+class PairLinear(nn.Linear):
+    """nn.Linear for the large (B, N, N, c) pair tensors: the product, then the bias. On CPU,
+    F.linear first broadcasts the bias into the whole output and then accumulates the product,
+    ~1.5× slower at these shapes; the parameters (and state-dict names) are nn.Linear's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.matmul(x, self.weight.t())
+        return out if self.bias is None else out + self.bias
+
+
 def _mask_pairs(z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Zero the pairs that involve a padded residue; a batch without padding is returned as is
     (the product would cost a pass over the (B, N, N, c_z) tensor forward and backward)."""
@@ -95,6 +108,31 @@ def _apply_inverse(frames: Rigid, points: torch.Tensor) -> torch.Tensor:
     return torch.bmm(shifted.reshape(b * n, -1, 3), frames.rots.reshape(b * n, 3, 3)).view(points.shape)
 
 
+@dataclass(frozen=True)
+class Neighbours:
+    """The sparse pair list: index (B, N, K) of each residue's K nearest residues (by CA distance
+    in x_t, itself included) and mask (B, N, K), False where a neighbour is padding. The set of
+    nearest residues is invariant under global motions, so equivariance is kept."""
+
+    index: torch.Tensor
+    mask: torch.Tensor
+
+    @staticmethod
+    def nearest(ca: torch.Tensor, mask: torch.Tensor, k: int) -> "Neighbours":
+        """ca: Å, (B, N, 3); mask: (B, N) bool."""
+        dist = torch.cdist(ca, ca, compute_mode="donot_use_mm_for_euclid_dist")
+        dist = dist.masked_fill(~mask[:, None, :], float("inf"))
+        k = min(k, ca.shape[1])
+        index = dist.topk(k, dim=-1, largest=False).indices
+        return Neighbours(index, gather(mask, index) & mask[..., None])
+
+
+def gather(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x (B, N, ...) at neighbour indices (B, N, K) → (B, N, K, ...)."""
+    batch = torch.arange(x.shape[0], device=x.device)[:, None, None]
+    return x[batch, index]
+
+
 def _rbf(d: torch.Tensor, n: int, d_max: float = 20.0) -> torch.Tensor:
     centres = torch.linspace(0.0, d_max, n, device=d.device, dtype=d.dtype)
     width = d_max / n
@@ -109,11 +147,14 @@ class PairFeatures(nn.Module):
         super().__init__()
         self.c = c
         inputs = c.rbf + 9 + 3 + (c.rbf if c.self_condition else 0)
-        self.linear = nn.Linear(inputs, c.pair_dim)
+        self.linear = PairLinear(inputs, c.pair_dim)
         self.offset = nn.Embedding(2 * c.max_offset + 1, c.pair_dim)
-        self.mlp = nn.Sequential(nn.LayerNorm(c.pair_dim), nn.Linear(c.pair_dim, c.pair_dim), nn.ReLU(), nn.Linear(c.pair_dim, c.pair_dim))
+        self.mlp = nn.Sequential(nn.LayerNorm(c.pair_dim), PairLinear(c.pair_dim, c.pair_dim), nn.ReLU(), PairLinear(c.pair_dim, c.pair_dim))
 
-    def forward(self, x: WorldState, self_cond: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: WorldState, self_cond: torch.Tensor | None, nbr: Neighbours | None = None) -> torch.Tensor:
+        """(B, N, N, c_z) dense pair features, or (B, N, K, c_z) over the neighbours ``nbr``."""
+        if nbr is not None:
+            return self._sparse(x, self_cond, nbr)
         frames, mask = x.frames, x.mask
         b, n = mask.shape
         ca = frames.trans
@@ -135,6 +176,24 @@ class PairFeatures(nn.Module):
         z = z + self.mlp(z)
         return _mask_pairs(z, mask)
 
+    def _sparse(self, x: WorldState, self_cond: torch.Tensor | None, nbr: Neighbours) -> torch.Tensor:
+        frames, c = x.frames, self.c
+        rt = frames.rots.transpose(-1, -2)[:, :, None]  # (B, N, 1, 3, 3)
+        diff = gather(frames.trans, nbr.index) - frames.trans[:, :, None]  # p_j − p_i, (B, N, K, 3)
+        dist = diff.norm(dim=-1)
+        local = (rt @ diff[..., None])[..., 0]
+        rel_rot = rt @ gather(frames.rots, nbr.index)
+        feats = [_rbf(dist, c.rbf), rel_rot.flatten(-2), local / (dist[..., None] + 1e-6)]
+        if c.self_condition:
+            if self_cond is None:
+                feats.append(torch.zeros_like(feats[0]))
+            else:
+                feats.append(_rbf((gather(self_cond, nbr.index) - self_cond[:, :, None]).norm(dim=-1), c.rbf))
+        offset = (gather(x.index, nbr.index) - x.index[:, :, None]).clamp(-c.max_offset, c.max_offset) + c.max_offset
+        z = self.linear(torch.cat(feats, -1)) + self.offset(offset)
+        z = z + self.mlp(z)
+        return z * nbr.mask[..., None].to(z.dtype)
+
 
 class InvariantPointAttention(nn.Module):
     """IPA (AlphaFold 2, Alg. 22) with scalar, point and pair terms."""
@@ -150,7 +209,7 @@ class InvariantPointAttention(nn.Module):
         self.head_weight = nn.Parameter(torch.full((h,), math.log(math.e - 1)))  # softplus → 1
         self.out = nn.Linear(h * (d + c.pair_dim + pv * 4), c.node_dim)
 
-    def forward(self, s: torch.Tensor, z: torch.Tensor, frames: Rigid, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, s: torch.Tensor, z: torch.Tensor, frames: Rigid, mask: torch.Tensor, nbr: Neighbours | None = None) -> torch.Tensor:
         c = self.c
         b, n = s.shape[:2]
         h, d, pq, pv = c.heads, c.head_dim, c.query_points, c.value_points
@@ -160,6 +219,9 @@ class InvariantPointAttention(nn.Module):
             return _apply(frames, linear(s).view(b, n, h, p, 3))
 
         qp, kp, vp = points(self.q_pts, pq), points(self.k_pts, pq), points(self.v_pts, pv)
+        gamma = nn.functional.softplus(self.head_weight) * math.sqrt(2 / (9 * pq))
+        if nbr is not None:
+            return self._sparse(q, k, v, qp, kp, vp, z, frames, nbr, gamma)
         scalar = torch.einsum("bihd,bjhd->bhij", q, k) / math.sqrt(d)
         # Σ_p ‖q_ip − k_jp‖² = Σ‖q‖² + Σ‖k‖² − 2 Σ q·k, without the (B, N, N, H, P, 3) intermediate.
         dist2 = (
@@ -167,17 +229,33 @@ class InvariantPointAttention(nn.Module):
             + kp.square().sum((-1, -2)).permute(0, 2, 1)[:, :, None, :]
             - 2 * torch.einsum("bihpx,bjhpx->bhij", qp, kp)
         )  # (B, H, N, N)
-        gamma = nn.functional.softplus(self.head_weight) * math.sqrt(2 / (9 * pq))
         logits = math.sqrt(1 / 3) * (scalar + self.pair_bias(z).permute(0, 3, 1, 2) - 0.5 * gamma[:, None, None] * dist2)
         logits = logits.masked_fill(~mask[:, None, None, :], torch.finfo(logits.dtype).min)
         attn = torch.softmax(logits, -1)  # (B, H, N, N)
         o = torch.einsum("bhij,bjhd->bihd", attn, v).reshape(b, n, h * d)
         o_pair = torch.einsum("bhij,bijc->bihc", attn, z).reshape(b, n, h * c.pair_dim)
         o_pts_world = torch.einsum("bhij,bjhpx->bihpx", attn, vp)
+        return self._output(o, o_pair, o_pts_world, frames)
+
+    def _output(self, o, o_pair, o_pts_world, frames: Rigid) -> torch.Tensor:
+        b, n = o.shape[:2]
         o_pts = _apply_inverse(frames, o_pts_world)
         o_norm = (o_pts.square().sum(-1) + 1e-8).sqrt()
-        feats = torch.cat([o, o_pair, o_pts.reshape(b, n, -1), o_norm.reshape(b, n, -1)], -1)
-        return self.out(feats)
+        return self.out(torch.cat([o, o_pair, o_pts.reshape(b, n, -1), o_norm.reshape(b, n, -1)], -1))
+
+    def _sparse(self, q, k, v, qp, kp, vp, z, frames: Rigid, nbr: Neighbours, gamma) -> torch.Tensor:
+        """The same attention over each residue's K neighbours: logits (B, H, N, K)."""
+        c = self.c
+        b, n = q.shape[:2]
+        scalar = torch.einsum("bihd,bikhd->bhik", q, gather(k, nbr.index)) / math.sqrt(c.head_dim)
+        dist2 = (qp[:, :, None] - gather(kp, nbr.index)).square().sum((-1, -2)).permute(0, 3, 1, 2)  # (B, H, N, K)
+        logits = math.sqrt(1 / 3) * (scalar + self.pair_bias(z).permute(0, 3, 1, 2) - 0.5 * gamma[:, None, None] * dist2)
+        logits = logits.masked_fill(~nbr.mask[:, None], torch.finfo(logits.dtype).min)
+        attn = torch.softmax(logits, -1)
+        o = torch.einsum("bhik,bikhd->bihd", attn, gather(v, nbr.index)).reshape(b, n, -1)
+        o_pair = torch.einsum("bhik,bikc->bihc", attn, z).reshape(b, n, -1)
+        o_pts_world = torch.einsum("bhik,bikhpx->bihpx", attn, gather(vp, nbr.index))
+        return self._output(o, o_pair, o_pts_world, frames)
 
 
 class Block(nn.Module):
@@ -196,20 +274,23 @@ class Block(nn.Module):
         self.pair = None
         if c.pair_update and not last:  # the last block's pair features would go unused
             self.pair_in = nn.Linear(c.node_dim, c.pair_dim)
-            self.pair = nn.Sequential(nn.LayerNorm(c.pair_dim), nn.Linear(c.pair_dim, c.pair_dim), nn.ReLU(), nn.Linear(c.pair_dim, c.pair_dim))
+            self.pair = nn.Sequential(nn.LayerNorm(c.pair_dim), PairLinear(c.pair_dim, c.pair_dim), nn.ReLU(), PairLinear(c.pair_dim, c.pair_dim))
         self.update = nn.Linear(c.node_dim, 6)
         nn.init.zeros_(self.update.weight)
         nn.init.zeros_(self.update.bias)
 
-    def forward(self, s, z, frames: Rigid, mask):
+    def forward(self, s, z, frames: Rigid, mask, nbr: Neighbours | None = None):
         m = mask[..., None].to(s.dtype)
-        s = self.norm1(s + self.ipa(s, z, frames, mask)) * m
+        s = self.norm1(s + self.ipa(s, z, frames, mask, nbr)) * m
         s = self.norm2(s + self.transition(s)) * m
         if self.seq is not None:
             s = self.seq(s, src_key_padding_mask=~mask) * m
         if self.pair is not None:
             p = self.pair_in(s)
-            z = z + _mask_pairs(self.pair(z + p[:, :, None] + p[:, None, :]), mask)
+            if nbr is None:
+                z = z + _mask_pairs(self.pair(z + p[:, :, None] + p[:, None, :]), mask)
+            else:
+                z = z + self.pair(z + p[:, :, None] + gather(p, nbr.index)) * nbr.mask[..., None].to(z.dtype)
         u = self.update(s) * m
         quat = torch.cat([torch.ones_like(u[..., :1]), u[..., :3]], -1)
         step = Rigid(so3.quaternion_to_matrix(quat), u[..., 3:])  # frames inside the network are in nm
@@ -244,10 +325,11 @@ class FrameNetwork(nn.Module):
         if c.motif and x_t.fixed is not None:
             s = s + x_t.fixed[..., None].to(s.dtype) * self.fixed_embedding
         s = s * mask[..., None]
-        z = self.pairs(x_t, self_cond)
+        nbr = Neighbours.nearest(x.trans, mask, c.neighbours) if c.neighbours > 0 else None
+        z = self.pairs(x_t, self_cond, nbr)
         frames = x_nm
         for block in self.blocks:
-            s, z, frames = block(s, z, frames, mask)
+            s, z, frames = block(s, z, frames, mask, nbr)
         rel = x_nm.invert().compose(frames)  # x̂_1 relative to x_t, in x_t's local frames
         m = mask[..., None].to(s.dtype)
         rotvec = (so3.log(rel.rots) + self.rot_residual(s)) * m

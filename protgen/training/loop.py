@@ -133,8 +133,6 @@ def train(data: str | Path, out: str | Path, model_config: ModelConfig | None, c
     out = Path(out)
     dataset, model_config, config, state = _start(data, out, model_config, config, resume, init_from)
     rank, world, device = setup(config.device)
-    if config.bf16 and device.type != "cuda":
-        raise ConfigError("--bf16 needs a CUDA device")
     if config.motif_prob > 0 and not model_config.network.motif:
         raise ConfigError("motif_prob > 0 needs a network with motif = true ([network] table), which sees the fixed flags")
     if rank == 0 and state is None and config.warmup >= config.steps:
@@ -210,7 +208,7 @@ class _Run:
 
     def loop(self) -> TrainResult:
         config = self.config
-        autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if config.bf16 else nullcontext
+        autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if config.bf16 else nullcontext
         stop = StopRequest()
         progress = Progress(config.steps, "training", enabled=self.rank == 0, unit="steps", start=self.step)
         consecutive_bad, last_time, residues = 0, time.monotonic(), 0
