@@ -37,6 +37,11 @@ def register(sub) -> None:
     m.add_argument("--contig", help='the output chain, e.g. "5-20,A16-35,10-25,A52-71,5-20" (scaffold lengths or ranges; '
                    "motif residues as chain+author numbers; /0 starts a new chain)")
     m.add_argument("--total-length", metavar="A-B", help="bounds of the whole length, e.g. 60-80")
+    v = p.add_argument_group("variable length", "an insertion model (Process 3) grows each chain from one residue: the length emerges")
+    v.add_argument("--process", choices=("frames", "insertion"), help="which shipped model to use when --checkpoint is not given "
+                   "(default frames; insertion: lengths emerge)")
+    v.add_argument("--min-length", type=int, default=1, help="insertion models: draw again samples shorter than this")
+    v.add_argument("--max-length", type=int, default=1000, help="insertion models: draw again samples longer than this")
     add_threads_flag(p)
     p.set_defaults(run=_run)
 
@@ -57,9 +62,17 @@ def _run(args) -> None:
         raise ConfigError("motif scaffolding needs both --motif FILE and --contig")
     if args.motif is not None and (args.length is not None or args.lengths):
         raise ConfigError("with --motif the lengths come from --contig (and --total-length), not --length/--lengths")
+    if not 1 <= args.min_length <= args.max_length:
+        raise ConfigError(f"need 1 ≤ --min-length ≤ --max-length, got {args.min_length} and {args.max_length}")
     simulation = SimulationConfig(steps=args.steps, rot_rate=args.rot_rate or None)
     config = SampleConfig(lengths, args.num, args.seed, args.batch_size, args.format, args.trajectory, not args.no_self_condition, simulation,
-                          args.motif, args.contig, args.total_length)  # fmt: skip
-    shipped = default_checkpoint("motif" if args.motif else "default") if args.checkpoint is None else args.checkpoint
-    rows = sample_to_directory(shipped, args.out, config, device, args.force)
+                          args.motif, args.contig, args.total_length, args.min_length, args.max_length)  # fmt: skip
+    kind = "motif" if args.motif else ("insertion" if args.process == "insertion" else "default")
+    checkpoint = default_checkpoint(kind) if args.checkpoint is None else args.checkpoint
+    if args.length is not None or args.lengths:
+        from protgen.training.checkpoint import load
+
+        if kind == "insertion" or load(checkpoint)["model_config"]["process"]["name"] == "insertion":
+            raise ConfigError("an insertion model lets the length emerge; bound it with --min-length/--max-length instead of --length")
+    rows = sample_to_directory(checkpoint, args.out, config, device, args.force)
     print(f"wrote {len(rows)} backbones and manifest.csv to {args.out}")

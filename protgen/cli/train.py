@@ -38,7 +38,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="run directory (checkpoint.pt, metrics.csv, validation.csv, loss.png)")
     p.add_argument("--config", help="TOML file with preset and [network], [process], [loss], [train] tables (flags override it)")
     p.add_argument("--preset", choices=sorted(PRESETS), help="network size (default small)")
-    p.add_argument("--process", choices=sorted(PROCESSES), help="latent process: per-residue frames (1) or chain ∘ residue frames (2)")
+    p.add_argument("--process", choices=PROCESSES, help="latent process: per-residue frames (1), chain ∘ residue frames (2) "
+                   "or insertion (3, variable length; adds the network's gap head)")
     t = TrainConfig()
     for name, kind in _FLAGS.items():
         p.add_argument("--" + name.replace("_", "-"), type=kind, help=f"default {getattr(t, name)}")
@@ -120,6 +121,8 @@ def configs_from(args, base: tuple[ModelConfig, TrainConfig] | None = None) -> t
         raise ConfigError("need --steps ≥ 1, --batch-size ≥ 1, --crop-length ≥ 8 and --lr > 0")
     if train_config.motif_prob > 0 and not network.motif:  # conditional training needs the flag embedding
         network, model_given = dataclasses.replace(network, motif=True), True
+    if process.name == "insertion" and not network.insertion:  # Process 3 needs the gap head
+        network, model_given = dataclasses.replace(network, insertion=True), True
     model = ModelConfig(network, process, loss)
     return (model if model_given or base is None else None), train_config
 
@@ -143,7 +146,8 @@ def _run(args) -> None:
         table = _read_toml(args.config)
         if not (args.preset or "network" in table or "preset" in table):
             source = model_config_from_dict(checkpoint.load(init_from)["model_config"])
-            model = dataclasses.replace(model, network=dataclasses.replace(source.network, motif=model.network.motif or source.network.motif))
+            model = dataclasses.replace(model, network=dataclasses.replace(source.network, motif=model.network.motif or source.network.motif,
+                                                                           insertion=model.network.insertion or source.network.insertion))
     result = train(args.data, args.out, model, config, resume=args.resume, init_from=init_from)
     if os.environ.get("RANK", "0") == "0":
         print(f"checkpoint: {result.checkpoint} (step {result.step})")

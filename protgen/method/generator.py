@@ -1,8 +1,9 @@
 """Generators on the world state (residue frames): their parameters and one Euler step.
 
 The parameter of a flow generator on SE(3)^N is a velocity per residue: a body angular velocity
-ω (Ṙ = R·hat(ω)) and a world translational velocity v (ṗ = v). A jump part (insertion rates of
-protgen/THEORY.md's Process 3) would be a further field; the sampler ignores fields that are None.
+ω (Ṙ = R·hat(ω)) and a world translational velocity v (ṗ = v). Process 3 adds a jump part: per gap
+between visible residues (and at each chain end) the expected number of residues still hidden
+there; times the process's insertion hazard h(t) it is the insertion rate (protgen/THEORY.md §10).
 """
 
 from dataclasses import dataclass
@@ -22,12 +23,13 @@ class FrameVelocity:
 
     omega: body angular velocity, rad per unit time, (B, N, 3);
     v: world translational velocity, Å per unit time, (B, N, 3);
-    insertion_rate: expected insertions per gap per unit time, (B, N + 1), or None (no jumps).
+    gap_counts: expected hidden residues per gap, (B, N + 1) — gap g lies before residue g, gap N
+    after the last — or None (no jumps). The insertion rate of a gap is h(t)·gap_counts.
     """
 
     omega: torch.Tensor
     v: torch.Tensor
-    insertion_rate: torch.Tensor | None = None
+    gap_counts: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from protgen.geometry.units import ANGSTROM_PER_NM
 from protgen.method.generator import FrameVelocity, Prediction
 from protgen.geometry.world import WorldState
 
-__all__ = ["LossConfig", "LossTerms", "time_weight", "squared_divergence", "poisson_divergence", "frame_velocity_loss",
+__all__ = ["LossConfig", "LossTerms", "time_weight", "squared_divergence", "poisson_divergence", "frame_velocity_loss", "gap_count_loss",
            "backbone_aux_loss", "generator_matching_loss"]  # fmt: skip
 
 
@@ -30,6 +30,7 @@ class LossConfig:
     aux_weight: float = 0.0  # weight of FrameFlow's auxiliary backbone-atom and pair-distance losses on
     #   x̂_1 (nm²); not a Bregman divergence of the generator: biases the marginal (protgen/THEORY.md); 0 = off
     aux_t_min: float = 0.75  # the auxiliary losses apply only for t > aux_t_min, where the bias is small
+    rate_weight: float = 1.0  # weight of the Poisson divergence of insertion counts per gap (Process 3)
 
 
 @dataclass(frozen=True)
@@ -109,10 +110,23 @@ def backbone_aux_loss(x1_hat: Rigid, x_1: Rigid, t: torch.Tensor, mask: torch.Te
     return LossTerms(atom.mean() + pair.mean(), {"aux_atom": atom.mean().detach(), "aux_pair": pair.mean().detach()})
 
 
+def gap_count_loss(target: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Poisson divergence of expected hidden residues per gap, averaged over each chain's n + 1
+    real gaps, then over the batch. target, prediction: (B, G); mask: (B, N) of the visible
+    residues (gap g is real for g ≤ n)."""
+    gaps = torch.arange(target.shape[-1], device=mask.device)[None] <= mask.sum(-1, keepdim=True)
+    d = poisson_divergence(target, prediction) * gaps
+    return (d.sum(-1) / gaps.sum(-1).clamp_min(1)).mean()
+
+
 def _divergence(target, prediction, t: torch.Tensor, mask, config: LossConfig) -> LossTerms:
     """The Bregman divergence that fits the generator parameter's type."""
     if isinstance(target, FrameVelocity):
-        return frame_velocity_loss(target, prediction, t, mask, config)
+        flow = frame_velocity_loss(target, prediction, t, mask, config)
+        if target.gap_counts is None or prediction.gap_counts is None:
+            return flow
+        rate = gap_count_loss(target.gap_counts, prediction.gap_counts, mask)
+        return LossTerms(flow.total + config.rate_weight * rate, {**flow.terms, "rate": rate.detach()})
     d = (time_weight(t, config.weight_clip) * squared_divergence(target, prediction)).mean()  # a plain velocity (toys)
     return LossTerms(d, {"flow": d.detach()})
 
@@ -138,7 +152,9 @@ def generator_matching_loss(process, predict, x_1, rng: torch.Generator | None =
     mask = x_t.generated if isinstance(x_t, WorldState) else None  # fixed (motif) residues are given, not learned
     loss = _divergence(process.target(path), prediction.velocity, t, mask, config)
     if config.aux_weight > 0 and prediction.x1_hat is not None:
-        extra = backbone_aux_loss(prediction.x1_hat, x_1.frames, t, mask, config)
+        # the data frames of the residues in x_t (Process 3 shows only the inserted ones)
+        clean = process.clean_frames(path) if hasattr(process, "clean_frames") else x_1.frames
+        extra = backbone_aux_loss(prediction.x1_hat, clean, t, mask, config)
         loss = LossTerms(loss.total + config.aux_weight * extra.total, {**loss.terms, **extra.terms})
     return loss
 

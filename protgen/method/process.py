@@ -34,10 +34,12 @@ __all__ = ["ProcessConfig", "LatentProcess", "PathSample", "ChainLatent", "Resid
 class ProcessConfig:
     """The latent process (stored in checkpoints; the loss's settings are method.loss.LossConfig)."""
 
-    name: str = "frames"  # "frames" (Process 1, per-residue flow) or "chain" (Process 2, chain ∘ residue)
+    name: str = "frames"  # "frames" (Process 1), "chain" (Process 2, chain ∘ residue) or "insertion" (Process 3, variable length)
     sigma: float = 10.0  # Å; std of the prior's centred Gaussian positions
     t_min: float = 0.01  # training times t ~ U[t_min, t_max]; sampling starts at t_min
     t_max: float = 0.99
+    insertion_end: float = 0.8  # Process 3: every residue is inserted by this time (κ(t) = min(1, t/insertion_end))
+    birth_sigma: float = 2.0  # Å; Process 3: noise of a new residue's birth position (and of the seed's)
     coupling: str = "kabsch"  # joint law of (Y_0, Y_1): "independent", or "kabsch" (each noise draw
     #   rotated rigidly onto its data chain; a coupling, so the loss stays exact — protgen/THEORY.md §7)
 
@@ -215,10 +217,16 @@ def _broadcast(g: Rigid, like: Rigid) -> Rigid:
     return Rigid(g.rots[:, None].expand_as(like.rots), g.trans[:, None].expand_as(like.trans))
 
 
-PROCESSES = {"frames": ResidueFrameFlow, "chain": ChainFrameFlow}
+PROCESSES = ("frames", "chain", "insertion")
 
 
 def make_process(config: ProcessConfig) -> LatentProcess:
-    if config.name not in PROCESSES:
-        raise ConfigError(f"unknown process {config.name!r}; choose one of {', '.join(PROCESSES)}")
-    return PROCESSES[config.name](config)
+    if config.name == "frames":
+        return ResidueFrameFlow(config)
+    if config.name == "chain":
+        return ChainFrameFlow(config)
+    if config.name == "insertion":
+        from protgen.method.insertion import InsertionProcess
+
+        return InsertionProcess(config)
+    raise ConfigError(f"unknown process {config.name!r}; choose one of {', '.join(PROCESSES)}")

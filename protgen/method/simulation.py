@@ -26,13 +26,16 @@ def simulate(
     config: SimulationConfig = SimulationConfig(),
     trajectory: bool = False,
     on_step: Callable[[], None] | None = None,
+    jump: Callable[[WorldState, torch.Tensor, float, float], WorldState] | None = None,
 ) -> tuple[WorldState, list[WorldState]]:
     """Integrate dX = F_t(X) dt with ``predict(t, x_t)`` → FrameVelocity from X_{t_0} = x_0.
 
     t_0: the first time, the latent process's t_min (the network is trained on t ≥ t_min).
     Returns the state at t = 1 and, if asked, the states at every grid time (t_0 first). Each
     step reads the mask and numbering from the state, so a step may change the residues.
-    ``on_step()`` is called after every step (progress).
+    ``on_step()`` is called after every step (progress). ``jump(x, gap_counts, t, dt)``, for a
+    generator with a jump part (Process 3), applies that part after each flow step: Euler for the
+    flow, Poisson draws for the insertions.
     """
     ts = torch.linspace(t_0, 1.0, config.steps + 1, dtype=x_0.frames.trans.dtype, device=x_0.mask.device)
     x, path = x_0, [x_0] if trajectory else []
@@ -40,8 +43,10 @@ def simulate(
         t, dt = ts[k], float(ts[k + 1] - ts[k])
         velocity = predict(t.expand(x.mask.shape[0]), x)
         if config.rot_rate is not None:
-            velocity = FrameVelocity(config.rot_rate * (1 - t) * velocity.omega, velocity.v, velocity.insertion_rate)
+            velocity = FrameVelocity(config.rot_rate * (1 - t) * velocity.omega, velocity.v, velocity.gap_counts)
         x = euler_step(x, velocity, dt)
+        if jump is not None and velocity.gap_counts is not None:
+            x = jump(x, velocity.gap_counts, float(t), dt)
         if trajectory:
             path.append(x)
         if on_step is not None:

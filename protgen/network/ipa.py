@@ -45,6 +45,7 @@ class NetworkConfig:
     self_condition: bool = True  # accept the previous x̂_1 as input
     motif: bool = False  # conditional on fixed (motif) residues: a learned embedding of the fixed flag
     neighbours: int = 0  # 0: every residue pair (dense); k > 0: each residue's k nearest residues by CA distance (sparse, long chains)
+    insertion: bool = False  # Process 3: a head for the expected hidden residues in every gap and chain end
     position: str = "ends"  # residue position feature: "ends" (distances to both chain ends, clipped at
     #   max_offset: the same at every length) or "absolute" (sinusoid of the index; protgen 0.1 models)
 
@@ -60,11 +61,33 @@ PRESET_PARAMETERS = {"tiny": 22_435, "small": 1_104_843, "base": 15_263_255}
 
 @dataclass(frozen=True)
 class NetworkOutput:
-    """rotvec: rad, (B, N, 3) body; trans: Å, (B, N, 3) local; x1_hat: Rigid (B, N), the estimate of x_1."""
+    """rotvec: rad, (B, N, 3) body; trans: Å, (B, N, 3) local; x1_hat: Rigid (B, N), the estimate of
+    x_1; gap_counts: (B, N + 1) ≥ 0, expected hidden residues per gap (insertion networks), or None."""
 
     rotvec: torch.Tensor
     trans: torch.Tensor
     x1_hat: Rigid
+    gap_counts: torch.Tensor | None = None
+
+
+class GapHead(nn.Module):
+    """Expected hidden residues in each gap: a softplus MLP of the node features on either side
+    (learned end features at the chain ends). Invariant, like the node features."""
+
+    def __init__(self, c: NetworkConfig):
+        super().__init__()
+        self.ends = nn.Parameter(torch.zeros(2, c.node_dim))
+        self.mlp = nn.Sequential(nn.Linear(2 * c.node_dim, c.node_dim), nn.ReLU(), nn.Linear(c.node_dim, 1))
+
+    def forward(self, s: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """s: (B, N, C); mask: (B, N) → (B, N + 1); gap g lies before residue g, gap n after the last."""
+        b, n, c = s.shape
+        gap = torch.arange(n + 1, device=s.device)[None]
+        count = mask.sum(-1, keepdim=True)
+        left = torch.cat([self.ends[0].expand(b, 1, c), s], 1)
+        right = torch.cat([s, self.ends[1].expand(b, 1, c)], 1)
+        right = torch.where((gap < count)[..., None], right, self.ends[1])
+        return nn.functional.softplus(self.mlp(torch.cat([left, right], -1))[..., 0]) * (gap <= count).to(s.dtype)
 
 
 def _sinusoid(x: torch.Tensor, dim: int, max_period: float, dtype: torch.dtype) -> torch.Tensor:
@@ -309,6 +332,7 @@ class FrameNetwork(nn.Module):
         self.blocks = nn.ModuleList(Block(c, last=k == c.blocks - 1) for k in range(c.blocks))
         if c.motif:  # zero-initialised, so a conditional model fine-tuned from an unconditional one starts equal to it
             self.fixed_embedding = nn.Parameter(torch.zeros(c.node_dim))
+        self.gaps = GapHead(c) if c.insertion else None
         self.rot_residual = nn.Linear(c.node_dim, 3)
         nn.init.zeros_(self.rot_residual.weight)
         nn.init.zeros_(self.rot_residual.bias)
@@ -335,7 +359,7 @@ class FrameNetwork(nn.Module):
         rotvec = (so3.log(rel.rots) + self.rot_residual(s)) * m
         trans = rel.trans * ANGSTROM_PER_NM * m
         x1_hat = Rigid(x.rots @ so3.exp(rotvec), x.trans + (x.rots @ trans[..., None])[..., 0])
-        return NetworkOutput(rotvec, trans, x1_hat)
+        return NetworkOutput(rotvec, trans, x1_hat, None if self.gaps is None else self.gaps(s, mask))
 
     def _position(self, x_t: WorldState, dtype: torch.dtype) -> torch.Tensor:
         """Per-residue position features, (B, N, node_dim). "ends": sinusoids of the distances to

@@ -28,7 +28,8 @@ class GeneratorModel(nn.Module):
     def forward(self, t: torch.Tensor, x_t: WorldState, self_cond: torch.Tensor | None = None) -> Prediction:
         """t: (B,); x_t: world state; self_cond: previous x̂_1 CA positions, Å, (B, N, 3)."""
         out = self.network(t, x_t, self_cond)
-        return Prediction(displacement_to_velocity(x_t.frames, out.rotvec, out.trans, t), out.x1_hat)
+        velocity = displacement_to_velocity(x_t.frames, out.rotvec, out.trans, t)
+        return Prediction(FrameVelocity(velocity.omega, velocity.v, out.gap_counts), out.x1_hat)
 
 
 @dataclass

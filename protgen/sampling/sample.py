@@ -55,6 +55,9 @@ class SampleConfig:
     motif_file: str | None = None  # motif scaffolding: the structure file holding the motif
     contig: str | None = None  # motif scaffolding: RFdiffusion contig, e.g. "5-20,A16-35,10-25"
     total_length: str | None = None  # motif scaffolding: bounds of the whole length, "60-80"
+    min_length: int = 1  # insertion models: samples shorter than this are drawn again (rejection = conditioning on length)
+    max_length: int = MAX_LENGTH  # insertion models: likewise for longer samples
+    max_attempts: int = 20  # insertion models: draws per sample before giving up on the length bounds
 
 
 def default_checkpoint(kind: str = "default") -> Path:
@@ -99,25 +102,34 @@ def unconditioned_state(length: int, count: int = 1) -> WorldState:
 
 @torch.no_grad()
 def sample_states(trained: TrainedModel, template: WorldState, seeds: list[int], config: SampleConfig, device="cpu",
-                  on_step: Callable[[], None] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:  # fmt: skip
-    """Backbones (len(seeds), L, 4, 3) in Å from the template's residues (mask, numbering, fixed
-    motif frames), and, if config.trajectory, the atoms at every step.
+                  on_step: Callable[[], None] | None = None) -> tuple[torch.Tensor, list[int], list[torch.Tensor]]:  # fmt: skip
+    """Backbones (len(seeds), N, 4, 3) in Å, their lengths (padding follows), and, if
+    config.trajectory, the atoms at every step; from the template's residues (mask, numbering,
+    fixed motif frames) — or, for an insertion model, from its one-residue prior, the length
+    emerging.
 
-    Each sample's prior draw is seeded by its own seed alone; the simulation then runs them as
-    one batch (batched matrix products may differ from single ones in the last float bits).
+    Each sample's prior draw (and its insertions) is seeded by its own seed alone; the simulation
+    then runs them as one batch (batched matrix products may differ from single ones in the last
+    float bits).
     """
-    priors = [trained.process.world_prior(template[k : k + 1], torch.Generator().manual_seed(s)).frames for k, s in enumerate(seeds)]
-    x_0 = template.with_frames(Rigid(torch.cat([p.rots for p in priors]), torch.cat([p.trans for p in priors]))).to(device)
+    priors = [trained.process.world_prior(template[k : k + 1], torch.Generator().manual_seed(s)) for k, s in enumerate(seeds)]
+    fixed = None if priors[0].fixed is None else torch.cat([p.fixed for p in priors])
+    x_0 = WorldState(Rigid.cat([p.frames for p in priors]), torch.cat([p.mask for p in priors]), torch.cat([p.index for p in priors]), fixed).to(device)
+    jump = None
+    if hasattr(trained.process, "insert"):
+        rngs = [torch.Generator().manual_seed(s + 1) for s in seeds]
+        jump = lambda x, counts, t, dt: trained.process.insert(x, counts, t, dt, rngs)  # noqa: E731
     predict = SelfConditioned(trained.model, config.self_condition)
-    x_1, path = simulate(predict, x_0, trained.config.process.t_min, config.simulation, config.trajectory, on_step)
+    x_1, path = simulate(predict, x_0, trained.config.process.t_min, config.simulation, config.trajectory, on_step, jump)
     atoms = frames_to_backbone(x_1.frames, x_1.mask).cpu()
-    return atoms, [frames_to_backbone(x.frames, x.mask).cpu() for x in path]
+    return atoms, x_1.mask.sum(-1).tolist(), [frames_to_backbone(x.frames, x.mask).cpu() for x in path]
 
 
 def sample_backbones(trained: TrainedModel, length: int, seeds: list[int], config: SampleConfig, device="cpu",
                      on_step: Callable[[], None] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:  # fmt: skip
     """Unconditional backbones of one length: (len(seeds), L, 4, 3), Å (see sample_states)."""
-    return sample_states(trained, unconditioned_state(length, len(seeds)), seeds, config, device, on_step)
+    atoms, _, path = sample_states(trained, unconditioned_state(length, len(seeds)), seeds, config, device, on_step)
+    return atoms, path
 
 
 def _check_writable(out: Path) -> None:
@@ -160,7 +172,9 @@ class _Job:
     layout: Layout | None = None
 
 
-def _jobs(config: SampleConfig, suffix: str) -> tuple[list[_Job], Motif | None]:
+def _jobs(config: SampleConfig, suffix: str, emerging: bool) -> tuple[list[_Job], Motif | None]:
+    if emerging:  # the length emerges: every sample starts from the one-residue prior
+        return [_Job(f"ins_{i:04d}.{suffix}", 1, i, sample_seed(config.seed, 0, i)) for i in range(config.num)], None
     if config.contig is None:
         jobs = [_Job(f"len{n:04d}_{i:04d}.{suffix}", n, i, sample_seed(config.seed, n, i)) for n in config.lengths for i in range(config.num)]
         return jobs, None
@@ -221,9 +235,12 @@ def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: Sa
     if config.contig is not None and not trained.config.network.motif:
         raise ConfigError(f"{checkpoint_path} was not trained for motif scaffolding (its network has no motif flags); "
                           "use a motif model (the shipped one is used when --checkpoint is not given)")  # fmt: skip
+    emerging = trained.config.process.name == "insertion"
+    if emerging and (config.contig is not None or config.trajectory):
+        raise ConfigError("an insertion model makes unconditional samples of emerging length: no --motif, no --trajectory")
     fingerprint = checkpoint.fingerprint(checkpoint_path)
     suffix = "cif" if config.fmt == "cif" else "pdb"
-    jobs, _ = _jobs(config, suffix)
+    jobs, _ = _jobs(config, suffix, emerging)
     if out.exists() and not out.is_dir():
         raise ProtgenError(f"--out {out} is a file, not a directory")
     if not force:
@@ -233,17 +250,30 @@ def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: Sa
     _check_writable(out)
     earlier = _previous_rows(out, {j.name for j in jobs}) if force else []
     rows: list[dict] = []
-    batches = _batches(jobs, config.batch_size)
-    progress = Progress(len(batches) * config.simulation.steps, "sampling", unit="steps")
-    listed = 0
-    for batch in batches:
+    queue = _batches(jobs, config.batch_size)
+    progress = Progress(len(queue) * config.simulation.steps, "sampling", unit="steps")
+    listed, attempts = 0, {job.index: 1 for job in jobs}
+    while queue:
+        batch = queue.pop(0)
         began = time.perf_counter()
-        atoms, path = sample_states(trained, _template(batch), [j.seed for j in batch], config, device,
-                                    on_step=lambda: progress.update(1, extra=f"{len(rows)}/{len(jobs)} written"))  # fmt: skip
+        atoms, lengths, path = sample_states(trained, _template(batch), [j.seed for j in batch], config, device,
+                                             on_step=lambda: progress.update(1, extra=f"{len(rows)}/{len(jobs)} written"))  # fmt: skip
         seconds = (time.perf_counter() - began) / len(batch)
+        retry = [j for j, n in zip(batch, lengths) if emerging and not config.min_length <= n <= config.max_length]
+        for job in retry:  # drawing again until the length is in bounds samples the model conditioned on them
+            attempts[job.index] += 1
+            if attempts[job.index] > config.max_attempts:
+                raise ProtgenError(f"sample {job.index}: no length within {config.min_length}..{config.max_length} in {config.max_attempts} "
+                                   "draws; widen --min-length/--max-length")  # fmt: skip
+        if retry:
+            queue.append([_Job(j.name, 1, j.index, sample_seed(config.seed, attempts[j.index] - 1, j.index)) for j in retry])
+            progress.total += config.simulation.steps
         try:
             for k, job in enumerate(batch):
-                final, b_factors, chains, columns = _finish(job, atoms[k].numpy(), config.motif_file)
+                if job in retry:
+                    continue
+                job = _Job(job.name, lengths[k], job.index, job.seed, job.layout)
+                final, b_factors, chains, columns = _finish(job, atoms[k, : lengths[k]].numpy(), config.motif_file)
                 write_backbone(out / job.name, final, b_factors, fmt=config.fmt, chain_ids=chains)
                 if config.trajectory:
                     traj = torch.stack([p[k] for p in path]).numpy()

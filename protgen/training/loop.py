@@ -92,7 +92,8 @@ def _loss_on(model, module: GeneratorModel, process, batch: Batch, rng, self_con
                 self_cond = module.network(t, x_t).x1_hat.trans.float()
         with autocast():
             prediction = model(t, x_t, self_cond)
-        velocity = FrameVelocity(prediction.velocity.omega.float(), prediction.velocity.v.float())
+        gaps = prediction.velocity.gap_counts
+        velocity = FrameVelocity(prediction.velocity.omega.float(), prediction.velocity.v.float(), None if gaps is None else gaps.float())
         return Prediction(velocity, Rigid(prediction.x1_hat.rots.float(), prediction.x1_hat.trans.float()))
 
     return generator_matching_loss(process, predict, batch.x_1, rng, config=config.loss)
@@ -295,8 +296,8 @@ def _initialise_from(module: GeneratorModel, path: str | Path, model_config: Mod
                           f"unexpected {sorted(unexpected)[:3]})")  # fmt: skip
 
 
-_ADDED_CAPABILITIES = {"motif"}  # network fields a fine-tune may switch on
-_ADDED_PARAMETERS = {"fixed_embedding"}  # their parameters (zero-initialised)
+_ADDED_CAPABILITIES = {"motif", "insertion"}  # network fields a fine-tune may switch on
+_ADDED_PARAMETERS = {"fixed_embedding", "gaps"}  # their parameters (new heads)
 
 
 def _open_run_directory(out: Path, data, dataset: TrainingSet, model_config, config, module, world, device, step, init_from) -> None:

@@ -69,10 +69,14 @@ def denoising_diagnostics(model, process: LatentProcess, batches: list[Batch], s
         for batch in batches:
             t = torch.full((batch.mask.shape[0],), t_value, device=batch.mask.device)
             path = process.sample_path(batch.x_1, t, rng)
-            x1_hat = model(t, process.phi(path.y_t)).x1_hat
-            predicted = frames_to_backbone(x1_hat, batch.mask).float().cpu().numpy()
-            true = batch.atoms.float().cpu().numpy()
-            for k, n in enumerate(batch.mask.sum(-1).tolist()):
+            x_t = process.phi(path.y_t)
+            x1_hat = model(t, x_t).x1_hat
+            predicted = frames_to_backbone(x1_hat, x_t.mask).float().cpu().numpy()
+            if hasattr(process, "clean_frames"):  # Process 3 shows only the inserted residues
+                true = frames_to_backbone(process.clean_frames(path), x_t.mask).float().cpu().numpy()
+            else:
+                true = batch.atoms.float().cpu().numpy()
+            for k, n in enumerate(x_t.mask.sum(-1).tolist()):
                 rmsd.append(float(kabsch_rmsd(predicted[k, :n, 1], true[k, :n, 1])))
                 ss_hat, ss = np.array(list(dssp(predicted[k, :n]))), np.array(list(dssp(true[k, :n])))
                 strands[0] += int(((ss == "E") & (ss_hat == "E")).sum())
