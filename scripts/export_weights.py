@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from protgen.training import checkpoint
+from protgen.training.config import model_config_from_dict
 
 
 def main():
@@ -26,7 +27,14 @@ def main():
                 rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= state["step"]]
             if rows:
                 summary[name.removesuffix(".csv")] = rows[-1]
-    payload = {key: state[key] for key in ("model_config", "train_config", "data_fingerprint", "ema")}
+    metrics = run / "metrics.csv"
+    if metrics.exists():  # wall-clock training time from the logged rates (includes any pause of the run)
+        with open(metrics, newline="") as handle:
+            rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= state["step"]]
+        train = state["train_config"]
+        summary["train_hours"] = round(sum(train["log_every"] / float(r["steps_per_s"]) for r in rows) / 3600, 2)
+    payload = {key: state[key] for key in ("train_config", "data_fingerprint", "ema")}
+    payload["model_config"] = model_config_from_dict(state["model_config"]).to_dict()  # today's schema
     payload["ema"] = {k: v.float().cpu() for k, v in payload["ema"].items()}
     payload["summary"] = summary
     checkpoint.save(args.out, payload)

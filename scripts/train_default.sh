@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
-# Reproduces the model shipped in protgen/weights/default.pt: build the training set from the
-# shared structures, train the `small` preset with 2 DDP ranks on 2 CPU cores, export EMA weights.
-# Usage: scripts/train_default.sh [PDB_DIR] [RUN_DIR]   (defaults ../shared/data/pdb, runs/default)
+# Reproduces the models shipped in protgen/weights: the training set (ProMod3's structure database,
+# optionally merged with a folder of PDB/mmCIF files, segments of 40–256 residues), the default
+# model (scripts/default.toml; ~2.3 h at 3.5 steps/s on 2 CPU cores), then the motif-scaffolding
+# and variable-length models fine-tuned from it, and their export.
+# Usage: scripts/train_default.sh [PDB_DIR] [RUNS]   (PDB_DIR optional; RUNS default runs)
 set -euo pipefail
-pdb="${1:-../shared/data/pdb}"
-run="${2:-runs/default}"
-export OMP_NUM_THREADS=1
-[ -d runs/data ] || protgen data build "$pdb" --out runs/data --workers 2
-resume=""; [ -f "$run/checkpoint.pt" ] && resume="--resume"
-torchrun --nproc_per_node 2 -m protgen train --data runs/data --out "$run" --preset small \
-  --steps 12000 --batch-size 8 --crop-length 128 --lr 4e-4 --warmup 300 \
-  --checkpoint-every 200 --val-every 500 --seed 0 $resume
-python scripts/export_weights.py "$run/checkpoint.pt" protgen/weights/default.pt
+pdb="${1:-}"
+runs="${2:-runs}"
+mkdir -p "$runs"
+if [ ! -f "$runs/set/dataset.json" ]; then
+  protgen data promod3 $pdb --out "$runs/set" --download-dir "$runs" --max-length 256 --workers 2
+fi
+resume() { [ -f "$1/checkpoint.pt" ] && echo --resume || true; }
+protgen train --data "$runs/set" --out "$runs/default" --config scripts/default.toml --threads 2 $(resume "$runs/default")
+python scripts/export_weights.py "$runs/default/checkpoint.pt" protgen/weights/default.pt
+# Motif scaffolding: the default model's weights, the fixed-flag embedding switched on, half the
+# training chains with a random motif.
+protgen train --data "$runs/set" --out "$runs/motif" --init-from protgen/weights/default.pt --config scripts/default.toml \
+  --motif-prob 0.5 --steps 4000 --warmup 200 --lr 0.0002 --threads 2 $(resume "$runs/motif")
+python scripts/export_weights.py "$runs/motif/checkpoint.pt" protgen/weights/motif.pt
+# Variable length: the default model's weights and a new gap head, trained on Process 3.
+protgen train --data "$runs/set" --out "$runs/insertion" --init-from protgen/weights/default.pt --config scripts/default.toml \
+  --process insertion --steps 4000 --warmup 200 --lr 0.0002 --threads 2 $(resume "$runs/insertion")
+python scripts/export_weights.py "$runs/insertion/checkpoint.pt" protgen/weights/insertion.pt

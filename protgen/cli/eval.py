@@ -16,6 +16,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--reference", help="a `protgen data` directory: the real-chain column and novelty")
     p.add_argument("--max-reference", type=int, default=d.max_reference, help="real chains in the reference panel (default %(default)s)")
+    p.add_argument("--reference-split", choices=("all", "train", "val"), default=d.reference_split,
+                   help="reference segments: all, or the training set's train or held-out val clusters (default %(default)s)")
     p.add_argument("--novelty-candidates", type=int, default=d.novelty_candidates, help="reference chains searched per sample (default %(default)s)")
     p.add_argument("--mpnn", choices=("auto", "on", "off"), default=d.mpnn, help="ProteinMPNN designs (auto: if installed)")
     p.add_argument("--mpnn-mode", choices=("full", "ca", "both"), default="full", help="full-backbone and/or CA-only ProteinMPNN")
@@ -40,7 +42,7 @@ def _run(args) -> None:
 
         ProteinMPNN()  # fails now, with install instructions, if it is missing
     modes = ("full", "ca") if args.mpnn_mode == "both" else (args.mpnn_mode,)
-    config = EvalConfig(args.reference, args.max_reference, args.novelty_candidates, args.mpnn, modes, args.num_seqs,
+    config = EvalConfig(args.reference, args.max_reference, args.reference_split, args.novelty_candidates, args.mpnn, modes, args.num_seqs,
                         args.temperature, args.fold_model, args.plddt_floor, args.workers, args.seed, args.motif)
     summary = evaluate(args.source, args.out, config)
     s = summary["samples"]

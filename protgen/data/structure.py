@@ -216,9 +216,11 @@ def read_structure(path: str | os.PathLike) -> Structure:
     return Structure(str(path), chains, resolution, method, model_count)
 
 
-def backbone_atom_array(atoms: np.ndarray, b_factors: np.ndarray | None = None, chain_ids: np.ndarray | None = None):
-    """A biotite AtomArray (atoms (L, 4, 3)) or AtomArrayStack ((T, L, 4, 3)) of a backbone:
-    residues 1..L named GLY, atoms N, CA, C, O, optional B-factors (L,), chain IDs (L,) (default A)."""
+def backbone_atom_array(atoms: np.ndarray, b_factors: np.ndarray | None = None, chain_ids: np.ndarray | None = None,
+                        res_ids: np.ndarray | None = None, sequence: str | None = None):  # fmt: skip
+    """A biotite AtomArray (atoms (L, 4, 3)) or AtomArrayStack ((T, L, 4, 3)) of a backbone: atoms
+    N, CA, C, O; residues numbered 1..L (or res_ids (L,)) named GLY (or after a one-letter
+    sequence); optional B-factors (L,) and chain IDs (L,) (default A)."""
     import biotite.structure as struc
 
     length = atoms.shape[-3]
@@ -226,8 +228,10 @@ def backbone_atom_array(atoms: np.ndarray, b_factors: np.ndarray | None = None, 
     array = struc.AtomArray(n_atoms) if atoms.ndim == 3 else struc.AtomArrayStack(len(atoms), n_atoms)
     array.coord = atoms.reshape(*atoms.shape[:-3], n_atoms, 3).astype(np.float32)
     array.chain_id = np.full(n_atoms, "A") if chain_ids is None else np.repeat(np.asarray(chain_ids, dtype="<U4"), 4)
-    array.res_id = np.repeat(np.arange(1, length + 1), 4)
-    array.res_name = np.full(n_atoms, WRITTEN_RESIDUE)
+    array.res_id = np.repeat(np.arange(1, length + 1) if res_ids is None else np.asarray(res_ids), 4)
+    one_to_three = {one: three for three, one in THREE_TO_ONE.items()}
+    names = [WRITTEN_RESIDUE] * length if sequence is None else [one_to_three[c] for c in sequence]
+    array.res_name = np.repeat(np.array(names), 4)
     array.atom_name = np.tile(np.array(BACKBONE), length)
     array.element = np.tile(np.array(["N", "C", "C", "O"]), length)
     array.hetero = np.zeros(n_atoms, bool)
@@ -242,12 +246,15 @@ def write_backbone(
     b_factors: np.ndarray | None = None,
     fmt: str | None = None,
     chain_ids: np.ndarray | None = None,
+    res_ids: np.ndarray | None = None,
+    sequence: str | None = None,
 ) -> Path:
     """Write a backbone-only structure atomically (temporary file, then rename).
 
     atoms: Å, (L, 4, 3) for one model or (T, L, 4, 3) for a trajectory (one model per frame), in
     the order N, CA, C, O. b_factors: (L,) values for the B-factor column. fmt: 'pdb' or 'cif'
-    (default from the extension, else 'pdb'). chain_ids: (L,) chain of each residue (default A).
+    (default from the extension, else 'pdb'). chain_ids: (L,) chain of each residue (default A);
+    res_ids: (L,) residue numbers (default 1..L); sequence: one-letter residue names (default GLY).
     """
     import biotite.structure.io.pdb as pdb
     import biotite.structure.io.pdbx as pdbx
@@ -257,7 +264,7 @@ def write_backbone(
     if atoms.ndim not in (3, 4) or atoms.shape[-2:] != (4, 3):
         raise ValueError(f"atoms must be (L, 4, 3) or (T, L, 4, 3), got {atoms.shape}")
     fmt = fmt or ("cif" if path.suffix.lower() in (".cif", ".mmcif") else "pdb")
-    array = backbone_atom_array(atoms, b_factors, chain_ids)
+    array = backbone_atom_array(atoms, b_factors, chain_ids, res_ids, sequence)
     if fmt == "pdb":
         out = pdb.PDBFile()
         out.set_structure(array)

