@@ -58,7 +58,7 @@ def main():
     if refs:
         def novelty(a):
             n = len(a)
-            ok = [i for i, r in enumerate(refs.records) if 0.5 * n <= r["length"] <= 2 * n][: args.candidates]
+            ok = [i for i, r in enumerate(refs.records) if 0.5 * n <= r.length <= 2 * n][: args.candidates]
             return max(tm_align(a[:, 1], refs.segment_atoms(i)[:, 1].astype(np.float64))[0] for i in ok)
 
         print(f"{f'novelty ({args.candidates} reference chains)':<34}" + "".join(f"{timed(lambda: novelty(shapes[n]), 1):>10.2f}" for n in (100, 200)))

@@ -33,7 +33,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     real = []
     for n in lengths:
-        pool = [i for i in ts.indices("val") if 0.8 * n <= ts.records[i]["length"] <= 1.25 * n]
+        pool = [i for i in ts.indices("val") if 0.8 * n <= ts.records[i].length <= 1.25 * n]
         real += [quality_panel(ts.segment_atoms(int(i))) for i in rng.choice(pool, min(len(pool), 3 * args.num), replace=False)]
     keys = ("helix", "strand", "coil", "geometry_ok", "clashes", "ca_ca_ok", "rama_allowed", "rg_ratio")
     print(f"{'rot rate':>9}" + "".join(f"{k:>13}" for k in keys) + f"{'|Δhelix|+|Δstrand|':>20}")

@@ -20,7 +20,7 @@ def training_lengths(ts, rng, count: int) -> np.ndarray:
     model learns."""
     clusters: dict[int, list[int]] = {}
     for i in ts.indices("train"):
-        clusters.setdefault(ts.records[i]["cluster"], []).append(ts.records[i]["length"])
+        clusters.setdefault(ts.records[i].cluster, []).append(ts.records[i].length)
     keys = list(clusters)
     return np.array([rng.choice(clusters[keys[rng.integers(len(keys))]]) for _ in range(count)])
 

@@ -75,19 +75,19 @@ def make(args) -> None:
     from protgen.data.dataset import TrainingSet
 
     ts = TrainingSet.load(args.set)
-    candidates = sorted((r for r in ts.records if r["split"] == "val" and "#" in r["source"] and 60 <= r["length"] <= 150),
-                        key=lambda r: r["id"])  # fmt: skip
+    candidates = sorted((r for r in ts.records if r.split == "val" and "#" in r.source and 60 <= r.length <= 150),
+                        key=lambda r: r.id)  # fmt: skip
     used, rows = set(), []
     for kind, count in KINDS:
         for record in candidates:
-            if record["id"] in used or sum(1 for r in rows if r["kind"] == kind) == count:
+            if record.id in used or sum(1 for r in rows if r["kind"] == kind) == count:
                 continue
-            segments = _find(kind, record["ss"])
+            segments = _find(kind, record.ss)
             if segments is None:
                 continue
-            used.add(record["id"])
-            contig, total = _contig(record["length"], int(record["start"]), record["chain"], segments)
-            rows.append({"name": f"{kind.replace(' ', '_')}_{record['id']}", "kind": kind, "entry": record["id"], "contig": contig,
+            used.add(record.id)
+            contig, total = _contig(record.length, int(record.start), record.chain, segments)
+            rows.append({"name": f"{kind.replace(' ', '_')}_{record.id}", "kind": kind, "entry": record.id, "contig": contig,
                          "total_length": total, "motif_residues": sum(b - a for a, b in segments)})  # fmt: skip
     with open(args.out, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

@@ -106,8 +106,8 @@ def test_build_mixed_folder_reports_exactly_the_broken_files(tmp_path):
     assert len(ts) == 19 and ts.meta["clusters"] == 7
     clusters = {}
     for r in ts.records:
-        clusters.setdefault(r["cluster"], set()).add(r["split"])
-        assert len(r["ss"]) == r["length"] == len(r["sequence"])
+        clusters.setdefault(r.cluster, set()).add(r.split)
+        assert len(r.ss) == r.length == len(r.sequence)
     assert all(len(s) == 1 for s in clusters.values()), "a cluster on both sides of the split"
     assert {"train", "val"} == set.union(*clusters.values())
     again = build([folder], tmp_path / "set2", BuildConfig(SegmentConfig(min_length=40, max_rg_ratio=10), cluster_method="greedy", val_fraction=0.3))
@@ -131,7 +131,7 @@ def test_every_filter_drops_what_it_should(tmp_path):
 
     def ids(**kw):
         ts = build([folder], tmp_path / "o", BuildConfig(SegmentConfig(**{"max_rg_ratio": 10.0, **kw}), cluster_method="greedy"), force=True)
-        return sorted(r["source"].split("/")[-1] for r in ts.records)
+        return sorted(r.source.split("/")[-1] for r in ts.records)
 
     assert ids() == ["coil.pdb", "helix.pdb", "lowres.pdb", "nmr.pdb", "strand.pdb"]
     assert "short.pdb" in ids(min_length=30) and "coil.pdb" not in ids(max_length=70)

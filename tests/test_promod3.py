@@ -124,7 +124,7 @@ def test_build_merges_a_database_and_pdb_files(tmp_path):
     config = BuildConfig(SegmentConfig(max_rg_ratio=10.0), cluster_method="greedy", val_fraction=0.0)
     for source in ([tmp_path / "src"], [deb, tmp_path / "src" / "extra.pdb"]):
         ts = build(source, tmp_path / "set", config, force=True)
-        ids = [r["id"] for r in ts.records]
+        ids = [r.id for r in ts.records]
         assert {"1ABC_A", "2XYZ_B", "3HHH_A"} <= set(ids) and len(ids) == 4, ids
         assert any("4SML_C" in source and "length 20 outside 40..512" in reason for source, reason in ts.skipped())
         k = ids.index("2XYZ_B")

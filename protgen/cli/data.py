@@ -117,9 +117,9 @@ def _promod3(args) -> None:
 def describe(ts: TrainingSet) -> str:
     """A human-readable summary: counts, length histogram, secondary structure, skipped files."""
     m = ts.meta
-    lengths = np.array([r["length"] for r in ts.records])
-    ss = "".join(r["ss"] for r in ts.records)
-    splits = Counter(r["split"] for r in ts.records)
+    lengths = np.array([r.length for r in ts.records])
+    ss = "".join(r.ss for r in ts.records)
+    splits = Counter(r.split for r in ts.records)
     lines = [
         f"training set {ts.path} (format {m['format_version']}, fingerprint {m['fingerprint']})",
         f"  files read: {m['files']}   skipped: {m['skipped_files']}   build time: {m['build_seconds']} s",

@@ -33,7 +33,7 @@ from protgen.data.promod3 import StructureDB, extract_from_deb, is_structure_db,
 from protgen.data.segment import Segment, SegmentConfig, segments_of
 from protgen.data.structure import Structure, read_structure
 
-__all__ = ["FORMAT_VERSION", "BuildConfig", "TrainingSet", "build", "find_structure_files"]
+__all__ = ["FORMAT_VERSION", "BuildConfig", "SegmentRecord", "TrainingSet", "build", "find_structure_files"]
 
 FORMAT_VERSION = 1
 _SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".bcif")
@@ -287,13 +287,42 @@ def _write(tmp: Path, segments, labels, keys, split, skipped, config: BuildConfi
 
 
 @dataclass(frozen=True)
+class SegmentRecord:
+    """One row of segments.csv: where a segment came from and where its atoms are.
+
+    start/end: author residue numbers (with insertion codes); ss: three-state DSSP; resolution: Å
+    or None; cluster: sequence-cluster number; split: "train" or "val"; offset: first residue's
+    row in atoms.npy.
+    """
+
+    id: str
+    source: str
+    chain: str
+    start: str
+    end: str
+    length: int
+    sequence: str
+    ss: str
+    resolution: float | None
+    cluster: int
+    split: str
+    offset: int
+
+    @staticmethod
+    def from_row(row: dict) -> "SegmentRecord":
+        resolution = float(row["resolution"]) if row["resolution"] else None
+        ints = {k: int(row[k]) for k in ("length", "cluster", "offset")}
+        return SegmentRecord(**{**row, **ints, "resolution": resolution})
+
+
+@dataclass(frozen=True)
 class TrainingSet:
     """A loaded training set. atoms: Å, (total residues, 4, 3) float32 (memory-mapped);
-    records: one dict per segment as in segments.csv; meta: dataset.json."""
+    records: one SegmentRecord per segment, as in segments.csv; meta: dataset.json."""
 
     path: Path
     meta: dict
-    records: list[dict]
+    records: list[SegmentRecord]
     atoms: np.ndarray
 
     @staticmethod
@@ -322,11 +351,11 @@ class TrainingSet:
             atoms = np.load(path / "atoms.npy", mmap_mode="r")
         except (OSError, ValueError) as error:
             raise DatasetError(f"{path} is incomplete or corrupt ({error})") from None
-        for r in records:
-            for key in ("length", "cluster", "offset"):
-                r[key] = int(r[key])
-            r["resolution"] = float(r["resolution"]) if r["resolution"] else None
-        if len(records) != meta["segments"] or (records and records[-1]["offset"] + records[-1]["length"] != len(atoms)):
+        try:
+            records = [SegmentRecord.from_row(r) for r in records]
+        except (KeyError, TypeError, ValueError) as error:
+            raise DatasetError(f"{path}/segments.csv is corrupt ({error}); rebuild it") from None
+        if len(records) != meta["segments"] or (records and records[-1].offset + records[-1].length != len(atoms)):
             raise DatasetError(f"{path} is inconsistent: segments.csv and atoms.npy disagree; rebuild it")
         return TrainingSet(path, meta, records, atoms)
 
@@ -336,10 +365,10 @@ class TrainingSet:
     def segment_atoms(self, index: int) -> np.ndarray:
         """Atoms of one segment, Å, (L, 4, 3)."""
         r = self.records[index]
-        return np.asarray(self.atoms[r["offset"] : r["offset"] + r["length"]])
+        return np.asarray(self.atoms[r.offset : r.offset + r.length])
 
     def indices(self, split: str | None = None) -> list[int]:
-        return [i for i, r in enumerate(self.records) if split is None or r["split"] == split]
+        return [i for i, r in enumerate(self.records) if split is None or r.split == split]
 
     def skipped(self) -> list[tuple[str, str]]:
         with open(self.path / "skipped.csv", newline="") as handle:

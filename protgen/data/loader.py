@@ -80,7 +80,7 @@ class BatchLoader:
         self.max_pairs = max_pairs
         clusters: dict[int, list[int]] = {}
         for i in dataset.indices(split):
-            clusters.setdefault(dataset.records[i]["cluster"], []).append(i)
+            clusters.setdefault(dataset.records[i].cluster, []).append(i)
         keys = sorted(clusters)
         shard = keys[rank::world_size] if len(keys) >= world_size else keys
         if not shard:
@@ -110,7 +110,7 @@ class BatchLoader:
         if len(atoms) > self.crop_length:
             start = self.rng.integers(len(atoms) - self.crop_length + 1)
             atoms = atoms[start : start + self.crop_length]
-        return atoms, self.dataset.records[index]["id"]
+        return atoms, self.dataset.records[index].id
 
     def __iter__(self):
         return self

@@ -11,7 +11,7 @@ import json
 import math
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -21,11 +21,11 @@ from protgen.data.dataset import TrainingSet
 from protgen.errors import ProtgenError, StructureError
 from protgen.files import atomic_path
 from protgen.progress import Progress
-from protgen.evaluation.quality import quality_panel, ramachandran
+from protgen.evaluation.quality import QualityPanel, quality_panel, ramachandran
 from protgen.evaluation.similarity import kabsch_rmsd, single_linkage_clusters, tm_align
 from protgen.data.structure import read_structure
 
-__all__ = ["EvalConfig", "evaluate", "load_backbones"]
+__all__ = ["EvalConfig", "StructureResult", "evaluate", "load_backbones"]
 
 
 @dataclass(frozen=True)
@@ -98,12 +98,12 @@ def _manifest_rows(source) -> dict[str, dict]:
         return {row["file"]: row for row in csv.DictReader(handle)}
 
 
-def _motif_rmsd(rows: list[dict], backbones, manifest: dict[str, dict], config: EvalConfig) -> None:
+def _motif_rmsd(results: list["StructureResult"], backbones, manifest: dict[str, dict], config: EvalConfig) -> None:
     """motif_rmsd (Å, N/CA/C after superposition) of every scaffold listed with motif columns."""
     from protgen.sampling.motif import Contig, read_motif
 
     cache: dict[str, object] = {}
-    for row, (name, atoms) in zip(rows, backbones):
+    for result, (name, atoms) in zip(results, backbones):
         info = manifest.get(name, {})
         if not info.get("motif_positions"):
             continue
@@ -116,7 +116,7 @@ def _motif_rmsd(rows: list[dict], backbones, manifest: dict[str, dict], config: 
         true = np.concatenate([motif.segments[seg] for seg in segments])[:, :3]
         ranges = [tuple(map(int, r.split("-"))) for r in info["motif_positions"].split(";")]
         made = np.concatenate([atoms[a - 1 : b, :3] for a, b in ranges])
-        row["motif_rmsd"] = float(kabsch_rmsd(made.reshape(-1, 3), true.reshape(-1, 3)))
+        result.motif_rmsd = float(kabsch_rmsd(made.reshape(-1, 3), true.reshape(-1, 3)))
 
 
 def _segment(text: str):
@@ -126,18 +126,18 @@ def _segment(text: str):
     return MotifSegment(text[0], int(start), int(end))
 
 
-def _motif_success(rows: list[dict], tm: np.ndarray | None) -> dict:
+def _motif_success(results: list["StructureResult"], tm: np.ndarray | None) -> dict:
     """The benchmark's rule (RFdiffusion, MotifBench): a scaffold succeeds when one of its designs
     refolds with scRMSD < 2 Å and its motif RMSD is < 1 Å; unique successes are the clusters of
     successful scaffolds at TM-score 0.6. Without folds only the motif-RMSD part is counted."""
-    scaffolds = [k for k, r in enumerate(rows) if "motif_rmsd" in r]
+    scaffolds = [k for k, r in enumerate(results) if r.motif_rmsd is not None]
     if not scaffolds:
         return {}
-    motif_ok = [k for k in scaffolds if rows[k]["motif_rmsd"] < 1.0]
+    motif_ok = [k for k in scaffolds if results[k].motif_rmsd < 1.0]
     out = {"motif_scaffolds": len(scaffolds), "motif_rmsd_below_1A": len(motif_ok) / len(scaffolds)}
-    folded = [k for k in scaffolds if "full_sc_rmsd" in rows[k]]
+    folded = [k for k in scaffolds if "full_sc_rmsd" in results[k].design]
     if folded:
-        success = [k for k in motif_ok if rows[k].get("full_sc_rmsd", float("inf")) < 2.0]
+        success = [k for k in motif_ok if results[k].design.get("full_sc_rmsd", float("inf")) < 2.0]
         out["motif_success"] = len(success) / len(scaffolds)
         if success and tm is not None:
             out["motif_unique_successes"] = single_linkage_clusters(tm[np.ix_(success, success)], 0.6)
@@ -165,6 +165,36 @@ class _Cache:
 
 
 PANEL_VERSION = 1  # bump when the quality panel's figures change, so cached rows are recomputed
+
+
+@dataclass
+class StructureResult:
+    """Everything measured on one structure: the quality panel and its (φ, ψ) angles (degrees),
+    then what later stages add — ProteinMPNN/ESMFold figures by name (``design``), novelty (max
+    TM-score to the reference) and motif RMSD (Å)."""
+
+    file: str
+    panel: QualityPanel
+    phi: list[float]
+    psi: list[float]
+    design: dict = field(default_factory=dict)
+    novelty_max_tm: float | None = None
+    motif_rmsd: float | None = None
+
+    @staticmethod
+    def of(file: str, cached: dict) -> "StructureResult":
+        """From a cached panel job: the panel's fields and the angles."""
+        panel = QualityPanel(**{k: v for k, v in cached.items() if not k.startswith("_")})
+        return StructureResult(file, panel, cached["_phi"], cached["_psi"])
+
+    def row(self) -> dict:
+        """One flat row (structures.csv, summary means)."""
+        out = {"file": self.file, **self.panel.row(), **self.design}
+        if self.novelty_max_tm is not None:
+            out["novelty_max_tm"] = self.novelty_max_tm
+        if self.motif_rmsd is not None:
+            out["motif_rmsd"] = self.motif_rmsd
+        return out
 
 
 def _key(atoms: np.ndarray, *parts) -> str:
@@ -223,7 +253,7 @@ def _reference_chains(ts: TrainingSet, lengths: list[int], count: int, seed: int
     the split has fewer segments than asked."""
     rng = np.random.default_rng(seed)
     pool = ts.indices(None if split == "all" else split)
-    seg_lengths = np.array([ts.records[i]["length"] for i in pool])
+    seg_lengths = np.array([ts.records[i].length for i in pool])
     if len(seg_lengths) < count:
         print(f"protgen eval: warning: the reference set has only {len(seg_lengths)} segments; the real-chain column uses "
               f"{len(seg_lengths)} distinct chains instead of {count}", file=sys.stderr, flush=True)  # fmt: skip
@@ -236,11 +266,11 @@ def _reference_chains(ts: TrainingSet, lengths: list[int], count: int, seed: int
         else:
             i = int(np.argmin(np.where(free, np.abs(seg_lengths - length), np.inf)))
         free[i] = False
-        chosen.append((ts.records[pool[i]]["id"], ts.segment_atoms(pool[i]).astype(np.float64)))
+        chosen.append((ts.records[pool[i]].id, ts.segment_atoms(pool[i]).astype(np.float64)))
     return chosen
 
 
-def _designability(backbones, rows, config: EvalConfig, cache: _Cache, out: Path) -> list[tuple[str, str]]:
+def _designability(backbones, results: list["StructureResult"], config: EvalConfig, cache: _Cache, out: Path) -> list[tuple[str, str]]:
     """ProteinMPNN designs (and folds, with a folding model) per backbone; returns the (file,
     reason) of backbones whose designability could not be computed — they are skipped, not fatal."""
     from protgen.evaluation.designability import ESMFold, ProteinMPNN, self_consistency, sequence_sanity
@@ -253,7 +283,7 @@ def _designability(backbones, rows, config: EvalConfig, cache: _Cache, out: Path
     for mode in config.mpnn_modes:
         mpnn = ProteinMPNN(mode)
         progress = Progress(len(backbones), f"designability ({mode})", unit="structures")
-        for (name, atoms), row in zip(backbones, rows):
+        for (name, atoms), result in zip(backbones, results):
             key = _key(atoms, "mpnn", mode, config.num_seqs, config.temperature, config.fold_model, config.plddt_floor)
             value = cache.get(key)
             if value is None:
@@ -269,7 +299,7 @@ def _designability(backbones, rows, config: EvalConfig, cache: _Cache, out: Path
                     progress.update()
                     continue
                 cache.put(key, value)
-            row.update(value)
+            result.design.update(value)
             progress.update()
         progress.close()
     return failures
@@ -280,7 +310,8 @@ def _mean(rows: list[dict], key: str) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def _summary(rows: list[dict], tm: np.ndarray | None) -> dict:
+def _summary(results: list["StructureResult"], tm: np.ndarray | None) -> dict:
+    rows = [r.row() for r in results]
     # every numeric column of any row: a first row whose designability failed must not hide it
     numeric = [k for k in dict.fromkeys(k for r in rows for k in r) if not k.startswith("_")
                and any(isinstance(r.get(k), (int, float, bool)) for r in rows)]  # fmt: skip
@@ -317,8 +348,8 @@ def evaluate(source, out: str | Path, config: EvalConfig = EvalConfig()) -> dict
     if not backbones:
         raise ProtgenError(f"no usable backbone in {source} ({len(skipped)} skipped)")
     atoms = [a for _, a in backbones]
-    rows = _cached_map(cache, [_key(a, "panel", PANEL_VERSION) for a in atoms], _panel_job, atoms, config.workers, "quality panel")
-    rows = [{"file": name, **row} for (name, _), row in zip(backbones, rows)]
+    panels = _cached_map(cache, [_key(a, "panel", PANEL_VERSION) for a in atoms], _panel_job, atoms, config.workers, "quality panel")
+    rows = [StructureResult.of(name, panel) for (name, _), panel in zip(backbones, panels)]
     skipped += _designability(backbones, rows, config, cache, out)
     _motif_rmsd(rows, backbones, _manifest_rows(source), config)
     cas = [a[:, 1] for a in atoms]
@@ -328,23 +359,23 @@ def evaluate(source, out: str | Path, config: EvalConfig = EvalConfig()) -> dict
         ref_set = TrainingSet.load(config.reference)
         reference = _reference_chains(ref_set, [len(a) for a in atoms], config.max_reference, config.seed, config.reference_split)
         ref_atoms = [a for _, a in reference]
-        reference_rows = _cached_map(cache, [_key(a, "panel", PANEL_VERSION) for a in ref_atoms], _panel_job, ref_atoms, config.workers, "reference panel")
-        reference_rows = [{"file": name, **row} for (name, _), row in zip(reference, reference_rows)]
+        panels = _cached_map(cache, [_key(a, "panel", PANEL_VERSION) for a in ref_atoms], _panel_job, ref_atoms, config.workers, "reference panel")
+        reference_rows = [StructureResult.of(name, panel) for (name, _), panel in zip(reference, panels)]
         reference_tm = _tm_matrix([a[:, 1] for a in ref_atoms], config.workers, cache)
         _novelty(rows, atoms, ref_set, config, cache)
     summary = {
         "source": str(source),
         "samples": {**_summary(rows, tm), **_motif_success(rows, tm)},
         "reference": _summary(reference_rows, reference_tm) if reference_rows else None,
-        "rg_ratio_in_reference_range": _in_range(rows, reference_rows, "rg_ratio") if reference_rows else None,
+        "rg_ratio_in_reference_range": _in_range(rows, reference_rows) if reference_rows else None,
         "reference_set": str(config.reference) if config.reference else None,
         "reference_distinct_chains": len({name for name, _ in reference}) if config.reference else 0,
         "skipped": [{"file": f, "reason": r} for f, r in skipped],
         "config": asdict(config),
     }
-    _write_rows(out / "structures.csv", rows)
+    _write_rows(out / "structures.csv", [r.row() for r in rows])
     if reference_rows:
-        _write_rows(out / "reference.csv", reference_rows)
+        _write_rows(out / "reference.csv", [r.row() for r in reference_rows])
     with atomic_path(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=float) + "\n")
     write_report(out, rows, reference_rows, tm, reference_tm, summary)
@@ -370,7 +401,7 @@ def _tm_matrix(cas: list[np.ndarray], workers: int, cache: _Cache) -> np.ndarray
 
 def _novelty(rows, atoms, ref_set: TrainingSet, config: EvalConfig, cache: _Cache) -> None:
     rng = np.random.default_rng(config.seed)
-    seg_lengths = np.array([r["length"] for r in ref_set.records])
+    seg_lengths = np.array([r.length for r in ref_set.records])
     jobs, keys = [], []
     for a in atoms:
         length = len(a)
@@ -380,14 +411,14 @@ def _novelty(rows, atoms, ref_set: TrainingSet, config: EvalConfig, cache: _Cach
         jobs.append((a[:, 1], [ref_set.segment_atoms(int(i))[:, 1].astype(np.float64) for i in sorted(ok)]))
         keys.append(_key(a, "novelty", ref_set.meta["fingerprint"], config.novelty_candidates, config.seed))
     values = _cached_map(cache, keys, _novelty_job, jobs, config.workers, "novelty")
-    for row, value in zip(rows, values):
-        row["novelty_max_tm"] = value
+    for result, value in zip(rows, values):
+        result.novelty_max_tm = value
 
 
-def _in_range(rows: list[dict], reference_rows: list[dict], key: str) -> float:
-    """Fraction of samples whose value lies within the real chains' 5–95 % range."""
-    low, high = np.percentile([r[key] for r in reference_rows], [5, 95])
-    return float(np.mean([low <= r[key] <= high for r in rows]))
+def _in_range(results: list["StructureResult"], reference: list["StructureResult"]) -> float:
+    """Fraction of samples whose Rg/L^0.38 lies within the real chains' 5–95 % range."""
+    low, high = np.percentile([r.panel.rg_ratio for r in reference], [5, 95])
+    return float(np.mean([low <= r.panel.rg_ratio <= high for r in results]))
 
 
 def _write_rows(path: Path, rows: list[dict]) -> None:

@@ -69,7 +69,7 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     width = 0.8 / len(sets)
     for k, (label, rs, colour) in enumerate(sets):
-        values = [np.mean([r[key] for r in rs]) for key in ("helix", "strand", "coil")]
+        values = [np.mean([getattr(r.panel, key) for r in rs]) for key in ("helix", "strand", "coil")]
         ax.bar(np.arange(3) + k * width, values, width, label=label, color=colour)
     ax.set_xticks(np.arange(3) + width * (len(sets) - 1) / 2, ["helix", "strand", "coil"])
     ax.set(ylabel="fraction of residues", title="secondary structure (DSSP)")
@@ -78,8 +78,8 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for label, rs, colour in sets:
-        ax.scatter([r["length"] for r in rs], [r["rg"] for r in rs], s=10, label=label, color=colour, alpha=0.7)
-    length = np.linspace(min(r["length"] for r in rows + ref_rows) * 0.9, max(r["length"] for r in rows + ref_rows) * 1.1, 100)
+        ax.scatter([r.panel.length for r in rs], [r.panel.rg for r in rs], s=10, label=label, color=colour, alpha=0.7)
+    length = np.linspace(min(r.panel.length for r in rows + ref_rows) * 0.9, max(r.panel.length for r in rows + ref_rows) * 1.1, 100)
     ax.plot(length, 2.45 * length**0.38, "k--", lw=1, label="2.45·L^0.38 (real chains, median)")
     ax.fill_between(length, 2.09 * length**0.38, 3.37 * length**0.38, color="0.85", zorder=0, label="real chains, 5–95 %")
     ax.set(xlabel="length", ylabel="Rg of CA, Å", title="compactness")
@@ -88,8 +88,8 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
 
     fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets), 3.8), squeeze=False)
     for ax, (label, rs, _) in zip(axes[0], sets):
-        phi = np.concatenate([r["_phi"] for r in rs if "_phi" in r] or [np.zeros(0)])
-        psi = np.concatenate([r["_psi"] for r in rs if "_psi" in r] or [np.zeros(0)])
+        phi = np.concatenate([r.phi for r in rs] or [np.zeros(0)])
+        psi = np.concatenate([r.psi for r in rs] or [np.zeros(0)])
         *_, image = ax.hist2d(phi, psi, bins=72, range=[[-180, 180], [-180, 180]], cmap="viridis", cmin=1)
         fig.colorbar(image, ax=ax, label="residues per 5°×5° bin")
         for (x0, x1), (y0, y1) in ALLOWED_REGIONS:  # the panel's "allowed" rectangles
@@ -103,14 +103,14 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
         ax.hist(tm[np.triu_indices(len(tm), 1)], bins, alpha=0.6, density=True, label="samples, pairwise")
     if ref_tm is not None and len(ref_tm) > 1:
         ax.hist(ref_tm[np.triu_indices(len(ref_tm), 1)], bins, alpha=0.6, density=True, label="real chains, pairwise")
-    novelty = [r["novelty_max_tm"] for r in rows if "novelty_max_tm" in r]
+    novelty = [r.novelty_max_tm for r in rows if r.novelty_max_tm is not None]
     if novelty:
         ax.hist(novelty, bins, alpha=0.6, density=True, label="samples, max TM to reference")
     ax.set(xlabel="TM-score", ylabel="density", title="diversity and novelty")
     ax.legend(fontsize=8)
     save(fig, "tm_scores.png")
 
-    sc = [(r["length"], r[k]) for r in rows for k in ("full_sc_rmsd",) if k in r]
+    sc = [(r.panel.length, r.design["full_sc_rmsd"]) for r in rows if "full_sc_rmsd" in r.design]
     if sc:
         fig, ax = plt.subplots(figsize=(5, 3.5))
         ax.scatter(*zip(*sc), s=12)
