@@ -1,0 +1,116 @@
+"""The silent bugs found when protgen 0.1 was read, each held by a test that failed before."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from chains import HELIX, ideal_chain
+from fixtures import HAIRPIN, training_set
+from protgen.data.structure import write_backbone
+from protgen.errors import CheckpointError, ProtgenError
+from protgen.network.ipa import PRESETS
+from protgen.training import checkpoint
+from protgen.training.config import ModelConfig, TrainConfig
+from protgen.training.loop import train
+
+TINY = dict(batch_size=2, crop_length=40, warmup=1, checkpoint_every=3)
+
+
+def test_summary_keeps_design_figures_when_the_first_structure_fails(tmp_path, monkeypatch):
+    """0.1 took the summary's keys from the first row: a first failure dropped them all."""
+    import protgen.evaluation.designability as designability
+    from protgen.evaluation.evaluate import EvalConfig, evaluate
+
+    for k, shape in enumerate([HAIRPIN, [HELIX] * 30, [HELIX] * 35]):
+        write_backbone(tmp_path / "in" / f"s{k}.pdb", ideal_chain(shape).astype(np.float32))
+    calls = {"n": 0}
+
+    class FakeMPNN:
+        def __init__(self, mode="full"):
+            pass
+
+        @staticmethod
+        def available():
+            return True
+
+        def design(self, pdb, num, temperature, seed):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise ProtgenError("ProteinMPNN failed on this backbone")
+            return [designability.Design("ACDEFGHIKLMNPQRSTVWY"[: len(pdb.read_text()) % 20 + 1], 1.0)] * num
+
+    monkeypatch.setattr(designability, "ProteinMPNN", FakeMPNN)
+    summary = evaluate(tmp_path / "in", tmp_path / "out", EvalConfig(mpnn="on"))
+    assert "full_mpnn_score" in summary["samples"] and "full_seq_entropy" in summary["samples"]
+    assert any("ProteinMPNN failed" in s["reason"] for s in summary["skipped"])
+
+
+def test_sampling_starts_at_the_checkpoints_t_min(tmp_path, monkeypatch):
+    """0.1 had a second t_min in the sampler and ignored the checkpoint's."""
+    from protgen.method.process import ProcessConfig
+    from protgen.sampling import sample
+
+    ts = training_set(tmp_path)
+    run = train(ts.path, tmp_path / "run", ModelConfig(PRESETS["tiny"], ProcessConfig(t_min=0.2)), TrainConfig(steps=3, **TINY))
+    seen = {}
+    real = sample.simulate
+
+    def spy(predict, x_0, t_0, *args, **kwargs):
+        seen["t_0"] = t_0
+        return real(predict, x_0, t_0, *args, **kwargs)
+
+    monkeypatch.setattr(sample, "simulate", spy)
+    sample.sample_backbones(checkpoint.load_model(run.checkpoint), 10, [1], sample.SampleConfig(simulation=sample.SimulationConfig(steps=2)))
+    assert seen["t_0"] == 0.2
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (open, ("/tmp/protgen_exploit_ran", "w"))
+
+
+def test_a_crafted_checkpoint_cannot_run_code(tmp_path):
+    """0.1 loaded checkpoints with weights_only=False."""
+    import os
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format_version": 1, "payload": _Exploit()}, path)
+    if os.path.exists("/tmp/protgen_exploit_ran"):
+        os.unlink("/tmp/protgen_exploit_ran")
+    with pytest.raises(CheckpointError, match="not a readable protgen checkpoint"):
+        checkpoint.load(path)
+    assert not os.path.exists("/tmp/protgen_exploit_ran")
+
+
+def test_training_keeps_the_jump_part_of_the_generator(tmp_path):
+    """0.1's training step rebuilt the velocity without its insertion field."""
+    import csv
+
+    from protgen.method.process import ProcessConfig
+
+    ts = training_set(tmp_path)
+    config = ModelConfig(replace(PRESETS["tiny"], insertion=True), ProcessConfig(name="insertion"))
+    train(ts.path, tmp_path / "run", config, TrainConfig(steps=2, log_every=1, **TINY))
+    with open(tmp_path / "run" / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert "rate" in rows[0] and all(float(r["rate"]) > 0 for r in rows)
+
+
+def test_the_panel_cache_version_lives_in_one_constant(tmp_path, monkeypatch):
+    """0.1 wrote the cache version in two places; bumping the one constant recomputes both panels."""
+    import protgen.evaluation.evaluate as module
+
+    ref = training_set(tmp_path, n_chains=3, val_fraction=0.0)
+    write_backbone(tmp_path / "in" / "a.pdb", ideal_chain(HAIRPIN).astype(np.float32))
+    config = module.EvalConfig(reference=str(ref.path), max_reference=2, mpnn="off")
+    module.evaluate(tmp_path / "in", tmp_path / "out", config)
+    calls = []
+    real = module._panel_job
+    monkeypatch.setattr(module, "_panel_job", lambda atoms: calls.append(1) or real(atoms))
+    module.evaluate(tmp_path / "in", tmp_path / "out", config)
+    assert calls == []
+    monkeypatch.setattr(module, "PANEL_VERSION", module.PANEL_VERSION + 1)
+    module.evaluate(tmp_path / "in", tmp_path / "out", config)
+    assert len(calls) == 3, "samples and reference chains alike"
