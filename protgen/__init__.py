@@ -33,13 +33,19 @@ def sample(model=None, length: int = 100, num: int = 1, seed: int = 0, steps: in
     """``num`` backbones of ``length`` residues as a numpy array (num, length, 4, 3), Å, atoms N,
     CA, C, O. Sample i uses the same seed as ``protgen sample --seed seed`` does for index i, so
     the API and the command line give the same structures. ``rot_rate`` None or 0: the learned
-    rotation rate."""
+    rotation rate. With an insertion model (Process 3) the length emerges: ``length`` is ignored
+    and a list of ``num`` arrays (L_i, 4, 3) is returned."""
     from protgen.method.simulation import SimulationConfig
-    from protgen.sampling.sample import SampleConfig, sample_backbones, sample_seed
+    from protgen.sampling.sample import SampleConfig, sample_seed, sample_states, unconditioned_state
 
     trained = model if model is not None else load_model(device=device)
+    trained.model.to(device)
     config = SampleConfig(lengths=(length,), num=num, seed=seed, simulation=SimulationConfig(steps, rot_rate or None))
-    atoms, _ = sample_backbones(trained, length, [sample_seed(seed, length, i) for i in range(num)], config, device)
+    emerging = trained.config.process.name == "insertion"
+    seeds = [sample_seed(seed, 0 if emerging else length, i) for i in range(num)]
+    atoms, lengths, _ = sample_states(trained, unconditioned_state(1 if emerging else length, num), seeds, config, device)
+    if emerging:
+        return [atoms[k, :n].numpy() for k, n in enumerate(lengths)]
     return atoms.numpy()
 
 

@@ -63,7 +63,7 @@ def main():
         template = WorldState.of(Rigid(torch.eye(3).expand(8, len(target), 3, 3), torch.zeros(8, len(target), 3)))
         with torch.no_grad():
             x_0 = trained.process.world_prior(template, torch.Generator().manual_seed(0))
-            x_1, _ = simulate(SelfConditioned(trained.model), x_0, config.process.t_min, SimulationConfig(steps=100))
+            x_1, _ = simulate(SelfConditioned(trained.model), x_0, trained.process.start_time, SimulationConfig(steps=100))
         rmsd = [kabsch_rmsd(frames_to_backbone(x_1.frames, x_1.mask)[k, :, 1].double(), target).item() for k in range(8)]
         print("CA RMSD of 8 samples to the chain, Å:", " ".join(f"{r:.2f}" for r in rmsd))
         print(f"median {np.median(rmsd):.2f} Å, best {min(rmsd):.2f} Å (target < 2 Å)")

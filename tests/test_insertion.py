@@ -128,8 +128,9 @@ def _toy_batch(size, g):
 
 def _simulate_lengths(per_gap, count, g, steps=4000):
     """The sampler's insertion step (Poisson draws of p·count per gap, p the step's exact insertion
-    probability) from the one-residue prior. Tau-leaping is first-order: the off-support mass of
-    a toy with three lengths 6/9/14 was 12 % at 100 steps, 1.2 % at 2,000 steps."""
+    probability) from the one-residue prior at t = 0, vectorised over chains (the same rule as
+    InsertionProcess.insert, which the end-to-end test below runs). Tau-leaping is first-order in
+    the step, hence the many steps."""
     n = torch.ones(count, dtype=torch.float64)
     process = InsertionProcess(CONFIG)
     for s in range(steps):
@@ -140,7 +141,7 @@ def _simulate_lengths(per_gap, count, g, steps=4000):
 
 
 def _chi2(a, b) -> float:
-    """Two-sample χ² statistic of two samples of lengths over the bins 6..14 and 'other'."""
+    """Two-sample χ² statistic of two samples of lengths over the bins 2..7 and 'other'."""
     bins = LENGTHS.tolist()
     table = np.array([[(x == m).sum() for m in bins] + [np.isin(x, bins, invert=True).sum()] for x in (a, b)], dtype=float)
     table = table[:, table.sum(0) > 0]
@@ -212,7 +213,7 @@ def test_the_jump_step_places_new_residues_from_the_world_state():
     assert process.insert(x, counts, 0.9, 1e-3, [torch.Generator()]) is x, "no insertions after the insertion end"
 
 
-def test_an_insertion_model_trains_and_samples_lengths_within_bounds(tmp_path):
+def test_an_insertion_model_trains_and_samples_lengths_within_bounds(tmp_path, capsys):
     import csv
 
     from fixtures import training_set
@@ -229,5 +230,30 @@ def test_an_insertion_model_trains_and_samples_lengths_within_bounds(tmp_path):
     assert [r["file"] for r in rows] == ["ins_0000.pdb", "ins_0001.pdb", "ins_0002.pdb"]
     for row in rows:
         assert 3 <= int(row["length"]) <= 400 and len(read_structure(tmp_path / "s" / row["file"]).chains[0]) == int(row["length"])
-    with pytest.raises(SystemExit):
-        main(["sample", "--checkpoint", str(tmp_path / "run"), "--length", "50", "--process", "insertion", "--out", str(tmp_path / "x")])
+    for flags, message in ((["--length", "50"], "lets the length emerge"), (["--process", "frames"], "does not match")):
+        with pytest.raises(SystemExit) as stop:
+            main(["sample", "--checkpoint", str(tmp_path / "run"), *flags, "--out", str(tmp_path / "x")])
+        assert stop.value.code == 1 and message in capsys.readouterr().err
+
+
+def test_the_sampler_grows_chains_from_t_0_with_the_oracle_rates():
+    """The real sampling path — simulate with InsertionProcess.insert as its jump step, from the
+    process's start time — driven by the toy's exact expected counts, reproduces the mean length."""
+    from protgen.method.simulation import SimulationConfig, simulate
+
+    process = InsertionProcess(CONFIG)
+    assert process.start_time == 0.0
+    chains = 200
+    x_0 = process.world_prior(WorldState.of(Rigid(torch.eye(3).expand(chains, 1, 3, 3), torch.zeros(chains, 1, 3))), torch.Generator().manual_seed(0))
+
+    def oracle(t, x_t):
+        n = x_t.mask.sum(-1).double()
+        counts = _posterior_hidden_per_gap(t.double(), n)[:, None].expand(-1, x_t.mask.shape[1] + 1)
+        zero = torch.zeros(*x_t.mask.shape, 3)
+        return FrameVelocity(zero, zero, counts.float())
+
+    rngs = [torch.Generator().manual_seed(k) for k in range(chains)]
+    x, _ = simulate(oracle, x_0, process.start_time, SimulationConfig(steps=400, rot_rate=None), jump=lambda x, c, t, dt: process.insert(x, c, t, dt, rngs))
+    lengths = x.mask.sum(-1).double()
+    expected = float((WEIGHTS * LENGTHS).sum())
+    assert abs(lengths.mean().item() - expected) < 4 * lengths.std().item() / chains**0.5 + 0.1

@@ -11,7 +11,7 @@ import protgen
 ROOT = Path(protgen.__file__).parent
 # Stages in pipeline order; a module may import its own stage and earlier ones only.
 STAGES = ["geometry", "data", "method", "network", "training", "sampling", "evaluation", "cli"]
-FOUNDATION = {"errors", "files", "progress"}  # shared by every stage, import no stage
+FOUNDATION = {"errors", "files", "progress", "workers"}  # shared by every stage, import no stage
 
 
 def _stage(module: str) -> int | None:

@@ -110,7 +110,7 @@ def test_the_conditional_network_is_equivariant_and_starts_as_the_unconditional_
     assert torch.allclose(o.rotvec, out.rotvec, atol=1e-9) and torch.allclose(o.x1_hat.trans, motion.apply(out.x1_hat.trans), atol=1e-8)
 
 
-def test_scaffolds_keep_the_motif_exactly_end_to_end(tmp_path, motif_file):
+def test_scaffolds_keep_the_motif_exactly_end_to_end(tmp_path, motif_file, capsys):
     from protgen.cli.main import main
     from protgen.evaluation.similarity import kabsch_rmsd
 
@@ -119,8 +119,9 @@ def test_scaffolds_keep_the_motif_exactly_end_to_end(tmp_path, motif_file):
           "--crop-length", "40", "--warmup", "1", "--motif-prob", "0.5", "--threads", "1"])  # fmt: skip
     main(["train", "--data", str(ts.path), "--out", str(tmp_path / "plain"), "--preset", "tiny", "--steps", "2", "--batch-size", "2",
           "--crop-length", "40", "--threads", "1"])  # fmt: skip
-    with pytest.raises(SystemExit):  # an unconditional model refuses a motif (one-line error, exit 1)
+    with pytest.raises(SystemExit) as stop:  # an unconditional model refuses a motif (one-line error, exit 1)
         main(["sample", "--checkpoint", str(tmp_path / "plain"), "--motif", str(motif_file), "--contig", "3,A10-14", "--out", str(tmp_path / "x")])
+    assert stop.value.code == 1 and "not trained for motif scaffolding" in capsys.readouterr().err
     main(["sample", "--checkpoint", str(tmp_path / "run"), "--motif", str(motif_file), "--contig", "3-5,A10-19,4-6,0 B101-105,2",
           "--num", "3", "--steps", "5", "--out", str(tmp_path / "s"), "--threads", "1"])  # fmt: skip
     with open(tmp_path / "s" / "manifest.csv", newline="") as handle:

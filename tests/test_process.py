@@ -12,6 +12,7 @@ from protgen.method.generator import FrameVelocity, Prediction
 from protgen.method.loss import LossConfig, generator_matching_loss
 from protgen.geometry.world import WorldState
 from protgen.method.loss import frame_velocity_loss
+from protgen.method.insertion import InsertionProcess
 from protgen.method.process import ChainFrameFlow, ChainLatent, LatentProcess, PathSample, ProcessConfig, ResidueFrameFlow
 from protgen.geometry.rigid import Rigid
 from protgen.method.simulation import SimulationConfig, simulate
@@ -28,14 +29,17 @@ def _state(shape, seed, mask=None):
     return WorldState.of(_frames(shape, seed), mask)
 
 
-@pytest.mark.parametrize("cls", PROCESSES)
+@pytest.mark.parametrize("cls", PROCESSES + [InsertionProcess])
 def test_processes_implement_the_latent_process_interface(cls):
-    """Every method of the LatentProcess protocol exists; Process 2 composes Process 1, not inherits."""
+    """Every member of the LatentProcess protocol exists; Process 2 composes Process 1, not inherits."""
     process = cls()
     members = [n for n in vars(LatentProcess) if not n.startswith("_")]
-    assert {"sample_time", "world_prior", "sample_path", "phi", "target"} <= set(members)
-    assert all(callable(getattr(process, n)) for n in members if n != "config") and isinstance(process.config, ProcessConfig)
-    assert cls is ResidueFrameFlow or (not issubclass(cls, ResidueFrameFlow) and isinstance(process.residues, ResidueFrameFlow))
+    assert {"sample_time", "world_prior", "sample_path", "phi", "target", "start_time"} <= set(members)
+    assert all(callable(getattr(process, n)) for n in members if n not in ("config", "start_time")) and isinstance(process.config, ProcessConfig)
+    assert 0.0 <= process.start_time < 0.05
+    assert not issubclass(cls, ResidueFrameFlow) or cls is ResidueFrameFlow
+    if cls is ChainFrameFlow:
+        assert isinstance(process.residues, ResidueFrameFlow)
 
 
 @pytest.mark.parametrize("cls", PROCESSES)

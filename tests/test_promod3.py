@@ -35,6 +35,19 @@ def _entries():
     return out
 
 
+def test_entry_translations_are_added_to_the_stored_coordinates(tmp_path):
+    """Each entry stores coordinates relative to its float32 translation (the file's own layout;
+    centred training sets are unaffected by it either way)."""
+    entries = _entries()[:1]
+    path = write_structure_db(tmp_path / "db.dat", entries)
+    data = bytearray(path.read_bytes())
+    at = 85 + 4 + 4 + 4 + 1 + 8  # entry 0's translation
+    data[at : at + 12] = struct.pack("<3f", 10.0, -20.0, 30.0)
+    path.write_bytes(bytes(data))
+    atoms = read_structure_db(path).chain(0).atoms
+    assert np.abs(atoms - (entries[0][3] + np.array([10.0, -20.0, 30.0]))).max() < 0.006
+
+
 def test_layout_round_trip(tmp_path):
     entries = _entries()
     db = read_structure_db(write_structure_db(tmp_path / "db.dat", entries))

@@ -6,6 +6,7 @@ from protgen.cli.threads import add_threads_flag, set_threads
 from protgen.errors import ConfigError
 from protgen.method.simulation import SimulationConfig
 from protgen.sampling.sample import SampleConfig, default_checkpoint, parse_lengths, sample_to_directory
+from protgen.training.checkpoint import load_model
 
 __all__ = ["register"]
 
@@ -67,12 +68,17 @@ def _run(args) -> None:
     simulation = SimulationConfig(steps=args.steps, rot_rate=args.rot_rate or None)
     config = SampleConfig(lengths, args.num, args.seed, args.batch_size, args.format, args.trajectory, not args.no_self_condition, simulation,
                           args.motif, args.contig, args.total_length, args.min_length, args.max_length)  # fmt: skip
-    kind = "motif" if args.motif else ("insertion" if args.process == "insertion" else "default")
-    checkpoint = default_checkpoint(kind) if args.checkpoint is None else args.checkpoint
-    if args.length is not None or args.lengths:
-        from protgen.training.checkpoint import load
-
-        if kind == "insertion" or load(checkpoint)["model_config"]["process"]["name"] == "insertion":
-            raise ConfigError("an insertion model lets the length emerge; bound it with --min-length/--max-length instead of --length")
-    rows = sample_to_directory(checkpoint, args.out, config, device, args.force)
+    if args.checkpoint is None:
+        path = default_checkpoint("motif" if args.motif else ("insertion" if args.process == "insertion" else "default"))
+    else:
+        path = args.checkpoint
+    trained = load_model(path, device)
+    process = trained.config.process.name
+    if args.process is not None and args.checkpoint is not None and (args.process == "insertion") != (process == "insertion"):
+        raise ConfigError(f"--process {args.process} does not match {args.checkpoint}, a {process!r} model")
+    if process == "insertion" and (args.length is not None or args.lengths):
+        raise ConfigError("an insertion model lets the length emerge; bound it with --min-length/--max-length instead of --length")
+    if process != "insertion" and (args.min_length != 1 or args.max_length != 1000):
+        raise ConfigError("--min-length/--max-length bound the emerging length of an insertion model; this model takes --length/--lengths")
+    rows = sample_to_directory(path, args.out, config, device, args.force, trained=trained)
     print(f"wrote {len(rows)} backbones and manifest.csv to {args.out}")

@@ -134,6 +134,8 @@ def _run(args) -> None:
     from protgen.training.loop import train
 
     init_from = args.init_from
+    if args.resume and init_from is not None:
+        raise ConfigError("--init-from starts a new run; it cannot be combined with --resume")
     if args.resume:
         state = checkpoint.load(Path(args.out) / "checkpoint.pt")
         model, config = configs_from(args, (model_config_from_dict(state["model_config"]), train_config_from_dict(state["train_config"])))

@@ -29,6 +29,7 @@ from protgen import __version__
 from protgen.data.cluster import cluster_sequences
 from protgen.errors import DatasetError, StructureError
 from protgen.progress import Progress
+from protgen.workers import one_thread_worker
 from protgen.data.promod3 import StructureDB, extract_from_deb, is_structure_db, read_structure_db
 from protgen.data.segment import Segment, SegmentConfig, segments_of
 from protgen.data.structure import Structure, read_structure
@@ -72,7 +73,10 @@ def find_structure_files(sources: list[str | Path], unreadable: list[tuple[str, 
             for name in names:
                 path = Path(folder) / name
                 lower = name.lower().removesuffix(".gz")
-                if not name.startswith(".") and path.is_file() and (lower.endswith(_SUFFIXES) or "." not in lower or _database_kind(path)):
+                kind = _database_kind(path)
+                if kind == "deb" and not lower.startswith("promod3-data"):
+                    continue  # in a folder, only promod3-data packages are sources (named ones always are)
+                if not name.startswith(".") and path.is_file() and (lower.endswith(_SUFFIXES) or "." not in lower or kind):
                     found.add(path)
         if unreadable is not None:
             unreadable += [(str(e.filename), f"cannot read folder ({e.strerror})") for e in errors]
@@ -188,7 +192,7 @@ def build(sources: list[str | Path], out: str | Path, config: BuildConfig = Buil
         jobs = _jobs(files, config.segments, tmp / "scratch")
         progress = Progress(sum(j.items for j in jobs), "reading", unit="items")
         if config.workers > 1:
-            with get_context("spawn").Pool(config.workers, initializer=_one_thread) as pool:
+            with get_context("spawn").Pool(config.workers, initializer=one_thread_worker) as pool:
                 segments, skipped = _collect(pool.imap(_read_job, jobs), progress)
         else:
             segments, skipped = _collect(map(_read_job, jobs), progress)
@@ -232,16 +236,6 @@ def _check_output(out: Path, force: bool) -> None:
         raise DatasetError(f"{out} already exists; pass --force to replace it")
     if not (out / "dataset.json").is_file() and any(out.iterdir()):
         raise DatasetError(f"{out} is neither a protgen training set nor empty; --force replaces only those (choose another --out)")
-
-
-def _one_thread() -> None:
-    """Reader processes: one torch thread, and Ctrl-C left to the parent (which stops the pool)."""
-    import signal
-
-    import torch
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(1)
 
 
 def _collect(results, progress: Progress) -> tuple[list[Segment], list[tuple[str, str]]]:

@@ -94,7 +94,11 @@ def _get(url: str, dest: Path, config: FetchConfig, check) -> None:
     """One attempt: stream url into dest, then check(dest). Raises _Transient or _Final."""
     request = urllib.request.Request(url, headers={"User-Agent": f"protgen/{__version__}"})
     try:
-        with urllib.request.urlopen(request, timeout=config.timeout) as response, open(dest, "wb") as out:
+        out = open(dest, "wb")
+    except OSError as error:
+        raise ProtgenError(f"cannot write {dest.parent}: {error.strerror or error}") from None
+    try:
+        with urllib.request.urlopen(request, timeout=config.timeout) as response, out:
             expected = response.headers.get("Content-Length")
             if expected is not None and int(expected) > config.max_bytes:
                 raise _Final(f"response of {int(expected)} bytes exceeds the {config.max_bytes}-byte limit")
@@ -103,7 +107,7 @@ def _get(url: str, dest: Path, config: FetchConfig, check) -> None:
                 size += len(chunk)
                 if size > config.max_bytes:
                     raise _Final(f"response exceeds the {config.max_bytes}-byte limit")
-                out.write(chunk)
+                _write(out, chunk, dest)
             if expected is not None and size != int(expected):
                 raise _Transient(f"truncated response ({size} of {expected} bytes)")
     except urllib.error.HTTPError as error:
@@ -114,13 +118,19 @@ def _get(url: str, dest: Path, config: FetchConfig, check) -> None:
         raise _Transient(f"network error ({error.reason})") from None
     except http.client.IncompleteRead as error:
         raise _Transient(f"truncated response ({len(error.partial)} bytes before the connection closed)") from None
-    except (TimeoutError, ConnectionError, http.client.HTTPException) as error:
+    except (OSError, http.client.HTTPException) as error:  # reading the response: SSL, resets, timeouts
         raise _Transient(f"network error ({type(error).__name__}: {error})") from None
+    check(dest)
+
+
+def _write(out, chunk: bytes, dest: Path) -> None:
+    """Write to the download's file; a full disk (or any write error) stops the whole fetch."""
+    try:
+        out.write(chunk)
     except OSError as error:
         if error.errno == errno.ENOSPC:
             raise ProtgenError(f"the disk is full while writing {dest.parent} (files already complete are kept)") from None
         raise ProtgenError(f"cannot write {dest.parent}: {error.strerror or error}") from None
-    check(dest)
 
 
 def _with_retries(url: str, dest: Path, config: FetchConfig, check) -> None:

@@ -60,8 +60,8 @@ class BatchLoader:
     segments are cropped at a random start); bucket: batches drawn at once and sorted by length so
     each batch pads little; max_pairs: if > 0, a batch of padded length L holds at most
     max_pairs // L² segments (FrameFlow's length batching: the pair track costs B·L², so short
-    chains come in large batches and long ones in small). Length is visible in x_t, so weighting
-    items by a function of length leaves the minimiser of the loss at each length unchanged.
+    chains come in large batches and long ones in small; training scales each batch's mean loss by
+    its size, so every chain weighs the same).
     """
 
     def __init__(

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from protgen.errors import StructureError
-from protgen.data.structure import THREE_TO_ONE, Chain
+from protgen.data.structure import ONE_TO_THREE, Chain
 
 __all__ = ["StructureDB", "read_structure_db", "extract_from_deb", "is_structure_db", "write_structure_db", "DEB_MEMBER"]
 
@@ -47,7 +47,6 @@ _HEADER = struct.pack("<II", MAGIC, VERSION) + _TYPE_CHECKS
 _BLOCKS = (("sequence", 1), ("coordinates", 24), ("dihedrals", 4), ("uint16 block 1", 2), ("uint16 block 2", 2),
            ("DSSP", 1), ("profile 1", 40), ("profile 2", 40))  # fmt: skip
 DEB_MEMBER = "usr/share/promod3/loop_data/structure_db.dat"
-_ONE_TO_THREE = {one: three for three, one in THREE_TO_ONE.items()}
 
 
 @dataclass(frozen=True)
@@ -81,14 +80,14 @@ class StructureDB:
         lo, n = int(self.offsets[k]), int(self.lengths[k])
         atoms = self.coords[lo : lo + n].astype(np.float32) * 0.01 + self.translation[k].astype(np.float32)
         sequence = self.sequence[lo : lo + n].tobytes().decode("ascii")
-        unknown = set(sequence) - set(_ONE_TO_THREE)
+        unknown = set(sequence) - set(ONE_TO_THREE)
         if unknown:
             raise StructureError(f"{self.path}#{self.name(k)}", f"non-standard residue codes {''.join(sorted(unknown))}")
         return Chain(
             chain_id=str(self.chain_ids[k]),
             res_ids=int(self.first_res[k]) + np.arange(n),
             ins_codes=np.full(n, ""),
-            res_names=np.array([_ONE_TO_THREE[c] for c in sequence]),
+            res_names=np.array([ONE_TO_THREE[c] for c in sequence]),
             sequence=sequence,
             atoms=atoms,
             atom_mask=np.ones((n, 4), bool),

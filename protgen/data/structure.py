@@ -21,13 +21,14 @@ import numpy as np
 from protgen.errors import StructureError
 from protgen.files import atomic_path
 
-__all__ = ["Chain", "Structure", "read_structure", "write_backbone", "backbone_atom_array", "THREE_TO_ONE", "sniff_format"]
+__all__ = ["Chain", "Structure", "read_structure", "write_backbone", "backbone_atom_array", "THREE_TO_ONE", "ONE_TO_THREE", "sniff_format"]
 
 THREE_TO_ONE = {
     "ALA": "A", "ARG": "R", "ASN": "N", "ASP": "D", "CYS": "C", "GLN": "Q", "GLU": "E",
     "GLY": "G", "HIS": "H", "ILE": "I", "LEU": "L", "LYS": "K", "MET": "M", "PHE": "F",
     "PRO": "P", "SER": "S", "THR": "T", "TRP": "W", "TYR": "Y", "VAL": "V",
 }  # fmt: skip
+ONE_TO_THREE = {one: three for three, one in THREE_TO_ONE.items()}
 # Modified or force-field residue names whose backbone is that of a standard amino acid.
 PARENT = {
     "MSE": "MET", "HSD": "HIS", "HSE": "HIS", "HSP": "HIS", "HID": "HIS", "HIE": "HIS",
@@ -229,8 +230,7 @@ def backbone_atom_array(atoms: np.ndarray, b_factors: np.ndarray | None = None, 
     array.coord = atoms.reshape(*atoms.shape[:-3], n_atoms, 3).astype(np.float32)
     array.chain_id = np.full(n_atoms, "A") if chain_ids is None else np.repeat(np.asarray(chain_ids, dtype="<U4"), 4)
     array.res_id = np.repeat(np.arange(1, length + 1) if res_ids is None else np.asarray(res_ids), 4)
-    one_to_three = {one: three for three, one in THREE_TO_ONE.items()}
-    names = [WRITTEN_RESIDUE] * length if sequence is None else [one_to_three[c] for c in sequence]
+    names = [WRITTEN_RESIDUE] * length if sequence is None else [ONE_TO_THREE[c] for c in sequence]
     array.res_name = np.repeat(np.array(names), 4)
     array.atom_name = np.tile(np.array(BACKBONE), length)
     array.element = np.tile(np.array(["N", "C", "C", "O"]), length)

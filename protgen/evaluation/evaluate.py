@@ -21,6 +21,7 @@ from protgen.data.dataset import TrainingSet
 from protgen.errors import ProtgenError, StructureError
 from protgen.files import atomic_path
 from protgen.progress import Progress
+from protgen.workers import one_thread_worker
 from protgen.evaluation.quality import QualityPanel, quality_panel, ramachandran
 from protgen.evaluation.similarity import kabsch_rmsd, single_linkage_clusters, tm_align
 from protgen.data.structure import read_structure
@@ -89,41 +90,37 @@ def _joined(chains):
                  np.concatenate([c.atom_mask for c in chains]))  # fmt: skip
 
 
-def _manifest_rows(source) -> dict[str, dict]:
-    """Rows of a sample manifest by file name ({} for a folder or arrays)."""
+def _manifest_rows(source) -> tuple[Path, dict[str, dict]]:
+    """The manifest's folder and its rows by file name (no rows for a folder or arrays)."""
     path = Path(source) if isinstance(source, (str, Path)) else None
     if path is None or not (path.is_file() and path.name.endswith(".csv")):
-        return {}
+        return Path("."), {}
     with open(path, newline="") as handle:
-        return {row["file"]: row for row in csv.DictReader(handle)}
+        return path.parent, {row["file"]: row for row in csv.DictReader(handle)}
 
 
-def _motif_rmsd(results: list["StructureResult"], backbones, manifest: dict[str, dict], config: EvalConfig) -> None:
-    """motif_rmsd (Å, N/CA/C after superposition) of every scaffold listed with motif columns."""
-    from protgen.sampling.motif import Contig, read_motif
+def _motif_rmsd(results: list["StructureResult"], backbones, manifest: tuple[Path, dict[str, dict]], config: EvalConfig) -> None:
+    """motif_rmsd (Å, N/CA/C after superposition) of every scaffold listed with motif columns. A
+    relative motif path in the manifest is read relative to the manifest's folder."""
+    from protgen.sampling.motif import parse_contig, read_motif
 
-    cache: dict[str, object] = {}
+    folder, rows = manifest
+    motifs: dict[str, object] = {}
     for result, (name, atoms) in zip(results, backbones):
-        info = manifest.get(name, {})
+        info = rows.get(name, {})
         if not info.get("motif_positions"):
             continue
-        motif_file = config.motif or info.get("motif_file")
-        segments = [_segment(text) for text in info["motif_residues"].split(";")]
+        motif_file = Path(config.motif or info.get("motif_file") or "")
+        if not motif_file.is_absolute() and not motif_file.exists():
+            motif_file = folder / motif_file
+        contig = parse_contig(info["motif_residues"].replace(";", ","))
         key = f"{motif_file}|{info['motif_residues']}"
-        if key not in cache:
-            cache[key] = read_motif(motif_file, Contig((tuple(segments),)))
-        motif = cache[key]
-        true = np.concatenate([motif.segments[seg] for seg in segments])[:, :3]
+        if key not in motifs:
+            motifs[key] = read_motif(motif_file, contig)
+        true = np.concatenate([motifs[key].segments[seg] for seg in contig.motif_segments])[:, :3]
         ranges = [tuple(map(int, r.split("-"))) for r in info["motif_positions"].split(";")]
         made = np.concatenate([atoms[a - 1 : b, :3] for a, b in ranges])
         result.motif_rmsd = float(kabsch_rmsd(made.reshape(-1, 3), true.reshape(-1, 3)))
-
-
-def _segment(text: str):
-    from protgen.sampling.motif import MotifSegment
-
-    start, end = text[1:].split("-", 1) if "-" in text[1:] else (text[1:], text[1:])
-    return MotifSegment(text[0], int(start), int(end))
 
 
 def _motif_success(results: list["StructureResult"], tm: np.ndarray | None) -> dict:
@@ -217,7 +214,7 @@ def _pool_map(fn, jobs, workers: int, label: str, unit: str):
     """fn over jobs, in order, in a process pool when workers > 1; yields each result as it comes."""
     progress = Progress(len(jobs), label, unit=unit)
     if workers > 1 and len(jobs) > 1:
-        with get_context("spawn").Pool(workers, initializer=_one_thread) as pool:
+        with get_context("spawn").Pool(workers, initializer=one_thread_worker) as pool:
             for result in pool.imap(fn, jobs):
                 progress.update()
                 yield result
@@ -227,16 +224,6 @@ def _pool_map(fn, jobs, workers: int, label: str, unit: str):
             progress.update()
             yield result
     progress.close()
-
-
-def _one_thread():
-    """Pool workers: one torch thread, and Ctrl-C left to the parent (which stops the pool)."""
-    import signal
-
-    import torch
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(1)
 
 
 def _cached_map(cache: _Cache, keys: list[str], fn, jobs: list, workers: int, label: str, unit: str = "structures") -> list:
@@ -400,16 +387,21 @@ def _tm_matrix(cas: list[np.ndarray], workers: int, cache: _Cache) -> np.ndarray
 
 
 def _novelty(rows, atoms, ref_set: TrainingSet, config: EvalConfig, cache: _Cache) -> None:
-    rng = np.random.default_rng(config.seed)
-    seg_lengths = np.array([r.length for r in ref_set.records])
+    """Max TM-score of each structure to reference chains of 0.5–2× its length from the set's
+    training split (what a model trained on it has seen; the whole set when it has none). The
+    candidates are drawn with a generator seeded by the structure itself, so they do not depend on
+    which other structures are evaluated or in which order."""
+    pool = ref_set.indices("train") or ref_set.indices()
+    seg_lengths = np.array([ref_set.records[i].length for i in pool])
     jobs, keys = [], []
     for a in atoms:
         length = len(a)
         ok = np.nonzero((seg_lengths >= 0.5 * length) & (seg_lengths <= 2 * length))[0]
         if len(ok) > config.novelty_candidates:
+            rng = np.random.default_rng([config.seed, int(_key(a, "novelty-draw")[:8], 16)])
             ok = rng.choice(ok, config.novelty_candidates, replace=False)
-        jobs.append((a[:, 1], [ref_set.segment_atoms(int(i))[:, 1].astype(np.float64) for i in sorted(ok)]))
-        keys.append(_key(a, "novelty", ref_set.meta["fingerprint"], config.novelty_candidates, config.seed))
+        jobs.append((a[:, 1], [ref_set.segment_atoms(pool[int(i)])[:, 1].astype(np.float64) for i in sorted(ok)]))
+        keys.append(_key(a, "novelty", ref_set.meta["fingerprint"], config.novelty_candidates, config.seed, 2))
     values = _cached_map(cache, keys, _novelty_job, jobs, config.workers, "novelty")
     for result, value in zip(rows, values):
         result.novelty_max_tm = value

@@ -4,7 +4,7 @@ import numpy as np
 
 from protgen.geometry.superposition import kabsch_rmsd, superpose
 
-__all__ = ["kabsch_rmsd", "superpose", "tm_align", "pairwise_tm", "single_linkage_clusters"]
+__all__ = ["kabsch_rmsd", "superpose", "tm_align", "single_linkage_clusters"]
 
 
 def tm_align(ca_a: np.ndarray, ca_b: np.ndarray, seq_a: str | None = None, seq_b: str | None = None) -> tuple[float, float]:
@@ -15,16 +15,6 @@ def tm_align(ca_a: np.ndarray, ca_b: np.ndarray, seq_a: str | None = None, seq_b
     seq_b = seq_b or "G" * len(ca_b)
     result = tmtools.tm_align(np.ascontiguousarray(ca_a, dtype=np.float64), np.ascontiguousarray(ca_b, dtype=np.float64), seq_a, seq_b)
     return float(result.tm_norm_chain1), float(result.tm_norm_chain2)
-
-
-def pairwise_tm(cas: list[np.ndarray]) -> np.ndarray:
-    """Symmetric matrix of TM-scores (mean of both normalisations), 1 on the diagonal. → (n, n)."""
-    n = len(cas)
-    tm = np.eye(n)
-    for i in range(n):
-        for j in range(i + 1, n):
-            tm[i, j] = tm[j, i] = float(np.mean(tm_align(cas[i], cas[j])))
-    return tm
 
 
 def single_linkage_clusters(similarity: np.ndarray, threshold: float) -> int:

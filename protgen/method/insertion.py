@@ -88,6 +88,12 @@ class InsertionProcess:
     def __init__(self, config: ProcessConfig = ProcessConfig(name="insertion")):
         self.config = config
 
+    @property
+    def start_time(self) -> float:
+        """0: the one-residue prior is the latent's law at t = 0 exactly (later, every residue is
+        already visible with probability κ(t), which a one-residue start would ignore)."""
+        return 0.0
+
     def hazard(self, t) -> torch.Tensor | float:
         """h(t) = 1/(T − t) before the insertion end T, 0 after."""
         end = self.config.insertion_end
@@ -214,22 +220,24 @@ class InsertionProcess:
         """One chain (n,) with its new residues interleaved in sequence order."""
         n = len(frames.trans)
         dtype, device = frames.trans.dtype, frames.trans.device
+        # the draws use the chain's CPU generator (reproducible on any device); the geometry follows the frames
         draws = torch.poisson((rate * counts[: n + 1].double().clamp_min(0)).cpu(), generator=rng).long()
         total = int(draws.sum())
         if total == 0:
             return frames
-        gap = torch.repeat_interleave(torch.arange(n + 1), draws)  # gap of each new residue
+        noise = self.config.birth_sigma * torch.randn(total, 3, generator=rng, dtype=torch.float64).to(device, dtype)
+        new_rots = so3.uniform((total,), dtype=torch.float64, generator=rng).to(device, dtype)
+        draws = draws.to(device)
+        gap = torch.repeat_interleave(torch.arange(n + 1, device=device), draws)  # gap of each new residue
         before = torch.cumsum(draws, 0) - draws  # new residues in earlier gaps
-        j = torch.arange(total) - before[gap]  # rank of a new residue inside its gap
+        j = torch.arange(total, device=device) - before[gap]  # rank of a new residue inside its gap
         left, right = frames.trans[(gap - 1).clamp(min=0)], frames.trans[gap.clamp(max=n - 1)]
         share = ((j + 1) / (draws[gap] + 1)).to(dtype)[:, None]
         centre = torch.where((gap == 0)[:, None], right, torch.where((gap == n)[:, None], left, left + share * (right - left)))
-        noise = self.config.birth_sigma * torch.randn(total, 3, generator=rng, dtype=torch.float64).to(dtype)
-        new_rots = so3.uniform((total,), dtype=torch.float64, generator=rng).to(dtype)
         slot_new = gap + before[gap] + j  # positions in the grown chain
-        slot_old = torch.arange(n) + torch.cumsum(draws, 0)[:n]
+        slot_old = torch.arange(n, device=device) + torch.cumsum(draws, 0)[:n]
         rots = torch.empty(n + total, 3, 3, dtype=dtype, device=device)
         trans = torch.empty(n + total, 3, dtype=dtype, device=device)
         rots[slot_old], trans[slot_old] = frames.rots, frames.trans
-        rots[slot_new], trans[slot_new] = new_rots.to(device), (centre + noise.to(device))
+        rots[slot_new], trans[slot_new] = new_rots, centre + noise
         return Rigid(rots, trans)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from protgen.geometry.backbone import IDEAL_C, IDEAL_N
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.units import ANGSTROM_PER_NM
 from protgen.method.generator import FrameVelocity, Prediction
@@ -81,8 +82,6 @@ def frame_velocity_loss(target: FrameVelocity, prediction: FrameVelocity, t: tor
     return LossTerms(config.rot_weight * rot + config.trans_weight * trans, {"rot": rot.detach(), "trans": trans.detach()})
 
 
-_LOCAL_N = (-0.525, 1.363, 0.0)  # the ideal residue of geometry.backbone (Å)
-_LOCAL_C = (1.526, 0.0, 0.0)
 
 
 def backbone_aux_loss(x1_hat: Rigid, x_1: Rigid, t: torch.Tensor, mask: torch.Tensor, config: LossConfig = LossConfig()) -> LossTerms:
@@ -91,10 +90,10 @@ def backbone_aux_loss(x1_hat: Rigid, x_1: Rigid, t: torch.Tensor, mask: torch.Te
     by max(1 − t, 1 − weight_clip) like the velocities, so they are on the scale of the flow loss.
 
     Not a Bregman divergence of the generator: its minimiser is E[a(X_1) | x_t] for non-affine a,
-    so it biases the learned generator (protgen/THEORY.md, "Couplings and auxiliary terms").
+    so it biases the learned generator (protgen/THEORY.md §8).
     x1_hat, x_1: Rigid (B, N), Å; t: (B,); mask: (B, N) bool.
     """
-    local = torch.tensor([_LOCAL_N, (0.0, 0.0, 0.0), _LOCAL_C], dtype=x_1.trans.dtype, device=mask.device)
+    local = torch.tensor([IDEAL_N, (0.0, 0.0, 0.0), IDEAL_C], dtype=x_1.trans.dtype, device=mask.device)
 
     def atoms(frames: Rigid) -> torch.Tensor:  # (B, 3N, 3) in nm
         return Rigid(frames.rots[..., None, :, :], frames.trans[..., None, :]).apply(local).flatten(-3, -2) / ANGSTROM_PER_NM

@@ -52,6 +52,10 @@ class LatentProcess(Protocol):
 
     config: ProcessConfig
 
+    @property
+    def start_time(self) -> float:
+        """Where sampling starts: the time at which world_prior is the law of Φ(Y_t)."""
+
     def sample_time(self, batch: int, rng: torch.Generator | None = None, device=None) -> torch.Tensor:
         """Training times, (batch,)."""
 
@@ -131,6 +135,12 @@ class ResidueFrameFlow:
     def __init__(self, config: ProcessConfig = ProcessConfig()):
         self.config = config
 
+    @property
+    def start_time(self) -> float:
+        """t_min: the prior is the law at t = 0, and the network is trained on t ≥ t_min (one step of
+        the path from the prior is negligible)."""
+        return self.config.t_min
+
     def sample_time(self, batch: int, rng=None, device=None) -> torch.Tensor:
         c = self.config
         return c.t_min + (c.t_max - c.t_min) * torch.rand(batch, generator=rng, device=device)
@@ -174,6 +184,10 @@ class ChainFrameFlow:
     def __init__(self, config: ProcessConfig = ProcessConfig()):
         self.config = config
         self.residues = ResidueFrameFlow(config)
+
+    @property
+    def start_time(self) -> float:
+        return self.residues.start_time
 
     def sample_time(self, batch: int, rng=None, device=None) -> torch.Tensor:
         return self.residues.sample_time(batch, rng, device)

@@ -36,14 +36,17 @@ class GeneratorModel(nn.Module):
 class SelfConditioned:
     """``predict(t, x_t)`` for the sampler: calls the model with the previous step's x̂_1 (when the
     network takes it and ``enabled``) and keeps the new one. The residues come from each x_t, so
-    they may change between steps; a changed residue count restarts the self-conditioning."""
+    they may change between steps; when any chain's residues change (an insertion), the previous
+    x̂_1 no longer lines up with them and self-conditioning restarts."""
 
     model: GeneratorModel
     enabled: bool = True
     x1_hat: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
 
     def __call__(self, t: torch.Tensor, x_t: WorldState) -> FrameVelocity:
-        use = self.enabled and self.model.config.self_condition and self.x1_hat is not None and self.x1_hat.shape[:2] == x_t.mask.shape
+        same = self.mask is not None and self.mask.shape == x_t.mask.shape and torch.equal(self.mask, x_t.mask)
+        use = self.enabled and self.model.config.self_condition and self.x1_hat is not None and same
         prediction = self.model(t, x_t, self.x1_hat if use else None)
-        self.x1_hat = prediction.x1_hat.trans
+        self.x1_hat, self.mask = prediction.x1_hat.trans, x_t.mask
         return prediction.velocity

@@ -178,6 +178,8 @@ def _layout(contig: Contig, motif: Motif, lengths) -> Layout:
             parts.append("0")
         for segment in chain:
             n = next(lengths)
+            if n == 0:  # a scaffold drawn with no residues
+                continue
             if isinstance(segment, Scaffold):
                 block, is_fixed = np.zeros((n, 4, 3), np.float32), False
                 parts.append(str(n))

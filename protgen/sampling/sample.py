@@ -120,7 +120,7 @@ def sample_states(trained: TrainedModel, template: WorldState, seeds: list[int],
         rngs = [torch.Generator().manual_seed(s + 1) for s in seeds]
         jump = lambda x, counts, t, dt: trained.process.insert(x, counts, t, dt, rngs)  # noqa: E731
     predict = SelfConditioned(trained.model, config.self_condition)
-    x_1, path = simulate(predict, x_0, trained.config.process.t_min, config.simulation, config.trajectory, on_step, jump)
+    x_1, path = simulate(predict, x_0, trained.process.start_time, config.simulation, config.trajectory, on_step, jump)
     atoms = frames_to_backbone(x_1.frames, x_1.mask).cpu()
     return atoms, x_1.mask.sum(-1).tolist(), [frames_to_backbone(x.frames, x.mask).cpu() for x in path]
 
@@ -218,29 +218,13 @@ def _finish(job: _Job, atoms: np.ndarray, motif_file: str | None) -> tuple[np.nd
     centre = true[:, 1].mean(0)
     atoms = atoms.copy()
     atoms[layout.fixed] = true - centre + atoms[layout.fixed][:, 1].mean(0)  # the frames were fixed: a pure translation
-    columns = {"motif_file": motif_file, "contig": layout.description, "motif_positions": layout.motif_positions,
+    columns = {"motif_file": str(Path(motif_file).resolve()), "contig": layout.description, "motif_positions": layout.motif_positions,
                "motif_residues": layout.motif_residues}  # fmt: skip
     return atoms, layout.fixed.astype(float), layout.chain, columns
 
 
-def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: SampleConfig, device="cpu", force: bool = False) -> list[dict]:
-    """Sample config.num backbones per length — or config.num scaffolds of a motif — with the
-    model of ``checkpoint_path`` into ``out``.
-
-    Returns this run's manifest rows; manifest.csv also keeps the rows of earlier runs whose
-    files are still there.
-    """
-    out = Path(out)
-    trained = checkpoint.load_model(checkpoint_path, device)
-    if config.contig is not None and not trained.config.network.motif:
-        raise ConfigError(f"{checkpoint_path} was not trained for motif scaffolding (its network has no motif flags); "
-                          "use a motif model (the shipped one is used when --checkpoint is not given)")  # fmt: skip
-    emerging = trained.config.process.name == "insertion"
-    if emerging and (config.contig is not None or config.trajectory):
-        raise ConfigError("an insertion model makes unconditional samples of emerging length: no --motif, no --trajectory")
-    fingerprint = checkpoint.fingerprint(checkpoint_path)
-    suffix = "cif" if config.fmt == "cif" else "pdb"
-    jobs, _ = _jobs(config, suffix, emerging)
+def _prepare(out: Path, jobs: list[_Job], force: bool) -> list[dict]:
+    """Check the output folder; return the rows of an earlier manifest to keep (with --force)."""
     if out.exists() and not out.is_dir():
         raise ProtgenError(f"--out {out} is a file, not a directory")
     if not force:
@@ -248,50 +232,93 @@ def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: Sa
         if clash:
             raise ProtgenError(f"{out / clash[0]} exists ({len(clash)} output(s) would be overwritten); pass --force or choose another --out")
     _check_writable(out)
-    earlier = _previous_rows(out, {j.name for j in jobs}) if force else []
-    rows: list[dict] = []
+    return _previous_rows(out, {j.name for j in jobs}) if force else []
+
+
+def _redraws(batch: list[_Job], lengths: list[int], config: SampleConfig, attempts: dict[int, int]) -> list[_Job]:
+    """Insertion samples whose length fell outside the bounds, with their next seeds. Drawing again
+    until the length is in bounds samples the model conditioned on them."""
+    again = []
+    for job, n in zip(batch, lengths):
+        if config.min_length <= n <= config.max_length:
+            continue
+        attempts[job.index] += 1
+        if attempts[job.index] > config.max_attempts:
+            raise ProtgenError(f"sample {job.index}: no length within {config.min_length}..{config.max_length} in {config.max_attempts} "
+                               "draws; widen --min-length/--max-length")  # fmt: skip
+        again.append(_Job(job.name, 1, job.index, sample_seed(config.seed, attempts[job.index] - 1, job.index)))
+    return again
+
+
+def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: SampleConfig, device="cpu", force: bool = False,
+                        trained: TrainedModel | None = None) -> list[dict]:  # fmt: skip
+    """Sample config.num backbones per length — or config.num scaffolds of a motif, or config.num
+    chains of emerging length — with the model of ``checkpoint_path`` into ``out``.
+
+    Returns this run's manifest rows; manifest.csv also keeps the rows of earlier runs whose
+    files are still there. ``trained``: the checkpoint's model, if the caller has loaded it.
+    """
+    out = Path(out)
+    trained = trained or checkpoint.load_model(checkpoint_path, device)
+    if config.contig is not None and not trained.config.network.motif:
+        raise ConfigError(f"{checkpoint_path} was not trained for motif scaffolding (its network has no motif flags); "
+                          "use a motif model (the shipped one is used when --checkpoint is not given)")  # fmt: skip
+    emerging = trained.config.process.name == "insertion"
+    if emerging and (config.contig is not None or config.trajectory):
+        raise ConfigError("an insertion model makes unconditional samples of emerging length: no --motif, no --trajectory")
+    fingerprint = checkpoint.fingerprint(checkpoint_path)
+    jobs, _ = _jobs(config, "cif" if config.fmt == "cif" else "pdb", emerging)
+    writer = _Writer(out, _prepare(out, jobs, force), config, fingerprint)
     queue = _batches(jobs, config.batch_size)
     progress = Progress(len(queue) * config.simulation.steps, "sampling", unit="steps")
-    listed, attempts = 0, {job.index: 1 for job in jobs}
+    attempts = {job.index: 1 for job in jobs}
     while queue:
         batch = queue.pop(0)
         began = time.perf_counter()
         atoms, lengths, path = sample_states(trained, _template(batch), [j.seed for j in batch], config, device,
-                                             on_step=lambda: progress.update(1, extra=f"{len(rows)}/{len(jobs)} written"))  # fmt: skip
+                                             on_step=lambda: progress.update(1, extra=f"{len(writer.rows)}/{len(jobs)} written"))  # fmt: skip
         seconds = (time.perf_counter() - began) / len(batch)
-        retry = [j for j, n in zip(batch, lengths) if emerging and not config.min_length <= n <= config.max_length]
-        for job in retry:  # drawing again until the length is in bounds samples the model conditioned on them
-            attempts[job.index] += 1
-            if attempts[job.index] > config.max_attempts:
-                raise ProtgenError(f"sample {job.index}: no length within {config.min_length}..{config.max_length} in {config.max_attempts} "
-                                   "draws; widen --min-length/--max-length")  # fmt: skip
-        if retry:
-            queue.append([_Job(j.name, 1, j.index, sample_seed(config.seed, attempts[j.index] - 1, j.index)) for j in retry])
+        again = _redraws(batch, lengths, config, attempts) if emerging else []
+        if again:
+            queue.append(again)
             progress.total += config.simulation.steps
+        redrawn = {j.index for j in again}
+        done = [(k, _Job(job.name, lengths[k], job.index, job.seed, job.layout)) for k, job in enumerate(batch) if job.index not in redrawn]
+        writer.write(done, atoms, lengths, path, seconds)
+        progress.update(0, extra=f"{len(writer.rows)}/{len(jobs)} written")
+    progress.close()
+    return writer.rows
+
+
+class _Writer:
+    """Backbone files and the manifest (rewritten after every batch, so it always lists what is on
+    disk); a full disk or another write error ends the run with what was kept."""
+
+    def __init__(self, out: Path, earlier: list[dict], config: SampleConfig, fingerprint: str):
+        self.out, self.earlier, self.config, self.fingerprint = out, earlier, config, fingerprint
+        self.rows: list[dict] = []
+        self.listed = 0
+
+    def write(self, done: list[tuple[int, _Job]], atoms: torch.Tensor, lengths: list[int], path: list[torch.Tensor], seconds: float) -> None:
+        config, suffix = self.config, "cif" if self.config.fmt == "cif" else "pdb"
         try:
-            for k, job in enumerate(batch):
-                if job in retry:
-                    continue
-                job = _Job(job.name, lengths[k], job.index, job.seed, job.layout)
+            for k, job in done:
                 final, b_factors, chains, columns = _finish(job, atoms[k, : lengths[k]].numpy(), config.motif_file)
-                write_backbone(out / job.name, final, b_factors, fmt=config.fmt, chain_ids=chains)
+                write_backbone(self.out / job.name, final, b_factors, fmt=config.fmt, chain_ids=chains)
                 if config.trajectory:
                     traj = torch.stack([p[k] for p in path]).numpy()
-                    write_backbone(out / job.name.replace(f".{suffix}", f"_traj.{suffix}"), traj, b_factors, fmt=config.fmt, chain_ids=chains)
-                rows.append({"file": job.name, "length": job.length, "index": job.index, "seed": job.seed, "steps": config.simulation.steps,
-                             "rot_rate": config.simulation.rot_rate, "checkpoint": fingerprint, "seconds": f"{seconds:.3f}", **columns})  # fmt: skip
-            _write_manifest(out, earlier + rows)
-            listed = len(rows)
-            progress.update(0, extra=f"{len(rows)}/{len(jobs)} written")
+                    write_backbone(self.out / job.name.replace(f".{suffix}", f"_traj.{suffix}"), traj, b_factors, fmt=config.fmt, chain_ids=chains)
+                self.rows.append({"file": job.name, "length": job.length, "index": job.index, "seed": job.seed, "steps": config.simulation.steps,
+                                  "rot_rate": config.simulation.rot_rate, "checkpoint": self.fingerprint, "seconds": f"{seconds:.3f}", **columns})  # fmt: skip
+            _write_manifest(self.out, self.earlier + self.rows)
+            self.listed = len(self.rows)
         except OSError as error:
             try:  # the failed file's temporary copy is gone, so the small manifest usually still fits
-                _write_manifest(out, earlier + rows)
-                listed = len(rows)
+                _write_manifest(self.out, self.earlier + self.rows)
+                self.listed = len(self.rows)
             except OSError:
                 pass
-            kept = f"{len(rows)} backbone(s) written so far are kept, {listed} of them listed in manifest.csv"
+            kept = f"{len(self.rows)} backbone(s) written so far are kept, {self.listed} of them listed in manifest.csv"
             if error.errno == errno.ENOSPC:
-                raise ProtgenError(f"the disk is full while writing to {out}; {kept}") from None
-            raise ProtgenError(f"cannot write to {out} ({error.strerror or error}); {kept}") from None
-    progress.close()
-    return rows
+                raise ProtgenError(f"the disk is full while writing to {self.out}; {kept}") from None
+            raise ProtgenError(f"cannot write to {self.out} ({error.strerror or error}); {kept}") from None

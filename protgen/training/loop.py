@@ -263,7 +263,11 @@ class _Run:
         self_condition = self.model_config.network.self_condition and torch.rand((), generator=self.coin).item() < self.config.self_condition_prob
         loss = _loss_on(self.model, self.module, self.process, batch, self.rng, self_condition, autocast, self.model_config)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.total.backward()
+        # Pair-budget batches hold fewer long chains than short ones; scaling the batch mean by its
+        # size gives every chain the same weight, so the data law the loss averages over is the
+        # loader's whatever the lengths (Process 3's network cannot see the final length).
+        scale = batch.mask.shape[0] / self.config.batch_size if self.config.max_pairs > 0 else 1.0
+        (loss.total * scale).backward()
         return loss, torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.config.grad_clip), batch
 
     def validate(self) -> None:
