@@ -134,10 +134,10 @@ def test_one_unreadable_file_in_eval_is_skipped_and_reported(capsys, tmp_path, m
 def test_config_values_of_the_wrong_type(capsys, tmp_path, tiny_set):
     (tmp_path / "c.toml").write_text('[train]\nsteps = "five"\n')
     one_line_error(*run(capsys, "train", "--data", tiny_set.path, "--out", tmp_path / "r", "--config", tmp_path / "c.toml")[::2],
-                   "steps = 'five' is not a int")  # fmt: skip
+                   "steps = 'five' is not of type int")  # fmt: skip
     (tmp_path / "c.toml").write_text("[loss]\naux_weight = true\n")
     one_line_error(*run(capsys, "train", "--data", tiny_set.path, "--out", tmp_path / "r", "--config", tmp_path / "c.toml")[::2],
-                   "aux_weight = True is not a float")  # fmt: skip
+                   "aux_weight = True is not of type float")  # fmt: skip
 
 
 def test_a_set_without_training_clusters_warns_at_build_and_fails_at_train(capsys, tmp_path):

@@ -5,6 +5,7 @@ import torch
 from protgen.cli.threads import add_threads_flag, set_threads
 from protgen.errors import ConfigError
 from protgen.method.simulation import SimulationConfig
+from protgen.sampling.motif import parse_contig
 from protgen.sampling.sample import SampleConfig, default_checkpoint, parse_lengths, sample_to_directory
 from protgen.training.checkpoint import load_model
 
@@ -63,6 +64,8 @@ def _run(args) -> None:
         raise ConfigError("motif scaffolding needs both --motif FILE and --contig")
     if args.motif is not None and (args.length is not None or args.lengths):
         raise ConfigError("with --motif the lengths come from --contig (and --total-length), not --length/--lengths")
+    if args.contig is not None:  # a malformed contig is named before any model is loaded
+        parse_contig(args.contig, args.total_length)
     if not 1 <= args.min_length <= args.max_length:
         raise ConfigError(f"need 1 ≤ --min-length ≤ --max-length, got {args.min_length} and {args.max_length}")
     simulation = SimulationConfig(steps=args.steps, rot_rate=args.rot_rate or None)

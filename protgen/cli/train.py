@@ -65,7 +65,7 @@ def _check_type(name: str, value, kind, where: str) -> None:
         if k is bool and isinstance(value, bool):
             return
     expected = " or ".join(getattr(k, "__name__", str(k)) for k in kinds)
-    raise ConfigError(f"{where}: {name} = {value!r} is not a {expected}")
+    raise ConfigError(f"{where}: {name} = {value!r} is not of type {expected}")
 
 
 def _replace(obj, values: dict, where: str):
