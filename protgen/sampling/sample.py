@@ -29,6 +29,7 @@ from protgen.geometry.world import WorldState
 from protgen.method.simulation import SimulationConfig, simulate
 from protgen.network.model import SelfConditioned
 from protgen.progress import Progress
+from protgen.sampling.guidance import ClashGuidance
 from protgen.sampling.motif import Layout, Motif, conditioned_state, draw_layout, parse_contig, read_motif
 from protgen.training import checkpoint
 from protgen.training.checkpoint import TrainedModel
@@ -37,7 +38,7 @@ __all__ = ["SampleConfig", "default_checkpoint", "sample_backbones", "sample_to_
 
 MAX_LENGTH = 1000
 MANIFEST_FIELDS = ("file", "length", "index", "seed", "steps", "rot_rate", "checkpoint", "seconds",
-                   "motif_file", "contig", "motif_positions", "motif_residues")  # fmt: skip
+                   "clash_guidance", "motif_file", "contig", "motif_positions", "motif_residues")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class SampleConfig:
     min_length: int = 1  # insertion models: samples shorter than this are drawn again (rejection = conditioning on length)
     max_length: int = MAX_LENGTH  # insertion models: likewise for longer samples
     max_attempts: int = 20  # insertion models: draws per sample before giving up on the length bounds
+    clash_guidance: float = 0.0  # η of sampling.guidance.ClashGuidance (Å² per unit penalty); 0 = off
 
 
 def default_checkpoint(kind: str = "default") -> Path:
@@ -120,6 +122,8 @@ def sample_states(trained: TrainedModel, template: WorldState, seeds: list[int],
         rngs = [torch.Generator().manual_seed(s + 1) for s in seeds]
         jump = lambda x, counts, t, dt: trained.process.insert(x, counts, t, dt, rngs)  # noqa: E731
     predict = SelfConditioned(trained.model, config.self_condition)
+    if config.clash_guidance > 0:
+        predict = ClashGuidance(predict, config.clash_guidance)
     x_1, path = simulate(predict, x_0, trained.process.start_time, config.simulation, config.trajectory, on_step, jump)
     atoms = frames_to_backbone(x_1.frames, x_1.mask).cpu()
     return atoms, x_1.mask.sum(-1).tolist(), [frames_to_backbone(x.frames, x.mask).cpu() for x in path]
@@ -309,7 +313,8 @@ class _Writer:
                     traj = torch.stack([p[k] for p in path]).numpy()
                     write_backbone(self.out / job.name.replace(f".{suffix}", f"_traj.{suffix}"), traj, b_factors, fmt=config.fmt, chain_ids=chains)
                 self.rows.append({"file": job.name, "length": job.length, "index": job.index, "seed": job.seed, "steps": config.simulation.steps,
-                                  "rot_rate": config.simulation.rot_rate, "checkpoint": self.fingerprint, "seconds": f"{seconds:.3f}", **columns})  # fmt: skip
+                                  "rot_rate": config.simulation.rot_rate, "checkpoint": self.fingerprint, "seconds": f"{seconds:.3f}",
+                                  "clash_guidance": config.clash_guidance, **columns})  # fmt: skip
             _write_manifest(self.out, self.earlier + self.rows)
             self.listed = len(self.rows)
         except OSError as error:
