@@ -44,8 +44,10 @@ def read_csv(path: Path) -> dict[str, list[float]]:
 
 
 def _readable_log_axis(ax) -> None:
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    """Ticks at 1, 2 and 5 times powers of ten, labelled as plain numbers (no 1.122×10¹)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
 
