@@ -28,7 +28,7 @@ def load_model(checkpoint=None, device: str = "cpu"):
     return _load(checkpoint or default_checkpoint(), device)
 
 
-def sample(model=None, length: int = 100, num: int = 1, seed: int = 0, steps: int = 100, rot_rate: float | None = 10.0,
+def sample(model=None, length: int = 100, num: int = 1, seed: int = 0, steps: int = 100, rot_rate: float | None = 5.0,
            device: str = "cpu"):  # fmt: skip
     """``num`` backbones of ``length`` residues as a numpy array (num, length, 4, 3), Å, atoms N,
     CA, C, O. Sample i uses the same seed as ``protgen sample --seed seed`` does for index i, so
