@@ -63,7 +63,8 @@ class SampleConfig:
 
 
 def default_checkpoint(kind: str = "default") -> Path:
-    """A model shipped inside the package: "default" (unconditional) or "motif" (motif scaffolding)."""
+    """A model shipped inside the package: "default" (unconditional, fixed length), "motif" (motif
+    scaffolding) or "insertion" (variable length, Process 3)."""
     path = Path(str(resources.files("protgen") / "weights" / f"{kind}.pt"))
     if not path.is_file():
         raise ProtgenError(f"the shipped {kind} model is missing ({path}); reinstall protgen or pass --checkpoint")
