@@ -228,3 +228,66 @@ def test_ctrl_c_during_a_parallel_eval_prints_one_line(tmp_path):
     done = _interrupt(["eval", folder, "--out", tmp_path / "e", "--workers", "2", "--mpnn", "off"], lambda: (tmp_path / "e" / "cache.jsonl").exists())
     assert done.returncode == 130 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1] == "protgen: interrupted"
+
+
+# ---- friction ----------------------------------------------------------------------------------
+
+
+def test_flags_that_do_not_fit_the_run_or_the_model(capsys, tmp_path, tiny_set, tiny_run):
+    train = ["train", "--data", tiny_set.path, "--out", tiny_run, "--threads", "1", "--resume"]
+    one_line_error(*run(capsys, *train, "--init-from", tiny_run)[::2], "cannot be combined with --resume")
+    one_line_error(*run(capsys, *train, "--process", "insertion")[::2], "--resume continues the stored model")
+    write_backbone(tmp_path / "motif.pdb", ideal_chain([HELIX] * 20).astype(np.float32))
+    sample = ["sample", "--checkpoint", tiny_run, "--num", "1", "--steps", "2", "--threads", "1"]
+    one_line_error(*run(capsys, *sample, "--min-length", "20", "--out", tmp_path / "a")[::2], "bound the emerging length of an insertion model")
+    one_line_error(*run(capsys, *sample, "--motif", tmp_path / "motif.pdb", "--out", tmp_path / "b")[::2], "needs both --motif FILE and --contig")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists(), "a refused command writes nothing"
+
+
+def test_inspect_shows_configs_fingerprints_and_the_training_summary(capsys, tiny_run, tiny_set):
+    code, out, err = run(capsys, "inspect", tiny_run)
+    assert code == 0 and not err
+    assert "network: 22,435 parameters" in out and "process: name frames" in out and "checkpoint at step 4" in out
+    assert f"data fingerprint: {tiny_set.meta['fingerprint']}" in out
+    code, out, _ = run(capsys, "inspect", tiny_run, "--json")
+    import json
+
+    info = json.loads(out)
+    assert code == 0 and info["step"] == 4 and info["data_fingerprint"] == tiny_set.meta["fingerprint"] and "model" not in info
+
+
+def test_progress_off_a_terminal_prints_steps_and_the_final_line_once(capsys, tmp_path, tiny_run):
+    code, _, err = run(capsys, "sample", "--checkpoint", tiny_run, "--length", "12", "--num", "1", "--steps", "5", "--threads", "1",
+                       "--out", tmp_path / "s")  # fmt: skip
+    lines = [line for line in err.splitlines() if line.startswith("sampling")]
+    assert code == 0 and lines and "\r" not in err, err
+    states = [(line.split()[1], line.rsplit("  ", 1)[-1]) for line in lines]  # (steps done, files written)
+    assert states[-1] == ("5/5", "1/1 written") and len(states) == len(set(states)), lines
+
+
+def test_default_threads_are_half_the_cores_per_process(monkeypatch):
+    from protgen.cli import threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert threads.default_threads() == 4
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert threads.default_threads() == 2
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "16")
+    assert threads.default_threads() == 1
+
+
+def test_eval_real_chains_are_distinct_and_too_few_are_warned(capsys, tmp_path, tiny_set):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(3):
+        write_backbone(folder / f"s{k}.pdb", ideal_chain([HELIX] * (40 + 5 * k)).astype(np.float32))
+    code, _, err = run(capsys, "eval", folder, "--out", tmp_path / "e", "--reference", tiny_set.path, "--max-reference", "50",
+                       "--mpnn", "off", "--threads", "1")  # fmt: skip
+    import json
+
+    summary = json.loads((tmp_path / "e" / "summary.json").read_text())
+    segments = len(tiny_set.records)
+    assert code == 0 and f"the reference set has only {segments} segments" in err
+    assert summary["reference_distinct_chains"] == summary["reference"]["count"] == segments
+    assert f"real chains: {segments} distinct chains" in (tmp_path / "e" / "report.md").read_text()

@@ -126,7 +126,9 @@ def write_report(out: Path, rows, ref_rows, tm, ref_tm, summary: dict) -> Path:
     s, r = summary["samples"], summary["reference"]
     lines = [
         "# protgen evaluation", "",
-        f"Samples: `{summary['source']}`" + (f"; real chains from `{summary['reference_set']}`" if r else ""), "",
+        f"Samples: `{summary['source']}`"
+        + (f"; real chains: {summary['reference_distinct_chains']} distinct chains from `{summary['reference_set']}`" if r else ""),
+        "",
         "| metric | samples | real chains |", "|---|---|---|",
     ]  # fmt: skip
     for key, label, fmt in _TABLE:
