@@ -74,14 +74,15 @@ def test_evaluate_end_to_end_with_cache(tmp_path, monkeypatch):
     # Re-running computes nothing already cached; one new sample adds exactly its own entries.
     import protgen.evaluation.evaluate as module
 
-    calls = []
-    real = module._panel_job
+    calls, pairs = [], []
+    real, real_pair = module._panel_job, module._pair_job
     monkeypatch.setattr(module, "_panel_job", lambda atoms: calls.append(len(atoms)) or real(atoms))
+    monkeypatch.setattr(module, "_pair_job", lambda pair: pairs.append((len(pair[0]), len(pair[1]))) or real_pair(pair))
     again = evaluate(samples, tmp_path / "eval", config)
-    assert calls == [] and again["samples"] == json.loads((tmp_path / "eval" / "summary.json").read_text())["samples"]
+    assert calls == [] and pairs == [] and again["samples"] == json.loads((tmp_path / "eval" / "summary.json").read_text())["samples"]
     write_backbone(samples / "s3.pdb", ideal_chain(HELIX, 33).astype(np.float32))
     evaluate(samples, tmp_path / "eval", config)
-    assert calls == [33]
+    assert calls == [33] and sum(33 in p for p in pairs) == 3, pairs  # only the new sample's pairs with the other three
 
 
 def test_sequence_sanity_and_mpnn_fasta_parsing():
