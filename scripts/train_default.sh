@@ -2,8 +2,9 @@
 # Reproduces the models shipped in protgen/weights: the training set (ProMod3's structure database,
 # optionally merged with a folder of PDB/mmCIF files, segments of 40–256 residues), the default
 # model (scripts/default.toml; ~2.3 h at 3.3 steps/s on 2 CPU cores), then the motif-scaffolding
-# and variable-length models fine-tuned from it (3,000 steps each; ~23 min for the two side by
-# side at one thread each), and their export.
+# and variable-length models fine-tuned from it, and their export. The shipped fine-tunes ran side
+# by side at one thread each (~23 min for 3,000 steps each); the motif model was then resumed
+# with --steps 7000 (36 min), so its learning-rate schedule differs from this script's 7,000.
 # Usage: scripts/train_default.sh [PDB_DIR] [RUNS]   (PDB_DIR optional; RUNS default runs)
 set -euo pipefail
 pdb="${1:-}"
@@ -19,7 +20,7 @@ python scripts/export_weights.py "$runs/default/checkpoint.pt" protgen/weights/d
 # Motif scaffolding: the default model's weights, the fixed-flag embedding switched on, half the
 # training chains with a random motif.
 protgen train --data "$runs/set" --out "$runs/motif" --config scripts/default.toml \
-  --motif-prob 0.5 --steps 3000 --warmup 200 --lr 0.0002 --threads 2 \
+  --motif-prob 0.5 --steps 7000 --warmup 200 --lr 0.0002 --threads 2 \
   $(resume "$runs/motif" "--init-from protgen/weights/default.pt")
 python scripts/export_weights.py "$runs/motif/checkpoint.pt" protgen/weights/motif.pt
 # Variable length: the default model's weights and a new gap head, trained on Process 3.
