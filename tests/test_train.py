@@ -66,7 +66,8 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
     assert (tmp_path / "part" / "loss.png").stat().st_size > 1000
 
 
-def test_sigint_writes_a_checkpoint_that_resumes(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_sigint_writes_a_checkpoint_that_resumes(tmp_path, stop):
     ts = training_set(tmp_path)
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "protgen", "train", "--data", str(ts.path), "--out", str(run), "--preset", "tiny",
@@ -75,7 +76,7 @@ def test_sigint_writes_a_checkpoint_that_resumes(tmp_path):
     deadline = time.time() + 120
     while not (run / "metrics.csv").exists() and time.time() < deadline:
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err  # interrupted: non-zero, after the checkpoint
     assert "stopped at step" in out
