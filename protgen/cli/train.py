@@ -43,7 +43,7 @@ def register(sub) -> None:
     t = TrainConfig()
     for name, kind in _FLAGS.items():
         p.add_argument("--" + name.replace("_", "-"), type=kind, help=f"default {getattr(t, name)}")
-    p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast of the network (GPU, or CPUs with AVX-512 BF16)")
+    p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast of the network (for GPUs; on CPUs measure first: slower on 2 AVX-512 cores)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint with its own settings; "
                    "flags given explicitly are applied where they may change (steps, lr, logging, device) and refused otherwise")
     p.add_argument("--init-from", metavar="CKPT", help="start from the weights of a checkpoint, run directory or weights file "

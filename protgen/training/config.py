@@ -46,7 +46,7 @@ class TrainConfig:
     val_batches: int = 2  # validation batches per time bin
     log_every: int = 10  # steps between metrics.csv rows
     seed: int = 0  # seeds model init, data order and noise
-    bf16: bool = False  # bfloat16 autocast of the network (GPU; on CPUs with AVX-512 BF16 ~20 % faster per step)
+    bf16: bool = False  # bfloat16 autocast of the network (for GPUs; slower than float32 on 2 AVX-512 CPU cores)
     max_nonfinite: int = 20  # consecutive skipped (non-finite) steps that stop the run
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
 
