@@ -68,7 +68,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_sigint_writes_a_checkpoint_that_resumes(tmp_path, stop):
+def test_sigint_or_sigterm_writes_a_checkpoint_that_resumes(tmp_path, stop):
     ts = training_set(tmp_path)
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "protgen", "train", "--data", str(ts.path), "--out", str(run), "--preset", "tiny",

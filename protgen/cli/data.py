@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from protgen.cli.threads import add_threads_flag, set_threads
 from protgen.data.dataset import BuildConfig, TrainingSet, build
 from protgen.data.fetch import PROMOD3_URL, FetchConfig
 from protgen.data.segment import SegmentConfig
@@ -68,7 +67,6 @@ def _build_options(b) -> None:
     b.add_argument("--val-fraction", type=float, default=c.val_fraction, help="fraction of clusters for validation (default %(default)s)")
     b.add_argument("--seed", type=int, default=c.seed, help="seed of the cluster split (default %(default)s)")
     b.add_argument("--force", action="store_true", help="replace an existing training set (or an empty folder) at --out")
-    add_threads_flag(b)  # the reading process's DSSP and geometry (each --workers process uses one)
 
 
 def _build_config(args) -> BuildConfig:
@@ -83,7 +81,6 @@ def _build_config(args) -> BuildConfig:
 
 
 def _build(args) -> None:
-    set_threads(args.threads)
     print(describe(build(args.sources, args.out, _build_config(args), force=args.force)))
 
 
@@ -111,7 +108,6 @@ def _promod3(args) -> None:
     from protgen.data.fetch import PROMOD3_SHA256, download
 
     config = _build_config(args)
-    set_threads(args.threads)
     deb = Path(args.download_dir) / args.url.rsplit("/", 1)[-1]
     print(f"downloading {args.url} → {deb} (371 MB; verified by sha256) ...", flush=True)
     download(args.url, deb, PROMOD3_SHA256, FetchConfig(timeout=60.0, max_bytes=2**30))

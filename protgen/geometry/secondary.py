@@ -1,4 +1,4 @@
-"""Secondary structure of backbones by DSSP (hydrogen-bond energies; pydssp's torch version)."""
+"""Secondary structure of backbones by DSSP (hydrogen-bond energies; pydssp on numpy arrays)."""
 
 import numpy as np
 
