@@ -114,3 +114,21 @@ def test_the_panel_cache_version_lives_in_one_constant(tmp_path, monkeypatch):
     monkeypatch.setattr(module, "PANEL_VERSION", module.PANEL_VERSION + 1)
     module.evaluate(tmp_path / "in", tmp_path / "out", config)
     assert len(calls) == 3, "samples and reference chains alike"
+
+
+def test_a_protgen_0_1_model_config_loads_with_the_values_it_was_trained_with():
+    """0.1 stored loss weights inside the process and had no position, coupling, motif or insertion
+    fields; they must read back as what 0.1 did (absolute positions, independent coupling)."""
+    from protgen.errors import CheckpointError
+    from protgen.training.config import model_config_from_dict
+
+    old = {"network": {"node_dim": 128, "pair_dim": 32, "blocks": 4, "heads": 4, "head_dim": 16, "query_points": 4, "value_points": 8,
+                       "rbf": 16, "max_offset": 32, "pair_update": True, "node_layers": 0, "self_condition": True},
+           "process": {"name": "frames", "sigma": 10.0, "t_min": 0.01, "t_max": 0.99, "weight_clip": 0.9, "rot_weight": 0.5,
+                       "trans_weight": 1.0}}  # fmt: skip
+    config = model_config_from_dict(old)
+    assert config.network.position == "absolute" and config.network.node_layers == 0 and not config.network.motif
+    assert config.process.coupling == "independent" and config.process.name == "frames" and config.process.t_min == 0.01
+    assert (config.loss.weight_clip, config.loss.rot_weight, config.loss.trans_weight, config.loss.aux_weight) == (0.9, 0.5, 1.0, 0.0)
+    with pytest.raises(CheckpointError, match="not readable by this protgen"):
+        model_config_from_dict({**old, "network": {**old["network"], "future_field": 1}})
