@@ -38,6 +38,7 @@ def main() -> None:
     from protgen.evaluation.evaluate import EvalConfig, evaluate
     from protgen.method.simulation import SimulationConfig
     from protgen.sampling.sample import SampleConfig, default_checkpoint, sample_to_directory
+    from protgen.training import checkpoint
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", required=True)
@@ -49,8 +50,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    checkpoint = args.checkpoint or default_checkpoint("insertion")
-    sample_to_directory(checkpoint, out / "insertion", SampleConfig(num=args.num, simulation=SimulationConfig(args.steps), min_length=40,
+    model_path = args.checkpoint or default_checkpoint("insertion")
+    sample_to_directory(model_path, out / "insertion", SampleConfig(num=args.num, simulation=SimulationConfig(args.steps), min_length=40,
                                                                     max_length=256), force=True)  # fmt: skip
     with open(out / "insertion" / "manifest.csv", newline="") as handle:
         lengths = np.array([int(r["length"]) for r in csv.DictReader(handle)])
@@ -59,12 +60,11 @@ def main() -> None:
     statistic = ks(lengths, data)
     critical = 1.36 * np.sqrt((len(lengths) + len(data)) / (len(lengths) * len(data)))  # α = 0.05
     # fixed-length samples of the default model at the same lengths (a subset, for the panel)
-    subset = sorted(Counter(lengths[: min(len(lengths), 40)]).items())
-    fixed_rows = []
+    subset = sorted(Counter(lengths[:40]).items())
+    fixed_model = checkpoint.load_model(default_checkpoint())
     for length, count in subset:
-        rows = sample_to_directory(default_checkpoint(), out / "fixed", SampleConfig(lengths=(int(length),), num=count,
-                                   simulation=SimulationConfig(args.steps)), force=True)  # fmt: skip
-        fixed_rows += rows
+        sample_to_directory(default_checkpoint(), out / "fixed", SampleConfig(lengths=(int(length),), num=count,
+                            simulation=SimulationConfig(args.steps)), force=True, trained=fixed_model)  # fmt: skip
     ins = evaluate(out / "insertion" / "manifest.csv", out / "insertion_eval", EvalConfig(mpnn="off"))["samples"]
     fix = evaluate(out / "fixed" / "manifest.csv", out / "fixed_eval", EvalConfig(mpnn="off"))["samples"]
     import matplotlib

@@ -101,8 +101,8 @@ def junction_breaks(folder: Path) -> float:
     generated one): how often the generated chain fails to reach the motif."""
     import numpy as np
 
+    from protgen.data.segment import peptide_breaks
     from protgen.data.structure import read_structure
-    from protgen.evaluation.quality import BREAK_C_N, BREAK_CA_CA
 
     counts = []
     with open(folder / "manifest.csv", newline="") as handle:
@@ -115,8 +115,7 @@ def junction_breaks(folder: Path) -> float:
             count, start = 0, 0
             for chain in chains:
                 a, m = chain.atoms, motif[start : start + len(chain)]
-                broken = (np.linalg.norm(a[1:, 1] - a[:-1, 1], axis=1) > BREAK_CA_CA) | (np.linalg.norm(a[1:, 0] - a[:-1, 2], axis=1) > BREAK_C_N)
-                count += int((broken & (m[1:] != m[:-1])).sum())
+                count += int((peptide_breaks(a) & (m[1:] != m[:-1])).sum())
                 start += len(chain)
             counts.append(count)
     return float(np.mean(counts))
@@ -130,6 +129,7 @@ def run(args) -> None:
     from protgen.evaluation.evaluate import EvalConfig, evaluate
     from protgen.method.simulation import SimulationConfig
     from protgen.sampling.sample import SampleConfig, default_checkpoint, sample_to_directory
+    from protgen.training import checkpoint
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -140,7 +140,8 @@ def run(args) -> None:
     names = {db.name(k): k for k in range(len(db))}
     with open(args.problems, newline="") as handle:
         problems = list(csv.DictReader(handle))
-    checkpoint = args.checkpoint or default_checkpoint("motif")
+    model_path = args.checkpoint or default_checkpoint("motif")
+    trained = checkpoint.load_model(model_path)  # once for all problems
     table = []
     for p in problems:
         if p["entry"] not in names:
@@ -151,7 +152,7 @@ def run(args) -> None:
         write_backbone(motif, chain.atoms, chain_ids=np.full(len(chain), chain.chain_id), res_ids=chain.res_ids, sequence=chain.sequence)
         config = SampleConfig(num=args.num, seed=args.seed, simulation=SimulationConfig(steps=args.steps), motif_file=str(motif),
                               contig=p["contig"], total_length=p["total_length"])  # fmt: skip
-        sample_to_directory(checkpoint, out / p["name"], config, force=True)
+        sample_to_directory(model_path, out / p["name"], config, force=True, trained=trained)
         summary = evaluate(out / p["name"] / "manifest.csv", out / p["name"] / "eval", EvalConfig(mpnn=args.mpnn, workers=1))["samples"]
         summary["junction_breaks"] = junction_breaks(out / p["name"])
         table.append((p, summary))

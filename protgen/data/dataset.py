@@ -73,10 +73,9 @@ def find_structure_files(sources: list[str | Path], unreadable: list[tuple[str, 
             for name in names:
                 path = Path(folder) / name
                 lower = name.lower().removesuffix(".gz")
-                kind = _database_kind(path)
-                if kind == "deb" and not lower.startswith("promod3-data"):
-                    continue  # in a folder, only promod3-data packages are sources (named ones always are)
-                if not name.startswith(".") and path.is_file() and (lower.endswith(_SUFFIXES) or "." not in lower or kind):
+                if name.startswith(".") or (lower.endswith(".deb") and not lower.startswith("promod3-data")):
+                    continue  # hidden; in a folder, only promod3-data packages are sources (named ones always are)
+                if path.is_file() and (lower.endswith(_SUFFIXES) or "." not in lower or _database_kind(path)):
                     found.add(path)
         if unreadable is not None:
             unreadable += [(str(e.filename), f"cannot read folder ({e.strerror})") for e in errors]

@@ -98,7 +98,7 @@ def _get(url: str, dest: Path, config: FetchConfig, check) -> None:
     except OSError as error:
         raise ProtgenError(f"cannot write {dest.parent}: {error.strerror or error}") from None
     try:
-        with urllib.request.urlopen(request, timeout=config.timeout) as response, out:
+        with out, urllib.request.urlopen(request, timeout=config.timeout) as response:
             expected = response.headers.get("Content-Length")
             if expected is not None and int(expected) > config.max_bytes:
                 raise _Final(f"response of {int(expected)} bytes exceeds the {config.max_bytes}-byte limit")

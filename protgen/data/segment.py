@@ -12,7 +12,7 @@ import numpy as np
 from protgen.geometry.secondary import composition, dssp
 from protgen.data.structure import Structure
 
-__all__ = ["SegmentConfig", "Segment", "split_chain", "segments_of", "radius_of_gyration", "MAX_C_N", "MAX_CA_CA"]
+__all__ = ["SegmentConfig", "Segment", "split_chain", "segments_of", "radius_of_gyration", "peptide_breaks", "MAX_C_N", "MAX_CA_CA"]
 
 MAX_C_N = 2.0  # Å; peptide bond 1.33 Å
 MAX_CA_CA = 4.2  # Å; trans peptide 3.8 Å
@@ -52,15 +52,21 @@ class Segment:
         return len(self.sequence)
 
 
+def peptide_breaks(atoms: np.ndarray) -> np.ndarray:
+    """(L − 1,) bool: residue i and i + 1 are not joined (C–N(next) > 2.0 Å or CA–CA(next) > 4.2 Å).
+    atoms: Å, (L, 4, 3)."""
+    c_n = np.linalg.norm(atoms[1:, 0] - atoms[:-1, 2], axis=-1)
+    ca_ca = np.linalg.norm(atoms[1:, 1] - atoms[:-1, 1], axis=-1)
+    return (c_n > MAX_C_N) | (ca_ca > MAX_CA_CA)
+
+
 def split_chain(atoms: np.ndarray, atom_mask: np.ndarray) -> list[tuple[int, int]]:
     """Half-open residue ranges [i, j) with all backbone atoms and no break inside.
 
     atoms: Å, (L, 4, 3); atom_mask: (L, 4) bool.
     """
     complete = atom_mask.all(-1)
-    c_n = np.linalg.norm(atoms[1:, 0] - atoms[:-1, 2], axis=-1)
-    ca_ca = np.linalg.norm(atoms[1:, 1] - atoms[:-1, 1], axis=-1)
-    joined = complete[:-1] & complete[1:] & (c_n <= MAX_C_N) & (ca_ca <= MAX_CA_CA)
+    joined = complete[:-1] & complete[1:] & ~peptide_breaks(atoms)
     ranges, start = [], None
     for i in range(len(complete)):
         if complete[i] and start is None:

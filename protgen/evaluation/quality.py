@@ -9,13 +9,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from protgen.data.segment import peptide_breaks
 from protgen.geometry.contacts import count_clashes
 from protgen.geometry.secondary import composition, dssp
 
 __all__ = ["QualityPanel", "quality_panel", "ramachandran", "ALLOWED_REGIONS"]
 
 CA_CA_RANGE = (3.65, 3.95)  # Å; trans peptides (cis ones are ~2.9 Å and rare)
-BREAK_CA_CA, BREAK_C_N = 4.2, 2.0  # Å; the data builder's chain-break tests
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def quality_panel(atoms: np.ndarray) -> QualityPanel:
     length = len(atoms)
     rg = float(np.sqrt(((ca - ca.mean(0)) ** 2).sum(-1).mean()))
     phi, psi = ramachandran(atoms)
-    breaks = int(((ca_ca > BREAK_CA_CA) | (c_n > BREAK_C_N)).sum())
+    breaks = int(peptide_breaks(atoms).sum())
     clashes = count_clashes(atoms)
     ok = float(((ca_ca > CA_CA_RANGE[0]) & (ca_ca < CA_CA_RANGE[1])).mean())
     return QualityPanel(

@@ -156,17 +156,21 @@ class InsertionProcess:
         born = torch.zeros(b, n, dtype=torch.bool, device=tau.device)
         index = torch.arange(n, device=tau.device)[None].expand(b, n)
         data = x_1.frames.trans
+
+        def now(j: torch.Tensor, when: torch.Tensor) -> torch.Tensor:
+            """Positions (B, 3) of residues j (B,) at times `when` (B,) on their birth → data lines."""
+            tj, pj = tau[batch, j], position[batch, j]
+            s = ((when - tj) / (1 - tj).clamp_min(1e-6)).clamp(0, 1)[:, None]
+            return pj + s * (data[batch, j] - pj)
+
         for r in range(n):
             i = order[:, r]
             when = tau[batch, i]
             live = when <= 1.0  # real residues
-            # neighbours' positions at time `when` along their own paths from birth to data
-            s = ((when[:, None] - tau) / (1 - tau).clamp_min(1e-6)).clamp(0, 1)[..., None]
-            now = position + s * (data - position)
             left = torch.where(born & (index < i[:, None]), index, -1).max(-1).values
             right = torch.where(born & (index > i[:, None]), index, n).min(-1).values
             has_left, has_right = left >= 0, right < n
-            p_left, p_right = now[batch, left.clamp(min=0)], now[batch, right.clamp(max=n - 1)]
+            p_left, p_right = now(left.clamp(min=0), when), now(right.clamp(max=n - 1), when)
             centre = torch.where((has_left & has_right)[:, None], (p_left + p_right) / 2,
                                  torch.where(has_left[:, None], p_left, torch.where(has_right[:, None], p_right, torch.zeros_like(p_left))))  # fmt: skip
             new = centre + noise[batch, i]

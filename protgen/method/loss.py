@@ -82,8 +82,6 @@ def frame_velocity_loss(target: FrameVelocity, prediction: FrameVelocity, t: tor
     return LossTerms(config.rot_weight * rot + config.trans_weight * trans, {"rot": rot.detach(), "trans": trans.detach()})
 
 
-
-
 def backbone_aux_loss(x1_hat: Rigid, x_1: Rigid, t: torch.Tensor, mask: torch.Tensor, config: LossConfig = LossConfig()) -> LossTerms:
     """FrameFlow's auxiliary losses on the estimate x̂_1, for t > aux_t_min only: squared error of
     the N, CA, C atoms, and of backbone-atom pair distances below 6 Å in x_1 — in nm and divided

@@ -45,8 +45,8 @@ class SelfConditioned:
     mask: torch.Tensor | None = None
 
     def __call__(self, t: torch.Tensor, x_t: WorldState) -> FrameVelocity:
-        same = self.mask is not None and self.mask.shape == x_t.mask.shape and torch.equal(self.mask, x_t.mask)
-        use = self.enabled and self.model.config.self_condition and self.x1_hat is not None and same
+        # x̂_1 lines up with x_t only while the residues stay the same (torch.equal is False on a new shape)
+        use = self.enabled and self.model.config.self_condition and self.mask is not None and torch.equal(self.mask, x_t.mask)
         prediction = self.model(t, x_t, self.x1_hat if use else None)
         self.x1_hat, self.mask = prediction.x1_hat.trans, x_t.mask
         return prediction.velocity
