@@ -21,18 +21,16 @@ def main():
     state = checkpoint.load(args.checkpoint)
     run = Path(args.checkpoint).parent
     summary = {"steps": state["step"], "skipped_steps": state["skipped_steps"], "world_size": len(state["rng"])}
-    for name in ("metrics.csv", "validation.csv"):
-        if (run / name).exists():
-            with open(run / name, newline="") as handle:
-                rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= state["step"]]
-            if rows:
-                summary[name.removesuffix(".csv")] = rows[-1]
-    metrics = run / "metrics.csv"
-    if metrics.exists():  # wall-clock training time from the logged rates (includes any pause of the run)
-        with open(metrics, newline="") as handle:
-            rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= state["step"]]
-        train = state["train_config"]
-        summary["train_hours"] = round(sum(train["log_every"] / float(r["steps_per_s"]) for r in rows) / 3600, 2)
+    logged = {}
+    for name in ("metrics", "validation"):
+        if (run / f"{name}.csv").exists():
+            with open(run / f"{name}.csv", newline="") as handle:
+                logged[name] = [r for r in csv.DictReader(handle) if int(r["step"]) <= state["step"]]
+            if logged[name]:
+                summary[name] = logged[name][-1]
+    if "metrics" in logged:  # wall-clock training time from the logged rates (includes any pause of the run)
+        every = state["train_config"]["log_every"]
+        summary["train_hours"] = round(sum(every / float(r["steps_per_s"]) for r in logged["metrics"]) / 3600, 2)
     payload = {key: state[key] for key in ("train_config", "data_fingerprint", "ema")}
     payload["model_config"] = model_config_from_dict(state["model_config"]).to_dict()  # today's schema
     payload["ema"] = {k: v.float().cpu() for k, v in payload["ema"].items()}

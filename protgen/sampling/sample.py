@@ -12,7 +12,7 @@ import io
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Callable
@@ -288,8 +288,8 @@ def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: Sa
             queue.append(again)
             progress.total += config.simulation.steps
         redrawn = {j.index for j in again}
-        done = [(k, _Job(job.name, lengths[k], job.index, job.seed, job.layout)) for k, job in enumerate(batch) if job.index not in redrawn]
-        writer.write(done, atoms, lengths, path, seconds)
+        done = [(k, replace(job, length=lengths[k])) for k, job in enumerate(batch) if job.index not in redrawn]  # emerged lengths
+        writer.write(done, atoms, path, seconds)
         progress.update(0, extra=f"{len(writer.rows)}/{len(jobs)} written")
     progress.close()
     return writer.rows
@@ -304,11 +304,12 @@ class _Writer:
         self.rows: list[dict] = []
         self.listed = 0
 
-    def write(self, done: list[tuple[int, _Job]], atoms: torch.Tensor, lengths: list[int], path: list[torch.Tensor], seconds: float) -> None:
+    def write(self, done: list[tuple[int, _Job]], atoms: torch.Tensor, path: list[torch.Tensor], seconds: float) -> None:
+        """Jobs k of the batch (with their final lengths) from atoms (B, N, 4, 3) and the path."""
         config, suffix = self.config, "cif" if self.config.fmt == "cif" else "pdb"
         try:
             for k, job in done:
-                final, b_factors, chains, columns = _finish(job, atoms[k, : lengths[k]].numpy(), config.motif_file)
+                final, b_factors, chains, columns = _finish(job, atoms[k, : job.length].numpy(), config.motif_file)
                 write_backbone(self.out / job.name, final, b_factors, fmt=config.fmt, chain_ids=chains)
                 if config.trajectory:
                     traj = torch.stack([p[k] for p in path]).numpy()
