@@ -211,6 +211,34 @@ def test_the_jump_step_places_new_residues_from_the_world_state():
     xs = grown.frames.trans[0, :n, 0]
     assert (xs[1:] > xs[:-1]).all(), "new residues evenly between their neighbours, in order"
     assert process.insert(x, counts, 0.9, 1e-3, [torch.Generator()]) is x, "no insertions after the insertion end"
+    birth = grown.birth[0, :n]
+    assert birth[0] == 0 and birth[-1] == 0 and torch.allclose(birth[1:-1], torch.tensor(0.501)), "the residues of the start at 0, new ones at t + dt"
+    again = process.insert(grown, counts[:, :1].expand(1, n + 1).contiguous(), 0.6, 1e-3, [torch.Generator().manual_seed(1)])
+    assert torch.equal(again.birth[0, : int(again.mask.sum())][again.birth[0, : int(again.mask.sum())] < 0.55], birth), "earlier births are kept"
+
+
+def test_a_late_residue_runs_the_rotation_schedule_on_its_own_clock():
+    """Rotations toward a fixed x̂_1 under the schedule close the fraction c·dt/(1 − τ) of the remaining
+    geodesic per Euler step: from t = 0.5, a residue there from the start keeps (1 − c·dt)^K of its
+    angle and one born at τ = 0.5 (1 − 2c·dt)^K — the seed's exp(−c) over its own lifetime, where a
+    shared clock would leave it exp(−c/2). A step never passes x̂_1."""
+    from protgen.method.simulation import SimulationConfig, simulate
+
+    target = so3.uniform((1, 2), torch.float64, generator=torch.Generator().manual_seed(3))
+    start = target @ so3.exp(torch.tensor([[[0.0, 0.0, 2.0], [0.0, 0.0, 2.0]]], dtype=torch.float64))
+    x_0 = WorldState(Rigid(start, torch.zeros(1, 2, 3, dtype=torch.float64)), torch.ones(1, 2, dtype=torch.bool),
+                     torch.arange(2)[None], birth=torch.tensor([[0.0, 0.5]], dtype=torch.float64))  # fmt: skip
+
+    def oracle(t, x_t):  # the exact velocity toward the fixed target rotations
+        omega = so3.log(x_t.frames.rots.transpose(-1, -2) @ target) / (1 - t)[:, None, None]
+        return FrameVelocity(omega, torch.zeros_like(omega))
+
+    for steps, c in ((50, 5.0), (2, 5.0)):
+        x, _ = simulate(oracle, x_0, 0.5, SimulationConfig(steps, rot_rate=c))
+        angle = so3.log(x.frames.rots.transpose(-1, -2) @ target).norm(dim=-1)[0]
+        dt = 0.5 / steps
+        expected = 2.0 * torch.tensor([max(1 - c * dt, 0.0), max(1 - 2 * c * dt, 0.0)], dtype=torch.float64) ** steps
+        assert torch.allclose(angle, expected, rtol=1e-6, atol=1e-9), (steps, angle, expected)
 
 
 def test_an_insertion_model_trains_and_samples_lengths_within_bounds(tmp_path, capsys):

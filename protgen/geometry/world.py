@@ -21,13 +21,16 @@ class WorldState:
     frames: Rigid (B, N), Å; mask: (B, N) bool, True for real residues; index: (B, N) int, residue
     numbers along each chain (relative offsets and distances to the chain ends are read from
     them; a gap in the numbering is a gap in the chain); fixed: (B, N) bool or None, residues whose
-    frames are given by a condition (motif) rather than generated.
+    frames are given by a condition (motif) rather than generated; birth: (B, N) float or None, the
+    time each residue appeared in a simulation with insertions (sampler bookkeeping for the rotation
+    schedule; the network does not read it), None when every residue was there from the start.
     """
 
     frames: Rigid
     mask: torch.Tensor
     index: torch.Tensor
     fixed: torch.Tensor | None = None
+    birth: torch.Tensor | None = None
 
     @staticmethod
     def of(frames: Rigid, mask: torch.Tensor | None = None, fixed: torch.Tensor | None = None) -> "WorldState":
@@ -52,7 +55,8 @@ class WorldState:
         if isinstance(items, int):
             items = slice(items, items + 1)
         fixed = None if self.fixed is None else self.fixed[items]
-        return WorldState(self.frames[items], self.mask[items], self.index[items], fixed)
+        birth = None if self.birth is None else self.birth[items]
+        return WorldState(self.frames[items], self.mask[items], self.index[items], fixed, birth)
 
     def with_frames(self, frames: Rigid) -> "WorldState":
         """The same residues at other positions."""
@@ -60,4 +64,5 @@ class WorldState:
 
     def to(self, *args, **kwargs) -> "WorldState":
         fixed = None if self.fixed is None else self.fixed.to(*args, **kwargs)
-        return WorldState(self.frames.to(*args, **kwargs), self.mask.to(*args, **kwargs), self.index.to(*args, **kwargs), fixed)
+        birth = None if self.birth is None else self.birth.to(*args, **kwargs)
+        return WorldState(self.frames.to(*args, **kwargs), self.mask.to(*args, **kwargs), self.index.to(*args, **kwargs), fixed, birth)

@@ -204,31 +204,38 @@ class InsertionProcess:
         """One jump step: in each gap, Poisson(p·count) new residues, p = step_probability(t, dt) — the
         tau-leaping step of the insertion part (first-order in dt) — born from the world state
         (evenly between the gap's neighbours, or on its one neighbour at a chain end, plus σ_b·ε,
-        with a Haar rotation). counts: (B, n + 1) predicted expected hidden residues per gap;
-        rngs: one generator per chain, so a chain's growth does not depend on its batch."""
+        with a Haar rotation) with birth time t + dt in the returned state's ``birth``. counts:
+        (B, n + 1) predicted expected hidden residues per gap; rngs: one generator per chain, so a
+        chain's growth does not depend on its batch."""
         rate = self.step_probability(t, dt)
         if rate == 0:
             return x
-        chains = [self._grow(x.frames[k, : int(x.mask[k].sum())], counts[k], rate, rng) for k, rng in enumerate(rngs)]
-        length = max(len(c.trans) for c in chains)
+        born = torch.zeros(x.mask.shape, dtype=x.frames.trans.dtype, device=x.mask.device) if x.birth is None else x.birth
+        chains = [self._grow(x.frames[k, : int(x.mask[k].sum())], born[k, : int(x.mask[k].sum())], counts[k], rate, t + dt, rng)
+                  for k, rng in enumerate(rngs)]  # fmt: skip
+        length = max(len(c.trans) for c, _ in chains)
         dtype, device = x.frames.trans.dtype, x.mask.device
         mask = torch.zeros(len(chains), length, dtype=torch.bool, device=device)
         rots = torch.eye(3, dtype=dtype, device=device).repeat(len(chains), length, 1, 1)
         trans = torch.zeros(len(chains), length, 3, dtype=dtype, device=device)
-        for k, c in enumerate(chains):
+        birth = torch.zeros(len(chains), length, dtype=dtype, device=device)
+        for k, (c, b) in enumerate(chains):
             n = len(c.trans)
-            rots[k, :n], trans[k, :n], mask[k, :n] = c.rots, c.trans, True
-        return WorldState.of(Rigid(rots, trans), mask)
+            rots[k, :n], trans[k, :n], mask[k, :n], birth[k, :n] = c.rots, c.trans, True, b
+        state = WorldState.of(Rigid(rots, trans), mask)
+        return WorldState(state.frames, state.mask, state.index, birth=birth)
 
-    def _grow(self, frames: Rigid, counts: torch.Tensor, rate: float, rng: torch.Generator) -> Rigid:
-        """One chain (n,) with its new residues interleaved in sequence order."""
+    def _grow(self, frames: Rigid, birth: torch.Tensor, counts: torch.Tensor, rate: float, now: float,
+              rng: torch.Generator) -> tuple[Rigid, torch.Tensor]:  # fmt: skip
+        """One chain (n,) with its new residues interleaved in sequence order, and the birth times
+        (n + new,): the old ones, ``now`` for the new residues."""
         n = len(frames.trans)
         dtype, device = frames.trans.dtype, frames.trans.device
         # the draws use the chain's CPU generator (reproducible on any device); the geometry follows the frames
         draws = torch.poisson((rate * counts[: n + 1].double().clamp_min(0)).cpu(), generator=rng).long()
         total = int(draws.sum())
         if total == 0:
-            return frames
+            return frames, birth
         noise = self.config.birth_sigma * torch.randn(total, 3, generator=rng, dtype=torch.float64).to(device, dtype)
         new_rots = so3.uniform((total,), dtype=torch.float64, generator=rng).to(device, dtype)
         draws = draws.to(device)
@@ -244,4 +251,6 @@ class InsertionProcess:
         trans = torch.empty(n + total, 3, dtype=dtype, device=device)
         rots[slot_old], trans[slot_old] = frames.rots, frames.trans
         rots[slot_new], trans[slot_new] = new_rots, centre + noise
-        return Rigid(rots, trans)
+        times = torch.full((n + total,), now, dtype=birth.dtype, device=device)
+        times[slot_old] = birth
+        return Rigid(rots, trans), times
