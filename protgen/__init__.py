@@ -28,18 +28,21 @@ def load_model(checkpoint=None, device: str = "cpu"):
     return _load(checkpoint or default_checkpoint(), device)
 
 
-def sample(model=None, length: int = 100, num: int = 1, seed: int = 0, steps: int = 100, rot_rate: float | None = 5.0,
+def sample(model=None, length: int = 100, num: int = 1, seed: int = 0, steps: int = 100, rot_rate: float | None | str = "model",
            device: str = "cpu"):  # fmt: skip
     """``num`` backbones of ``length`` residues as a numpy array (num, length, 4, 3), Å, atoms N,
     CA, C, O. Sample i uses the same seed as ``protgen sample --seed seed`` does for index i, so
     the API and the command line give the same structures. ``rot_rate`` None or 0: the learned
-    rotation rate. With an insertion model (Process 3) the length emerges: ``length`` is ignored
+    rotation rate; "model": what ``protgen sample`` uses for this model (5 for fixed-length models,
+    the learned rate for insertion models). With an insertion model (Process 3) the length emerges: ``length`` is ignored
     and a list of ``num`` arrays (L_i, 4, 3) is returned."""
     from protgen.method.simulation import SimulationConfig
-    from protgen.sampling.sample import SampleConfig, sample_seed, sample_states, unconditioned_state
+    from protgen.sampling.sample import SampleConfig, default_rot_rate, sample_seed, sample_states, unconditioned_state
 
     trained = model if model is not None else load_model(device=device)
     trained.model.to(device)
+    if rot_rate == "model":
+        rot_rate = default_rot_rate(trained.config.process.name)
     config = SampleConfig(lengths=(length,), num=num, seed=seed, simulation=SimulationConfig(steps, rot_rate or None))
     emerging = trained.config.process.name == "insertion"
     seeds = [sample_seed(seed, 0 if emerging else length, i) for i in range(num)]

@@ -1,9 +1,11 @@
 """The variable-length model on real data: the length law of --num samples against the training
 set's (as the training loader draws it: a cluster uniformly, then a member), with a histogram plot
 and the two-sample Kolmogorov–Smirnov statistic, and the quality panel of the samples beside
-fixed-length samples of the same lengths from the default model.
+fixed-length samples of the same lengths from a fixed-length model (default: the shipped default
+model; pass one of the same size and training cost with --fixed-checkpoint).
 
-Usage: python scripts/evaluate_insertion.py --set SET --out DIR [--checkpoint CKPT] [--num 200]
+Usage: python scripts/evaluate_insertion.py --set SET --out DIR [--checkpoint CKPT] [--fixed-checkpoint CKPT]
+                                            [--num 200] [--rot-rate C]
 """
 
 import argparse
@@ -37,33 +39,38 @@ def main() -> None:
     from protgen.data.dataset import TrainingSet
     from protgen.evaluation.evaluate import EvalConfig, evaluate
     from protgen.method.simulation import SimulationConfig
-    from protgen.sampling.sample import SampleConfig, default_checkpoint, sample_to_directory
+    from protgen.sampling.sample import SampleConfig, default_checkpoint, default_rot_rate, sample_to_directory
     from protgen.training import checkpoint
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", required=True)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--checkpoint")
+    parser.add_argument("--checkpoint", help="the insertion model (default: the shipped one)")
+    parser.add_argument("--fixed-checkpoint", help="the fixed-length model to compare with (default: the shipped default model)")
     parser.add_argument("--num", type=int, default=200)
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--rot-rate", type=float, help="the insertion samples' rotation schedule (0 = the learned rate; "
+                        "default: protgen sample's for the model); the fixed-length samples use protgen sample's default")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     model_path = args.checkpoint or default_checkpoint("insertion")
-    sample_to_directory(model_path, out / "insertion", SampleConfig(num=args.num, simulation=SimulationConfig(args.steps), min_length=40,
-                                                                    max_length=256), force=True)  # fmt: skip
+    rot_rate = default_rot_rate("insertion") if args.rot_rate is None else (args.rot_rate or None)
+    sample_to_directory(model_path, out / "insertion", SampleConfig(num=args.num, simulation=SimulationConfig(args.steps, rot_rate),
+                                                                    min_length=40, max_length=256), force=True)  # fmt: skip
     with open(out / "insertion" / "manifest.csv", newline="") as handle:
         lengths = np.array([int(r["length"]) for r in csv.DictReader(handle)])
     ts = TrainingSet.load(args.set)
     data = training_lengths(ts, np.random.default_rng(0), 20000)
     statistic = ks(lengths, data)
     critical = 1.36 * np.sqrt((len(lengths) + len(data)) / (len(lengths) * len(data)))  # α = 0.05
-    # fixed-length samples of the default model at the same lengths (a subset, for the panel)
+    # fixed-length samples at the lengths of the first 40 insertion samples (a subset, for the panel)
     subset = sorted(Counter(lengths[:40]).items())
-    fixed_model = checkpoint.load_model(default_checkpoint())
+    fixed_path = args.fixed_checkpoint or default_checkpoint()
+    fixed_model = checkpoint.load_model(fixed_path)
     for length, count in subset:
-        sample_to_directory(default_checkpoint(), out / "fixed", SampleConfig(lengths=(int(length),), num=count,
+        sample_to_directory(fixed_path, out / "fixed", SampleConfig(lengths=(int(length),), num=count,
                             simulation=SimulationConfig(args.steps)), force=True, trained=fixed_model)  # fmt: skip
     ins = evaluate(out / "insertion" / "manifest.csv", out / "insertion_eval", EvalConfig(mpnn="off"))["samples"]
     fix = evaluate(out / "fixed" / "manifest.csv", out / "fixed_eval", EvalConfig(mpnn="off"))["samples"]
@@ -80,12 +87,13 @@ def main() -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "length_distribution.png", dpi=100)
-    result = {"samples": len(lengths), "mean_length": float(lengths.mean()), "training_mean_length": float(data.mean()), "ks": statistic,
+    result = {"insertion_model": str(model_path), "fixed_model": str(fixed_path), "rot_rate": rot_rate, "samples": len(lengths),
+              "mean_length": float(lengths.mean()), "training_mean_length": float(data.mean()), "ks": statistic,
               "ks_critical_0.05": float(critical), "panel_insertion": ins, "panel_fixed_length": fix}  # fmt: skip
     (out / "summary.json").write_text(json.dumps(result, indent=2, default=float))
     keys = ("count", "geometry_ok", "clashes", "chain_breaks", "helix", "strand", "coil", "rg_ratio", "rama_allowed", "ca_ca_ok")
     print(f"lengths: mean {lengths.mean():.1f} (training {data.mean():.1f}); KS {statistic:.3f} (5 % critical {critical:.3f})")
-    print("| figure | insertion model (emerging length) | default model (same lengths) |\n|---|---|---|")
+    print("| figure | insertion model (emerging length) | fixed-length model (same lengths) |\n|---|---|---|")
     for k in keys:
         print(f"| {k} | {ins[k]:.3f} | {fix[k]:.3f} |")
 

@@ -256,6 +256,7 @@ def test_an_insertion_model_trains_and_samples_lengths_within_bounds(tmp_path, c
     with open(tmp_path / "s" / "manifest.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["file"] for r in rows] == ["ins_0000.pdb", "ins_0001.pdb", "ins_0002.pdb"]
+    assert all(r["rot_rate"] == "" for r in rows)  # an insertion model samples with the learned rotation rate by default
     for row in rows:
         assert 3 <= int(row["length"]) <= 400 and len(read_structure(tmp_path / "s" / row["file"]).chains[0]) == int(row["length"])
     for flags, message in ((["--length", "50"], "lets the length emerge"), (["--process", "frames"], "does not match")):

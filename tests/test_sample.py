@@ -40,6 +40,7 @@ def test_files_manifest_and_reproducibility(tmp_path, tiny_checkpoint):
     with open(tmp_path / "a" / "manifest.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [int(r["length"]) for r in rows] == [12, 12, 12, 20, 20, 20] and all(r["steps"] == "8" for r in rows)
+    assert all(r["rot_rate"] == "5.0" for r in rows)  # a fixed-length model's default rotation schedule
     assert len({r["checkpoint"] for r in rows}) == 1 and all(float(r["seconds"]) > 0 for r in rows)
     chain = read_structure(tmp_path / "a" / "len0020_0001.pdb").chains[0]
     assert len(chain) == 20 and chain.atom_mask.all() and set(chain.sequence) == {"G"}

@@ -6,7 +6,7 @@ from protgen.cli.threads import add_threads_flag, set_threads
 from protgen.errors import ConfigError
 from protgen.method.simulation import SimulationConfig
 from protgen.sampling.motif import parse_contig
-from protgen.sampling.sample import SampleConfig, default_checkpoint, parse_lengths, sample_to_directory
+from protgen.sampling.sample import SampleConfig, default_checkpoint, default_rot_rate, parse_lengths, sample_to_directory
 from protgen.training.checkpoint import load_model
 
 __all__ = ["register"]
@@ -26,8 +26,9 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, default=s.steps, help="Euler steps (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="seed; the same seed gives the same files on CPU (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="samples of one length simulated together (default %(default)s)")
-    p.add_argument("--rot-rate", type=float, default=s.rot_rate,
-                   help="rotation-rate schedule: ω = c·log(R_tᵀR̂_1) with this c (FrameFlow uses 10; default %(default)s); 0 = the learned ω exactly")
+    p.add_argument("--rot-rate", type=float,
+                   help=f"rotation-rate schedule: ω = c·log(R_tᵀR̂_1) with this c (FrameFlow uses 10); 0 = the learned ω exactly "
+                   f"(default {s.rot_rate:g} for fixed-length and motif models, 0 for insertion models)")
     p.add_argument("--no-self-condition", action="store_true", help="do not feed the previous x̂_1 back to the network")
     p.add_argument("--clash-guidance", type=float, default=0.0, metavar="ETA",
                    help="from t = 0.6 on, nudge x̂_1 away from overlapping CA atoms and off-3.8 Å CA–CA bonds with this step (Å²; "
@@ -73,9 +74,6 @@ def _run(args) -> None:
         parse_contig(args.contig, args.total_length)
     if not 1 <= args.min_length <= args.max_length:
         raise ConfigError(f"need 1 ≤ --min-length ≤ --max-length, got {args.min_length} and {args.max_length}")
-    simulation = SimulationConfig(steps=args.steps, rot_rate=args.rot_rate or None)
-    config = SampleConfig(lengths, args.num, args.seed, args.batch_size, args.format, args.trajectory, not args.no_self_condition, simulation,
-                          args.motif, args.contig, args.total_length, args.min_length, args.max_length, clash_guidance=args.clash_guidance)  # fmt: skip
     if args.checkpoint is None:
         path = default_checkpoint("motif" if args.motif else ("insertion" if args.process == "insertion" else "default"))
     else:
@@ -88,5 +86,9 @@ def _run(args) -> None:
         raise ConfigError("an insertion model lets the length emerge; bound it with --min-length/--max-length instead of --length")
     if process != "insertion" and (args.min_length != 1 or args.max_length != 1000):
         raise ConfigError("--min-length/--max-length bound the emerging length of an insertion model; this model takes --length/--lengths")
+    rot_rate = default_rot_rate(process) if args.rot_rate is None else (args.rot_rate or None)
+    config = SampleConfig(lengths, args.num, args.seed, args.batch_size, args.format, args.trajectory, not args.no_self_condition,
+                          SimulationConfig(args.steps, rot_rate), args.motif, args.contig, args.total_length, args.min_length, args.max_length,
+                          clash_guidance=args.clash_guidance)  # fmt: skip
     rows = sample_to_directory(path, args.out, config, device, args.force, trained=trained)
     print(f"wrote {len(rows)} backbones and manifest.csv to {args.out}")

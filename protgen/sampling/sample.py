@@ -62,6 +62,14 @@ class SampleConfig:
     clash_guidance: float = 0.0  # η of sampling.guidance.ClashGuidance (Å² per unit penalty); 0 = off
 
 
+def default_rot_rate(process: str) -> float | None:
+    """The rotation schedule (``SimulationConfig.rot_rate``) used when the user names none: c = 5 for
+    fixed-length and motif models (chosen on secondary structure, README's model card); the learned
+    rate (None) for insertion models, whose gap head reads the state — the schedule moves the state
+    off the path the model learned and biases the emerging lengths (README: variable length)."""
+    return None if process == "insertion" else SimulationConfig().rot_rate
+
+
 def default_checkpoint(kind: str = "default") -> Path:
     """A model shipped inside the package: "default" (unconditional, fixed length), "motif" (motif
     scaffolding) or "insertion" (variable length, Process 3)."""
