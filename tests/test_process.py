@@ -122,15 +122,19 @@ def test_oracle_generator_carries_the_prior_to_its_data_point(rot_rate):
     def oracle(t, x_t):
         return process.target(PathSample(t, None, x_1, x_t))
 
+    theta_0 = so3.angle(x_0.frames.rots.transpose(-1, -2) @ x_1.frames.rots).max().item()
     errors = []
-    for steps in (2, 10, 100):
+    for steps in (2, 20, 100):
         x, _ = simulate(oracle, x_0, 0.01, SimulationConfig(steps=steps, rot_rate=rot_rate))
         x, y = x.frames, x_1.frames
         errors.append(((x.trans - y.trans).norm(dim=-1).max().item(), so3.angle(x.rots.transpose(-1, -2) @ y.rots).max().item()))
     if rot_rate is None:  # geodesic Euler steps are exact for the conditional flow
         assert all(e[0] < 1e-9 and e[1] < 1e-7 for e in errors)
-    else:  # θ shrinks by (1 − c·Δt) a step: large error at 2 steps, then below e^{-c(1 − t_min)}·π
-        assert errors[0][1] > 0.1 and errors[1][1] < 1e-4 and errors[2][1] < math.pi * math.exp(-9.9) * 1.01
+    else:  # each step closes min(1, c·Δt) of the remaining geodesic: θ_K = θ_0·max(0, 1 − c·Δt)^K
+        assert theta_0 > 1.0
+        for steps, (_, theta) in zip((2, 20, 100), errors):
+            expected = theta_0 * max(0.0, 1 - rot_rate * 0.99 / steps) ** steps
+            assert abs(theta - expected) < 1e-6 * expected + 1e-7
         assert all(e[0] < 1e-9 for e in errors)
 
 
