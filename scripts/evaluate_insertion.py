@@ -5,7 +5,7 @@ fixed-length samples of the same lengths from a fixed-length model (default: the
 model; pass one of the same size and training cost with --fixed-checkpoint).
 
 Usage: python scripts/evaluate_insertion.py --set SET --out DIR [--checkpoint CKPT] [--fixed-checkpoint CKPT]
-                                            [--num 200] [--rot-rate C]
+                                            [--num 200] [--fixed-num 100] [--rot-rate C]
 """
 
 import argparse
@@ -48,6 +48,8 @@ def main() -> None:
     parser.add_argument("--checkpoint", help="the insertion model (default: the shipped one)")
     parser.add_argument("--fixed-checkpoint", help="the fixed-length model to compare with (default: the shipped default model)")
     parser.add_argument("--num", type=int, default=200)
+    parser.add_argument("--fixed-num", type=int, default=100, help="fixed-length samples, at the lengths of the first FIXED_NUM "
+                        "insertion samples (default 100; 0: no fixed-length side)")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--rot-rate", type=float, help="the insertion samples' rotation schedule (0 = the learned rate; "
                         "default: protgen sample's for the model); the fixed-length samples use protgen sample's default")
@@ -65,15 +67,16 @@ def main() -> None:
     data = training_lengths(ts, np.random.default_rng(0), 20000)
     statistic = ks(lengths, data)
     critical = 1.36 * np.sqrt((len(lengths) + len(data)) / (len(lengths) * len(data)))  # α = 0.05
-    # fixed-length samples at the lengths of the first 40 insertion samples (a subset, for the panel)
-    subset = sorted(Counter(lengths[:40]).items())
+    # fixed-length samples at the lengths of the first --fixed-num insertion samples (for the panel)
+    subset = sorted(Counter(lengths[: args.fixed_num]).items())
     fixed_path = args.fixed_checkpoint or default_checkpoint()
-    fixed_model = checkpoint.load_model(fixed_path)
-    for length, count in subset:
-        sample_to_directory(fixed_path, out / "fixed", SampleConfig(lengths=(int(length),), num=count,
-                            simulation=SimulationConfig(args.steps)), force=True, trained=fixed_model)  # fmt: skip
+    if subset:
+        fixed_model = checkpoint.load_model(fixed_path)
+        for length, count in subset:
+            sample_to_directory(fixed_path, out / "fixed", SampleConfig(lengths=(int(length),), num=count,
+                                simulation=SimulationConfig(args.steps)), force=True, trained=fixed_model)  # fmt: skip
     ins = evaluate(out / "insertion" / "manifest.csv", out / "insertion_eval", EvalConfig(mpnn="off"))["samples"]
-    fix = evaluate(out / "fixed" / "manifest.csv", out / "fixed_eval", EvalConfig(mpnn="off"))["samples"]
+    fix = evaluate(out / "fixed" / "manifest.csv", out / "fixed_eval", EvalConfig(mpnn="off"))["samples"] if subset else None
     import matplotlib
 
     matplotlib.use("Agg")
@@ -89,13 +92,13 @@ def main() -> None:
     fig.savefig(out / "length_distribution.png", dpi=100)
     result = {"insertion_model": str(model_path), "fixed_model": str(fixed_path), "rot_rate": rot_rate, "samples": len(lengths),
               "mean_length": float(lengths.mean()), "training_mean_length": float(data.mean()), "ks": statistic,
-              "ks_critical_0.05": float(critical), "panel_insertion": ins, "panel_fixed_length": fix}  # fmt: skip
+              "ks_critical_0.05": float(critical), "fixed_samples": int(sum(c for _, c in subset)), "panel_insertion": ins, "panel_fixed_length": fix}  # fmt: skip
     (out / "summary.json").write_text(json.dumps(result, indent=2, default=float))
     keys = ("count", "geometry_ok", "clashes", "chain_breaks", "helix", "strand", "coil", "rg_ratio", "rama_allowed", "ca_ca_ok")
     print(f"lengths: mean {lengths.mean():.1f} (training {data.mean():.1f}); KS {statistic:.3f} (5 % critical {critical:.3f})")
     print("| figure | insertion model (emerging length) | fixed-length model (same lengths) |\n|---|---|---|")
     for k in keys:
-        print(f"| {k} | {ins[k]:.3f} | {fix[k]:.3f} |")
+        print(f"| {k} | {ins[k]:.3f} | {fix[k]:.3f} |" if fix else f"| {k} | {ins[k]:.3f} | — |")
 
 
 if __name__ == "__main__":
