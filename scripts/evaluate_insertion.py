@@ -90,9 +90,9 @@ def main() -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "length_distribution.png", dpi=100)
-    result = {"insertion_model": str(model_path), "fixed_model": str(fixed_path), "rot_rate": rot_rate, "samples": len(lengths),
+    result = {"insertion_model": str(model_path), "fixed_model": str(fixed_path) if subset else None, "rot_rate": rot_rate, "samples": len(lengths),
               "mean_length": float(lengths.mean()), "training_mean_length": float(data.mean()), "ks": statistic,
-              "ks_critical_0.05": float(critical), "fixed_samples": int(sum(c for _, c in subset)), "panel_insertion": ins, "panel_fixed_length": fix}  # fmt: skip
+              "ks_critical_0.05": float(critical), "fixed_samples": len(lengths[: args.fixed_num]), "panel_insertion": ins, "panel_fixed_length": fix}  # fmt: skip
     (out / "summary.json").write_text(json.dumps(result, indent=2, default=float))
     keys = ("count", "geometry_ok", "clashes", "chain_breaks", "helix", "strand", "coil", "rg_ratio", "rama_allowed", "ca_ca_ok")
     print(f"lengths: mean {lengths.mean():.1f} (training {data.mean():.1f}); KS {statistic:.3f} (5 % critical {critical:.3f})")
