@@ -128,3 +128,38 @@ def test_sparse_network_is_equivariant_and_ignores_padding():
     mask[:, :20] = True
     padded = net(t, WorldState.of(Rigid.cat([x, junk], 1), mask), torch.cat([sc, torch.zeros(1, 5, 3, dtype=torch.float64)], 1))
     assert torch.allclose(padded.rotvec[:, :20], out.rotvec, atol=1e-10)
+
+
+@pytest.mark.parametrize("neighbours", [0, 6])
+def test_self_conditioning_on_x1_hat_frames_is_equivariant_and_starts_as_the_model_without_it(neighbours):
+    """x̂_1's relative rotations and directions enter as invariants: moving x_t and x̂_1 together
+    moves x̂_1's prediction with them. Their read-in starts at zero, so a fine-tune from a model
+    without them starts equal to it; with weights, the frames change the output."""
+    from dataclasses import replace
+
+    plain = _net()
+    config = replace(PRESETS["tiny"], self_condition_frames=True, neighbours=neighbours)
+    net = FrameNetwork(config).double()
+    missing, unexpected = net.load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["pairs.frames_linear.weight"] and not unexpected
+    x, t, ca = _inputs(2, 17)
+    g = torch.Generator().manual_seed(4)
+    sc = Rigid(so3.uniform((2, 17), torch.float64, generator=g), ca)
+    mask = torch.ones(2, 17, dtype=torch.bool)
+    mask[1, 12:] = False
+    reference = FrameNetwork(replace(PRESETS["tiny"], neighbours=neighbours)).double()
+    reference.load_state_dict(plain.state_dict())
+    assert torch.allclose(net(t, WorldState.of(x, mask), sc).rotvec, reference(t, WorldState.of(x, mask), ca).rotvec, atol=1e-12)
+    with torch.no_grad():
+        net.pairs.frames_linear.weight.normal_(0, 1.0)
+    out = net(t, WorldState.of(x, mask), sc)
+    assert not torch.allclose(out.rotvec, net(t, WorldState.of(x, mask), ca).rotvec, atol=1e-6), "the frames are read"
+    motion = Rigid(so3.uniform((), torch.float64, generator=g), 20 * torch.randn(3, generator=g, dtype=torch.float64))
+    move = lambda r: Rigid(motion.rots.expand_as(r.rots), motion.trans.expand_as(r.trans)).compose(r)  # noqa: E731
+    o = net(t, WorldState.of(move(x), mask), move(sc))
+    assert torch.allclose(o.rotvec[mask], out.rotvec[mask], atol=1e-9) and torch.allclose(o.trans[mask], out.trans[mask], atol=1e-8)
+    assert torch.allclose(o.x1_hat.trans[mask], motion.apply(out.x1_hat.trans)[mask], atol=1e-8)
+    if neighbours == 0:  # every residue a neighbour: the sparse path computes the same frame features
+        full = FrameNetwork(replace(config, neighbours=64)).double()
+        full.load_state_dict(net.state_dict())
+        assert torch.allclose(full(t, WorldState.of(x, mask), sc).rotvec[mask], out.rotvec[mask], atol=1e-10)

@@ -2,6 +2,7 @@
 steps are skipped, DDP ranks agree, and bad configs fail in one line."""
 
 import csv
+from dataclasses import replace
 import os
 import signal
 import subprocess
@@ -207,3 +208,26 @@ def test_bf16_autocast_trains_close_to_float32(tmp_path):
     last = (runs[False][3], runs[True][3])
     assert all(np.isfinite(v) for r in runs.values() for v in r.values())
     assert last[0] != last[1] and abs(last[0] - last[1]) < 0.05 * abs(last[0]), last
+
+
+def test_init_from_a_dense_run_fine_tunes_a_sparse_network_from_its_weights(tmp_path):
+    """--neighbours changes which pairs the network reads, not its parameters: a fine-tune may
+    switch it, starts from the source's (EMA) weights, stores the new config, and samples sparse.
+    A network of another size still fails in one line."""
+    ts = training_set(tmp_path)
+    train(ts.path, tmp_path / "dense", TINY, TrainConfig(steps=3, **FAST))
+    source = checkpoint.load_model(tmp_path / "dense")
+    common = ["--data", str(ts.path), "--steps", "2", "--batch-size", "2", "--crop-length", "40", "--warmup", "1",
+              "--val-every", "1000000", "--threads", "1"]  # fmt: skip
+    out = _cli("train", *common, "--out", str(tmp_path / "sparse"), "--init-from", str(tmp_path / "dense"), "--neighbours", "8", "--lr", "1e-12")
+    assert out.returncode == 0, out.stderr[-2000:]
+    tuned = checkpoint.load_model(tmp_path / "sparse")
+    assert tuned.config.network == replace(source.config.network, neighbours=8)
+    a, b = source.model.network.state_dict(), tuned.model.network.state_dict()
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), "two steps at lr 1e-12 keep the source's weights"
+    out = _cli("sample", "--checkpoint", str(tmp_path / "sparse"), "--length", "30", "--num", "1", "--steps", "3", "--out", str(tmp_path / "pdb_out"))
+    assert out.returncode == 0 and len(list((tmp_path / "pdb_out").glob("*.pdb"))) == 1, out.stderr[-2000:]
+    out = _cli("train", *common, "--out", str(tmp_path / "bigger"), "--init-from", str(tmp_path / "dense"), "--preset", "small")
+    assert out.returncode == 1 and "network differs" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    out = _cli("train", *common, "--out", str(tmp_path / "neg"), "--neighbours", "-1")
+    assert out.returncode == 1 and "--neighbours -1" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr

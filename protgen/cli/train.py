@@ -40,6 +40,9 @@ def register(sub) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), help="network size (default small)")
     p.add_argument("--process", choices=PROCESSES, help="latent process: per-residue frames (1), chain ∘ residue frames (2) "
                    "or insertion (3, variable length; adds the network's gap head)")
+    p.add_argument("--neighbours", type=int, metavar="K", help="pair features and attention over each residue's K nearest residues "
+                   "(sparse; cost ∝ L·K, for long chains) instead of every pair (0 = dense, the default); the parameters are the same, "
+                   "so a fine-tune may switch it")
     t = TrainConfig()
     for name, kind in _FLAGS.items():
         p.add_argument("--" + name.replace("_", "-"), type=kind, help=f"default {getattr(t, name)}")
@@ -112,6 +115,10 @@ def configs_from(args, base: tuple[ModelConfig, TrainConfig] | None = None) -> t
     loss = _replace(model_base.loss if base else LossConfig(), table.get("loss", {}), f"{where} [loss]")
     if args.process:
         process = dataclasses.replace(process, name=args.process)
+    if args.neighbours is not None:
+        if args.neighbours < 0:
+            raise ConfigError(f"--neighbours {args.neighbours}: need K ≥ 0 (0 = every pair)")
+        network, model_given = dataclasses.replace(network, neighbours=args.neighbours), True
     train_config = _replace(train_base, table.get("train", {}), f"{where} [train]")
     flags = {name: getattr(args, name) for name in _FLAGS if getattr(args, name) is not None}
     if args.bf16:
@@ -148,8 +155,11 @@ def _run(args) -> None:
         table = _read_toml(args.config)
         if not (args.preset or "network" in table or "preset" in table):
             source = model_config_from_dict(checkpoint.load(init_from)["model_config"])
-            model = dataclasses.replace(model, network=dataclasses.replace(source.network, motif=model.network.motif or source.network.motif,
-                                                                           insertion=model.network.insertion or source.network.insertion))
+            network = dataclasses.replace(source.network, motif=model.network.motif or source.network.motif,
+                                          insertion=model.network.insertion or source.network.insertion)
+            if args.neighbours is not None:
+                network = dataclasses.replace(network, neighbours=args.neighbours)
+            model = dataclasses.replace(model, network=network)
     result = train(args.data, args.out, model, config, resume=args.resume, init_from=init_from)
     if os.environ.get("RANK", "0") == "0":
         print(f"checkpoint: {result.checkpoint} (step {result.step})")

@@ -42,7 +42,9 @@ class NetworkConfig:
     max_offset: int = 32  # relative sequence offsets are clipped to ±max_offset
     pair_update: bool = True  # light per-block pair update (two linear layers over c_z)
     node_layers: int = 1  # transformer layers over the sequence per block (FrameFlow-style)
-    self_condition: bool = True  # accept the previous x̂_1 as input
+    self_condition: bool = True  # accept the previous x̂_1 as input (its CA distances, as pair features)
+    self_condition_frames: bool = False  # also x̂_1's relative rotations and directions (pair features; a
+    #   zero-initialised read-in, so a fine-tune from a model without it starts equal to that model)
     motif: bool = False  # conditional on fixed (motif) residues: a learned embedding of the fixed flag
     neighbours: int = 0  # 0: every residue pair (dense); k > 0: each residue's k nearest residues by CA distance (sparse, long chains)
     insertion: bool = False  # Process 3: a head for the expected hidden residues in every gap and chain end
@@ -156,6 +158,30 @@ def gather(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x[batch, index]
 
 
+def _pair_geometry(frames: Rigid) -> tuple[torch.Tensor, torch.Tensor]:
+    """Invariants of every residue pair (i, j) of frames (B, N): the CA distance ‖p_j − p_i‖
+    (B, N, N) and [R_iᵀR_j, R_iᵀ(p_j − p_i)/‖p_j − p_i‖] flattened, (B, N, N, 12). Two matrix
+    products over all pairs, not B·N² 3×3 products."""
+    b, n = frames.shape
+    ca = frames.trans
+    dist = torch.cdist(ca, ca, compute_mode="donot_use_mm_for_euclid_dist")
+    rt = frames.rots.transpose(-1, -2)  # (B, N, 3, 3)
+    rt_flat = rt.reshape(b, n * 3, 3)
+    local = (rt_flat @ ca.transpose(-1, -2)).view(b, n, 3, n).transpose(-1, -2) - (rt @ ca[..., None]).transpose(-1, -2)
+    rel_rot = (rt_flat @ frames.rots.transpose(-1, -2).reshape(b, n * 3, 3).transpose(-1, -2)).view(b, n, 3, n, 3).permute(0, 1, 3, 2, 4)
+    return dist, torch.cat([rel_rot.reshape(b, n, n, 9), local / (dist[..., None] + 1e-6)], -1)
+
+
+def _pair_geometry_sparse(frames: Rigid, nbr: "Neighbours") -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_pair_geometry` over each residue's neighbours: (B, N, K) and (B, N, K, 12)."""
+    rt = frames.rots.transpose(-1, -2)[:, :, None]  # (B, N, 1, 3, 3)
+    diff = gather(frames.trans, nbr.index) - frames.trans[:, :, None]  # p_j − p_i, (B, N, K, 3)
+    dist = diff.norm(dim=-1)
+    local = (rt @ diff[..., None])[..., 0]
+    rel_rot = rt @ gather(frames.rots, nbr.index)
+    return dist, torch.cat([rel_rot.flatten(-2), local / (dist[..., None] + 1e-6)], -1)
+
+
 def _rbf(d: torch.Tensor, n: int, d_max: float = 20.0) -> torch.Tensor:
     centres = torch.linspace(0.0, d_max, n, device=d.device, dtype=d.dtype)
     width = d_max / n
@@ -164,7 +190,8 @@ def _rbf(d: torch.Tensor, n: int, d_max: float = 20.0) -> torch.Tensor:
 
 class PairFeatures(nn.Module):
     """Invariant pair features of the world state: CA distances, relative rotations, directions of
-    j in i's frame, clipped sequence offsets, and distances of the self-conditioning x̂_1."""
+    j in i's frame, clipped sequence offsets, and the self-conditioning x̂_1's CA distances (and,
+    with ``self_condition_frames``, its relative rotations and directions)."""
 
     def __init__(self, c: NetworkConfig):
         super().__init__()
@@ -173,49 +200,35 @@ class PairFeatures(nn.Module):
         self.linear = PairLinear(inputs, c.pair_dim)
         self.offset = nn.Embedding(2 * c.max_offset + 1, c.pair_dim)
         self.mlp = nn.Sequential(nn.LayerNorm(c.pair_dim), PairLinear(c.pair_dim, c.pair_dim), nn.ReLU(), PairLinear(c.pair_dim, c.pair_dim))
+        self.frames_linear = None
+        if c.self_condition and c.self_condition_frames:
+            self.frames_linear = PairLinear(12, c.pair_dim, bias=False)
+            nn.init.zeros_(self.frames_linear.weight)
 
-    def forward(self, x: WorldState, self_cond: torch.Tensor | None, nbr: Neighbours | None = None) -> torch.Tensor:
-        """(B, N, N, c_z) dense pair features, or (B, N, K, c_z) over the neighbours ``nbr``."""
-        if nbr is not None:
-            return self._sparse(x, self_cond, nbr)
-        frames, mask = x.frames, x.mask
-        b, n = mask.shape
-        ca = frames.trans
-        dist = torch.cdist(ca, ca, compute_mode="donot_use_mm_for_euclid_dist")  # ‖p_j − p_i‖, (B, N, N)
-        # R_iᵀ(p_j − p_i) and R_iᵀR_j as two matrix products over all pairs (not B·N² 3×3 products)
-        rt = frames.rots.transpose(-1, -2)  # (B, N, 3, 3)
-        rt_flat = rt.reshape(b, n * 3, 3)
-        local = (rt_flat @ ca.transpose(-1, -2)).view(b, n, 3, n).transpose(-1, -2) - (rt @ ca[..., None]).transpose(-1, -2)
-        direction = local / (dist[..., None] + 1e-6)
-        rel_rot = (rt_flat @ frames.rots.transpose(-1, -2).reshape(b, n * 3, 3).transpose(-1, -2)).view(b, n, 3, n, 3).permute(0, 1, 3, 2, 4)
-        feats = [_rbf(dist, self.c.rbf), rel_rot.reshape(b, n, n, 9), direction]
-        if self.c.self_condition:
-            if self_cond is None:
-                feats.append(torch.zeros_like(feats[0]))
-            else:
-                feats.append(_rbf((self_cond[:, None] - self_cond[:, :, None]).norm(dim=-1), self.c.rbf))
-        offset = (x.index[:, None, :] - x.index[:, :, None]).clamp(-self.c.max_offset, self.c.max_offset) + self.c.max_offset
-        z = self.linear(torch.cat(feats, -1)) + self.offset(offset)
-        z = z + self.mlp(z)
-        return _mask_pairs(z, mask)
-
-    def _sparse(self, x: WorldState, self_cond: torch.Tensor | None, nbr: Neighbours) -> torch.Tensor:
-        frames, c = x.frames, self.c
-        rt = frames.rots.transpose(-1, -2)[:, :, None]  # (B, N, 1, 3, 3)
-        diff = gather(frames.trans, nbr.index) - frames.trans[:, :, None]  # p_j − p_i, (B, N, K, 3)
-        dist = diff.norm(dim=-1)
-        local = (rt @ diff[..., None])[..., 0]
-        rel_rot = rt @ gather(frames.rots, nbr.index)
-        feats = [_rbf(dist, c.rbf), rel_rot.flatten(-2), local / (dist[..., None] + 1e-6)]
+    def forward(self, x: WorldState, self_cond: Rigid | torch.Tensor | None, nbr: Neighbours | None = None) -> torch.Tensor:
+        """(B, N, N, c_z) dense pair features, or (B, N, K, c_z) over the neighbours ``nbr``.
+        self_cond: the previous x̂_1 as frames (Å) or as CA positions (Å, (B, N, 3)), or None."""
+        c = self.c
+        sc_frames = self_cond if isinstance(self_cond, Rigid) else None
+        sc_ca = self_cond.trans if sc_frames is not None else self_cond
+        if nbr is None:
+            dist, geometry = _pair_geometry(x.frames)
+            offset = x.index[:, None, :] - x.index[:, :, None]
+        else:
+            dist, geometry = _pair_geometry_sparse(x.frames, nbr)
+            offset = gather(x.index, nbr.index) - x.index[:, :, None]
+        feats = [_rbf(dist, c.rbf), geometry]
         if c.self_condition:
-            if self_cond is None:
+            if sc_ca is None:
                 feats.append(torch.zeros_like(feats[0]))
             else:
-                feats.append(_rbf((gather(self_cond, nbr.index) - self_cond[:, :, None]).norm(dim=-1), c.rbf))
-        offset = (gather(x.index, nbr.index) - x.index[:, :, None]).clamp(-c.max_offset, c.max_offset) + c.max_offset
-        z = self.linear(torch.cat(feats, -1)) + self.offset(offset)
+                sc_diff = (sc_ca[:, None] - sc_ca[:, :, None]) if nbr is None else (gather(sc_ca, nbr.index) - sc_ca[:, :, None])
+                feats.append(_rbf(sc_diff.norm(dim=-1), c.rbf))
+        z = self.linear(torch.cat(feats, -1)) + self.offset(offset.clamp(-c.max_offset, c.max_offset) + c.max_offset)
+        if self.frames_linear is not None and sc_frames is not None:  # no x̂_1 frames: zero features, zero read-in
+            z = z + self.frames_linear((_pair_geometry(sc_frames) if nbr is None else _pair_geometry_sparse(sc_frames, nbr))[1])
         z = z + self.mlp(z)
-        return z * nbr.mask[..., None].to(z.dtype)
+        return _mask_pairs(z, x.mask) if nbr is None else z * nbr.mask[..., None].to(z.dtype)
 
 
 class InvariantPointAttention(nn.Module):
@@ -337,9 +350,9 @@ class FrameNetwork(nn.Module):
         nn.init.zeros_(self.rot_residual.weight)
         nn.init.zeros_(self.rot_residual.bias)
 
-    def forward(self, t: torch.Tensor, x_t: WorldState, self_cond: torch.Tensor | None = None) -> NetworkOutput:
+    def forward(self, t: torch.Tensor, x_t: WorldState, self_cond: Rigid | torch.Tensor | None = None) -> NetworkOutput:
         """t: (B,); x_t: the world state (frames in Å, mask, numbering); self_cond: the previous
-        x̂_1's CA positions, Å, (B, N, 3)."""
+        x̂_1 as frames (Å, (B, N)) or as CA positions (Å, (B, N, 3); its frame features then read zero)."""
         c = self.config
         mask = x_t.mask
         b, n = mask.shape

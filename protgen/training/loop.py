@@ -89,7 +89,8 @@ def _loss_on(model, module: GeneratorModel, process, batch: Batch, rng, self_con
         self_cond = None
         if self_condition:
             with torch.no_grad(), autocast():
-                self_cond = module.network(t, x_t).x1_hat.trans.float()
+                x1_hat = module.network(t, x_t).x1_hat
+                self_cond = Rigid(x1_hat.rots.float(), x1_hat.trans.float())
         with autocast():
             prediction = model(t, x_t, self_cond)
         gaps = prediction.velocity.gap_counts
@@ -294,14 +295,16 @@ def _initialise_from(module: GeneratorModel, path: str | Path, model_config: Mod
     # A capability added on top (motif flags) brings zero-initialised parameters: the new model
     # starts equal to the source; nothing else may be missing or left over.
     missing, unexpected = module.network.load_state_dict(source.model.network.state_dict(), strict=False)
-    new = {name for name in missing if name.split(".")[0] in _ADDED_PARAMETERS}
+    new = {name for name in missing if name.startswith(_ADDED_PARAMETERS)}
     if unexpected or set(missing) - new:
         raise ConfigError(f"--init-from {path}: weights do not fit this network (missing {sorted(set(missing) - new)[:3]}, "
                           f"unexpected {sorted(unexpected)[:3]})")  # fmt: skip
 
 
-_ADDED_CAPABILITIES = {"motif", "insertion"}  # network fields a fine-tune may switch on
-_ADDED_PARAMETERS = {"fixed_embedding", "gaps"}  # their parameters (new heads)
+# Network fields a fine-tune may change: capabilities switched on (their new heads start at zero)
+# and the pair selection (``neighbours``: dense or k nearest; the same parameters either way).
+_ADDED_CAPABILITIES = {"motif", "insertion", "self_condition_frames", "neighbours"}
+_ADDED_PARAMETERS = ("fixed_embedding", "gaps.", "pairs.frames_linear.")  # their parameters (names start so)
 
 
 def _open_run_directory(out: Path, data, dataset: TrainingSet, model_config, config, module, world, device, step, init_from) -> None:
