@@ -60,8 +60,10 @@ def validation_loss(model, process: LatentProcess, batches: list[Batch], seed: i
 
 
 @torch.no_grad()
-def denoising_diagnostics(model, process: LatentProcess, batches: list[Batch], seed: int, times=DIAGNOSTIC_TIMES) -> list[Denoising]:
-    """x̂_1 of one pass from Φ(Y_t) on each validation chain, scored against the truth."""
+def denoising_diagnostics(model, process: LatentProcess, batches: list[Batch], seed: int, times=DIAGNOSTIC_TIMES,
+                          self_condition: bool = False) -> list[Denoising]:  # fmt: skip
+    """x̂_1 of one pass from Φ(Y_t) on each validation chain, scored against the truth; with
+    ``self_condition``, of a second pass fed the first pass's x̂_1 (as the sampler feeds it)."""
     out = []
     for t_value in times:
         rng = torch.Generator(device=batches[0].mask.device).manual_seed(seed)
@@ -71,6 +73,8 @@ def denoising_diagnostics(model, process: LatentProcess, batches: list[Batch], s
             path = process.sample_path(batch.x_1, t, rng)
             x_t = process.phi(path.y_t)
             x1_hat = model(t, x_t).x1_hat
+            if self_condition:
+                x1_hat = model(t, x_t, x1_hat).x1_hat
             predicted = frames_to_backbone(x1_hat, x_t.mask).float().cpu().numpy()
             if hasattr(process, "clean_frames"):  # Process 3 shows only the inserted residues
                 true = frames_to_backbone(process.clean_frames(path), x_t.mask).float().cpu().numpy()
