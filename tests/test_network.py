@@ -163,3 +163,25 @@ def test_self_conditioning_on_x1_hat_frames_is_equivariant_and_starts_as_the_mod
         full = FrameNetwork(replace(config, neighbours=64)).double()
         full.load_state_dict(net.state_dict())
         assert torch.allclose(full(t, WorldState.of(x, mask), sc).rotvec[mask], out.rotvec[mask], atol=1e-10)
+
+
+def test_sparse_neighbours_hold_the_chain_window_first_then_the_nearest_in_space():
+    """Early in the path x_t is mostly noise: the residues next along the chain are neighbours
+    wherever they lie; the rest of the K are the nearest in space; padding never is one."""
+    from protgen.network.ipa import Neighbours
+
+    g = torch.Generator().manual_seed(0)
+    ca = 30 * torch.randn(1, 40, 3, generator=g, dtype=torch.float64)
+    mask = torch.ones(1, 40, dtype=torch.bool)
+    mask[0, 35:] = False
+    index = torch.arange(40)[None]
+    nbr = Neighbours.nearest(ca, mask, 8, index, window=2)
+    dist = torch.cdist(ca, ca)
+    for i in range(35):
+        chosen = set(nbr.index[0, i][nbr.mask[0, i]].tolist())
+        window = {j for j in range(i - 2, i + 3) if 0 <= j < 35}
+        rest = [j for j in dist[0, i].argsort().tolist() if j < 35 and j not in window][: 8 - len(window)]
+        assert chosen == window | set(rest), i
+    assert not nbr.mask[0, 35:].any() and (nbr.index[0, :35][nbr.mask[0, :35]] < 35).all()
+    few = Neighbours.nearest(ca, mask, 3, index, window=2)  # fewer than the window: nearest along the chain first
+    assert set(few.index[0, 10].tolist()) == {9, 10, 11}

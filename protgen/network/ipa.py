@@ -47,6 +47,8 @@ class NetworkConfig:
     #   zero-initialised read-in, so a fine-tune from a model without it starts equal to that model)
     motif: bool = False  # conditional on fixed (motif) residues: a learned embedding of the fixed flag
     neighbours: int = 0  # 0: every residue pair (dense); k > 0: each residue's k nearest residues by CA distance (sparse, long chains)
+    chain_neighbours: int = 8  # sparse only: residues within this many positions along the chain are always among the k
+    #   (early in the path x_t is mostly noise, and its nearest residues in space need not include the chain's)
     insertion: bool = False  # Process 3: a head for the expected hidden residues in every gap and chain end
     position: str = "ends"  # residue position feature: "ends" (distances to both chain ends, clipped at
     #   max_offset: the same at every length) or "absolute" (sinusoid of the index; protgen 0.1 models)
@@ -136,16 +138,21 @@ def _apply_inverse(frames: Rigid, points: torch.Tensor) -> torch.Tensor:
 @dataclass(frozen=True)
 class Neighbours:
     """The sparse pair list: index (B, N, K) of each residue's K nearest residues (by CA distance
-    in x_t, itself included) and mask (B, N, K), False where a neighbour is padding. The set of
-    nearest residues is invariant under global motions, so equivariance is kept."""
+    in x_t, itself included; the residues within ``window`` positions along the chain first) and
+    mask (B, N, K), False where a neighbour is padding. The set is invariant under global motions,
+    so equivariance is kept; its order does not matter (every use sums or softmaxes over K)."""
 
     index: torch.Tensor
     mask: torch.Tensor
 
     @staticmethod
-    def nearest(ca: torch.Tensor, mask: torch.Tensor, k: int) -> "Neighbours":
-        """ca: Å, (B, N, 3); mask: (B, N) bool."""
+    def nearest(ca: torch.Tensor, mask: torch.Tensor, k: int, index: torch.Tensor | None = None, window: int = 0) -> "Neighbours":
+        """ca: Å, (B, N, 3); mask: (B, N) bool; index: (B, N) residue numbers, for the chain window."""
         dist = torch.cdist(ca, ca, compute_mode="donot_use_mm_for_euclid_dist")
+        if index is not None and window > 0:  # chain neighbours rank before every residue in space, nearest in sequence
+            offset = (index[:, None, :] - index[:, :, None]).to(dist.dtype)  # first (ties broken: j before i first)
+            rank = offset.abs() - window - 1 + 0.5 * (offset < 0).to(dist.dtype)
+            dist = torch.where(offset.abs() <= window, rank, dist)
         dist = dist.masked_fill(~mask[:, None, :], float("inf"))
         k = min(k, ca.shape[1])
         index = dist.topk(k, dim=-1, largest=False).indices
@@ -362,7 +369,7 @@ class FrameNetwork(nn.Module):
         if c.motif and x_t.fixed is not None:
             s = s + x_t.fixed[..., None].to(s.dtype) * self.fixed_embedding
         s = s * mask[..., None]
-        nbr = Neighbours.nearest(x.trans, mask, c.neighbours) if c.neighbours > 0 else None
+        nbr = Neighbours.nearest(x.trans, mask, c.neighbours, x_t.index, c.chain_neighbours) if c.neighbours > 0 else None
         z = self.pairs(x_t, self_cond, nbr)
         frames = x_nm
         for block in self.blocks:
