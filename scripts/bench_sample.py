@@ -1,6 +1,6 @@
 """Benchmark: sampling cost — seconds per backbone (100 Euler steps) and peak memory at
-L = 100, 300, 500, 1000, for the shipped model (dense pairs), the same network with sparse pairs
-(each residue's 48 nearest residues; untrained weights, cost only), with bfloat16 autocast, and
+L = 100, 300, 500, 1000, for the shipped model (dense pairs), the shipped sparse model (pairs over
+each residue's 48 nearest residues; `protgen sample --sparse`), with bfloat16 autocast, and
 for protgen 0.1's code and model (``--baseline REV``, run from a git worktree) — all in one run,
 beside the dense-matmul GFLOP/s these cores reach, so the network's arithmetic rate reads as a
 fraction of it.
@@ -48,8 +48,8 @@ def worker(spec):
         from protgen.training import checkpoint
         from protgen.training.checkpoint import TrainedModel
 
-        trained = checkpoint.load_model(spec["checkpoint"] or default_checkpoint(), device)
-        if spec["neighbours"]:
+        trained = checkpoint.load_model(spec["checkpoint"] or default_checkpoint("sparse" if spec["neighbours"] else "default"), device)
+        if spec["neighbours"] and spec["neighbours"] != trained.config.network.neighbours:  # a dense --checkpoint run sparse: cost only
             network = replace(trained.config.network, neighbours=spec["neighbours"])
             model = GeneratorModel(network).to(device).eval()
             model.network.load_state_dict(trained.model.network.state_dict())

@@ -141,3 +141,26 @@ def test_clash_guidance_pushes_overlapping_segments_apart_equivariantly():
     rotated.x1_hat = ca @ q.T
     v_rot = ClashGuidance(rotated, 0.05, 0.6)(t, x).v
     assert torch.allclose(v_rot, v @ q.T, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["default", "sparse", "motif", "insertion"])
+def test_shipped_models_load_as_the_command_line_uses_them(kind):
+    """Each model in protgen/weights loads with this code, under 20 MB, with the network and
+    process that `protgen sample` picks it for (--sparse: k = 48 nearest residues)."""
+    from protgen.sampling.sample import default_checkpoint
+    from protgen.training.checkpoint import load_model
+
+    path = default_checkpoint(kind)
+    assert path.stat().st_size < 20 * 2**20
+    config = load_model(path).config
+    assert config.network.neighbours == (48 if kind == "sparse" else 0)
+    assert config.network.motif == (kind == "motif") and config.network.insertion == (kind == "insertion")
+    assert config.process.name == ("insertion" if kind == "insertion" else "frames")
+
+
+def test_sparse_flag_samples_with_the_shipped_sparse_model(tmp_path):
+    out = _sample("--sparse", "--length", "30", "--num", "1", "--steps", "3", "--out", str(tmp_path / "s"))
+    assert out.returncode == 0, out.stderr
+    with open(tmp_path / "s" / "manifest.csv", newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["length"] == "30" and len(read_structure(tmp_path / "s" / row["file"]).chains[0].atoms) == 30

@@ -241,7 +241,9 @@ def test_flags_that_do_not_fit_the_run_or_the_model(capsys, tmp_path, tiny_set, 
     sample = ["sample", "--checkpoint", tiny_run, "--num", "1", "--steps", "2", "--threads", "1"]
     one_line_error(*run(capsys, *sample, "--min-length", "20", "--out", tmp_path / "a")[::2], "bound the emerging length of an insertion model")
     one_line_error(*run(capsys, *sample, "--motif", tmp_path / "motif.pdb", "--out", tmp_path / "b")[::2], "needs both --motif FILE and --contig")
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists(), "a refused command writes nothing"
+    one_line_error(*run(capsys, *sample, "--sparse", "--out", tmp_path / "c")[::2], "a --checkpoint's own network decides")
+    one_line_error(*run(capsys, "sample", *sample[3:], "--sparse", "--process", "insertion", "--out", tmp_path / "d")[::2], "--sparse is a fixed-length model")
+    assert not any((tmp_path / d).exists() for d in "abcd"), "a refused command writes nothing"
 
 
 def test_inspect_shows_configs_fingerprints_and_the_training_summary(capsys, tiny_run, tiny_set):

@@ -29,6 +29,9 @@ def register(sub) -> None:
     p.add_argument("--rot-rate", type=float,
                    help=f"rotation-rate schedule: ω = c·log(R_tᵀR̂_1) with this c (FrameFlow uses 10); 0 = the learned ω exactly "
                    f"(default {s.rot_rate:g} for fixed-length and motif models, 0 for insertion models)")
+    p.add_argument("--sparse", action="store_true", help="use the shipped sparse model (pair features and attention over each "
+                   "residue's 48 nearest residues; for long chains: ~3x faster at 300 residues, ~13x at 1,000) instead of the dense "
+                   "one; fixed length, without --checkpoint")
     p.add_argument("--no-self-condition", action="store_true", help="do not feed the previous x̂_1 back to the network")
     p.add_argument("--clash-guidance", type=float, default=0.0, metavar="ETA",
                    help="from t = 0.6 on, nudge x̂_1 away from overlapping CA atoms and off-3.8 Å CA–CA bonds with this step (Å²; "
@@ -74,8 +77,11 @@ def _run(args) -> None:
         parse_contig(args.contig, args.total_length)
     if not 1 <= args.min_length <= args.max_length:
         raise ConfigError(f"need 1 ≤ --min-length ≤ --max-length, got {args.min_length} and {args.max_length}")
+    if args.sparse and (args.checkpoint is not None or args.motif is not None or args.process == "insertion"):
+        raise ConfigError("--sparse picks the shipped sparse fixed-length model; a --checkpoint's own network decides (see protgen train --neighbours)"
+                          if args.checkpoint is not None else "--sparse is a fixed-length model: not for --motif or --process insertion")
     if args.checkpoint is None:
-        path = default_checkpoint("motif" if args.motif else ("insertion" if args.process == "insertion" else "default"))
+        path = default_checkpoint("sparse" if args.sparse else "motif" if args.motif else ("insertion" if args.process == "insertion" else "default"))
     else:
         path = args.checkpoint
     trained = load_model(path, device)

@@ -71,8 +71,9 @@ def default_rot_rate(process: str) -> float | None:
 
 
 def default_checkpoint(kind: str = "default") -> Path:
-    """A model shipped inside the package: "default" (unconditional, fixed length), "motif" (motif
-    scaffolding) or "insertion" (variable length, Process 3)."""
+    """A model shipped inside the package: "default" (unconditional, fixed length), "sparse" (the
+    same over each residue's 48 nearest residues, for long chains), "motif" (motif scaffolding) or
+    "insertion" (variable length, Process 3)."""
     path = Path(str(resources.files("protgen") / "weights" / f"{kind}.pt"))
     if not path.is_file():
         raise ProtgenError(f"the shipped {kind} model is missing ({path}); reinstall protgen or pass --checkpoint")
