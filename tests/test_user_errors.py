@@ -138,6 +138,9 @@ def test_config_values_of_the_wrong_type(capsys, tmp_path, tiny_set):
     (tmp_path / "c.toml").write_text("[loss]\naux_weight = true\n")
     one_line_error(*run(capsys, "train", "--data", tiny_set.path, "--out", tmp_path / "r", "--config", tmp_path / "c.toml")[::2],
                    "aux_weight = True is not of type float")  # fmt: skip
+    (tmp_path / "c.toml").write_text('[loss]\ntime_density = "late"\n')
+    one_line_error(*run(capsys, "train", "--data", tiny_set.path, "--out", tmp_path / "r", "--config", tmp_path / "c.toml")[::2],
+                   "time_density 'late': choose one of uniform, mid")  # fmt: skip
 
 
 def test_a_set_without_training_clusters_warns_at_build_and_fails_at_train(capsys, tmp_path):

@@ -80,7 +80,10 @@ def _replace(obj, values: dict, where: str):
         raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {where}; known: {', '.join(sorted(known))}")
     for name, value in values.items():
         _check_type(name, value, known[name], where)
-    return dataclasses.replace(obj, **values)
+    try:
+        return dataclasses.replace(obj, **values)
+    except ValueError as error:  # a config's own check (an unknown choice)
+        raise ConfigError(f"{where}: {error}") from None
 
 
 def _read_toml(path: str | None) -> dict:

@@ -17,7 +17,7 @@ from protgen.geometry.units import ANGSTROM_PER_NM
 from protgen.method.generator import FrameVelocity, Prediction
 from protgen.geometry.world import WorldState
 
-__all__ = ["LossConfig", "LossTerms", "time_weight", "squared_divergence", "poisson_divergence", "frame_velocity_loss", "gap_count_loss",
+__all__ = ["LossConfig", "LossTerms", "time_weight", "squared_divergence", "poisson_divergence", "frame_velocity_loss", "gap_count_loss", "training_times",
            "backbone_aux_loss", "generator_matching_loss"]  # fmt: skip
 
 
@@ -32,6 +32,16 @@ class LossConfig:
     #   x̂_1 (nm²); not a Bregman divergence of the generator: biases the marginal (protgen/THEORY.md); 0 = off
     aux_t_min: float = 0.75  # the auxiliary losses apply only for t > aux_t_min, where the bias is small
     rate_weight: float = 1.0  # weight of the Poisson divergence of insertion counts per gap (Process 3)
+    time_density: str = "uniform"  # law of the training times on [t_min, t_max]: "uniform", or "mid" (half of
+    #   them from Beta(3, 3): more of the batch where x̂_1 is neither settled nor pure noise); the minimiser
+    #   at every t is unchanged (protgen/THEORY.md §6)
+
+    def __post_init__(self):
+        if self.time_density not in TIME_DENSITIES:
+            raise ValueError(f"time_density {self.time_density!r}: choose one of {', '.join(TIME_DENSITIES)}")
+
+
+TIME_DENSITIES = ("uniform", "mid")
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,21 @@ def poisson_divergence(target: torch.Tensor, prediction: torch.Tensor, eps: floa
     """Generalised KL a·log(a/b) − a + b for rates a (target) ≥ 0, b (prediction) > 0, elementwise."""
     a, b = target, prediction.clamp_min(eps)
     return torch.xlogy(a, a) - a * torch.log(b) - a + b
+
+
+def training_times(process, batch: int, density: str, rng: torch.Generator | None = None, device=None) -> torch.Tensor:
+    """Training times (batch,) on the process's [t_min, t_max]. "uniform": the process's own law.
+    "mid": each time is, with probability ½, the median of five of the process's uniform draws —
+    t_min + (t_max − t_min)·Beta(3, 3), mean ½, sd 0.19 of the interval — and otherwise a uniform
+    draw, so density 0.5 + 0.5·30 u²(1 − u)² in the interval's coordinate u. Every t keeps a
+    positive density, so the loss's minimiser E[F | x_t, t] is the same at each t; only the share
+    of the batch (capacity, gradient noise) moves towards mid t."""
+    t = process.sample_time(batch, rng, device)
+    if density == "uniform":
+        return t
+    five = torch.stack([process.sample_time(batch, rng, device) for _ in range(5)]).median(0).values
+    take = torch.rand(batch, generator=rng, device=device) < 0.5
+    return torch.where(take, five, t)
 
 
 def time_weight(t: torch.Tensor, clip: float) -> torch.Tensor:
@@ -142,7 +167,7 @@ def generator_matching_loss(process, predict, x_1, rng: torch.Generator | None =
     batch = x_1.mask.shape[0] if isinstance(x_1, WorldState) else x_1.shape[0]
     device = x_1.mask.device if isinstance(x_1, WorldState) else x_1.device
     if t is None:
-        t = process.sample_time(batch, rng, device)
+        t = training_times(process, batch, config.time_density, rng, device)
     path = process.sample_path(x_1, t, rng)
     x_t = process.phi(path.y_t)
     prediction = predict(t, x_t)
