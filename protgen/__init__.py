@@ -29,12 +29,13 @@ def load_model(checkpoint=None, device: str = "cpu"):
 
 
 def sample(model=None, length: int = 100, num: int = 1, seed: int = 0, steps: int = 100, rot_rate: float | None | str = "model",
-           device: str = "cpu"):  # fmt: skip
+           device: str = "cpu", langevin: float = 0.0, noise_scale: float = 1.0):  # fmt: skip
     """``num`` backbones of ``length`` residues as a numpy array (num, length, 4, 3), Å, atoms N,
     CA, C, O. Sample i uses the same seed as ``protgen sample --seed seed`` does for index i, so
     the API and the command line give the same structures. ``rot_rate`` None or 0: the learned
     rotation rate; "model": what ``protgen sample`` uses for this model (5 for fixed-length models,
-    the learned rate for insertion models). With an insertion model (Process 3) the length emerges: ``length`` is ignored
+    the learned rate for insertion models). ``langevin`` κ > 0 and ``noise_scale`` η: stochastic
+    translations, as ``protgen sample --langevin --noise-scale``. With an insertion model (Process 3) the length emerges: ``length`` is ignored
     and a list of ``num`` arrays (L_i, 4, 3) is returned."""
     from protgen.method.simulation import SimulationConfig
     from protgen.sampling.sample import SampleConfig, default_rot_rate, sample_seed, sample_states, unconditioned_state
@@ -43,7 +44,7 @@ def sample(model=None, length: int = 100, num: int = 1, seed: int = 0, steps: in
     trained.model.to(device)
     if rot_rate == "model":
         rot_rate = default_rot_rate(trained.config.process.name)
-    config = SampleConfig(lengths=(length,), num=num, seed=seed, simulation=SimulationConfig(steps, rot_rate or None))
+    config = SampleConfig(lengths=(length,), num=num, seed=seed, simulation=SimulationConfig(steps, rot_rate or None, langevin, noise_scale))
     emerging = trained.config.process.name == "insertion"
     seeds = [sample_seed(seed, 0 if emerging else length, i) for i in range(num)]
     atoms, lengths, _ = sample_states(trained, unconditioned_state(1 if emerging else length, num), seeds, config, device)

@@ -128,6 +128,33 @@ def test_mid_time_density_is_the_stated_mixture_on_the_process_interval():
     assert (u - empirical).abs().max() > 0.05  # and differ from uniform ones by ~0.07: the test can fail
 
 
+@pytest.mark.parametrize("kappa, eta", [(0.0, 1.0), (3.0, 1.0), (3.0, 0.5)])
+def test_stochastic_translations_keep_the_marginal_of_gaussian_data(kappa, eta):
+    """Data: every coordinate of every residue N(0, s²), so E[p_1 | p_t] = t s² p_t/(t²s² + (1 − t)²σ²)
+    is known exactly. The ODE (κ = 0) and the SDE at η = 1 both end with variance s²; η = ½ ends
+    measurably narrower (lower temperature); the rotations, left at ω = 0, do not move."""
+    sigma, s2, n = 10.0, 9.0, 3000
+    process = ResidueFrameFlow(ProcessConfig(sigma=sigma))
+    x_0 = process.world_prior(_state((2, n), 1), torch.Generator().manual_seed(4))
+
+    def posterior_mean_velocity(t, x):
+        tt = t[:, None, None]
+        p_hat = tt * s2 * x.frames.trans / (tt**2 * s2 + (1 - tt) ** 2 * sigma**2)
+        return FrameVelocity(torch.zeros_like(x.frames.trans), (p_hat - x.frames.trans) / (1 - tt))
+
+    config = SimulationConfig(steps=200, rot_rate=None, langevin=kappa, noise_scale=eta)
+    rngs = [torch.Generator().manual_seed(k) for k in (5, 6)]
+    x_1, _ = simulate(posterior_mean_velocity, x_0, process.start_time, config, sigma=sigma, rngs=rngs)
+    var = x_1.frames.trans.var().item()
+    assert torch.equal(x_1.frames.rots, x_0.frames.rots)
+    if eta == 1.0:
+        assert abs(var / s2 - 1) < 0.06, var
+    else:
+        assert var / s2 < 0.8, var
+    with pytest.raises(ValueError, match="one generator per sample"):
+        simulate(posterior_mean_velocity, x_0, process.start_time, config if kappa else SimulationConfig(langevin=1.0), sigma=sigma)
+
+
 @pytest.mark.parametrize("rot_rate", [None, 10.0])
 def test_oracle_generator_carries_the_prior_to_its_data_point(rot_rate):
     process = ResidueFrameFlow()

@@ -59,6 +59,20 @@ def test_files_manifest_and_reproducibility(tmp_path, tiny_checkpoint):
     assert (tmp_path / "a" / "len0020_0001.pdb").read_bytes() != (tmp_path / "c" / "len0020_0001.pdb").read_bytes()
 
 
+def test_stochastic_sampling_is_reproducible_per_seed_and_differs_from_the_ode(tmp_path, tiny_checkpoint):
+    common = ["--checkpoint", str(tiny_checkpoint), "--length", "16", "--num", "2", "--steps", "8", "--seed", "3"]
+    sde = ["--langevin", "2", "--noise-scale", "0.5"]
+    for name, extra in (("ode", []), ("a", [*sde, "--batch-size", "2"]), ("b", [*sde, "--batch-size", "1"])):
+        out = _sample(*common, *extra, "--out", str(tmp_path / name))
+        assert out.returncode == 0, out.stderr
+    atoms = {n: read_structure(tmp_path / n / "len0016_0001.pdb").chains[0].atoms for n in ("ode", "a", "b")}
+    assert np.abs(atoms["a"] - atoms["b"]).max() <= 2e-3  # the noise is the sample's own, not its batch's
+    assert np.abs(atoms["a"] - atoms["ode"]).max() > 0.1
+    with open(tmp_path / "a" / "manifest.csv", newline="") as handle:
+        row = next(csv.DictReader(handle))
+    assert (row["langevin"], row["noise_scale"]) == ("2.0", "0.5")
+
+
 def test_refuses_to_overwrite_unless_forced(tmp_path, tiny_checkpoint):
     args = ["--checkpoint", str(tiny_checkpoint), "--length", "10", "--num", "2", "--steps", "3", "--out", str(tmp_path / "o")]
     assert _sample(*args).returncode == 0
@@ -87,6 +101,8 @@ def test_trajectory_and_cif_output(tmp_path, tiny_checkpoint):
         (["--lengths", "60:a"], "cannot read lengths"),
         (["--checkpoint", "/nonexistent.pt"], "no such checkpoint"),
         (["--num", "0"], "must be positive"),
+        (["--langevin", "-1"], "must be ≥ 0"),
+        (["--langevin", "200"], "need κ ≤ steps"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_checkpoint, args, message):

@@ -36,6 +36,12 @@ def register(sub) -> None:
     p.add_argument("--clash-guidance", type=float, default=0.0, metavar="ETA",
                    help="from t = 0.6 on, nudge x̂_1 away from overlapping CA atoms and off-3.8 Å CA–CA bonds with this step (Å²; "
                    "e.g. 0.1); changes the sampled law, off by default")  # fmt: skip
+    p.add_argument("--langevin", type=float, default=s.langevin, metavar="KAPPA",
+                   help="stochastic translations: Langevin strength κ of the SDE with the ODE's marginals (g² = 2κ(1−t)²σ², "
+                   "score from x̂_1); 0 = the ODE (default %(default)s); fixed-length models")
+    p.add_argument("--noise-scale", type=float, default=s.noise_scale, metavar="ETA",
+                   help="with --langevin: scale of the injected noise; 1 keeps the marginals, < 1 lowers the temperature "
+                   "(fewer, sharper modes) (default %(default)s)")  # fmt: skip
     p.add_argument("--trajectory", action="store_true", help="also write each sample's path as a multi-model file")
     p.add_argument("--format", choices=("pdb", "cif"), default=d.fmt, help="output format (default %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
@@ -61,6 +67,10 @@ def _run(args) -> None:
         raise ConfigError("--num, --steps and --batch-size must be positive")
     if args.clash_guidance < 0:
         raise ConfigError(f"--clash-guidance must be ≥ 0, got {args.clash_guidance}")
+    if args.langevin < 0 or args.noise_scale < 0:
+        raise ConfigError(f"--langevin and --noise-scale must be ≥ 0, got {args.langevin} and {args.noise_scale}")
+    if args.langevin > args.steps:
+        raise ConfigError(f"--langevin {args.langevin} with --steps {args.steps}: need κ ≤ steps (κ·Δt ≤ 1, else the step overshoots)")
     if args.rot_rate is not None and args.rot_rate < 0:
         raise ConfigError(f"--rot-rate must be ≥ 0 (0 = the learned rotation rate), got {args.rot_rate}")
     set_threads(args.threads)
@@ -94,7 +104,7 @@ def _run(args) -> None:
         raise ConfigError("--min-length/--max-length bound the emerging length of an insertion model; this model takes --length/--lengths")
     rot_rate = default_rot_rate(process) if args.rot_rate is None else (args.rot_rate or None)
     config = SampleConfig(lengths, args.num, args.seed, args.batch_size, args.format, args.trajectory, not args.no_self_condition,
-                          SimulationConfig(args.steps, rot_rate), args.motif, args.contig, args.total_length, args.min_length, args.max_length,
+                          SimulationConfig(args.steps, rot_rate, args.langevin, args.noise_scale), args.motif, args.contig, args.total_length, args.min_length, args.max_length,
                           clash_guidance=args.clash_guidance)  # fmt: skip
     rows = sample_to_directory(path, args.out, config, device, args.force, trained=trained)
     print(f"wrote {len(rows)} backbones and manifest.csv to {args.out}")

@@ -38,7 +38,7 @@ __all__ = ["SampleConfig", "default_checkpoint", "sample_backbones", "sample_to_
 
 MAX_LENGTH = 1000
 MANIFEST_FIELDS = ("file", "length", "index", "seed", "steps", "rot_rate", "checkpoint", "seconds",
-                   "clash_guidance", "motif_file", "contig", "motif_positions", "motif_residues")  # fmt: skip
+                   "clash_guidance", "langevin", "noise_scale", "motif_file", "contig", "motif_positions", "motif_residues")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,14 @@ def sample_states(trained: TrainedModel, template: WorldState, seeds: list[int],
     predict = SelfConditioned(trained.model, config.self_condition)
     if config.clash_guidance > 0:
         predict = ClashGuidance(predict, config.clash_guidance)
-    x_1, path = simulate(predict, x_0, trained.process.start_time, config.simulation, config.trajectory, on_step, jump)
+    rngs = None
+    if config.simulation.langevin > 0:
+        if trained.config.process.name != "frames":
+            raise ConfigError(f"stochastic translations (--langevin) need a Process 1 (frames) model, not {trained.config.process.name!r}: "
+                              "its score is read off x̂_1 as for a Gaussian path")  # fmt: skip
+        rngs = [torch.Generator().manual_seed(s + 2) for s in seeds]
+    x_1, path = simulate(predict, x_0, trained.process.start_time, config.simulation, config.trajectory, on_step, jump,
+                         trained.process.config.sigma, rngs)  # fmt: skip
     atoms = frames_to_backbone(x_1.frames, x_1.mask).cpu()
     return atoms, x_1.mask.sum(-1).tolist(), [frames_to_backbone(x.frames, x.mask).cpu() for x in path]
 
@@ -325,7 +332,8 @@ class _Writer:
                     write_backbone(self.out / job.name.replace(f".{suffix}", f"_traj.{suffix}"), traj, b_factors, fmt=config.fmt, chain_ids=chains)
                 self.rows.append({"file": job.name, "length": job.length, "index": job.index, "seed": job.seed, "steps": config.simulation.steps,
                                   "rot_rate": config.simulation.rot_rate, "checkpoint": self.fingerprint, "seconds": f"{seconds:.3f}",
-                                  "clash_guidance": config.clash_guidance, **columns})  # fmt: skip
+                                  "clash_guidance": config.clash_guidance, "langevin": config.simulation.langevin,
+                                  "noise_scale": config.simulation.noise_scale, **columns})  # fmt: skip
             _write_manifest(self.out, self.earlier + self.rows)
             self.listed = len(self.rows)
         except OSError as error:
