@@ -206,6 +206,20 @@ def test_resume_keeps_its_settings_applies_allowed_flags_and_refuses_others(caps
     assert "training  5/5" in err and "/2 " not in err, "progress counts from the absolute step, not from 0 of 2"
 
 
+def test_time_limit_checkpoints_exits_zero_and_resume_finishes(capsys, tmp_path, tiny_set):
+    from protgen.training import checkpoint
+
+    out = tmp_path / "r"
+    base = ["train", "--data", tiny_set.path, "--out", out, "--threads", "1"]
+    code, stdout, _ = run(capsys, *base, "--preset", "tiny", "--steps", "50", "--batch-size", "2", "--crop-length", "40",
+                          "--warmup", "1", "--time-limit", "0.00001")  # fmt: skip
+    stopped_at = checkpoint.load(out)["step"]
+    assert code == 0 and "time limit (1e-05 min) reached at step" in stdout and stopped_at < 50
+    code, stdout, _ = run(capsys, *base, "--resume", "--time-limit", "0")
+    assert code == 0 and checkpoint.load(out)["step"] == 50 and "time limit" not in stdout
+    one_line_error(*run(capsys, *base, "--resume", "--time-limit", "-1")[::2], "--time-limit -1: need minutes ≥ 0")
+
+
 def test_warm_up_longer_than_the_run_is_warned(capsys, tmp_path, tiny_set):
     code, _, err = run(capsys, "train", "--data", tiny_set.path, "--out", tmp_path / "r", "--preset", "tiny", "--steps", "2",
                        "--batch-size", "2", "--crop-length", "40", "--threads", "1")  # fmt: skip

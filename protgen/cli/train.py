@@ -24,7 +24,10 @@ __all__ = ["register", "configs_from"]
 _FLAGS = {  # TrainConfig field → type
     "steps": int, "batch_size": int, "crop_length": int, "max_pairs": int, "lr": float, "warmup": int, "ema_decay": float,
     "checkpoint_every": int, "val_every": int, "log_every": int, "seed": int, "device": str, "motif_prob": float,
+    "time_limit": float,
 }  # fmt: skip
+_HELP = {"time_limit": "minutes this invocation may train; it then writes its checkpoint and exits 0 (--resume continues; "
+                        "the learning-rate schedule still spans --steps). Default 0: no limit"}
 _TABLES = ("preset", "network", "process", "loss", "train")
 
 
@@ -45,7 +48,7 @@ def register(sub) -> None:
                    "so a fine-tune may switch it")
     t = TrainConfig()
     for name, kind in _FLAGS.items():
-        p.add_argument("--" + name.replace("_", "-"), type=kind, help=f"default {getattr(t, name)}")
+        p.add_argument("--" + name.replace("_", "-"), type=kind, help=_HELP.get(name, f"default {getattr(t, name)}"))
     p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast of the network (for GPUs; on CPUs measure first: slower on 2 AVX-512 cores)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint with its own settings; "
                    "flags given explicitly are applied where they may change (steps, lr, logging, device) and refused otherwise")
@@ -127,6 +130,8 @@ def configs_from(args, base: tuple[ModelConfig, TrainConfig] | None = None) -> t
     if args.bf16:
         flags["bf16"] = True
     train_config = dataclasses.replace(train_config, **flags)
+    if train_config.time_limit < 0:
+        raise ConfigError(f"--time-limit {train_config.time_limit:g}: need minutes ≥ 0 (0 = no limit)")
     if train_config.steps < 1 or train_config.batch_size < 1 or train_config.crop_length < 8 or train_config.lr <= 0:
         raise ConfigError("need --steps ≥ 1, --batch-size ≥ 1, --crop-length ≥ 8 and --lr > 0")
     if train_config.motif_prob > 0 and not network.motif:  # conditional training needs the flag embedding

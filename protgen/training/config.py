@@ -49,6 +49,8 @@ class TrainConfig:
     bf16: bool = False  # bfloat16 autocast of the network (for GPUs; slower than float32 on 2 AVX-512 CPU cores)
     max_nonfinite: int = 20  # consecutive skipped (non-finite) steps that stop the run
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+    time_limit: float = 0.0  # minutes of wall time one invocation may train; it then checkpoints and
+    #   stops (--resume continues; the learning-rate schedule still runs over ``steps``); 0 = none
 
 
 # Values that reproduce a protgen 0.1 model saved before these fields existed.
@@ -64,7 +66,7 @@ def model_config_from_dict(d: dict, where: str = "checkpoint") -> ModelConfig:
         process = {**_LEGACY_PROCESS, **d["process"]}
         loss = {**{k: process.pop(k) for k in list(process) if k in _LOSS_FIELDS}, **d.get("loss", {})}
         return ModelConfig(NetworkConfig(**{**_LEGACY_NETWORK, **d["network"]}), ProcessConfig(**process), LossConfig(**loss))
-    except (KeyError, TypeError) as error:
+    except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{where}: model configuration not readable by this protgen ({error})") from None
 
 

@@ -39,18 +39,20 @@ __all__ = ["TrainResult", "train", "RESUMABLE", "resume_configs"]
 
 # Settings a resumed run may change; the others define the run (data order, model) and are refused.
 RESUMABLE = frozenset({"steps", "lr", "warmup", "weight_decay", "grad_clip", "ema_decay", "self_condition_prob", "checkpoint_every",
-                       "val_every", "val_batches", "log_every", "bf16", "max_nonfinite", "device"})  # fmt: skip
+                       "val_every", "val_batches", "log_every", "bf16", "max_nonfinite", "device", "time_limit"})  # fmt: skip
 
 
 @dataclass(frozen=True)
 class TrainResult:
     """checkpoint: path of the last checkpoint; step: steps done; model: this process's trained
-    model (raw weights, not EMA); stopped: True if a signal ended the run early."""
+    model (raw weights, not EMA); stopped: True if a signal ended the run early; timed_out: True if
+    the time limit did (the checkpoint is written either way)."""
 
     checkpoint: Path
     step: int
     model: GeneratorModel
     stopped: bool
+    timed_out: bool = False
 
 
 def resume_configs(state: dict, model_config: ModelConfig | None, config: TrainConfig | None) -> tuple[ModelConfig, TrainConfig, list[str]]:
@@ -214,8 +216,15 @@ class _Run:
         stop = StopRequest()
         progress = Progress(config.steps, "training", enabled=self.rank == 0, unit="steps", start=self.step)
         consecutive_bad, last_time, residues = 0, time.monotonic(), 0
+        deadline = time.monotonic() + 60 * config.time_limit if config.time_limit > 0 else math.inf
         try:
             while self.step < config.steps:
+                if any_rank(time.monotonic() > deadline, self.world, self.device):
+                    self.snapshot()
+                    if self.rank == 0:
+                        print(f"\nprotgen train: time limit ({config.time_limit:g} min) reached at step {self.step}; checkpoint written to "
+                              f"{self.checkpoint_path} (continue with --resume)", flush=True)  # fmt: skip
+                    return TrainResult(self.checkpoint_path, self.step, self.module, False, True)
                 if any_rank(stop.requested, self.world, self.device):
                     self.snapshot()
                     if self.rank == 0:
