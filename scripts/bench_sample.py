@@ -7,7 +7,9 @@ fraction of it.
 
 Per-step cost is constant along the path, so each configuration times --timed-steps steps (after
 one warm-up step) and scales to 100 steps. Each configuration runs in its own process.
-Usage: python scripts/bench_sample.py [--checkpoint FILE] [--device cpu] [--baseline ecf079e]
+A second table times whole `protgen sample --lengths 60:200:20` runs (100 steps, wall clock,
+start-up included): one process with all the threads against --workers processes of one thread.
+Usage: python scripts/bench_sample.py [--checkpoint FILE] [--device cpu] [--baseline ecf079e] [--runs-num 2]
 """
 
 import argparse
@@ -100,6 +102,26 @@ def measure(spec, pythonpath=None):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def lengths_runs(threads: int, num: int, checkpoint: str | None) -> None:
+    """Wall time of `protgen sample --lengths 60:200:20 --num NUM` with 1 process × threads and
+    with threads processes × 1 thread (--workers), batch 1 and batch 8."""
+    print(f"\nprotgen sample --lengths 60:200:20 --num {num} (100 steps; {8 * num} backbones; wall clock, start-up included)")
+    print(f"{'configuration':<34}{'wall s':>8}{'backbones/min':>15}")
+    for batch in (1, 8):
+        for label, flags in ((f"1 process × {threads} threads", ["--threads", str(threads)]),
+                             (f"{threads} workers × 1 thread", ["--threads", "1", "--workers", str(threads)])):  # fmt: skip
+            with tempfile.TemporaryDirectory() as out:
+                command = [sys.executable, "-m", "protgen", "sample", "--lengths", "60:200:20", "--num", str(num), "--batch-size", str(batch),
+                           "--out", out, *flags, *(["--checkpoint", checkpoint] if checkpoint else [])]  # fmt: skip
+                start = time.perf_counter()
+                done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                wall = time.perf_counter() - start
+            if done.returncode:
+                print(f"{label + f', batch {batch}':<34}  failed: {done.stderr.strip().splitlines()[-1][:80]}", flush=True)
+                continue
+            print(f"{label + f', batch {batch}':<34}{wall:>8.1f}{8 * num / wall * 60:>15.1f}", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="default: the shipped model")
@@ -108,6 +130,7 @@ def main():
     parser.add_argument("--timed-steps", type=int, default=3)
     parser.add_argument("--baseline", default="ecf079e", help="git revision of protgen 0.1 for the 'before' rows ('' to skip)")
     parser.add_argument("--lengths", default=",".join(map(str, LENGTHS)))
+    parser.add_argument("--runs-num", type=int, default=2, help="samples per length of the --lengths runs table (0 to skip)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -144,6 +167,8 @@ def main():
     finally:
         if worktree is not None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], capture_output=True)
+    if args.runs_num > 0 and args.device == "cpu":
+        lengths_runs(args.threads, args.runs_num, args.checkpoint)
 
 
 if __name__ == "__main__":

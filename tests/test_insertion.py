@@ -259,6 +259,15 @@ def test_an_insertion_model_trains_and_samples_lengths_within_bounds(tmp_path, c
     assert all(r["rot_rate"] == "" for r in rows)  # an insertion model samples with the learned rotation rate by default
     for row in rows:
         assert 3 <= int(row["length"]) <= 400 and len(read_structure(tmp_path / "s" / row["file"]).chains[0]) == int(row["length"])
+    # Worker processes: the same samples as one process with the same batches, redraws included.
+    bounds = sorted(int(r["length"]) for r in rows)
+    bounded = ["--num", "3", "--steps", "20", "--min-length", str(bounds[0]), "--max-length", str(bounds[1]), "--batch-size", "1", "--threads", "1"]
+    main(["sample", "--checkpoint", str(tmp_path / "run"), *bounded, "--out", str(tmp_path / "one")])
+    main(["sample", "--checkpoint", str(tmp_path / "run"), *bounded, "--workers", "2", "--out", str(tmp_path / "two")])
+    for name in ("ins_0000.pdb", "ins_0001.pdb", "ins_0002.pdb"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    with open(tmp_path / "two" / "manifest.csv", newline="") as handle:
+        assert all(bounds[0] <= int(r["length"]) <= bounds[1] for r in csv.DictReader(handle))
     for flags, message in ((["--length", "50"], "lets the length emerge"), (["--process", "frames"], "does not match")):
         with pytest.raises(SystemExit) as stop:
             main(["sample", "--checkpoint", str(tmp_path / "run"), *flags, "--out", str(tmp_path / "x")])

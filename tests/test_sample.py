@@ -73,6 +73,17 @@ def test_stochastic_sampling_is_reproducible_per_seed_and_differs_from_the_ode(t
     assert (row["langevin"], row["noise_scale"]) == ("2.0", "0.5")
 
 
+def test_worker_processes_write_the_same_files_and_manifest_order(tmp_path, tiny_checkpoint):
+    common = ["--checkpoint", str(tiny_checkpoint), "--lengths", "10,14", "--num", "2", "--steps", "5", "--batch-size", "1", "--threads", "1"]
+    assert _sample(*common, "--out", str(tmp_path / "one")).returncode == 0
+    out = _sample(*common, "--workers", "2", "--out", str(tmp_path / "two"))
+    assert out.returncode == 0, out.stderr
+    names = ["len0010_0000.pdb", "len0010_0001.pdb", "len0014_0000.pdb", "len0014_0001.pdb"]
+    assert all((tmp_path / "one" / f).read_bytes() == (tmp_path / "two" / f).read_bytes() for f in names)
+    with open(tmp_path / "two" / "manifest.csv", newline="") as handle:
+        assert [r["file"] for r in csv.DictReader(handle)] == names
+
+
 def test_refuses_to_overwrite_unless_forced(tmp_path, tiny_checkpoint):
     args = ["--checkpoint", str(tiny_checkpoint), "--length", "10", "--num", "2", "--steps", "3", "--out", str(tmp_path / "o")]
     assert _sample(*args).returncode == 0
@@ -103,6 +114,7 @@ def test_trajectory_and_cif_output(tmp_path, tiny_checkpoint):
         (["--num", "0"], "must be positive"),
         (["--langevin", "-1"], "must be ≥ 0"),
         (["--langevin", "200"], "need κ ≤ steps"),
+        (["--workers", "0"], "must be positive"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_checkpoint, args, message):

@@ -44,6 +44,8 @@ def register(sub) -> None:
                    "(fewer, sharper modes) (default %(default)s)")  # fmt: skip
     p.add_argument("--trajectory", action="store_true", help="also write each sample's path as a multi-model file")
     p.add_argument("--format", choices=("pdb", "cif"), default=d.fmt, help="output format (default %(default)s)")
+    p.add_argument("--workers", type=int, default=1, help="CPU processes of one thread each, sampling different batches: keeps the "
+                   "cores busy on runs of many small batches (--lengths, --num); each holds its own copy of the model (default 1)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     m = p.add_argument_group("motif scaffolding", "generate scaffolds around fixed residues of a structure file "
@@ -63,8 +65,8 @@ def register(sub) -> None:
 
 def _run(args) -> None:
     lengths = parse_lengths(args.lengths) if args.lengths else parse_lengths(str(100 if args.length is None else args.length))
-    if args.num < 1 or args.steps < 1 or args.batch_size < 1:
-        raise ConfigError("--num, --steps and --batch-size must be positive")
+    if args.num < 1 or args.steps < 1 or args.batch_size < 1 or args.workers < 1:
+        raise ConfigError("--num, --steps, --batch-size and --workers must be positive")
     if args.clash_guidance < 0:
         raise ConfigError(f"--clash-guidance must be ≥ 0, got {args.clash_guidance}")
     if args.langevin < 0 or args.noise_scale < 0:
@@ -79,6 +81,8 @@ def _run(args) -> None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {device}: CUDA is not available on this machine")
+    if args.workers > 1 and device != "cpu":
+        raise ConfigError(f"--workers {args.workers} runs CPU processes; on --device {device} use --batch-size instead")
     if (args.motif is None) != (args.contig is None):
         raise ConfigError("motif scaffolding needs both --motif FILE and --contig")
     if args.motif is not None and (args.length is not None or args.lengths):
@@ -106,5 +110,5 @@ def _run(args) -> None:
     config = SampleConfig(lengths, args.num, args.seed, args.batch_size, args.format, args.trajectory, not args.no_self_condition,
                           SimulationConfig(args.steps, rot_rate, args.langevin, args.noise_scale), args.motif, args.contig, args.total_length, args.min_length, args.max_length,
                           clash_guidance=args.clash_guidance)  # fmt: skip
-    rows = sample_to_directory(path, args.out, config, device, args.force, trained=trained)
+    rows = sample_to_directory(path, args.out, config, device, args.force, trained=trained, workers=args.workers)
     print(f"wrote {len(rows)} backbones and manifest.csv to {args.out}")

@@ -12,9 +12,11 @@ import io
 import os
 import tempfile
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
+from multiprocessing import get_context
 from typing import Callable
 
 import numpy as np
@@ -33,6 +35,7 @@ from protgen.sampling.guidance import ClashGuidance
 from protgen.sampling.motif import Layout, Motif, conditioned_state, draw_layout, parse_contig, read_motif
 from protgen.training import checkpoint
 from protgen.training.checkpoint import TrainedModel
+from protgen.workers import one_thread_worker
 
 __all__ = ["SampleConfig", "default_checkpoint", "sample_backbones", "sample_to_directory", "parse_lengths", "sample_seed", "sample_states", "unconditioned_state", "MAX_LENGTH"]
 
@@ -134,14 +137,14 @@ def sample_states(trained: TrainedModel, template: WorldState, seeds: list[int],
     predict = SelfConditioned(trained.model, config.self_condition)
     if config.clash_guidance > 0:
         predict = ClashGuidance(predict, config.clash_guidance)
-    rngs = None
+    noise_rngs = None
     if config.simulation.langevin > 0:
         if trained.config.process.name != "frames":
             raise ConfigError(f"stochastic translations (--langevin) need a Process 1 (frames) model, not {trained.config.process.name!r}: "
                               "its score is read off x̂_1 as for a Gaussian path")  # fmt: skip
-        rngs = [torch.Generator().manual_seed(s + 2) for s in seeds]
+        noise_rngs = [torch.Generator().manual_seed(s + 2) for s in seeds]
     x_1, path = simulate(predict, x_0, trained.process.start_time, config.simulation, config.trajectory, on_step, jump,
-                         trained.process.config.sigma, rngs)  # fmt: skip
+                         trained.process.config.sigma, noise_rngs)  # fmt: skip
     atoms = frames_to_backbone(x_1.frames, x_1.mask).cpu()
     return atoms, x_1.mask.sum(-1).tolist(), [frames_to_backbone(x.frames, x.mask).cpu() for x in path]
 
@@ -272,12 +275,13 @@ def _redraws(batch: list[_Job], lengths: list[int], config: SampleConfig, attemp
 
 
 def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: SampleConfig, device="cpu", force: bool = False,
-                        trained: TrainedModel | None = None) -> list[dict]:  # fmt: skip
+                        trained: TrainedModel | None = None, workers: int = 1) -> list[dict]:  # fmt: skip
     """Sample config.num backbones per length — or config.num scaffolds of a motif, or config.num
     chains of emerging length — with the model of ``checkpoint_path`` into ``out``.
 
     Returns this run's manifest rows; manifest.csv also keeps the rows of earlier runs whose
     files are still there. ``trained``: the checkpoint's model, if the caller has loaded it.
+    ``workers`` > 1: batches run in that many one-thread processes (CPU), rows in job order.
     """
     out = Path(out)
     trained = trained or checkpoint.load_model(checkpoint_path, device)
@@ -289,34 +293,80 @@ def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: Sa
         raise ConfigError("an insertion model makes unconditional samples of emerging length: no --motif, no --trajectory")
     fingerprint = checkpoint.fingerprint(checkpoint_path)
     jobs, _ = _jobs(config, "cif" if config.fmt == "cif" else "pdb", emerging)
-    writer = _Writer(out, _prepare(out, jobs, force), config, fingerprint)
+    writer = _Writer(out, _prepare(out, jobs, force), config, fingerprint, [j.name for j in jobs])
     queue = _batches(jobs, config.batch_size)
     progress = Progress(len(queue) * config.simulation.steps, "sampling", unit="steps")
     attempts = {job.index: 1 for job in jobs}
+
+    def finished(batch: list[_Job], atoms, lengths, path, seconds) -> list[_Job]:
+        """Write a batch's samples; return the insertion samples to draw again."""
+        again = _redraws(batch, lengths, config, attempts) if emerging else []
+        progress.total += config.simulation.steps if again else 0
+        redrawn = {j.index for j in again}
+        done = [(k, replace(job, length=lengths[k])) for k, job in enumerate(batch) if job.index not in redrawn]  # emerged lengths
+        writer.write(done, atoms, path, seconds)
+        progress.update(0, extra=f"{len(writer.rows)}/{len(jobs)} written")
+        return again
+
+    if workers > 1 and len(queue) > 1:
+        _sample_in_pool(checkpoint.resolve(checkpoint_path), queue, config, device, workers, progress, finished)
     while queue:
         batch = queue.pop(0)
         began = time.perf_counter()
         atoms, lengths, path = sample_states(trained, _template(batch), [j.seed for j in batch], config, device,
                                              on_step=lambda: progress.update(1, extra=f"{len(writer.rows)}/{len(jobs)} written"))  # fmt: skip
-        seconds = (time.perf_counter() - began) / len(batch)
-        again = _redraws(batch, lengths, config, attempts) if emerging else []
+        again = finished(batch, atoms, lengths, path, (time.perf_counter() - began) / len(batch))
         if again:
             queue.append(again)
-            progress.total += config.simulation.steps
-        redrawn = {j.index for j in again}
-        done = [(k, replace(job, length=lengths[k])) for k, job in enumerate(batch) if job.index not in redrawn]  # emerged lengths
-        writer.write(done, atoms, path, seconds)
-        progress.update(0, extra=f"{len(writer.rows)}/{len(jobs)} written")
     progress.close()
     return writer.rows
+
+
+_WORKER: dict = {}
+
+
+def _worker_start(path: Path, device: str) -> None:
+    one_thread_worker()
+    _WORKER["trained"] = checkpoint.load_model(path, device)
+
+
+def _worker_batch(args: tuple[list["_Job"], SampleConfig, str]):
+    batch, config, device = args
+    began = time.perf_counter()
+    atoms, lengths, path = sample_states(_WORKER["trained"], _template(batch), [j.seed for j in batch], config, device)
+    return atoms, lengths, path, (time.perf_counter() - began) / len(batch)
+
+
+def _sample_in_pool(path: Path, queue: list[list["_Job"]], config: SampleConfig, device: str, workers: int, progress: Progress,
+                    finished: Callable) -> None:  # fmt: skip
+    """Run the batches of ``queue`` (emptied) in ``workers`` processes of one thread each, each
+    with its own copy of the model; ``finished`` writes each batch as it comes back (and returns
+    insertion samples to draw again, which go back into the pool). A batch's samples are the
+    ones a single process makes: seeds are per sample and the batches are the same."""
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_start, initargs=(path, device)) as pool:
+        running = {pool.submit(_worker_batch, (batch, config, device)): batch for batch in queue}
+        queue.clear()
+        try:
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    batch = running.pop(future)
+                    progress.update(config.simulation.steps)
+                    again = finished(batch, *future.result())
+                    if again:
+                        running[pool.submit(_worker_batch, (again, config, device))] = again
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 class _Writer:
     """Backbone files and the manifest (rewritten after every batch, so it always lists what is on
     disk); a full disk or another write error ends the run with what was kept."""
 
-    def __init__(self, out: Path, earlier: list[dict], config: SampleConfig, fingerprint: str):
+    def __init__(self, out: Path, earlier: list[dict], config: SampleConfig, fingerprint: str, order: list[str]):
         self.out, self.earlier, self.config, self.fingerprint = out, earlier, config, fingerprint
+        self.order = {name: k for k, name in enumerate(order)}  # rows are listed in job order, whichever batch ends first
         self.rows: list[dict] = []
         self.listed = 0
 
@@ -334,6 +384,7 @@ class _Writer:
                                   "rot_rate": config.simulation.rot_rate, "checkpoint": self.fingerprint, "seconds": f"{seconds:.3f}",
                                   "clash_guidance": config.clash_guidance, "langevin": config.simulation.langevin,
                                   "noise_scale": config.simulation.noise_scale, **columns})  # fmt: skip
+            self.rows.sort(key=lambda row: self.order[row["file"]])
             _write_manifest(self.out, self.earlier + self.rows)
             self.listed = len(self.rows)
         except OSError as error:
