@@ -5,6 +5,6 @@
 # Usage: scripts/evaluate_default.sh SET [OUT] [CHECKPOINT] [extra protgen sample flags...]
 set -euo pipefail
 data="$1"; out="${2:-runs/default_eval}"; ckpt="${3:-}"; shift $(( $# < 3 ? $# : 3 ))
-protgen sample ${ckpt:+--checkpoint "$ckpt"} --lengths 60:200:20 --num 8 --steps 100 --seed 0 --out "$out/samples" --force --threads 2 "$@"
+protgen sample ${ckpt:+--checkpoint "$ckpt"} --lengths 60:200:20 --num 8 --steps 100 --seed 0 --out "$out/samples" --force --workers 2 --threads 1 "$@"
 protgen eval "$out/samples" --out "$out/eval" --reference "$data" --reference-split val --max-reference 64 --workers 2 --threads 1
 cat "$out/eval/report.md"
