@@ -12,11 +12,11 @@ import io
 import os
 import tempfile
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from multiprocessing import get_context
+from queue import SimpleQueue
 from typing import Callable
 
 import numpy as np
@@ -342,22 +342,29 @@ def _sample_in_pool(path: Path, queue: list[list["_Job"]], config: SampleConfig,
     """Run the batches of ``queue`` (emptied) in ``workers`` processes of one thread each, each
     with its own copy of the model; ``finished`` writes each batch as it comes back (and returns
     insertion samples to draw again, which go back into the pool). A batch's samples are the
-    ones a single process makes: seeds are per sample and the batches are the same."""
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_start, initargs=(path, device)) as pool:
-        running = {pool.submit(_worker_batch, (batch, config, device)): batch for batch in queue}
+    ones a single process makes: seeds are per sample and the batches are the same. Leaving the
+    pool (an error, Ctrl-C) terminates the workers at once."""
+    results: SimpleQueue = SimpleQueue()
+
+    def submit(pool, batch):
+        pool.apply_async(_worker_batch, ((batch, config, device),), callback=lambda r: results.put((batch, r, None)),
+                         error_callback=lambda e: results.put((batch, None, e)))  # fmt: skip
+
+    with get_context("spawn").Pool(workers, initializer=_worker_start, initargs=(path, device)) as pool:
+        for batch in queue:
+            submit(pool, batch)
+        running = len(queue)
         queue.clear()
-        try:
-            while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    batch = running.pop(future)
-                    progress.update(config.simulation.steps)
-                    again = finished(batch, *future.result())
-                    if again:
-                        running[pool.submit(_worker_batch, (again, config, device))] = again
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+        while running:
+            batch, result, error = results.get()
+            running -= 1
+            if error is not None:
+                raise error
+            progress.update(config.simulation.steps)
+            again = finished(batch, *result)
+            if again:
+                submit(pool, again)
+                running += 1
 
 
 class _Writer:
