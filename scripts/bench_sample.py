@@ -135,7 +135,7 @@ def main():
     args = parser.parse_args()
     if args.worker:
         return worker(json.loads(args.worker))
-    lengths = [int(n) for n in args.lengths.split(",")]
+    lengths = [int(n) for n in args.lengths.split(",") if n]  # "" skips the per-step table
     base = {"checkpoint": args.checkpoint, "device": args.device, "threads": args.threads, "steps": args.timed_steps, "neighbours": 0, "bf16": False}
     ceiling = matmul_rate(args.threads)
     print(f"device {args.device}, {args.threads} thread(s); s/bb = seconds per backbone for 100 steps (timed over {args.timed_steps} steps); "
