@@ -51,7 +51,7 @@ def register(sub) -> None:
         p.add_argument("--" + name.replace("_", "-"), type=kind, help=_HELP.get(name, f"default {getattr(t, name)}"))
     p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast of the network (for GPUs; on CPUs measure first: slower on 2 AVX-512 cores)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint with its own settings; "
-                   "flags given explicitly are applied where they may change (steps, lr, logging, device) and refused otherwise")
+                   "flags given explicitly are applied where they may change (steps, lr, logging, device, time limit) and refused otherwise")
     p.add_argument("--init-from", metavar="CKPT", help="start from the weights of a checkpoint, run directory or weights file "
                    "('shipped' = the model in the package): fine-tuning; the network config is taken from it")
     add_threads_flag(p)
