@@ -7,9 +7,8 @@ Usage: python scripts/choose_sampler.py --set SET [--checkpoint CKPT] [--rates 0
        [--langevin 0] [--noise-scales 1] [--num 4]
 """
 
-import itertools
-
 import argparse
+import itertools
 
 import numpy as np
 

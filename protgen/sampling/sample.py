@@ -312,10 +312,8 @@ def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: Sa
         _sample_in_pool(checkpoint.resolve(checkpoint_path), queue, config, device, workers, progress, finished)
     while queue:
         batch = queue.pop(0)
-        began = time.perf_counter()
-        atoms, lengths, path = sample_states(trained, _template(batch), [j.seed for j in batch], config, device,
-                                             on_step=lambda: progress.update(1, extra=f"{len(writer.rows)}/{len(jobs)} written"))  # fmt: skip
-        again = finished(batch, atoms, lengths, path, (time.perf_counter() - began) / len(batch))
+        again = finished(batch, *_sample_batch(trained, batch, config, device,
+                                               on_step=lambda: progress.update(1, extra=f"{len(writer.rows)}/{len(jobs)} written")))  # fmt: skip
         if again:
             queue.append(again)
     progress.close()
@@ -330,11 +328,16 @@ def _worker_start(path: Path, device: str) -> None:
     _WORKER["trained"] = checkpoint.load_model(path, device)
 
 
+def _sample_batch(trained: TrainedModel, batch: list["_Job"], config: SampleConfig, device, on_step=None):
+    """One batch's atoms, lengths and path (sample_states) and the seconds per sample."""
+    began = time.perf_counter()
+    atoms, lengths, path = sample_states(trained, _template(batch), [j.seed for j in batch], config, device, on_step)
+    return atoms, lengths, path, (time.perf_counter() - began) / len(batch)
+
+
 def _worker_batch(args: tuple[list["_Job"], SampleConfig, str]):
     batch, config, device = args
-    began = time.perf_counter()
-    atoms, lengths, path = sample_states(_WORKER["trained"], _template(batch), [j.seed for j in batch], config, device)
-    return atoms, lengths, path, (time.perf_counter() - began) / len(batch)
+    return _sample_batch(_WORKER["trained"], batch, config, device)
 
 
 def _sample_in_pool(path: Path, queue: list[list["_Job"]], config: SampleConfig, device: str, workers: int, progress: Progress,

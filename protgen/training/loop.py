@@ -45,14 +45,13 @@ RESUMABLE = frozenset({"steps", "lr", "warmup", "weight_decay", "grad_clip", "em
 @dataclass(frozen=True)
 class TrainResult:
     """checkpoint: path of the last checkpoint; step: steps done; model: this process's trained
-    model (raw weights, not EMA); stopped: True if a signal ended the run early; timed_out: True if
-    the time limit did (the checkpoint is written either way)."""
+    model (raw weights, not EMA); stopped: True if a signal ended the run early (a run that reached
+    its time limit is not stopped: it exits normally, its checkpoint written)."""
 
     checkpoint: Path
     step: int
     model: GeneratorModel
     stopped: bool
-    timed_out: bool = False
 
 
 def resume_configs(state: dict, model_config: ModelConfig | None, config: TrainConfig | None) -> tuple[ModelConfig, TrainConfig, list[str]]:
@@ -224,7 +223,7 @@ class _Run:
                     if self.rank == 0:
                         print(f"\nprotgen train: time limit ({config.time_limit:g} min) reached at step {self.step}; checkpoint written to "
                               f"{self.checkpoint_path} (continue with --resume)", flush=True)  # fmt: skip
-                    return TrainResult(self.checkpoint_path, self.step, self.module, False, True)
+                    return TrainResult(self.checkpoint_path, self.step, self.module, False)
                 if any_rank(stop.requested, self.world, self.device):
                     self.snapshot()
                     if self.rank == 0:
