@@ -260,3 +260,39 @@ def test_denoising_diagnostics_score_an_oracle_exactly_and_feed_the_second_pass_
     (two,) = denoising_diagnostics(needs_self_condition, process, [batch], seed=0, times=(0.5,), self_condition=True)
     assert one.rmsd > 1.0 and one.helix_recall < 0.5 and two.rmsd < 1e-3 and two.helix_recall == 1.0
     assert fed[0] is None and fed[1] is None and fed[2] is returned[1], "one pass sees no x̂_1; with self-conditioning the second is fed the first's"
+
+
+def test_init_from_grows_sequence_layers_starting_as_the_source_network(tmp_path):
+    """--init-from with more sequence-transformer layers per block (node_layers 0 → 2): the new
+    layers start as the identity, so the grown network's x̂_1 equals the source's on any state; it
+    then trains them (their outputs move off zero). Fewer layers than the source fail in one line."""
+    from protgen.geometry import so3
+    from protgen.geometry.rigid import Rigid
+    from protgen.geometry.world import WorldState
+
+    ts = training_set(tmp_path)
+    train(ts.path, tmp_path / "small", TINY, TrainConfig(steps=3, **FAST))
+    (tmp_path / "grow.toml").write_text('preset = "tiny"\n[network]\nnode_layers = 2\n')
+    common = ["--data", str(ts.path), "--steps", "2", "--batch-size", "2", "--crop-length", "40", "--warmup", "1",
+              "--val-every", "1000000", "--threads", "1"]  # fmt: skip
+    out = _cli("train", *common, "--out", str(tmp_path / "grown"), "--init-from", str(tmp_path / "small"), "--config", str(tmp_path / "grow.toml"), "--lr", "1e-12")
+    assert out.returncode == 0, out.stderr[-2000:]
+    source, grown = checkpoint.load_model(tmp_path / "small"), checkpoint.load_model(tmp_path / "grown")
+    assert grown.config.network == replace(source.config.network, node_layers=2)
+    assert grown.model.network.parameter_count() > source.model.network.parameter_count()
+    g = torch.Generator().manual_seed(0)
+    mask = torch.ones(2, 30, dtype=torch.bool)
+    mask[1, 25:] = False
+    frames = Rigid(so3.exp(torch.randn(2, 30, 3, generator=g)), 10 * torch.randn(2, 30, 3, generator=g))
+    x_t = WorldState(frames, mask, torch.arange(30).expand(2, 30))
+    t = torch.tensor([0.3, 0.8])
+    with torch.no_grad():
+        a, b = source.model.network(t, x_t).x1_hat, grown.model.network(t, x_t).x1_hat
+    assert torch.allclose(a.trans[mask], b.trans[mask], atol=1e-4) and torch.allclose(a.rots[mask], b.rots[mask], atol=1e-5)
+    out = _cli("train", *common, "--out", str(tmp_path / "trained"), "--init-from", str(tmp_path / "small"), "--config", str(tmp_path / "grow.toml"), "--lr", "1e-2")
+    assert out.returncode == 0, out.stderr[-2000:]
+    state = checkpoint.load_model(tmp_path / "trained").model.network.state_dict()
+    assert state["blocks.0.seq.layers.1.linear2.weight"].abs().max() > 0, "the new layers train"
+    (tmp_path / "shrink.toml").write_text('preset = "tiny"\n[network]\nnode_layers = 1\n')
+    out = _cli("train", *common, "--out", str(tmp_path / "shrunk"), "--init-from", str(tmp_path / "grown"), "--config", str(tmp_path / "shrink.toml"))
+    assert out.returncode == 1 and "node_layers 2 vs 1" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr

@@ -53,7 +53,8 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint with its own settings; "
                    "flags given explicitly are applied where they may change (steps, lr, logging, device, time limit) and refused otherwise")
     p.add_argument("--init-from", metavar="CKPT", help="start from the weights of a checkpoint, run directory or weights file "
-                   "('shipped' = the model in the package): fine-tuning; the network config is taken from it")
+                   "('shipped' = the model in the package): fine-tuning; the network config is taken from it, unless "
+                   "--config/--preset gives one (it may add sequence-transformer layers: node_layers)")
     add_threads_flag(p)
     p.set_defaults(run=_run)
 

@@ -322,6 +322,15 @@ class Block(nn.Module):
         nn.init.zeros_(self.update.weight)
         nn.init.zeros_(self.update.bias)
 
+    def silence_sequence_layers(self, start: int) -> None:
+        """Zero the residual outputs (attention out-projection, second feed-forward linear) of the
+        sequence-transformer layers from ``start`` on: pre-norm layers x + f(LN(x)) then compute
+        the identity, so a network grown by ``node_layers`` starts as the one it grew from."""
+        for layer in list(self.seq.layers)[start:] if self.seq is not None else []:
+            for linear in (layer.self_attn.out_proj, layer.linear2):
+                nn.init.zeros_(linear.weight)
+                nn.init.zeros_(linear.bias)
+
     def forward(self, s, z, frames: Rigid, mask, nbr: Neighbours | None = None):
         m = mask[..., None].to(s.dtype)
         s = self.norm1(s + self.ipa(s, z, frames, mask, nbr)) * m
