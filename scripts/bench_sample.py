@@ -1,15 +1,17 @@
 """Benchmark: sampling cost — seconds per backbone (100 Euler steps) and peak memory at
 L = 100, 300, 500, 1000, for the shipped model (dense pairs), the shipped sparse model (pairs over
 each residue's 48 nearest residues; `protgen sample --sparse`), with bfloat16 autocast, and
-for protgen 0.1's code and model (``--baseline REV``, run from a git worktree) — all in one run,
-beside the dense-matmul GFLOP/s these cores reach, so the network's arithmetic rate reads as a
-fraction of it.
+for protgen 0.1's code and model (``--baseline REV``, run from a git worktree), for an earlier
+revision of this code (``--before REV``: the dense rows run from a worktree of REV, e.g. before a
+speed-up) and with the CPU's slab-by-slab pair track turned off ("whole tensors") — all in one
+run, beside the dense-matmul GFLOP/s these cores reach, so the network's arithmetic rate reads as
+a fraction of it.
 
 Per-step cost is constant along the path, so each configuration times --timed-steps steps (after
 one warm-up step) and scales to 100 steps. Each configuration runs in its own process.
 A second table times whole `protgen sample --lengths 60:200:20` runs (100 steps, wall clock,
 start-up included): one process with all the threads against --workers processes of one thread.
-Usage: python scripts/bench_sample.py [--checkpoint FILE] [--device cpu] [--baseline ecf079e] [--runs-num 2]
+Usage: python scripts/bench_sample.py [--checkpoint FILE] [--device cpu] [--baseline ecf079e] [--before REV] [--runs-num 2]
 """
 
 import argparse
@@ -50,6 +52,10 @@ def worker(spec):
         from protgen.training import checkpoint
         from protgen.training.checkpoint import TrainedModel
 
+        if spec.get("whole"):  # the dense pair track as whole tensors, as on a GPU or with autograd
+            import protgen.network.ipa
+
+            protgen.network.ipa.SLAB_FLOATS = 0
         trained = checkpoint.load_model(spec["checkpoint"] or default_checkpoint("sparse" if spec["neighbours"] else "default"), device)
         if spec["neighbours"] and spec["neighbours"] != trained.config.network.neighbours:  # a dense --checkpoint run sparse: cost only
             network = replace(trained.config.network, neighbours=spec["neighbours"])
@@ -129,6 +135,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--timed-steps", type=int, default=3)
     parser.add_argument("--baseline", default="ecf079e", help="git revision of protgen 0.1 for the 'before' rows ('' to skip)")
+    parser.add_argument("--before", default="", help="git revision of this code for the dense 'before' rows ('' to skip)")
     parser.add_argument("--lengths", default=",".join(map(str, LENGTHS)))
     parser.add_argument("--runs-num", type=int, default=2, help="samples per length of the --lengths runs table (0 to skip)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -140,33 +147,37 @@ def main():
     ceiling = matmul_rate(args.threads)
     print(f"device {args.device}, {args.threads} thread(s); s/bb = seconds per backbone for 100 steps (timed over {args.timed_steps} steps); "
           f"dense float32 matmul here: {ceiling:.0f} GFLOP/s")  # fmt: skip
-    configs = [("protgen 0.1 (before)", {"baseline": True}, 1), ("dense", {}, 1), ("dense, batch 8", {}, 8),
-               ("dense, bf16 autocast", {"bf16": True}, 1), ("sparse k=48", {"neighbours": 48}, 1)]  # fmt: skip
-    worktree = None
-    if args.baseline:
-        worktree = Path(tempfile.mkdtemp()) / "baseline"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.baseline], check=True, capture_output=True)
-    print(f"{'configuration':<24}{'L':>6}{'s/bb':>9}{'peak MB':>9}{'GFLOP/fwd':>11}{'GFLOP/s':>9}{'% matmul':>10}")
+    before = f"dense ({args.before[:7]})"
+    configs = [("protgen 0.1 (before)", {"baseline": True}, 1), (before, {"before": True}, 1), ("dense", {}, 1),
+               ("dense, whole tensors", {"whole": True}, 1), (before + ", batch 8", {"before": True}, 8), ("dense, batch 8", {}, 8),
+               ("dense, batch 8, whole", {"whole": True}, 8), ("dense, bf16 autocast", {"bf16": True}, 1), ("sparse k=48", {"neighbours": 48}, 1)]  # fmt: skip
+    worktrees = {}
+    for key, rev in (("baseline", args.baseline), ("before", args.before)):
+        if rev:
+            worktrees[key] = Path(tempfile.mkdtemp()) / key
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktrees[key]), rev], check=True, capture_output=True)
+    print(f"{'configuration':<28}{'L':>6}{'s/bb':>9}{'peak MB':>9}{'GFLOP/fwd':>11}{'GFLOP/s':>9}{'% matmul':>10}")
     dense_flops: dict[int, float] = {}
     try:
         for length in lengths:
             for label, extra, batch in configs:
-                if extra.get("baseline") and worktree is None or (batch > 1 and length > 500):
+                tree = next((worktrees.get(key) for key in ("baseline", "before") if extra.get(key)), ROOT)
+                if tree is None or (batch > 1 and length > 500):
                     continue
                 spec = {**base, **extra, "length": length, "batch": batch, "flops": batch == 1}
-                r = measure(spec, str(worktree) if extra.get("baseline") else None)
+                r = measure(spec, str(tree) if tree != ROOT else None)
                 if "error" in r:
-                    print(f"{label:<24}{length:>6}  failed: {r['error']}", flush=True)
+                    print(f"{label:<28}{length:>6}  failed: {r['error']}", flush=True)
                     continue
                 per_bb = r["per_step"] * 100 / batch
                 if r["flops"] and not extra:
                     dense_flops[length] = r["flops"]
                 flops = r["flops"] or (dense_flops.get(length, 0) if not extra.get("neighbours") and not extra.get("baseline") else 0)
                 rate = flops * batch / r["per_step"] / 1e9 if flops else float("nan")
-                print(f"{label:<24}{length:>6}{per_bb:>9.2f}{r['peak_mb']:>9.0f}{flops / 1e9:>11.2f}{rate:>9.1f}{100 * rate / ceiling:>9.0f}%", flush=True)
+                print(f"{label:<28}{length:>6}{per_bb:>9.2f}{r['peak_mb']:>9.0f}{flops / 1e9:>11.2f}{rate:>9.1f}{100 * rate / ceiling:>9.0f}%", flush=True)
     finally:
-        if worktree is not None:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], capture_output=True)
+        for tree in worktrees.values():
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
     if args.runs_num > 0 and args.device == "cpu":
         lengths_runs(args.threads, args.runs_num, args.checkpoint)
 

@@ -185,3 +185,34 @@ def test_sparse_neighbours_hold_the_chain_window_first_then_the_nearest_in_space
     assert not nbr.mask[0, 35:].any() and (nbr.index[0, :35][nbr.mask[0, :35]] < 35).all()
     few = Neighbours.nearest(ca, mask, 3, index, window=2)  # fewer than the window: nearest along the chain first
     assert set(few.index[0, 10].tolist()) == {9, 10, 11}
+
+
+@pytest.mark.parametrize("slab_rows", [1, 3, 17])
+def test_inference_by_slabs_computes_what_the_whole_pair_tensors_do(monkeypatch, slab_rows):
+    """Without autograd on the CPU the dense pair track runs a slab of rows at a time: the same
+    outputs as whole tensors (autograd on), with padding, x̂_1 frames read in and slabs that do not
+    divide the length."""
+    from dataclasses import replace
+
+    import protgen.network.ipa as ipa
+
+    torch.manual_seed(0)
+    net = FrameNetwork(replace(PRESETS["tiny"], self_condition_frames=True)).double()
+    with torch.no_grad():
+        for param in net.parameters():
+            param.add_(0.1 * torch.randn_like(param))  # the zero-initialised heads and read-in too
+    x, t, _ = _inputs(2, 17)
+    sc, _, _ = _inputs(2, 17, seed=2)
+    mask = torch.ones(2, 17, dtype=torch.bool)
+    mask[1, 12:] = False
+    state = WorldState.of(x, mask)
+    whole = net(t, state, sc)
+    monkeypatch.setattr(ipa, "SLAB_FLOATS", slab_rows * 17 * net.config.pair_dim)
+    calls, slabs = [], ipa.slabs
+    monkeypatch.setattr(ipa, "slabs", lambda *a: calls.append(a) or slabs(*a))
+    with torch.no_grad():
+        sliced = net(t, state, sc)
+    assert len(calls) == net.config.blocks  # the features and every block but the last (no pair update there)
+    for a, b in [(whole.rotvec, sliced.rotvec), (whole.trans, sliced.trans), (whole.x1_hat.trans, sliced.x1_hat.trans)]:
+        assert torch.allclose(a, b, atol=1e-10)
+    assert slabs(2, 17, 17 * net.config.pair_dim) == [(k, slice(s, min(17, s + slab_rows))) for k in (0, 1) for s in range(0, 17, slab_rows)]
