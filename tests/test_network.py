@@ -215,4 +215,5 @@ def test_inference_by_slabs_computes_what_the_whole_pair_tensors_do(monkeypatch,
     assert len(calls) == net.config.blocks  # the features and every block but the last (no pair update there)
     for a, b in [(whole.rotvec, sliced.rotvec), (whole.trans, sliced.trans), (whole.x1_hat.trans, sliced.x1_hat.trans)]:
         assert torch.allclose(a, b, atol=1e-10)
-    assert slabs(2, 17, 17 * net.config.pair_dim) == [(k, slice(s, min(17, s + slab_rows))) for k in (0, 1) for s in range(0, 17, slab_rows)]
+    step = slab_rows * torch.get_num_threads()  # SLAB_FLOATS is per thread
+    assert slabs(2, 17, 17 * net.config.pair_dim) == [(k, slice(s, min(17, s + step))) for k in (0, 1) for s in range(0, 17, step)]

@@ -115,24 +115,24 @@ class PairLinear(nn.Linear):
         return out if self.bias is None else out + self.bias
 
 
-# Inference on the CPU runs the dense pair track one slab of rows at a time, each slab about this
-# many floats, so that its intermediates (layer norm, hidden layer, bias) stay in the core's cache
-# instead of streaming whole (B, N, N, c) tensors through memory: the same arithmetic per pair,
-# ~1.5× faster at batch 1 and ~3× at batch 8 (L = 300, one thread). Training keeps whole tensors (autograd
-# would store every slab's intermediates anyway), and so do GPUs, which prefer one large kernel.
+# Inference on the CPU runs the dense pair track one slab of rows at a time, about this many floats
+# a slab per thread, so that a slab's intermediates (layer norm, hidden layer, bias) stay in the
+# cores' caches instead of streaming whole (B, N, N, c) tensors through memory: the same arithmetic
+# per pair, ~1.5× faster at batch 1 and ~2.5× at batch 8 (L = 300). Training keeps whole tensors
+# (autograd would store every slab's intermediates anyway), and so do GPUs, which prefer one large
+# kernel. 0 turns slabs off (the benchmark's whole-tensor rows).
 SLAB_FLOATS = 1 << 16
 
 
 def by_slabs(z: torch.Tensor) -> bool:
-    """Whether the dense pair track of this pass runs by slabs: CPU, autograd off (SLAB_FLOATS = 0
-    turns slabs off; the benchmark's whole-tensor rows)."""
+    """Whether the dense pair track of this pass runs by slabs: CPU, autograd off, SLAB_FLOATS > 0."""
     return SLAB_FLOATS > 0 and z.device.type == "cpu" and not torch.is_grad_enabled()
 
 
 def slabs(batch: int, rows: int, width: int) -> list[tuple[int, slice]]:
     """(batch element, row slice) pairs covering a (batch, rows, …) pair tensor whose rows hold
-    ``width`` floats each, ~SLAB_FLOATS floats a slab."""
-    step = max(1, SLAB_FLOATS // width)
+    ``width`` floats each, ~SLAB_FLOATS floats a slab per thread."""
+    step = max(1, SLAB_FLOATS * torch.get_num_threads() // width)
     return [(k, slice(start, min(rows, start + step))) for k in range(batch) for start in range(0, rows, step)]
 
 
@@ -264,13 +264,13 @@ class PairFeatures(nn.Module):
         b, n, m = dist.shape
         z = dist.new_empty(b, n, m, c.pair_dim)
         for k, rows in slabs(b, n, m * c.pair_dim):
-            z[k, rows] = self._features(*(None if a is None else a[k, rows] for a in invariants))
+            self._features(*(None if a is None else a[k, rows] for a in invariants), out=z[k, rows])
         return z
 
-    def _features(self, dist, geometry, offset, sc_dist, sc_geometry, pair_mask) -> torch.Tensor:
+    def _features(self, dist, geometry, offset, sc_dist, sc_geometry, pair_mask, out=None) -> torch.Tensor:
         """Pair features (..., c_z) from the pair invariants of any leading shape (...): CA distance
         (Å), the 12 frame invariants, sequence offset, x̂_1's CA distance and frame invariants (or
-        None) and the pair mask (None: every pair real)."""
+        None) and the pair mask (None: every pair real); written into ``out`` if given (no autograd)."""
         c = self.c
         feats = [_rbf(dist, c.rbf), geometry]
         if c.self_condition:
@@ -278,8 +278,10 @@ class PairFeatures(nn.Module):
         z = self.linear(torch.cat(feats, -1)) + self.offset(offset.clamp(-c.max_offset, c.max_offset) + c.max_offset)
         if sc_geometry is not None:  # no x̂_1 frames: zero features, zero read-in
             z = z + self.frames_linear(sc_geometry)
-        z = z + self.mlp(z)
-        return z if pair_mask is None else z * pair_mask[..., None].to(z.dtype)
+        z = torch.add(z, self.mlp(z), out=out)
+        if pair_mask is None:
+            return z
+        return z * pair_mask[..., None].to(z.dtype) if out is None else z.mul_(pair_mask[..., None].to(z.dtype))
 
 
 class InvariantPointAttention(nn.Module):
@@ -309,14 +311,14 @@ class InvariantPointAttention(nn.Module):
         gamma = nn.functional.softplus(self.head_weight) * math.sqrt(2 / (9 * pq))
         if nbr is not None:
             return self._sparse(q, k, v, qp, kp, vp, z, frames, nbr, gamma)
-        scalar = torch.einsum("bihd,bjhd->bhij", q, k) / math.sqrt(d)
-        # Σ_p ‖q_ip − k_jp‖² = Σ‖q‖² + Σ‖k‖² − 2 Σ q·k, without the (B, N, N, H, P, 3) intermediate.
-        dist2 = (
-            qp.square().sum((-1, -2)).permute(0, 2, 1)[..., None]
-            + kp.square().sum((-1, -2)).permute(0, 2, 1)[:, :, None, :]
-            - 2 * torch.einsum("bihpx,bjhpx->bhij", qp, kp)
-        )  # (B, H, N, N)
-        logits = math.sqrt(1 / 3) * (scalar + self.pair_bias(z).permute(0, 3, 1, 2) - 0.5 * gamma[:, None, None] * dist2)
+        # −γ/2 Σ_p ‖q_ip − k_jp‖² = −γ/2 (‖q_i‖² + ‖k_j‖²) + γ q_i·k_j. The ‖q_i‖² term is the same
+        # for every j and cancels in the softmax over j, so the scalar and point terms are one
+        # product [q/√d, γ q_pts]·[k, k_pts] and a per-key term: no (B, H, N, N) sums beside it.
+        qe = torch.cat([q / math.sqrt(d), gamma[:, None] * qp.reshape(b, n, h, pq * 3)], -1)
+        ke = torch.cat([k, kp.reshape(b, n, h, pq * 3)], -1)
+        key_term = 0.5 * gamma * kp.square().sum((-1, -2))  # (B, N, H)
+        logits = torch.einsum("bihe,bjhe->bhij", qe, ke) - key_term.permute(0, 2, 1)[:, :, None, :]
+        logits = math.sqrt(1 / 3) * (logits + self.pair_bias(z).permute(0, 3, 1, 2))
         logits = logits.masked_fill(~mask[:, None, None, :], torch.finfo(logits.dtype).min)
         attn = torch.softmax(logits, -1)  # (B, H, N, N)
         o = torch.einsum("bhij,bjhd->bihd", attn, v).reshape(b, n, h * d)
