@@ -8,7 +8,8 @@ side in one run on the same training set:
   auxiliary losses; also with bfloat16 autocast, with sparse pairs (k = 48), and as 2 DDP ranks.
 
 Each configuration runs in its own process; the first 5 steps are warm-up and not counted.
-Usage: python scripts/bench_train.py --data SET [--steps 30] [--baseline ecf079e] [--threads 2]
+``--before REV`` adds both recipes run by an earlier revision of this code (from a git worktree).
+Usage: python scripts/bench_train.py --data SET [--steps 30] [--baseline ecf079e] [--before REV] [--threads 2]
 """
 
 import argparse
@@ -79,6 +80,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--baseline", default="ecf079e", help="git revision of protgen 0.1 ('' to skip)")
+    parser.add_argument("--before", default="", help="git revision of this code for 'before' rows of both recipes ('' to skip)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -94,6 +96,14 @@ def main() -> None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.baseline], check=True, capture_output=True)
             try:
                 run("0.1 recipe, protgen 0.1 code", {**spec, "baseline": True, "out": f"{tmp}/b"}, args.threads, pythonpath=str(worktree))
+            finally:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], capture_output=True)
+        if args.before:  # an earlier revision of this code, the same recipes
+            worktree = Path(tmp) / "before"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.before], check=True, capture_output=True)
+            try:
+                run(f"0.1 recipe, {args.before[:7]}", {**spec, "recipe": RECIPE_01, "out": f"{tmp}/a0"}, args.threads, pythonpath=str(worktree))
+                run(f"0.2 recipe, {args.before[:7]}", {**spec, "recipe": RECIPE_02, "out": f"{tmp}/c0"}, args.threads, pythonpath=str(worktree))
             finally:
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], capture_output=True)
         run("0.1 recipe, this code", {**spec, "recipe": RECIPE_01, "out": f"{tmp}/a"}, args.threads)
