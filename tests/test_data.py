@@ -1,6 +1,7 @@
 """Training-set building: segmentation, filters, clustering split, bad files, storage, loader."""
 
 import gzip
+from dataclasses import replace
 import json
 
 import numpy as np
@@ -176,3 +177,16 @@ def test_loader_masks_crops_centres_and_is_reproducible(tmp_path):
     ids0 = {i.rsplit("_", 1)[0][:4] for _ in range(10) for i in next(r0).ids}
     ids1 = {i.rsplit("_", 1)[0][:4] for _ in range(10) for i in next(r1).ids}
     assert not ids0 & ids1, "DDP ranks share clusters"
+
+
+def test_a_test_split_holds_further_clusters_and_leaves_the_validation_clusters_as_they_were(tmp_path):
+    """--test-fraction: a third split of whole clusters, drawn by the same seeded hash, so adding
+    it moves clusters from train to test only (validation stays the same chains)."""
+    folder = _make_folder(tmp_path, 6, 2)
+    config = BuildConfig(SegmentConfig(max_rg_ratio=10), cluster_method="greedy", val_fraction=0.3)
+    plain = build([folder], tmp_path / "a", config)
+    split = build([folder], tmp_path / "b", replace(config, test_fraction=0.4))
+    assert {plain.records[i].id for i in plain.indices("val")} == {split.records[i].id for i in split.indices("val")}
+    test = split.indices("test")
+    assert test and {split.records[i].cluster for i in test}.isdisjoint(split.records[i].cluster for i in split.indices("train"))
+    assert {split.records[i].id for i in test} <= {plain.records[i].id for i in plain.indices("train")}

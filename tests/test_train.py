@@ -2,6 +2,7 @@
 steps are skipped, DDP ranks agree, and bad configs fail in one line."""
 
 import csv
+from contextlib import nullcontext
 from dataclasses import replace
 import os
 import signal
@@ -28,6 +29,12 @@ from fixtures import training_set
 
 TINY = ModelConfig(PRESETS["tiny"])
 FAST = dict(batch_size=2, crop_length=40, warmup=5, log_every=1, val_every=10**6, checkpoint_every=5)
+
+
+def _terms(run, step: int) -> tuple[float, ...]:
+    """The loss terms (rot, trans) logged at ``step``."""
+    with open(Path(run) / "metrics.csv", newline="") as handle:
+        return next((float(r["rot"]), float(r["trans"])) for r in csv.DictReader(handle) if int(r["step"]) == step)
 
 
 def _losses(run):
@@ -205,9 +212,10 @@ def test_bf16_autocast_trains_close_to_float32(tmp_path):
         assert result.step == 3
         runs[bf16] = _losses(tmp_path / f"bf16_{bf16}")
     assert checkpoint.load(tmp_path / "bf16_True")["train_config"]["bf16"] is True
-    last = (runs[False][3], runs[True][3])
     assert all(np.isfinite(v) for r in runs.values() for v in r.values())
-    assert last[0] != last[1] and abs(last[0] - last[1]) < 0.05 * abs(last[0]), last
+    terms = {bf16: _terms(tmp_path / f"bf16_{bf16}", 3) for bf16 in (False, True)}  # the total alone may agree to 6 digits
+    assert terms[False] != terms[True], terms
+    assert all(abs(a - b) < 0.05 * abs(a) for a, b in zip(terms[False], terms[True])), terms
 
 
 def test_init_from_a_dense_run_fine_tunes_a_sparse_network_from_its_weights(tmp_path):
@@ -296,3 +304,60 @@ def test_init_from_grows_sequence_layers_starting_as_the_source_network(tmp_path
     (tmp_path / "shrink.toml").write_text('preset = "tiny"\n[network]\nnode_layers = 1\n')
     out = _cli("train", *common, "--out", str(tmp_path / "shrunk"), "--init-from", str(tmp_path / "grown"), "--config", str(tmp_path / "shrink.toml"))
     assert out.returncode == 1 and "node_layers 2 vs 1" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+@pytest.mark.parametrize("process", ["frames", "insertion"])
+def test_every_chain_weighs_one_over_the_chains_per_step_whatever_its_length(tmp_path, monkeypatch, process):
+    """Whole steps: a step holds batch_size chains in pair-budget micro-batches, and its objective
+    is the plain mean over those chains — probed with a loss linear in a per-chain value c_i:
+    the gradient is Σ_i weight_i·c_i, which must be mean(c) for c = 1 and for c = N_i (so no
+    weight depends on the chain's length; Process 3's network cannot see that length)."""
+    from protgen.training import loop
+
+    ts = training_set(tmp_path, n_chains=8, val_fraction=0.0)
+    model_config = replace(TINY, process=replace(TINY.process, name=process), network=replace(TINY.network, insertion=process == "insertion"))
+    config = TrainConfig(batch_size=5, crop_length=60, max_pairs=2 * 50**2, grad_clip=1e9, self_condition_prob=0.0)
+    seen, value = [], {}
+
+    def probe(model, module, process, batch, rng, self_condition, autocast, config):
+        lengths = batch.mask.sum(-1).float()
+        seen.append(lengths)
+        scalar = next(module.parameters()).flatten()[0]
+        per_chain = value["c"](lengths)
+        return loop.LossTerms(scalar * per_chain.mean(), {"probe": per_chain.mean().detach()})
+
+    monkeypatch.setattr(loop, "_loss_on", probe)
+    for c in (torch.ones_like, lambda n: n):
+        value["c"] = c
+        run = loop._Run(tmp_path / "run", ts, model_config, config, GeneratorModel(model_config.network), 0, 1, torch.device("cpu"))
+        for _ in range(4):
+            seen.clear()
+            run._step(nullcontext)
+            lengths = torch.cat(seen)
+            assert len(lengths) == 5 and len(seen) >= 1  # every step: exactly batch_size chains
+            assert all(len(n) * int(n.max()) ** 2 <= config.max_pairs or len(n) == 1 for n in seen)
+            grad = next(run.module.parameters()).grad.flatten()[0]
+            assert grad.item() == pytest.approx(c(lengths).mean().item(), rel=1e-5)
+
+
+def test_whole_steps_resume_and_log_how_often_clipping_acted(tmp_path):
+    """A whole-step run resumed mid-way reproduces the uninterrupted run's losses; metrics.csv
+    records the share of steps whose gradient was clipped."""
+    ts = training_set(tmp_path)
+    config = TrainConfig(steps=6, **{**FAST, "batch_size": 3, "max_pairs": 2 * 45**2})
+    full = train(ts.path, tmp_path / "full", TINY, config)
+    assert full.step == 6
+    train(ts.path, tmp_path / "half", TINY, replace(config, steps=3))
+    train(ts.path, tmp_path / "half", None, config, resume=True)
+    assert _losses(tmp_path / "half") == _losses(tmp_path / "full")
+    with open(tmp_path / "full" / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert all(0.0 <= float(r["clipped"]) <= 1.0 for r in rows) and all(float(r["steps_per_s"]) > 0 for r in rows)
+
+
+def test_a_run_saved_before_whole_steps_resumes_as_it_was_trained(tmp_path):
+    """A checkpoint whose train config lacks whole_steps (protgen ≤ 0.2) keeps one batch per step."""
+    from protgen.training.config import train_config_from_dict
+
+    assert train_config_from_dict({"steps": 10}).whole_steps is False
+    assert TrainConfig().whole_steps is True

@@ -65,6 +65,8 @@ def _build_options(b) -> None:
     b.add_argument("--cluster-method", choices=("auto", "mmseqs", "greedy"), default=c.cluster_method,
                    help="mmseqs2 if installed (auto), or the built-in greedy clustering (slow above a few thousand sequences)")
     b.add_argument("--val-fraction", type=float, default=c.val_fraction, help="fraction of clusters for validation (default %(default)s)")
+    b.add_argument("--test-fraction", type=float, default=c.test_fraction,
+                   help="fraction of further clusters held out as a second set, for final tables (default %(default)s)")
     b.add_argument("--seed", type=int, default=c.seed, help="seed of the cluster split (default %(default)s)")
     b.add_argument("--force", action="store_true", help="replace an existing training set (or an empty folder) at --out")
 
@@ -74,10 +76,12 @@ def _build_config(args) -> BuildConfig:
         raise ConfigError(f"need 1 ≤ --min-length ≤ --max-length, got {args.min_length} and {args.max_length}")
     if not 0 <= args.val_fraction < 1:
         raise ConfigError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+    if not 0 <= args.test_fraction < 1 - args.val_fraction:
+        raise ConfigError(f"--test-fraction must be in [0, 1 − val fraction), got {args.test_fraction}")
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     segments = SegmentConfig(args.min_length, args.max_length, args.max_coil, args.max_rg_ratio, args.max_resolution, args.multi_model)
-    return BuildConfig(segments, args.identity, args.cluster_method, args.val_fraction, args.seed, args.workers)
+    return BuildConfig(segments, args.identity, args.cluster_method, args.val_fraction, args.seed, args.workers, args.test_fraction)
 
 
 def _build(args) -> None:
@@ -123,7 +127,8 @@ def describe(ts: TrainingSet) -> str:
     lines = [
         f"training set {ts.path} (format {m['format_version']}, fingerprint {m['fingerprint']})",
         f"  files read: {m['files']}   skipped: {m['skipped_files']}   build time: {m['build_seconds']} s",
-        f"  segments: {m['segments']}  (train {splits.get('train', 0)}, val {splits.get('val', 0)})   residues: {m['residues']}",
+        f"  segments: {m['segments']}  (train {splits.get('train', 0)}, val {splits.get('val', 0)}"
+        f"{f', test ' + str(splits['test']) if splits.get('test') else ''})   residues: {m['residues']}",
         f"  sequence clusters: {m['clusters']} at {m['config']['identity']:.0%} identity",
         f"  secondary structure: helix {ss.count('H') / len(ss):.1%}  strand {ss.count('E') / len(ss):.1%}  "
         f"coil {1 - (ss.count('H') + ss.count('E')) / len(ss):.1%}",

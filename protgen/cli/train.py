@@ -24,7 +24,7 @@ __all__ = ["register", "configs_from"]
 _FLAGS = {  # TrainConfig field → type
     "steps": int, "batch_size": int, "crop_length": int, "max_pairs": int, "lr": float, "warmup": int, "ema_decay": float,
     "checkpoint_every": int, "val_every": int, "log_every": int, "seed": int, "device": str, "motif_prob": float,
-    "time_limit": float,
+    "time_limit": float, "grad_clip": float,
 }  # fmt: skip
 _HELP = {"time_limit": "minutes this invocation may train; it then writes its checkpoint and exits 0 (--resume continues; "
                         "the learning-rate schedule still spans --steps). Default 0: no limit"}

@@ -48,9 +48,10 @@ class BuildConfig:
     segments: SegmentConfig = field(default_factory=SegmentConfig)
     identity: float = 0.3  # sequence identity of a cluster (FrameDiff: 30 %)
     cluster_method: str = "auto"  # "mmseqs" (Debian's mmseqs2), "greedy" (built in) or "auto"
-    val_fraction: float = 0.05  # fraction of clusters held out for validation
+    val_fraction: float = 0.05  # fraction of clusters held out for validation (checkpoint and recipe choice)
     seed: int = 0  # seed of the cluster split
     workers: int = 1  # parallel reader processes
+    test_fraction: float = 0.0  # fraction of further clusters held out as a second, untouched set (final tables)
 
 
 def find_structure_files(sources: list[str | Path], unreadable: list[tuple[str, str]] | None = None) -> list[Path]:
@@ -147,12 +148,13 @@ def _read_file(path: str, config: SegmentConfig) -> tuple[str, list[Segment], st
     return path, segments, reason
 
 
-def _split(cluster_keys: list[str], val_fraction: float, seed: int) -> dict[str, str]:
-    """'val' or 'train' for each cluster key, by a seeded hash: stable as the set grows."""
+def _split(cluster_keys: list[str], val_fraction: float, seed: int, test_fraction: float = 0.0) -> dict[str, str]:
+    """'val', 'test' or 'train' for each cluster key, by a seeded hash: stable as the set grows
+    (and a set built without a test split keeps its validation clusters when one is added)."""
     out = {}
     for key in cluster_keys:
         h = int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "big") / 2**64
-        out[key] = "val" if h < val_fraction else "train"
+        out[key] = "val" if h < val_fraction else "test" if h < val_fraction + test_fraction else "train"
     return out
 
 
@@ -203,7 +205,7 @@ def build(sources: list[str | Path], out: str | Path, config: BuildConfig = Buil
             raise DatasetError(f"no segment passed the filters ({len(skipped)} item(s) skipped{first})")
         labels = cluster_sequences([s.sequence for s in segments], config.identity, method=config.cluster_method, threads=max(config.workers, 1))
         keys = [segments[k].sequence for k in labels]  # a cluster is named by its representative
-        split = _split(sorted(set(keys)), config.val_fraction, config.seed)
+        split = _split(sorted(set(keys)), config.val_fraction, config.seed, config.test_fraction)
         if "train" not in split.values():
             print(f"protgen data build: warning: all {len(split)} cluster(s) went to validation; the set cannot be trained on "
                   "(add structures or lower --val-fraction)", file=sys.stderr, flush=True)  # fmt: skip
@@ -284,7 +286,7 @@ class SegmentRecord:
     """One row of segments.csv: where a segment came from and where its atoms are.
 
     start/end: author residue numbers (with insertion codes); ss: three-state DSSP; resolution: Å
-    or None; cluster: sequence-cluster number; split: "train" or "val"; offset: first residue's
+    or None; cluster: sequence-cluster number; split: "train", "val" or "test"; offset: first residue's
     row in atoms.npy.
     """
 

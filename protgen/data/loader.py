@@ -15,7 +15,7 @@ from protgen.data.dataset import TrainingSet
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.world import WorldState
 
-__all__ = ["Batch", "BatchLoader"]
+__all__ = ["Batch", "Step", "BatchLoader"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,29 @@ class Batch:
         return Batch(self.atoms.to(device), self.x_1.to(device), self.ids)
 
 
+@dataclass(frozen=True)
+class Step:
+    """The chains of one optimiser step, as micro-batches that each fit the pair budget.
+
+    Every step of a run holds the same number of chains, so the gradient of the step's loss —
+    the micro-batches' mean losses weighted by their share of the chains — gives every chain the
+    same weight whatever its length (protgen/THEORY.md §6).
+    """
+
+    batches: tuple[Batch, ...]
+
+    @property
+    def chains(self) -> int:
+        return sum(b.mask.shape[0] for b in self.batches)
+
+    def weights(self) -> list[float]:
+        """Each micro-batch's share of the step's chains (they sum to 1)."""
+        return [b.mask.shape[0] / self.chains for b in self.batches]
+
+    def to(self, device) -> "Step":
+        return Step(tuple(b.to(device) for b in self.batches))
+
+
 def collate(backbones: list[np.ndarray], ids: list[str]) -> Batch:
     """Centre each backbone at its CA centroid and pad to the longest. backbones: list of (L_i, 4, 3)."""
     length = max(len(b) for b in backbones)
@@ -60,8 +83,14 @@ class BatchLoader:
     segments are cropped at a random start); bucket: batches drawn at once and sorted by length so
     each batch pads little; max_pairs: if > 0, a batch of padded length L holds at most
     max_pairs // L² segments (FrameFlow's length batching: the pair track costs B·L², so short
-    chains come in large batches and long ones in small; training scales each batch's mean loss by
-    its size, so every chain weighs the same).
+    chains come in large batches and long ones in small).
+
+    With ``whole_steps`` the stream yields :class:`Step` items instead of batches: each holds
+    exactly batch_size segments drawn independently (no sorting across steps, so a step's length
+    mix is random), sorted by length and cut into micro-batches of at most max_pairs padded pairs.
+    Training accumulates a step's micro-batches before it clips and steps, so every chain weighs
+    the same whatever the lengths. Without it (runs saved before protgen 0.3), each batch is one
+    optimiser step and holds from 1 to batch_size segments.
     """
 
     def __init__(
@@ -75,9 +104,10 @@ class BatchLoader:
         world_size: int = 1,
         bucket: int = 8,
         max_pairs: int = 0,
+        whole_steps: bool = False,
     ):
         self.dataset, self.batch_size, self.crop_length, self.bucket = dataset, batch_size, crop_length, bucket
-        self.max_pairs = max_pairs
+        self.max_pairs, self.whole_steps = max_pairs, whole_steps
         clusters: dict[int, list[int]] = {}
         for i in dataset.indices(split):
             clusters.setdefault(dataset.records[i].cluster, []).append(i)
@@ -87,7 +117,7 @@ class BatchLoader:
             raise ValueError(f"the {split!r} split of {dataset.path} is empty")
         self.members = [clusters[k] for k in shard]
         self.rng = np.random.default_rng([seed, rank, world_size])
-        self._queue: list[Batch] = []
+        self._queue: list[Batch | Step] = []
         self._fill_state = self.rng.bit_generator.state
         self._popped = 0
 
@@ -119,14 +149,25 @@ class BatchLoader:
         self._fill_state = self.rng.bit_generator.state
         self._popped = 0
         items = [self._draw() for _ in range(self.batch_size * self.bucket)]
+        if self.whole_steps:
+            steps = [sorted(items[k : k + self.batch_size], key=lambda item: len(item[0])) for k in range(0, len(items), self.batch_size)]
+            self._queue = [Step(tuple(self._collate(g) for g in self._micro_batches(step))) for step in reversed(steps)]
+            return
         items.sort(key=lambda item: len(item[0]))
         groups = [items[k : k + self.batch_size] for k in range(0, len(items), self.batch_size)]
         if self.max_pairs > 0:
             groups = _pair_budget_groups(items, self.batch_size, self.max_pairs)
         order = self.rng.permutation(len(groups))
-        self._queue = [collate([a for a, _ in groups[k]], [i for _, i in groups[k]]) for k in order]
+        self._queue = [self._collate(groups[k]) for k in order]
 
-    def __next__(self) -> Batch:
+    def _micro_batches(self, items: list) -> list[list]:
+        return _pair_budget_groups(items, self.batch_size, self.max_pairs) if self.max_pairs > 0 else [items]
+
+    @staticmethod
+    def _collate(items: list) -> Batch:
+        return collate([a for a, _ in items], [i for _, i in items])
+
+    def __next__(self) -> "Batch | Step":
         if not self._queue:
             self._fill()
         self._popped += 1

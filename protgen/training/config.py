@@ -31,13 +31,16 @@ class TrainConfig:
     """Optimisation and bookkeeping of a training run (stored in checkpoints)."""
 
     steps: int = 20000  # optimiser steps in total
-    batch_size: int = 8  # segments per batch per process (the most, with max_pairs)
+    batch_size: int = 8  # segments per optimiser step per process (with whole_steps; else the most per batch)
     crop_length: int = 128  # residues; longer segments are cropped at random
-    max_pairs: int = 0  # if > 0, batches hold at most max_pairs // L² chains of padded length L
+    max_pairs: int = 0  # if > 0, (micro-)batches hold at most max_pairs // L² chains of padded length L
+    whole_steps: bool = True  # every step holds exactly batch_size chains, its pair-budget micro-batches'
+    #   gradients accumulated before clipping, so every chain weighs the same (protgen/THEORY.md §6);
+    #   False: one pair-budget batch per step (runs saved before protgen 0.3)
     lr: float = 2e-4  # peak AdamW learning rate
     warmup: int = 500  # steps of linear warm-up
     weight_decay: float = 1e-4  # AdamW decoupled weight decay
-    grad_clip: float = 1.0  # max global gradient norm
+    grad_clip: float = 1.0  # max global gradient norm of a step (metrics.csv's clipped column says how often it acts)
     ema_decay: float = 0.999  # EMA of the weights (sampling uses the EMA)
     self_condition_prob: float = 0.5  # probability of a self-conditioning pass (if the network has it)
     motif_prob: float = 0.0  # probability that a training chain gets a random motif (needs a network with motif = true)
@@ -56,6 +59,7 @@ class TrainConfig:
 # Values that reproduce a protgen 0.1 model saved before these fields existed.
 _LEGACY_NETWORK = {"position": "absolute"}
 _LEGACY_PROCESS = {"coupling": "independent"}
+_LEGACY_TRAIN = {"whole_steps": False}
 _LOSS_FIELDS = {f.name for f in fields(LossConfig)}
 
 
@@ -72,4 +76,4 @@ def model_config_from_dict(d: dict, where: str = "checkpoint") -> ModelConfig:
 
 def train_config_from_dict(d: dict) -> TrainConfig:
     known = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in d.items() if k in known})
+    return TrainConfig(**{k: v for k, v in {**_LEGACY_TRAIN, **d}.items() if k in known})

@@ -11,10 +11,15 @@ __all__ = ["append_csv", "truncate_csv", "read_csv", "plot"]
 
 
 def append_csv(path: Path, row: dict) -> None:
-    """Append one row (the header first, for a new file); floats with 6 significant digits."""
+    """Append one row (the header first, for a new file); floats with 6 significant digits. A file
+    begun by another protgen version keeps its header: columns it lacks are left out."""
     new = not path.exists()
+    names = list(row)
+    if not new:
+        with open(path, newline="") as handle:
+            names = next(csv.reader(handle), None) or names
     with open(path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(row))
+        writer = csv.DictWriter(handle, fieldnames=names, extrasaction="ignore")
         if new:
             writer.writeheader()
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})

@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 
 from protgen.data.dataset import TrainingSet
-from protgen.data.loader import Batch, BatchLoader
+from protgen.data.loader import Batch, BatchLoader, Step
 from protgen.data.motifs import with_random_motifs
 from protgen.errors import CheckpointError, ConfigError, DatasetError, ProtgenError
 from protgen.method.generator import FrameVelocity, Prediction
@@ -166,7 +166,8 @@ class _Run:
         groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         self.optimizer = torch.optim.AdamW(groups, lr=config.lr)
         self.ema = EMA(module.network, config.ema_decay)
-        self.loader = BatchLoader(dataset, "train", config.batch_size, config.crop_length, config.seed, rank, world, max_pairs=config.max_pairs)
+        self.loader = BatchLoader(dataset, "train", config.batch_size, config.crop_length, config.seed, rank, world, max_pairs=config.max_pairs,
+                                  whole_steps=config.whole_steps)  # fmt: skip
         self.rng = torch.Generator(device=device).manual_seed(config.seed * 1000 + rank)
         self.coin = torch.Generator().manual_seed(config.seed * 1000 + rank + 1)
         self.step, self.skipped = 0, 0
@@ -214,7 +215,7 @@ class _Run:
         autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if config.bf16 else nullcontext
         stop = StopRequest()
         progress = Progress(config.steps, "training", enabled=self.rank == 0, unit="steps", start=self.step)
-        consecutive_bad, last_time, residues = 0, time.monotonic(), 0
+        consecutive_bad, residues, steps_logged, clipped, train_seconds = 0, 0, 0, 0, 0.0
         deadline = time.monotonic() + 60 * config.time_limit if config.time_limit > 0 else math.inf
         try:
             while self.step < config.steps:
@@ -230,7 +231,8 @@ class _Run:
                         print(f"\nprotgen train: stopped at step {self.step}; checkpoint written to {self.checkpoint_path} "
                               "(continue with --resume)", flush=True)  # fmt: skip
                     return TrainResult(self.checkpoint_path, self.step, self.module, True)
-                loss, grad_norm, batch = self._step(autocast)
+                started = time.monotonic()
+                loss, grad_norm, step_residues = self._step(autocast)
                 if not torch.isfinite(grad_norm) or not torch.isfinite(loss.total):
                     consecutive_bad, self.skipped = consecutive_bad + 1, self.skipped + 1
                     if consecutive_bad >= config.max_nonfinite:
@@ -241,16 +243,19 @@ class _Run:
                 self.optimizer.step()
                 self.ema.update(self.module.network, self.step)
                 self.step += 1
-                residues += int(batch.mask.sum()) * self.world
+                residues += step_residues * self.world
+                steps_logged, clipped = steps_logged + 1, clipped + int(grad_norm.item() > config.grad_clip)
+                train_seconds += time.monotonic() - started
                 progress.update(1, extra=" ".join(f"{k} {v.item():.3f}" for k, v in [("loss", loss.total), *loss.terms.items()]))
                 if self.rank == 0 and (self.step % config.log_every == 0 or self.step == config.steps):
-                    now = time.monotonic()
+                    # rates over the steps since the last row, in training time (validation and checkpoints excluded)
                     append_csv(self.out / "metrics.csv", {
                         "step": self.step, "loss": loss.total.item(), **{k: v.item() for k, v in loss.terms.items()},
                         "lr": self.optimizer.param_groups[0]["lr"], "grad_norm": grad_norm.item(), "skipped": self.skipped,
-                        "steps_per_s": config.log_every / (now - last_time), "residues_per_s": residues / (now - last_time),
+                        "steps_per_s": steps_logged / train_seconds, "residues_per_s": residues / train_seconds,
+                        "clipped": clipped / steps_logged,
                     })  # fmt: skip
-                    last_time, residues = now, 0
+                    steps_logged, clipped, residues, train_seconds = 0, 0, 0, 0.0
                 if self.val_batches and self.rank == 0 and (self.step % config.val_every == 0 or self.step == config.steps):
                     self.validate()
                 if self.step % config.checkpoint_every == 0 or self.step == config.steps:
@@ -262,22 +267,32 @@ class _Run:
             progress.close()
         return TrainResult(self.checkpoint_path, self.step, self.module, False)
 
-    def _step(self, autocast) -> tuple[LossTerms, torch.Tensor, Batch]:
-        """One forward/backward pass (the optimiser steps only if it was finite)."""
+    def _step(self, autocast) -> tuple[LossTerms, torch.Tensor, int]:
+        """One step's forward/backward passes, micro-batch by micro-batch, each weighted by its
+        share of the step's chains (the optimiser steps only if the result was finite). Returns
+        the step's loss, its gradient norm before clipping, and its residue count."""
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.lr * _lr_factor(self.step, self.config)
-        batch = next(self.loader).to(self.device)
-        if self.config.motif_prob > 0:
-            batch = with_random_motifs(batch, self.config.motif_prob, self.coin)
-        self_condition = self.model_config.network.self_condition and torch.rand((), generator=self.coin).item() < self.config.self_condition_prob
-        loss = _loss_on(self.model, self.module, self.process, batch, self.rng, self_condition, autocast, self.model_config)
+        item = next(self.loader)
+        step = item if isinstance(item, Step) else Step((item,))
+        step = step.to(self.device)
+        # A run saved before whole steps scales its one batch's mean by its size over batch_size.
+        weights = step.weights() if self.config.whole_steps else [step.chains / self.config.batch_size if self.config.max_pairs > 0 else 1.0]
         self.optimizer.zero_grad(set_to_none=True)
-        # Pair-budget batches hold fewer long chains than short ones; scaling the batch mean by its
-        # size gives every chain the same weight, so the data law the loss averages over is the
-        # loader's whatever the lengths (Process 3's network cannot see the final length).
-        scale = batch.mask.shape[0] / self.config.batch_size if self.config.max_pairs > 0 else 1.0
-        (loss.total * scale).backward()
-        return loss, torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.config.grad_clip), batch
+        parts = []
+        for k, (batch, weight) in enumerate(zip(step.batches, weights)):
+            if self.config.motif_prob > 0:
+                batch = with_random_motifs(batch, self.config.motif_prob, self.coin)
+            self_condition = self.model_config.network.self_condition and torch.rand((), generator=self.coin).item() < self.config.self_condition_prob
+            last = k == len(step.batches) - 1
+            with self.model.no_sync() if self.world > 1 and not last else nullcontext():  # DDP reduces once, after the last
+                loss = _loss_on(self.model, self.module, self.process, batch, self.rng, self_condition, autocast, self.model_config)
+                (loss.total * weight).backward()
+            parts.append((loss, weight))
+        total = sum(w * loss.total.detach() for loss, w in parts) / sum(w for _, w in parts)
+        terms = {name: sum(w * loss.terms[name] for loss, w in parts) / sum(w for _, w in parts) for name in parts[0][0].terms}
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.config.grad_clip)
+        return LossTerms(total, terms), grad_norm, int(sum(b.mask.sum() for b in step.batches))
 
     def validate(self) -> None:
         """validation.csv: the EMA model's loss by time bin and its denoising diagnostics."""
