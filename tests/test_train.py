@@ -342,9 +342,9 @@ def test_every_chain_weighs_one_over_the_chains_per_step_whatever_its_length(tmp
 
 def test_whole_steps_resume_and_log_how_often_clipping_acted(tmp_path):
     """A whole-step run resumed mid-way reproduces the uninterrupted run's losses; metrics.csv
-    records the share of steps whose gradient was clipped."""
+    records the share of steps whose gradient was clipped, validation.csv the training hours."""
     ts = training_set(tmp_path)
-    config = TrainConfig(steps=6, **{**FAST, "batch_size": 3, "max_pairs": 2 * 45**2})
+    config = TrainConfig(steps=6, **{**FAST, "batch_size": 3, "max_pairs": 2 * 45**2, "val_every": 3, "val_chains": 2})
     full = train(ts.path, tmp_path / "full", TINY, config)
     assert full.step == 6
     train(ts.path, tmp_path / "half", TINY, replace(config, steps=3))
@@ -353,6 +353,11 @@ def test_whole_steps_resume_and_log_how_often_clipping_acted(tmp_path):
     with open(tmp_path / "full" / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert all(0.0 <= float(r["clipped"]) <= 1.0 for r in rows) and all(float(r["steps_per_s"]) > 0 for r in rows)
+    for run in ("full", "half"):  # training hours and core-hours accumulate across the resume
+        with open(tmp_path / run / "validation.csv", newline="") as handle:
+            val = list(csv.DictReader(handle))
+        assert [int(r["step"]) for r in val] == [3, 6]
+        assert 0 < float(val[0]["hours"]) < float(val[1]["hours"]) and 0 < float(val[0]["core_hours"]) < float(val[1]["core_hours"])
 
 
 def test_a_run_saved_before_whole_steps_resumes_as_it_was_trained(tmp_path):

@@ -47,6 +47,8 @@ class TrainConfig:
     checkpoint_every: int = 250  # steps between checkpoints
     val_every: int = 250  # steps between validation passes
     val_batches: int = 2  # validation batches per time bin
+    val_chains: int = 16  # chains per validation batch (the same chains whatever batch_size; 0 = batch_size,
+    #   as runs saved before protgen 0.3 did)
     log_every: int = 10  # steps between metrics.csv rows
     seed: int = 0  # seeds model init, data order and noise
     bf16: bool = False  # bfloat16 autocast of the network (for GPUs; slower than float32 on 2 AVX-512 CPU cores)
@@ -59,7 +61,7 @@ class TrainConfig:
 # Values that reproduce a protgen 0.1 model saved before these fields existed.
 _LEGACY_NETWORK = {"position": "absolute"}
 _LEGACY_PROCESS = {"coupling": "independent"}
-_LEGACY_TRAIN = {"whole_steps": False}
+_LEGACY_TRAIN = {"whole_steps": False, "val_chains": 0}
 _LOSS_FIELDS = {f.name for f in fields(LossConfig)}
 
 

@@ -171,9 +171,10 @@ class _Run:
         self.rng = torch.Generator(device=device).manual_seed(config.seed * 1000 + rank)
         self.coin = torch.Generator().manual_seed(config.seed * 1000 + rank + 1)
         self.step, self.skipped = 0, 0
+        self.train_seconds, self.cpu_seconds = 0.0, 0.0  # training steps only (validation and checkpoints excluded)
         self.val_batches = []
         if dataset.indices("val"):
-            val_loader = BatchLoader(dataset, "val", config.batch_size, config.crop_length, seed=12345)
+            val_loader = BatchLoader(dataset, "val", config.val_chains or config.batch_size, config.crop_length, seed=12345)
             self.val_batches = [next(val_loader).to(device) for _ in range(config.val_batches)]
 
     @property
@@ -183,6 +184,7 @@ class _Run:
     def restore(self, state: dict) -> None:
         """Model, optimiser, EMA and every RNG of a checkpoint (this rank's, or the last rank's)."""
         self.step, self.skipped = state["step"], state["skipped_steps"]
+        self.train_seconds, self.cpu_seconds = state.get("train_seconds", 0.0), state.get("cpu_seconds", 0.0)
         self.module.network.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         for group in self.optimizer.param_groups:  # a resumed run may change these (RESUMABLE)
@@ -207,7 +209,7 @@ class _Run:
                 "model_config": self.model_config.to_dict(), "train_config": asdict(self.config),
                 "data_fingerprint": self.dataset.meta["fingerprint"], "model": self.module.network.state_dict(),
                 "ema": self.ema.shadow, "optimizer": self.optimizer.state_dict(), "step": self.step,
-                "skipped_steps": self.skipped, "rng": gathered,
+                "skipped_steps": self.skipped, "rng": gathered, "train_seconds": self.train_seconds, "cpu_seconds": self.cpu_seconds,
             })  # fmt: skip
 
     def loop(self) -> TrainResult:
@@ -231,7 +233,7 @@ class _Run:
                         print(f"\nprotgen train: stopped at step {self.step}; checkpoint written to {self.checkpoint_path} "
                               "(continue with --resume)", flush=True)  # fmt: skip
                     return TrainResult(self.checkpoint_path, self.step, self.module, True)
-                started = time.monotonic()
+                started, cpu_started = time.monotonic(), time.process_time()
                 loss, grad_norm, step_residues = self._step(autocast)
                 if not torch.isfinite(grad_norm) or not torch.isfinite(loss.total):
                     consecutive_bad, self.skipped = consecutive_bad + 1, self.skipped + 1
@@ -246,6 +248,8 @@ class _Run:
                 residues += step_residues * self.world
                 steps_logged, clipped = steps_logged + 1, clipped + int(grad_norm.item() > config.grad_clip)
                 train_seconds += time.monotonic() - started
+                self.train_seconds += time.monotonic() - started
+                self.cpu_seconds += time.process_time() - cpu_started
                 progress.update(1, extra=" ".join(f"{k} {v.item():.3f}" for k, v in [("loss", loss.total), *loss.terms.items()]))
                 if self.rank == 0 and (self.step % config.log_every == 0 or self.step == config.steps):
                     # rates over the steps since the last row, in training time (validation and checkpoints excluded)
@@ -300,7 +304,10 @@ class _Run:
         ema_module.network.load_state_dict(self.ema.shadow)
         ema_module.eval()
         val = validation_loss(ema_module, self.process, self.val_batches, self.config.seed, self.model_config.loss)
-        row = {"step": self.step, **{f"t={t}": v for t, v in val.items()}, "mean": sum(val.values()) / len(val)}
+        # hours: this run's training wall time; core_hours: its processes' CPU time (all ranks), both
+        # over training steps only, so runs on other machines or thread counts compare per unit of compute
+        row = {"step": self.step, "hours": self.train_seconds / 3600, "core_hours": self.cpu_seconds * self.world / 3600,
+               **{f"t={t}": v for t, v in val.items()}, "mean": sum(val.values()) / len(val)}  # fmt: skip
         for d in denoising_diagnostics(ema_module, self.process, self.val_batches, self.config.seed):
             row |= {f"rmsd@{d.t}": d.rmsd, f"strand_recall@{d.t}": d.strand_recall,
                     f"helix_recall@{d.t}": d.helix_recall, f"clashes_per_100@{d.t}": d.clashes_per_100}  # fmt: skip
