@@ -9,7 +9,8 @@ functions. Heavy modules load on first use, so ``import protgen`` stays cheap.
 >>> protgen.write("design.pdb", atoms[0])             # backbone PDB, residues named GLY
 >>> protgen.to_atom_array(atoms[0])                   # a biotite AtomArray
 >>> protgen.quality(atoms[0]).strand                  # the offline quality panel of one backbone
->>> protgen.evaluate(list(atoms), out="eval")         # panel, diversity (and more) for many, with report.md
+# panel, diversity (and more) for many, with report.md
+>>> protgen.evaluate(list(atoms), out="eval")
 
 The mathematics is in ``protgen/THEORY.md``.
 """
@@ -28,8 +29,17 @@ def load_model(checkpoint=None, device: str = "cpu"):
     return _load(checkpoint or default_checkpoint(), device)
 
 
-def sample(model=None, length: int = 100, num: int = 1, seed: int = 0, steps: int = 100, rot_rate: float | None | str = "model",
-           device: str = "cpu", langevin: float = 0.0, noise_scale: float = 1.0):  # fmt: skip
+def sample(
+    model=None,
+    length: int = 100,
+    num: int = 1,
+    seed: int = 0,
+    steps: int = 100,
+    rot_rate: float | None | str = "model",
+    device: str = "cpu",
+    langevin: float = 0.0,
+    noise_scale: float = 1.0,
+):
     """``num`` backbones of ``length`` residues as a numpy array (num, length, 4, 3), Å, atoms N,
     CA, C, O. Sample i uses the same seed as ``protgen sample --seed seed`` does for index i, so
     the API and the command line give the same structures. ``rot_rate`` None or 0: the learned
@@ -38,16 +48,29 @@ def sample(model=None, length: int = 100, num: int = 1, seed: int = 0, steps: in
     translations, as ``protgen sample --langevin --noise-scale``. With an insertion model (Process 3) the length emerges: ``length`` is ignored
     and a list of ``num`` arrays (L_i, 4, 3) is returned."""
     from protgen.method.simulation import SimulationConfig
-    from protgen.sampling.sample import SampleConfig, default_rot_rate, sample_seed, sample_states, unconditioned_state
+    from protgen.sampling.sample import (
+        SampleConfig,
+        default_rot_rate,
+        sample_seed,
+        sample_states,
+        unconditioned_state,
+    )
 
     trained = model if model is not None else load_model(device=device)
     trained.model.to(device)
     if rot_rate == "model":
         rot_rate = default_rot_rate(trained.config.process.name)
-    config = SampleConfig(lengths=(length,), num=num, seed=seed, simulation=SimulationConfig(steps, rot_rate or None, langevin, noise_scale))
+    config = SampleConfig(
+        lengths=(length,),
+        num=num,
+        seed=seed,
+        simulation=SimulationConfig(steps, rot_rate or None, langevin, noise_scale),
+    )
     emerging = trained.config.process.name == "insertion"
     seeds = [sample_seed(seed, 0 if emerging else length, i) for i in range(num)]
-    atoms, lengths, _ = sample_states(trained, unconditioned_state(1 if emerging else length, num), seeds, config, device)
+    atoms, lengths, _ = sample_states(
+        trained, unconditioned_state(1 if emerging else length, num), seeds, config, device
+    )
     if emerging:
         return [atoms[k, :n].numpy() for k, n in enumerate(lengths)]
     return atoms.numpy()

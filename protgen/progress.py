@@ -14,8 +14,22 @@ class Progress:
     ``start``: the count already done (a resumed run counts from its absolute step).
     """
 
-    def __init__(self, total: int | None, label: str, enabled: bool = True, interval: float = 1.0, unit: str = "it", start: int = 0):
-        self.total, self.label, self.enabled, self.interval, self.unit = total, label, enabled, interval, unit
+    def __init__(
+        self,
+        total: int | None,
+        label: str,
+        enabled: bool = True,
+        interval: float = 1.0,
+        unit: str = "it",
+        start: int = 0,
+    ):
+        self.total, self.label, self.enabled, self.interval, self.unit = (
+            total,
+            label,
+            enabled,
+            interval,
+            unit,
+        )
         self.done = self.initial = start
         self.began = self._last = time.monotonic()
         self.tty = sys.stderr.isatty()

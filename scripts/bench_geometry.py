@@ -58,19 +58,32 @@ def main():
     metric = {
         "exp": _time(lambda: matrices.metric.exp(tangent, a), 1) * scale,
         "log": _time(lambda: matrices.metric.log(b, a), 1) * scale,
-        "geodesic": _time(lambda: matrices.metric.geodesic(initial_point=a, end_point=b)(np.array([0.3])), 1) * scale,
+        "geodesic": _time(
+            lambda: matrices.metric.geodesic(initial_point=a, end_point=b)(np.array([0.3])), 1
+        )
+        * scale,
     }
     rows = [
         ("exp", _time(lambda: so3.exp(v)), _time(lambda: group.matrix_from_rotation_vector(v_np))),
-        ("log", _time(lambda: so3.log(r0)), _time(lambda: group.rotation_vector_from_matrix(r0_np))),
+        (
+            "log",
+            _time(lambda: so3.log(r0)),
+            _time(lambda: group.rotation_vector_from_matrix(r0_np)),
+        ),
         ("geodesic", _time(lambda: so3.geodesic(r0, r1, 0.3)), _time(gs_geodesic)),
         ("phi (frames→N,CA,C,O)", _time(lambda: frames_to_backbone(frames)), float("nan")),
     ]
-    print(f"{args.n} frames, float32, {torch.get_num_threads()} thread; geomstats metric API timed on {m} frames and scaled")
-    print(f"{'operation':<24}{'protgen ms':>12}{'gs vector ms':>14}{'speed-up':>10}{'gs metric ms':>14}{'speed-up':>10}")
+    print(
+        f"{args.n} frames, float32, {torch.get_num_threads()} thread; geomstats metric API timed on {m} frames and scaled"
+    )
+    print(
+        f"{'operation':<24}{'protgen ms':>12}{'gs vector ms':>14}{'speed-up':>10}{'gs metric ms':>14}{'speed-up':>10}"
+    )
     for name, ours, ref in rows:
         met = metric.get(name.split()[0], float("nan"))
-        print(f"{name:<24}{ours:>12.1f}{ref:>14.1f}{ref / ours:>10.1f}{met:>14.0f}{met / ours:>10.0f}")
+        print(
+            f"{name:<24}{ours:>12.1f}{ref:>14.1f}{ref / ours:>10.1f}{met:>14.0f}{met / ours:>10.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -34,12 +34,20 @@ def worker(spec):
     torch.set_num_threads(spec["threads"])
     device = spec["device"]
     if spec.get("baseline"):  # protgen 0.1's API
-        from protgen import checkpoint
         from protgen.sample import SampleConfig, default_checkpoint, sample_backbones
         from protgen.sampler import SamplerConfig
 
+        from protgen import checkpoint
+
         model, _ = checkpoint.load_model(default_checkpoint(), device)
-        run = lambda steps: sample_backbones(model, spec["length"], list(range(spec["batch"])), SampleConfig(sampler=SamplerConfig(steps=steps)), device)  # noqa: E731
+        # noqa: E731
+        run = lambda steps: sample_backbones(
+            model,
+            spec["length"],
+            list(range(spec["batch"])),
+            SampleConfig(sampler=SamplerConfig(steps=steps)),
+            device,
+        )
         net_call = None
     else:
         from dataclasses import replace
@@ -56,19 +64,34 @@ def worker(spec):
             import protgen.network.ipa
 
             protgen.network.ipa.SLAB_FLOATS = 0
-        trained = checkpoint.load_model(spec["checkpoint"] or default_checkpoint("sparse" if spec["neighbours"] else "default"), device)
-        if spec["neighbours"] and spec["neighbours"] != trained.config.network.neighbours:  # a dense --checkpoint run sparse: cost only
+        trained = checkpoint.load_model(
+            spec["checkpoint"] or default_checkpoint("sparse" if spec["neighbours"] else "default"),
+            device,
+        )
+        # a dense --checkpoint run sparse: cost only
+        if spec["neighbours"] and spec["neighbours"] != trained.config.network.neighbours:
             network = replace(trained.config.network, neighbours=spec["neighbours"])
             model = GeneratorModel(network).to(device).eval()
             model.network.load_state_dict(trained.model.network.state_dict())
-            trained = TrainedModel(model, trained.process, replace(trained.config, network=network), trained.payload)
+            trained = TrainedModel(
+                model, trained.process, replace(trained.config, network=network), trained.payload
+            )
 
         def run(steps):
             with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=spec["bf16"]):
-                return sample_backbones(trained, spec["length"], list(range(spec["batch"])), SampleConfig(simulation=SimulationConfig(steps=steps)), device)
+                return sample_backbones(
+                    trained,
+                    spec["length"],
+                    list(range(spec["batch"])),
+                    SampleConfig(simulation=SimulationConfig(steps=steps)),
+                    device,
+                )
 
         def net_call():
-            x = Rigid(torch.eye(3, device=device).expand(1, spec["length"], 3, 3), torch.randn(1, spec["length"], 3, device=device) * 10)
+            x = Rigid(
+                torch.eye(3, device=device).expand(1, spec["length"], 3, 3),
+                torch.randn(1, spec["length"], 3, device=device) * 10,
+            )
             trained.model(torch.tensor([0.5], device=device), WorldState.of(x), x.trans)
 
     run(1)  # warm-up
@@ -93,16 +116,27 @@ def worker(spec):
 
 def matmul_rate(threads: int) -> float:
     """GFLOP/s of a 2048² float32 matrix product on this machine (the reference ceiling)."""
-    code = ("import time, torch; torch.set_num_threads(%d); a = torch.randn(2048, 2048); a @ a; t = time.perf_counter(); "
-            "[a @ a for _ in range(10)]; print(10 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9)") % threads  # fmt: skip
-    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    code = (
+        "import time, torch; torch.set_num_threads(%d); a = torch.randn(2048, 2048); a @ a; t = time.perf_counter(); "
+        "[a @ a for _ in range(10)]; print(10 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9)"
+    ) % threads
+    return float(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+    )
 
 
 def measure(spec, pythonpath=None):
     env = {**os.environ, "OMP_NUM_THREADS": str(spec["threads"])}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(spec)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         return {"error": done.stderr.strip().splitlines()[-1][:80]}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -111,57 +145,126 @@ def measure(spec, pythonpath=None):
 def lengths_runs(threads: int, num: int, checkpoint: str | None) -> None:
     """Wall time of `protgen sample --lengths 60:200:20 --num NUM` with 1 process × threads and
     with threads processes × 1 thread (--workers), batch 1 and batch 8."""
-    print(f"\nprotgen sample --lengths 60:200:20 --num {num} (100 steps; {8 * num} backbones; wall clock, start-up included)")
+    print(
+        f"\nprotgen sample --lengths 60:200:20 --num {num} (100 steps; {8 * num} backbones; wall clock, start-up included)"
+    )
     print(f"{'configuration':<34}{'wall s':>8}{'backbones/min':>15}")
     for batch in (1, 8):
-        for label, flags in ((f"1 process × {threads} threads", ["--threads", str(threads)]),
-                             (f"{threads} workers × 1 thread", ["--threads", "1", "--workers", str(threads)])):  # fmt: skip
+        for label, flags in (
+            (f"1 process × {threads} threads", ["--threads", str(threads)]),
+            (f"{threads} workers × 1 thread", ["--threads", "1", "--workers", str(threads)]),
+        ):
             with tempfile.TemporaryDirectory() as out:
-                command = [sys.executable, "-m", "protgen", "sample", "--lengths", "60:200:20", "--num", str(num), "--batch-size", str(batch),
-                           "--out", out, *flags, *(["--checkpoint", checkpoint] if checkpoint else [])]  # fmt: skip
+                command = [
+                    sys.executable,
+                    "-m",
+                    "protgen",
+                    "sample",
+                    "--lengths",
+                    "60:200:20",
+                    "--num",
+                    str(num),
+                    "--batch-size",
+                    str(batch),
+                    "--out",
+                    out,
+                    *flags,
+                    *(["--checkpoint", checkpoint] if checkpoint else []),
+                ]
                 start = time.perf_counter()
-                done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                done = subprocess.run(
+                    command,
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "OMP_NUM_THREADS": "1"},
+                )
                 wall = time.perf_counter() - start
             if done.returncode:
-                print(f"{label + f', batch {batch}':<34}  failed: {done.stderr.strip().splitlines()[-1][:80]}", flush=True)
+                print(
+                    f"{label + f', batch {batch}':<34}  failed: {done.stderr.strip().splitlines()[-1][:80]}",
+                    flush=True,
+                )
                 continue
-            print(f"{label + f', batch {batch}':<34}{wall:>8.1f}{8 * num / wall * 60:>15.1f}", flush=True)
+            print(
+                f"{label + f', batch {batch}':<34}{wall:>8.1f}{8 * num / wall * 60:>15.1f}",
+                flush=True,
+            )
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--checkpoint", help="default: the shipped model")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--timed-steps", type=int, default=3)
-    parser.add_argument("--baseline", default="ecf079e", help="git revision of protgen 0.1 for the 'before' rows ('' to skip)")
-    parser.add_argument("--before", default="", help="git revision of this code for the dense 'before' rows ('' to skip)")
+    parser.add_argument(
+        "--baseline",
+        default="ecf079e",
+        help="git revision of protgen 0.1 for the 'before' rows ('' to skip)",
+    )
+    parser.add_argument(
+        "--before",
+        default="",
+        help="git revision of this code for the dense 'before' rows ('' to skip)",
+    )
     parser.add_argument("--lengths", default=",".join(map(str, LENGTHS)))
-    parser.add_argument("--runs-num", type=int, default=2, help="samples per length of the --lengths runs table (0 to skip)")
+    parser.add_argument(
+        "--runs-num",
+        type=int,
+        default=2,
+        help="samples per length of the --lengths runs table (0 to skip)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(json.loads(args.worker))
     lengths = [int(n) for n in args.lengths.split(",") if n]  # "" skips the per-step table
-    base = {"checkpoint": args.checkpoint, "device": args.device, "threads": args.threads, "steps": args.timed_steps, "neighbours": 0, "bf16": False}
+    base = {
+        "checkpoint": args.checkpoint,
+        "device": args.device,
+        "threads": args.threads,
+        "steps": args.timed_steps,
+        "neighbours": 0,
+        "bf16": False,
+    }
     ceiling = matmul_rate(args.threads)
-    print(f"device {args.device}, {args.threads} thread(s); s/bb = seconds per backbone for 100 steps (timed over {args.timed_steps} steps); "
-          f"dense float32 matmul here: {ceiling:.0f} GFLOP/s")  # fmt: skip
+    print(
+        f"device {args.device}, {args.threads} thread(s); s/bb = seconds per backbone for 100 steps (timed over {args.timed_steps} steps); "
+        f"dense float32 matmul here: {ceiling:.0f} GFLOP/s"
+    )
     before = f"dense ({args.before[:7]})"
-    configs = [("protgen 0.1 (before)", {"baseline": True}, 1), (before, {"before": True}, 1), ("dense", {}, 1),
-               ("dense, whole tensors", {"whole": True}, 1), (before + ", batch 8", {"before": True}, 8), ("dense, batch 8", {}, 8),
-               ("dense, batch 8, whole", {"whole": True}, 8), ("dense, bf16 autocast", {"bf16": True}, 1), ("sparse k=48", {"neighbours": 48}, 1)]  # fmt: skip
+    configs = [
+        ("protgen 0.1 (before)", {"baseline": True}, 1),
+        (before, {"before": True}, 1),
+        ("dense", {}, 1),
+        ("dense, whole tensors", {"whole": True}, 1),
+        (before + ", batch 8", {"before": True}, 8),
+        ("dense, batch 8", {}, 8),
+        ("dense, batch 8, whole", {"whole": True}, 8),
+        ("dense, bf16 autocast", {"bf16": True}, 1),
+        ("sparse k=48", {"neighbours": 48}, 1),
+    ]
     worktrees = {}
     for key, rev in (("baseline", args.baseline), ("before", args.before)):
         if rev:
             worktrees[key] = Path(tempfile.mkdtemp()) / key
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktrees[key]), rev], check=True, capture_output=True)
-    print(f"{'configuration':<28}{'L':>6}{'s/bb':>9}{'peak MB':>9}{'GFLOP/fwd':>11}{'GFLOP/s':>9}{'% matmul':>10}")
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktrees[key]), rev],
+                check=True,
+                capture_output=True,
+            )
+    print(
+        f"{'configuration':<28}{'L':>6}{'s/bb':>9}{'peak MB':>9}{'GFLOP/fwd':>11}{'GFLOP/s':>9}{'% matmul':>10}"
+    )
     dense_flops: dict[int, float] = {}
     try:
         for length in lengths:
             for label, extra, batch in configs:
-                tree = next((worktrees.get(key) for key in ("baseline", "before") if extra.get(key)), ROOT)
+                tree = next(
+                    (worktrees.get(key) for key in ("baseline", "before") if extra.get(key)), ROOT
+                )
                 if tree is None or (batch > 1 and length > 500):
                     continue
                 spec = {**base, **extra, "length": length, "batch": batch, "flops": batch == 1}
@@ -172,12 +275,22 @@ def main():
                 per_bb = r["per_step"] * 100 / batch
                 if r["flops"] and not extra:
                     dense_flops[length] = r["flops"]
-                flops = r["flops"] or (dense_flops.get(length, 0) if not extra.get("neighbours") and not extra.get("baseline") else 0)
+                flops = r["flops"] or (
+                    dense_flops.get(length, 0)
+                    if not extra.get("neighbours") and not extra.get("baseline")
+                    else 0
+                )
                 rate = flops * batch / r["per_step"] / 1e9 if flops else float("nan")
-                print(f"{label:<28}{length:>6}{per_bb:>9.2f}{r['peak_mb']:>9.0f}{flops / 1e9:>11.2f}{rate:>9.1f}{100 * rate / ceiling:>9.0f}%", flush=True)
+                print(
+                    f"{label:<28}{length:>6}{per_bb:>9.2f}{r['peak_mb']:>9.0f}{flops / 1e9:>11.2f}{rate:>9.1f}{100 * rate / ceiling:>9.0f}%",
+                    flush=True,
+                )
     finally:
         for tree in worktrees.values():
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                capture_output=True,
+            )
     if args.runs_num > 0 and args.device == "cpu":
         lengths_runs(args.threads, args.runs_num, args.checkpoint)
 

@@ -19,21 +19,39 @@ def main() -> None:
     from protgen.training.checkpoint import load_model
     from protgen.training.validation import denoising_diagnostics
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", required=True, help="training set whose validation clusters give the chains")
-    parser.add_argument("checkpoints", nargs="+", help="checkpoints, run directories or weights files ('shipped' = the default model)")
-    parser.add_argument("--batches", type=int, default=4, help="validation batches of 16 chains (whole chains up to 256 residues)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--set", required=True, help="training set whose validation clusters give the chains"
+    )
+    parser.add_argument(
+        "checkpoints",
+        nargs="+",
+        help="checkpoints, run directories or weights files ('shipped' = the default model)",
+    )
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=4,
+        help="validation batches of 16 chains (whole chains up to 256 residues)",
+    )
     parser.add_argument("--times", default="0.5,0.7")
     parser.add_argument("--seed", type=int, default=0, help="noise seed, the same for every model")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     times = tuple(float(t) for t in args.times.split(","))
-    loader = BatchLoader(TrainingSet.load(args.set), "val", 16, 256, seed=12345)  # the chains training validates on
+    # the chains training validates on
+    loader = BatchLoader(TrainingSet.load(args.set), "val", 16, 256, seed=12345)
     batches = [next(loader) for _ in range(args.batches)]
     residues = sum(int(b.mask.sum()) for b in batches)
-    print(f"{sum(b.mask.shape[0] for b in batches)} validation chains, {residues} residues; noise seed {args.seed}")
-    print(f"{'model':<44}{'passes':>7}{'t':>5}{'RMSD Å':>8}{'strand rec':>11}{'helix rec':>10}{'clash/100':>10}")
+    print(
+        f"{sum(b.mask.shape[0] for b in batches)} validation chains, {residues} residues; noise seed {args.seed}"
+    )
+    print(
+        f"{'model':<44}{'passes':>7}{'t':>5}{'RMSD Å':>8}{'strand rec':>11}{'helix rec':>10}{'clash/100':>10}"
+    )
     for path in args.checkpoints:
         if path == "shipped":
             from protgen.sampling.sample import default_checkpoint
@@ -41,9 +59,19 @@ def main() -> None:
             path = str(default_checkpoint())
         trained = load_model(path)
         for passes in (1, 2):
-            for d in denoising_diagnostics(trained.model, trained.process, batches, args.seed, times, self_condition=passes == 2):
-                print(f"{path[-44:]:<44}{passes:>7}{d.t:>5.1f}{d.rmsd:>8.2f}{d.strand_recall:>11.2f}{d.helix_recall:>10.2f}"
-                      f"{d.clashes_per_100:>10.1f}", flush=True)  # fmt: skip
+            for d in denoising_diagnostics(
+                trained.model,
+                trained.process,
+                batches,
+                args.seed,
+                times,
+                self_condition=passes == 2,
+            ):
+                print(
+                    f"{path[-44:]:<44}{passes:>7}{d.t:>5.1f}{d.rmsd:>8.2f}{d.strand_recall:>11.2f}{d.helix_recall:>10.2f}"
+                    f"{d.clashes_per_100:>10.1f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

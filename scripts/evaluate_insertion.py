@@ -39,28 +39,56 @@ def main() -> None:
     from protgen.data.dataset import TrainingSet
     from protgen.evaluation.evaluate import EvalConfig, evaluate
     from protgen.method.simulation import SimulationConfig
-    from protgen.sampling.sample import SampleConfig, default_checkpoint, default_rot_rate, sample_to_directory
+    from protgen.sampling.sample import (
+        SampleConfig,
+        default_checkpoint,
+        default_rot_rate,
+        sample_to_directory,
+    )
     from protgen.training import checkpoint
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--set", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--checkpoint", help="the insertion model (default: the shipped one)")
-    parser.add_argument("--fixed-checkpoint", help="the fixed-length model to compare with (default: the shipped default model)")
+    parser.add_argument(
+        "--fixed-checkpoint",
+        help="the fixed-length model to compare with (default: the shipped default model)",
+    )
     parser.add_argument("--num", type=int, default=200)
-    parser.add_argument("--fixed-num", type=int, default=100, help="fixed-length samples, at the lengths of the first FIXED_NUM "
-                        "insertion samples (default 100; 0: no fixed-length side)")
+    parser.add_argument(
+        "--fixed-num",
+        type=int,
+        default=100,
+        help="fixed-length samples, at the lengths of the first FIXED_NUM "
+        "insertion samples (default 100; 0: no fixed-length side)",
+    )
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--rot-rate", type=float, help="the insertion samples' rotation schedule (0 = the learned rate; "
-                        "default: protgen sample's for the model); the fixed-length samples use protgen sample's default")
+    parser.add_argument(
+        "--rot-rate",
+        type=float,
+        help="the insertion samples' rotation schedule (0 = the learned rate; "
+        "default: protgen sample's for the model); the fixed-length samples use protgen sample's default",
+    )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     model_path = args.checkpoint or default_checkpoint("insertion")
     rot_rate = default_rot_rate("insertion") if args.rot_rate is None else (args.rot_rate or None)
-    sample_to_directory(model_path, out / "insertion", SampleConfig(num=args.num, simulation=SimulationConfig(args.steps, rot_rate),
-                                                                    min_length=40, max_length=256), force=True)  # fmt: skip
+    sample_to_directory(
+        model_path,
+        out / "insertion",
+        SampleConfig(
+            num=args.num,
+            simulation=SimulationConfig(args.steps, rot_rate),
+            min_length=40,
+            max_length=256,
+        ),
+        force=True,
+    )
     with open(out / "insertion" / "manifest.csv", newline="") as handle:
         lengths = np.array([int(r["length"]) for r in csv.DictReader(handle)])
     ts = TrainingSet.load(args.set)
@@ -73,10 +101,25 @@ def main() -> None:
     if subset:
         fixed_model = checkpoint.load_model(fixed_path)
         for length, count in subset:
-            sample_to_directory(fixed_path, out / "fixed", SampleConfig(lengths=(int(length),), num=count,
-                                simulation=SimulationConfig(args.steps)), force=True, trained=fixed_model)  # fmt: skip
-    ins = evaluate(out / "insertion" / "manifest.csv", out / "insertion_eval", EvalConfig(mpnn="off"))["samples"]
-    fix = evaluate(out / "fixed" / "manifest.csv", out / "fixed_eval", EvalConfig(mpnn="off"))["samples"] if subset else None
+            sample_to_directory(
+                fixed_path,
+                out / "fixed",
+                SampleConfig(
+                    lengths=(int(length),), num=count, simulation=SimulationConfig(args.steps)
+                ),
+                force=True,
+                trained=fixed_model,
+            )
+    ins = evaluate(
+        out / "insertion" / "manifest.csv", out / "insertion_eval", EvalConfig(mpnn="off")
+    )["samples"]
+    fix = (
+        evaluate(out / "fixed" / "manifest.csv", out / "fixed_eval", EvalConfig(mpnn="off"))[
+            "samples"
+        ]
+        if subset
+        else None
+    )
     import matplotlib
 
     matplotlib.use("Agg")
@@ -86,17 +129,46 @@ def main() -> None:
     bins = np.arange(40, 262, 8)
     ax.hist(data, bins, density=True, alpha=0.5, label="training set (cluster-then-member law)")
     ax.hist(lengths, bins, density=True, alpha=0.6, label=f"{len(lengths)} samples (Process 3)")
-    ax.set(xlabel="length, residues", ylabel="density", title=f"emerging lengths: KS = {statistic:.3f} (5 % critical {critical:.3f})")
+    ax.set(
+        xlabel="length, residues",
+        ylabel="density",
+        title=f"emerging lengths: KS = {statistic:.3f} (5 % critical {critical:.3f})",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "length_distribution.png", dpi=100)
-    result = {"insertion_model": str(model_path), "fixed_model": str(fixed_path) if subset else None, "rot_rate": rot_rate, "samples": len(lengths),
-              "mean_length": float(lengths.mean()), "training_mean_length": float(data.mean()), "ks": statistic,
-              "ks_critical_0.05": float(critical), "fixed_samples": len(lengths[: args.fixed_num]), "panel_insertion": ins, "panel_fixed_length": fix}  # fmt: skip
+    result = {
+        "insertion_model": str(model_path),
+        "fixed_model": str(fixed_path) if subset else None,
+        "rot_rate": rot_rate,
+        "samples": len(lengths),
+        "mean_length": float(lengths.mean()),
+        "training_mean_length": float(data.mean()),
+        "ks": statistic,
+        "ks_critical_0.05": float(critical),
+        "fixed_samples": len(lengths[: args.fixed_num]),
+        "panel_insertion": ins,
+        "panel_fixed_length": fix,
+    }
     (out / "summary.json").write_text(json.dumps(result, indent=2, default=float))
-    keys = ("count", "geometry_ok", "clashes", "chain_breaks", "helix", "strand", "coil", "rg_ratio", "rama_allowed", "ca_ca_ok")
-    print(f"lengths: mean {lengths.mean():.1f} (training {data.mean():.1f}); KS {statistic:.3f} (5 % critical {critical:.3f})")
-    print("| figure | insertion model (emerging length) | fixed-length model (same lengths) |\n|---|---|---|")
+    keys = (
+        "count",
+        "geometry_ok",
+        "clashes",
+        "chain_breaks",
+        "helix",
+        "strand",
+        "coil",
+        "rg_ratio",
+        "rama_allowed",
+        "ca_ca_ok",
+    )
+    print(
+        f"lengths: mean {lengths.mean():.1f} (training {data.mean():.1f}); KS {statistic:.3f} (5 % critical {critical:.3f})"
+    )
+    print(
+        "| figure | insertion model (emerging length) | fixed-length model (same lengths) |\n|---|---|---|"
+    )
     for k in keys:
         print(f"| {k} | {ins[k]:.3f} | {fix[k]:.3f} |" if fix else f"| {k} | {ins[k]:.3f} | — |")
 

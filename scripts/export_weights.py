@@ -14,25 +14,37 @@ from protgen.training.config import model_config_from_dict
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("checkpoint")
     parser.add_argument("out")
     args = parser.parse_args()
     state = checkpoint.load(args.checkpoint)
     run = Path(args.checkpoint).parent
-    summary = {"steps": state["step"], "skipped_steps": state["skipped_steps"], "world_size": len(state["rng"])}
+    summary = {
+        "steps": state["step"],
+        "skipped_steps": state["skipped_steps"],
+        "world_size": len(state["rng"]),
+    }
     logged = {}
     for name in ("metrics", "validation"):
         if (run / f"{name}.csv").exists():
             with open(run / f"{name}.csv", newline="") as handle:
-                logged[name] = [r for r in csv.DictReader(handle) if int(r["step"]) <= state["step"]]
+                logged[name] = [
+                    r for r in csv.DictReader(handle) if int(r["step"]) <= state["step"]
+                ]
             if logged[name]:
                 summary[name] = logged[name][-1]
-    if "metrics" in logged:  # wall-clock training time from the logged rates (includes any pause of the run)
+    # wall-clock training time from the logged rates (includes any pause of the run)
+    if "metrics" in logged:
         every = state["train_config"]["log_every"]
-        summary["train_hours"] = round(sum(every / float(r["steps_per_s"]) for r in logged["metrics"]) / 3600, 2)
+        summary["train_hours"] = round(
+            sum(every / float(r["steps_per_s"]) for r in logged["metrics"]) / 3600, 2
+        )
     payload = {key: state[key] for key in ("train_config", "data_fingerprint", "ema")}
-    payload["model_config"] = model_config_from_dict(state["model_config"]).to_dict()  # today's schema
+    # today's schema
+    payload["model_config"] = model_config_from_dict(state["model_config"]).to_dict()
     payload["ema"] = {k: v.float().cpu() for k, v in payload["ema"].items()}
     payload["summary"] = summary
     checkpoint.save(args.out, payload)

@@ -55,7 +55,9 @@ def _find(kind: str, ss: str) -> list[tuple[int, int]] | None:
     return None
 
 
-def _contig(length: int, start: int, chain: str, segments: list[tuple[int, int]]) -> tuple[str, str]:
+def _contig(
+    length: int, start: int, chain: str, segments: list[tuple[int, int]]
+) -> tuple[str, str]:
     """RFdiffusion contig and total-length bounds reproducing a segment layout (author numbering
     = start + position)."""
     parts, cursor = [], 0
@@ -75,8 +77,10 @@ def make(args) -> None:
     from protgen.data.dataset import TrainingSet
 
     ts = TrainingSet.load(args.set)
-    candidates = sorted((r for r in ts.records if r.split == "val" and "#" in r.source and 60 <= r.length <= 150),
-                        key=lambda r: r.id)  # fmt: skip
+    candidates = sorted(
+        (r for r in ts.records if r.split == "val" and "#" in r.source and 60 <= r.length <= 150),
+        key=lambda r: r.id,
+    )
     used, rows = set(), []
     for kind, count in KINDS:
         for record in candidates:
@@ -87,13 +91,23 @@ def make(args) -> None:
                 continue
             used.add(record.id)
             contig, total = _contig(record.length, int(record.start), record.chain, segments)
-            rows.append({"name": f"{kind.replace(' ', '_')}_{record.id}", "kind": kind, "entry": record.id, "contig": contig,
-                         "total_length": total, "motif_residues": sum(b - a for a, b in segments)})  # fmt: skip
+            rows.append(
+                {
+                    "name": f"{kind.replace(' ', '_')}_{record.id}",
+                    "kind": kind,
+                    "entry": record.id,
+                    "contig": contig,
+                    "total_length": total,
+                    "motif_residues": sum(b - a for a, b in segments),
+                }
+            )
     with open(args.out, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    print(f"{len(rows)} problems from {len(candidates)} validation chains of {args.set} → {args.out}")
+    print(
+        f"{len(rows)} problems from {len(candidates)} validation chains of {args.set} → {args.out}"
+    )
 
 
 def junction_breaks(folder: Path) -> float:
@@ -149,27 +163,62 @@ def run(args) -> None:
         chain = db.chain(names[p["entry"]])
         motif = out / "motifs" / f"{p['entry']}.pdb"
         motif.parent.mkdir(exist_ok=True)
-        write_backbone(motif, chain.atoms, chain_ids=np.full(len(chain), chain.chain_id), res_ids=chain.res_ids, sequence=chain.sequence)
-        config = SampleConfig(num=args.num, seed=args.seed, simulation=SimulationConfig(steps=args.steps), motif_file=str(motif),
-                              contig=p["contig"], total_length=p["total_length"])  # fmt: skip
+        write_backbone(
+            motif,
+            chain.atoms,
+            chain_ids=np.full(len(chain), chain.chain_id),
+            res_ids=chain.res_ids,
+            sequence=chain.sequence,
+        )
+        config = SampleConfig(
+            num=args.num,
+            seed=args.seed,
+            simulation=SimulationConfig(steps=args.steps),
+            motif_file=str(motif),
+            contig=p["contig"],
+            total_length=p["total_length"],
+        )
         sample_to_directory(model_path, out / p["name"], config, force=True, trained=trained)
-        summary = evaluate(out / p["name"] / "manifest.csv", out / p["name"] / "eval", EvalConfig(mpnn=args.mpnn, workers=1))["samples"]
+        summary = evaluate(
+            out / p["name"] / "manifest.csv",
+            out / p["name"] / "eval",
+            EvalConfig(mpnn=args.mpnn, workers=1),
+        )["samples"]
         summary["junction_breaks"] = junction_breaks(out / p["name"])
         table.append((p, summary))
-    print("| problem | kind | motif residues | scaffolds | motif RMSD < 1 Å | motif RMSD, Å | geometry OK | clashes | breaks "
-          "(at motif ends) | helix | strand |")  # fmt: skip
+    print(
+        "| problem | kind | motif residues | scaffolds | motif RMSD < 1 Å | motif RMSD, Å | geometry OK | clashes | breaks "
+        "(at motif ends) | helix | strand |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for p, s in table:
-        print(f"| {p['name']} | {p['kind']} | {p['motif_residues']} | {s['count']} | {s['motif_rmsd_below_1A']:.0%} | {s['motif_rmsd']:.3f} | "
-              f"{s['geometry_ok']:.0%} | {s['clashes']:.1f} | {s['chain_breaks']:.2f} ({s['junction_breaks']:.2f}) | {s['helix']:.0%} | "
-              f"{s['strand']:.0%} |")  # fmt: skip
-    pooled = {k: float(np.mean([s[k] for _, s in table])) for k in ("motif_rmsd_below_1A", "geometry_ok", "clashes", "chain_breaks", "junction_breaks", "helix", "strand")}
-    print(f"| **all {len(table)} problems** | | | {sum(s['count'] for _, s in table)} | {pooled['motif_rmsd_below_1A']:.0%} | | "
-          f"{pooled['geometry_ok']:.0%} | {pooled['clashes']:.1f} | {pooled['chain_breaks']:.2f} ({pooled['junction_breaks']:.2f}) | {pooled['helix']:.0%} | {pooled['strand']:.0%} |")
+        print(
+            f"| {p['name']} | {p['kind']} | {p['motif_residues']} | {s['count']} | {s['motif_rmsd_below_1A']:.0%} | {s['motif_rmsd']:.3f} | "
+            f"{s['geometry_ok']:.0%} | {s['clashes']:.1f} | {s['chain_breaks']:.2f} ({s['junction_breaks']:.2f}) | {s['helix']:.0%} | "
+            f"{s['strand']:.0%} |"
+        )
+    pooled = {
+        k: float(np.mean([s[k] for _, s in table]))
+        for k in (
+            "motif_rmsd_below_1A",
+            "geometry_ok",
+            "clashes",
+            "chain_breaks",
+            "junction_breaks",
+            "helix",
+            "strand",
+        )
+    }
+    print(
+        f"| **all {len(table)} problems** | | | {sum(s['count'] for _, s in table)} | {pooled['motif_rmsd_below_1A']:.0%} | | "
+        f"{pooled['geometry_ok']:.0%} | {pooled['clashes']:.1f} | {pooled['chain_breaks']:.2f} ({pooled['junction_breaks']:.2f}) | {pooled['helix']:.0%} | {pooled['strand']:.0%} |"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     verbs = parser.add_subparsers(dest="verb", required=True)
     m = verbs.add_parser("make")
     m.add_argument("--set", required=True)
@@ -177,7 +226,10 @@ def main() -> None:
     m.set_defaults(fn=make)
     r = verbs.add_parser("run")
     r.add_argument("--db", required=True, help="ProMod3 structure_db.dat or the promod3-data .deb")
-    r.add_argument("--problems", default=str(Path(__file__).resolve().parents[1] / "data" / "motif_benchmark.csv"))
+    r.add_argument(
+        "--problems",
+        default=str(Path(__file__).resolve().parents[1] / "data" / "motif_benchmark.csv"),
+    )
     r.add_argument("--checkpoint")
     r.add_argument("--num", type=int, default=8)
     r.add_argument("--steps", type=int, default=100)

@@ -37,34 +37,77 @@ def main():
     from protgen.training.loop import train
     from protgen.training.validation import validation_loss as validate
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--pdb", help="a structure file whose first clean segment is the chain to memorise")
+    parser.add_argument(
+        "--pdb", help="a structure file whose first clean segment is the chain to memorise"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "pdb").mkdir()
-        source = Path(args.pdb) if args.pdb else write_backbone(tmp / "pdb" / "hth.pdb", ideal_chain(HAIRPIN).astype(np.float32))
-        ts = build([source], tmp / "set", BuildConfig(SegmentConfig(max_rg_ratio=10.0, max_length=128), cluster_method="greedy", val_fraction=0.0))
+        source = (
+            Path(args.pdb)
+            if args.pdb
+            else write_backbone(tmp / "pdb" / "hth.pdb", ideal_chain(HAIRPIN).astype(np.float32))
+        )
+        ts = build(
+            [source],
+            tmp / "set",
+            BuildConfig(
+                SegmentConfig(max_rg_ratio=10.0, max_length=128),
+                cluster_method="greedy",
+                val_fraction=0.0,
+            ),
+        )
         config = ModelConfig(PRESETS["tiny"])
         batches = [collate([ts.segment_atoms(0)] * 4, ["x"] * 4)]
-        before = validate(GeneratorModel(config.network).eval(), make_process(config.process), batches, seed=0)
-        result = train(ts.path, tmp / "run", config, TrainConfig(steps=args.steps, batch_size=4, lr=2e-3, warmup=50, ema_decay=0.99,
-                                                                  log_every=100, val_every=10**9, checkpoint_every=10**9))
+        before = validate(
+            GeneratorModel(config.network).eval(), make_process(config.process), batches, seed=0
+        )
+        result = train(
+            ts.path,
+            tmp / "run",
+            config,
+            TrainConfig(
+                steps=args.steps,
+                batch_size=4,
+                lr=2e-3,
+                warmup=50,
+                ema_decay=0.99,
+                log_every=100,
+                val_every=10**9,
+                checkpoint_every=10**9,
+            ),
+        )
         trained = checkpoint.load_model(result.checkpoint)
         after = validate(trained.model, trained.process, batches, seed=0)
         print(f"{'t':>6}{'loss before':>14}{'loss after':>12}{'ratio':>8}")
         for t in before:
             print(f"{t:>6.1f}{before[t]:>14.3f}{after[t]:>12.3f}{before[t] / after[t]:>8.1f}")
         late = [t for t in before if t >= 0.5]
-        print(f"loss ratio for t ≥ 0.5: {sum(before[t] for t in late) / sum(after[t] for t in late):.1f} (target ≥ 10)")
+        print(
+            f"loss ratio for t ≥ 0.5: {sum(before[t] for t in late) / sum(after[t] for t in late):.1f} (target ≥ 10)"
+        )
         target = torch.tensor(ts.segment_atoms(0)[:, 1], dtype=torch.float64)
-        template = WorldState.of(Rigid(torch.eye(3).expand(8, len(target), 3, 3), torch.zeros(8, len(target), 3)))
+        template = WorldState.of(
+            Rigid(torch.eye(3).expand(8, len(target), 3, 3), torch.zeros(8, len(target), 3))
+        )
         with torch.no_grad():
             x_0 = trained.process.world_prior(template, torch.Generator().manual_seed(0))
-            x_1, _ = simulate(SelfConditioned(trained.model), x_0, trained.process.start_time, SimulationConfig(steps=100))
-        rmsd = [kabsch_rmsd(frames_to_backbone(x_1.frames, x_1.mask)[k, :, 1].double(), target).item() for k in range(8)]
+            x_1, _ = simulate(
+                SelfConditioned(trained.model),
+                x_0,
+                trained.process.start_time,
+                SimulationConfig(steps=100),
+            )
+        rmsd = [
+            kabsch_rmsd(frames_to_backbone(x_1.frames, x_1.mask)[k, :, 1].double(), target).item()
+            for k in range(8)
+        ]
         print("CA RMSD of 8 samples to the chain, Å:", " ".join(f"{r:.2f}" for r in rmsd))
         print(f"median {np.median(rmsd):.2f} Å, best {min(rmsd):.2f} Å (target < 2 Å)")
 

@@ -19,11 +19,19 @@ def _place(a, b, c, bond, angle_deg, torsion_deg):
     n = np.cross(b - a, bc)
     n /= np.linalg.norm(n)
     m = np.cross(n, bc)
-    d2 = np.array([-bond * math.cos(angle), bond * math.sin(angle) * math.cos(torsion), bond * math.sin(angle) * math.sin(torsion)])
+    d2 = np.array(
+        [
+            -bond * math.cos(angle),
+            bond * math.sin(angle) * math.cos(torsion),
+            bond * math.sin(angle) * math.sin(torsion),
+        ]
+    )
     return c + d2[0] * bc + d2[1] * m + d2[2] * n
 
 
-def ideal_chain(phi_psi: list[tuple[float, float]] | tuple[float, float], length: int | None = None) -> np.ndarray:
+def ideal_chain(
+    phi_psi: list[tuple[float, float]] | tuple[float, float], length: int | None = None
+) -> np.ndarray:
     """Backbone (L, 4, 3) in Å, N, CA, C, O; O from the next N (last one from ψ)."""
     if length is not None:
         phi_psi = [phi_psi] * length

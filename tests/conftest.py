@@ -8,7 +8,11 @@ import torch
 
 torch.set_num_threads(1)
 
-SHARED_PDB = Path(os.environ.get("PROTGEN_SHARED_PDB", Path(__file__).resolve().parents[2] / "shared" / "data" / "pdb"))
+SHARED_PDB = Path(
+    os.environ.get(
+        "PROTGEN_SHARED_PDB", Path(__file__).resolve().parents[2] / "shared" / "data" / "pdb"
+    )
+)
 
 
 @pytest.fixture

@@ -5,17 +5,19 @@ import math
 import numpy as np
 import pytest
 import torch
+from chains import HELIX, STRAND, ideal_chain
 
 from protgen.geometry import so3
 from protgen.geometry.backbone import backbone_to_frames, dihedral, frames_to_backbone
 from protgen.geometry.rigid import Rigid
 
-from chains import HELIX, STRAND, ideal_chain
-
 
 def _random_frames(shape, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return Rigid(so3.uniform(shape, torch.float64, generator=g), 10 * torch.randn(*shape, 3, generator=g, dtype=torch.float64))
+    return Rigid(
+        so3.uniform(shape, torch.float64, generator=g),
+        10 * torch.randn(*shape, 3, generator=g, dtype=torch.float64),
+    )
 
 
 def _angle(a, b, c):
@@ -26,22 +28,30 @@ def _angle(a, b, c):
 def test_frames_of_phi_are_the_frames():
     f = _random_frames((3, 40))
     g = backbone_to_frames(frames_to_backbone(f))
-    assert torch.allclose(g.rots, f.rots, atol=1e-12) and torch.allclose(g.trans, f.trans, atol=1e-12)
+    assert torch.allclose(g.rots, f.rots, atol=1e-12) and torch.allclose(
+        g.trans, f.trans, atol=1e-12
+    )
 
 
 def test_phi_is_se3_equivariant():
     f = _random_frames((2, 30), seed=1)
     motion = _random_frames((), seed=2)
     moved = Rigid(motion.rots.expand(2, 30, 3, 3), motion.trans.expand(2, 30, 3)).compose(f)
-    assert torch.allclose(frames_to_backbone(moved), motion.apply(frames_to_backbone(f)), atol=1e-10)
+    assert torch.allclose(
+        frames_to_backbone(moved), motion.apply(frames_to_backbone(f)), atol=1e-10
+    )
 
 
 def test_ideal_bond_lengths_and_angles_including_the_carbonyl():
     atoms = torch.from_numpy(ideal_chain(HELIX, 20))
     x = frames_to_backbone(backbone_to_frames(atoms))
     n, ca, c, o = x.unbind(-2)
-    assert torch.allclose((ca - n).norm(dim=-1), torch.tensor(1.459, dtype=torch.float64), atol=2e-3)
-    assert torch.allclose((c - ca).norm(dim=-1), torch.tensor(1.526, dtype=torch.float64), atol=1e-3)
+    assert torch.allclose(
+        (ca - n).norm(dim=-1), torch.tensor(1.459, dtype=torch.float64), atol=2e-3
+    )
+    assert torch.allclose(
+        (c - ca).norm(dim=-1), torch.tensor(1.526, dtype=torch.float64), atol=1e-3
+    )
     assert torch.allclose((o - c).norm(dim=-1), torch.tensor(1.231, dtype=torch.float64), atol=1e-6)
     assert torch.allclose(_angle(ca, c, o), torch.tensor(120.5, dtype=torch.float64), atol=1e-6)
     # O lies in the peptide plane CA(i), C(i), N(i+1), trans to N(i+1).
@@ -56,7 +66,9 @@ def test_terminal_oxygen_follows_psi():
         # Residue 1 is followed by padding and residue 4 is last: O from ψ, so N–CA–C–O = ψ + π.
         for i in (1, 4):
             got = dihedral(x[i, 0], x[i, 1], x[i, 2], x[i, 3])
-            assert math.isclose(math.remainder(got.item() - psi - math.pi, 2 * math.pi), 0.0, abs_tol=1e-9)
+            assert math.isclose(
+                math.remainder(got.item() - psi - math.pi, 2 * math.pi), 0.0, abs_tol=1e-9
+            )
         assert (x[2] == 0).all()
 
 
@@ -71,7 +83,9 @@ def test_oxygen_from_next_n_matches_real_structures(shared_pdb):
     from protgen.data.structure import read_structure
 
     errors = []
-    for path in sorted(shared_pdb.glob("proteinmpnn_inputs/*"))[:3] + sorted(shared_pdb.glob("biotite_tests/1l2y*")):
+    for path in sorted(shared_pdb.glob("proteinmpnn_inputs/*"))[:3] + sorted(
+        shared_pdb.glob("biotite_tests/1l2y*")
+    ):
         for chain in read_structure(path).chains:
             ok = chain.atom_mask.all(-1)
             pair = ok[:-1] & ok[1:]

@@ -1,21 +1,20 @@
 """Training-set building: segmentation, filters, clustering split, bad files, storage, loader."""
 
 import gzip
-from dataclasses import replace
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
+from chains import HELIX, STRAND, ideal_chain
 
 from protgen.data.cluster import cluster_sequences, mmseqs_available
 from protgen.data.dataset import BuildConfig, TrainingSet, build
-from protgen.errors import DatasetError
 from protgen.data.loader import BatchLoader
 from protgen.data.segment import SegmentConfig, split_chain
 from protgen.data.structure import write_backbone
-
-from chains import HELIX, STRAND, ideal_chain
+from protgen.errors import DatasetError
 
 RNG = np.random.default_rng(0)
 AA = "ACDEFGHIKLMNPQRSTVWY"
@@ -70,7 +69,11 @@ def _make_folder(tmp_path, n_families=6, members=3):
             seq = list(base)
             for k in RNG.choice(60, 6, replace=False):  # 90 % identity within a family
                 seq[k] = RNG.choice(list(AA))
-            atoms = ideal_chain(HELIX if f % 2 else STRAND, 60) if f % 3 else ideal_chain([HELIX] * 30 + [STRAND] * 30)
+            atoms = (
+                ideal_chain(HELIX if f % 2 else STRAND, 60)
+                if f % 3
+                else ideal_chain([HELIX] * 30 + [STRAND] * 30)
+            )
             _write_protein(folder / f"fam{f}_{m}.pdb", atoms.astype(np.float32), "".join(seq))
     return folder
 
@@ -94,14 +97,26 @@ def test_greedy_clusters_families_like_mmseqs():
 
 def test_build_mixed_folder_reports_exactly_the_broken_files(tmp_path):
     folder = _make_folder(tmp_path)
-    good = write_backbone(folder / "good.pdb", ideal_chain(HELIX, 50).astype(np.float32)).read_text()
+    good = write_backbone(
+        folder / "good.pdb", ideal_chain(HELIX, 50).astype(np.float32)
+    ).read_text()
     (folder / "empty.pdb").write_bytes(b"")
     (folder / "binary.cif").write_bytes(b"\x00\xff" * 100)
     (folder / "truncated.pdb.gz").write_bytes(gzip.compress(good.encode())[:100])
-    (folder / "dna.pdb").write_text("ATOM      1  P    DA A   1       1.000   2.000   3.000  1.00  0.00           P\nEND\n")
-    (folder / "ca_only.pdb").write_text("\n".join(l for l in good.splitlines() if " CA " in l) + "\nEND\n")
+    (folder / "dna.pdb").write_text(
+        "ATOM      1  P    DA A   1       1.000   2.000   3.000  1.00  0.00           P\nEND\n"
+    )
+    (folder / "ca_only.pdb").write_text(
+        "\n".join(l for l in good.splitlines() if " CA " in l) + "\nEND\n"
+    )
     (folder / "notes.txt").write_text("not a structure")  # wrong suffix: not even read
-    ts = build([folder], tmp_path / "set", BuildConfig(SegmentConfig(min_length=40, max_rg_ratio=10), cluster_method="greedy", val_fraction=0.3))
+    ts = build(
+        [folder],
+        tmp_path / "set",
+        BuildConfig(
+            SegmentConfig(min_length=40, max_rg_ratio=10), cluster_method="greedy", val_fraction=0.3
+        ),
+    )
     skipped = {p.split("/")[-1] for p, _ in ts.skipped()}
     assert skipped == {"empty.pdb", "binary.cif", "truncated.pdb.gz", "dna.pdb", "ca_only.pdb"}
     assert len(ts) == 19 and ts.meta["clusters"] == 7
@@ -111,7 +126,13 @@ def test_build_mixed_folder_reports_exactly_the_broken_files(tmp_path):
         assert len(r.ss) == r.length == len(r.sequence)
     assert all(len(s) == 1 for s in clusters.values()), "a cluster on both sides of the split"
     assert {"train", "val"} == set.union(*clusters.values())
-    again = build([folder], tmp_path / "set2", BuildConfig(SegmentConfig(min_length=40, max_rg_ratio=10), cluster_method="greedy", val_fraction=0.3))
+    again = build(
+        [folder],
+        tmp_path / "set2",
+        BuildConfig(
+            SegmentConfig(min_length=40, max_rg_ratio=10), cluster_method="greedy", val_fraction=0.3
+        ),
+    )
     assert again.meta["fingerprint"] == ts.meta["fingerprint"]
     with pytest.raises(DatasetError, match="already exists"):
         build([folder], tmp_path / "set")
@@ -128,10 +149,21 @@ def test_every_filter_drops_what_it_should(tmp_path):
     _write_protein(folder / "coil.pdb", coil)
     text = (folder / "helix.pdb").read_text()
     (folder / "lowres.pdb").write_text("REMARK   2 RESOLUTION.    3.90 ANGSTROMS.\n" + text)
-    (folder / "nmr.pdb").write_text("MODEL        1\n" + text.replace("END", "ENDMDL") + "MODEL        2\n" + text.replace("END", "ENDMDL") + "END\n")
+    (folder / "nmr.pdb").write_text(
+        "MODEL        1\n"
+        + text.replace("END", "ENDMDL")
+        + "MODEL        2\n"
+        + text.replace("END", "ENDMDL")
+        + "END\n"
+    )
 
     def ids(**kw):
-        ts = build([folder], tmp_path / "o", BuildConfig(SegmentConfig(**{"max_rg_ratio": 10.0, **kw}), cluster_method="greedy"), force=True)
+        ts = build(
+            [folder],
+            tmp_path / "o",
+            BuildConfig(SegmentConfig(**{"max_rg_ratio": 10.0, **kw}), cluster_method="greedy"),
+            force=True,
+        )
         return sorted(r.source.split("/")[-1] for r in ts.records)
 
     assert ids() == ["coil.pdb", "helix.pdb", "lowres.pdb", "nmr.pdb", "strand.pdb"]
@@ -145,7 +177,11 @@ def test_every_filter_drops_what_it_should(tmp_path):
 
 def test_old_format_and_missing_sets_are_refused(tmp_path):
     folder = _make_folder(tmp_path, 2, 2)
-    ts = build([folder], tmp_path / "s", BuildConfig(SegmentConfig(max_rg_ratio=10), cluster_method="greedy"))
+    ts = build(
+        [folder],
+        tmp_path / "s",
+        BuildConfig(SegmentConfig(max_rg_ratio=10), cluster_method="greedy"),
+    )
     meta = json.loads((ts.path / "dataset.json").read_text())
     meta["format_version"] = 0
     (ts.path / "dataset.json").write_text(json.dumps(meta))
@@ -157,8 +193,15 @@ def test_old_format_and_missing_sets_are_refused(tmp_path):
 
 def test_loader_masks_crops_centres_and_is_reproducible(tmp_path):
     folder = _make_folder(tmp_path)
-    ts = build([folder], tmp_path / "s", BuildConfig(SegmentConfig(max_rg_ratio=10), cluster_method="greedy", val_fraction=0.0))
-    a, b = BatchLoader(ts, batch_size=4, crop_length=45, seed=3), BatchLoader(ts, batch_size=4, crop_length=45, seed=3)
+    ts = build(
+        [folder],
+        tmp_path / "s",
+        BuildConfig(SegmentConfig(max_rg_ratio=10), cluster_method="greedy", val_fraction=0.0),
+    )
+    a, b = (
+        BatchLoader(ts, batch_size=4, crop_length=45, seed=3),
+        BatchLoader(ts, batch_size=4, crop_length=45, seed=3),
+    )
     for _ in range(5):
         x, y = next(a), next(b)
         assert x.ids == y.ids and torch.equal(x.atoms, y.atoms)
@@ -179,14 +222,22 @@ def test_loader_masks_crops_centres_and_is_reproducible(tmp_path):
     assert not ids0 & ids1, "DDP ranks share clusters"
 
 
-def test_a_test_split_holds_further_clusters_and_leaves_the_validation_clusters_as_they_were(tmp_path):
+def test_a_test_split_holds_further_clusters_and_leaves_the_validation_clusters_as_they_were(
+    tmp_path,
+):
     """--test-fraction: a third split of whole clusters, drawn by the same seeded hash, so adding
     it moves clusters from train to test only (validation stays the same chains)."""
     folder = _make_folder(tmp_path, 6, 2)
     config = BuildConfig(SegmentConfig(max_rg_ratio=10), cluster_method="greedy", val_fraction=0.3)
     plain = build([folder], tmp_path / "a", config)
     split = build([folder], tmp_path / "b", replace(config, test_fraction=0.4))
-    assert {plain.records[i].id for i in plain.indices("val")} == {split.records[i].id for i in split.indices("val")}
+    assert {plain.records[i].id for i in plain.indices("val")} == {
+        split.records[i].id for i in split.indices("val")
+    }
     test = split.indices("test")
-    assert test and {split.records[i].cluster for i in test}.isdisjoint(split.records[i].cluster for i in split.indices("train"))
-    assert {split.records[i].id for i in test} <= {plain.records[i].id for i in plain.indices("train")}
+    assert test and {split.records[i].cluster for i in test}.isdisjoint(
+        split.records[i].cluster for i in split.indices("train")
+    )
+    assert {split.records[i].id for i in test} <= {
+        plain.records[i].id for i in plain.indices("train")
+    }

@@ -7,35 +7,60 @@ import json
 import numpy as np
 import pytest
 import torch
+from chains import HELIX, STRAND, ideal_chain
+from fixtures import HAIRPIN, training_set
 
-from protgen.geometry import so3
-from protgen.evaluation.designability import ESMFold, ProteinMPNN, _parse_mpnn_fasta, self_consistency, sequence_sanity, Design
+from protgen.data.structure import write_backbone
 from protgen.errors import ProtgenError
+from protgen.evaluation.designability import (
+    Design,
+    ESMFold,
+    ProteinMPNN,
+    _parse_mpnn_fasta,
+    self_consistency,
+    sequence_sanity,
+)
 from protgen.evaluation.evaluate import EvalConfig, evaluate
 from protgen.evaluation.quality import quality_panel
 from protgen.evaluation.similarity import kabsch_rmsd, single_linkage_clusters, tm_align
-from protgen.data.structure import write_backbone
-
-from chains import HELIX, STRAND, ideal_chain
-from fixtures import HAIRPIN, training_set
+from protgen.geometry import so3
 
 
 def test_panel_on_ideal_chains_and_flags_noisy_ones():
     helix = quality_panel(ideal_chain(HELIX, 60))
-    assert helix.geometry_ok and helix.helix > 0.9 and helix.chain_breaks == 0 and helix.clashes == 0
-    assert abs(helix.ca_ca - 3.80) < 0.05 and abs(helix.c_o - 1.231) < 1e-3 and helix.rama_allowed == 1.0
+    assert (
+        helix.geometry_ok and helix.helix > 0.9 and helix.chain_breaks == 0 and helix.clashes == 0
+    )
+    assert (
+        abs(helix.ca_ca - 3.80) < 0.05
+        and abs(helix.c_o - 1.231) < 1e-3
+        and helix.rama_allowed == 1.0
+    )
     hairpin = quality_panel(ideal_chain(HAIRPIN))
     assert hairpin.geometry_ok and hairpin.helix > 0.7
     rng = np.random.default_rng(0)
     for sigma in (1.0, 2.0):
         noisy = quality_panel(ideal_chain(HELIX, 60) + rng.normal(0, sigma, (60, 4, 3)))
-        assert not noisy.geometry_ok and noisy.ca_ca_ok < 0.5 and noisy.rama_allowed < 0.8 and noisy.helix < 0.5
+        assert (
+            not noisy.geometry_ok
+            and noisy.ca_ca_ok < 0.5
+            and noisy.rama_allowed < 0.8
+            and noisy.helix < 0.5
+        )
 
 
 def test_panel_on_real_chains_matches_published_figures(shared_pdb, tmp_path):
     from protgen.data.dataset import BuildConfig, build
 
-    ts = build([shared_pdb / "biotite_tests", shared_pdb / "proteinmpnn_inputs", shared_pdb / "foldseek_examples"], tmp_path / "set", BuildConfig(cluster_method="greedy"))
+    ts = build(
+        [
+            shared_pdb / "biotite_tests",
+            shared_pdb / "proteinmpnn_inputs",
+            shared_pdb / "foldseek_examples",
+        ],
+        tmp_path / "set",
+        BuildConfig(cluster_method="greedy"),
+    )
     panels = [quality_panel(ts.segment_atoms(i)) for i in range(len(ts))]
     assert np.mean([p.geometry_ok for p in panels]) >= 0.95
     assert 2.2 <= np.median([p.rg_ratio for p in panels]) <= 2.7  # Rg ≈ 2.2–2.45·L^0.38
@@ -66,35 +91,59 @@ def test_evaluate_end_to_end_with_cache(tmp_path, monkeypatch):
     assert [s["file"] for s in summary["skipped"]] == ["broken.pdb"]
     assert summary["samples"]["geometry_ok"] == 1.0 and summary["samples"]["novelty_max_tm"] > 0.5
     assert 0 < summary["samples"]["pairwise_tm_mean"] < 1
-    for name in ("structures.csv", "summary.json", "report.md", "rg_vs_length.png", "ramachandran.png", "tm_scores.png", "secondary_structure.png"):
+    for name in (
+        "structures.csv",
+        "summary.json",
+        "report.md",
+        "rg_vs_length.png",
+        "ramachandran.png",
+        "tm_scores.png",
+        "secondary_structure.png",
+    ):
         assert (tmp_path / "eval" / name).exists(), name
     with open(tmp_path / "eval" / "structures.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [r["file"] for r in rows] == ["s0.pdb", "s1.pdb", "s2.pdb"] and float(rows[1]["helix"]) > 0.9
+    assert [r["file"] for r in rows] == ["s0.pdb", "s1.pdb", "s2.pdb"] and float(
+        rows[1]["helix"]
+    ) > 0.9
     # Re-running computes nothing already cached; one new sample adds exactly its own entries.
     import protgen.evaluation.evaluate as module
 
     calls, pairs = [], []
     real, real_pair = module._panel_job, module._pair_job
     monkeypatch.setattr(module, "_panel_job", lambda atoms: calls.append(len(atoms)) or real(atoms))
-    monkeypatch.setattr(module, "_pair_job", lambda pair: pairs.append((len(pair[0]), len(pair[1]))) or real_pair(pair))
+    monkeypatch.setattr(
+        module,
+        "_pair_job",
+        lambda pair: pairs.append((len(pair[0]), len(pair[1]))) or real_pair(pair),
+    )
     again = evaluate(samples, tmp_path / "eval", config)
-    assert calls == [] and pairs == [] and again["samples"] == json.loads((tmp_path / "eval" / "summary.json").read_text())["samples"]
+    assert (
+        calls == []
+        and pairs == []
+        and again["samples"]
+        == json.loads((tmp_path / "eval" / "summary.json").read_text())["samples"]
+    )
     write_backbone(samples / "s3.pdb", ideal_chain(HELIX, 33).astype(np.float32))
     evaluate(samples, tmp_path / "eval", config)
     new = [p for p in pairs if 33 in p]  # the new sample against the other three samples
     assert calls == [33] and len(new) == 3, pairs
-    assert len(pairs) - len(new) < 6, pairs  # reference pairs: only those of chains the new length brought in
+    # reference pairs: only those of chains the new length brought in
+    assert len(pairs) - len(new) < 6, pairs
 
 
 def test_sequence_sanity_and_mpnn_fasta_parsing():
-    text = (">x, score=2.3, global_score=2.3, designed_chains=['A']\nGGGG\n"
-            ">T=0.1, sample=1, score=0.8948, global_score=0.9, seq_recovery=0.02\nAAAA\n"
-            ">T=0.1, sample=2, score=1.25, global_score=1.2, seq_recovery=0.02\nAKEL\n")  # fmt: skip
+    text = (
+        ">x, score=2.3, global_score=2.3, designed_chains=['A']\nGGGG\n"
+        ">T=0.1, sample=1, score=0.8948, global_score=0.9, seq_recovery=0.02\nAAAA\n"
+        ">T=0.1, sample=2, score=1.25, global_score=1.2, seq_recovery=0.02\nAKEL\n"
+    )
     designs = _parse_mpnn_fasta(text)
     assert designs == [Design("AAAA", 0.8948), Design("AKEL", 1.25)]
     s = sequence_sanity(designs)
-    assert s["seq_top_fraction"] == pytest.approx((1.0 + 0.25) / 2) and s["seq_entropy"] == pytest.approx(1.0)
+    assert s["seq_top_fraction"] == pytest.approx((1.0 + 0.25) / 2) and s[
+        "seq_entropy"
+    ] == pytest.approx(1.0)
 
 
 def test_missing_proteinmpnn_says_how_to_install(monkeypatch):
@@ -107,25 +156,64 @@ def test_missing_proteinmpnn_says_how_to_install(monkeypatch):
 def test_proteinmpnn_designs_two_backbones_for_real(tmp_path):
     if not ProteinMPNN.available():
         pytest.skip("proteinmpnn is not installed")
-    for k, shape in enumerate([HAIRPIN, [STRAND] * 8 + [(-60.0, 130.0), (80.0, 10.0)] + [STRAND] * 8]):
+    for k, shape in enumerate(
+        [HAIRPIN, [STRAND] * 8 + [(-60.0, 130.0), (80.0, 10.0)] + [STRAND] * 8]
+    ):
         pdb = write_backbone(tmp_path / f"b{k}.pdb", ideal_chain(shape).astype(np.float32))
         for mode in ("full", "ca"):
             designs = ProteinMPNN(mode).design(pdb, num=2, temperature=0.1, seed=1)
-            assert len(designs) == 2 and all(len(d.sequence) == len(shape) and np.isfinite(d.score) for d in designs)
+            assert len(designs) == 2 and all(
+                len(d.sequence) == len(shape) and np.isfinite(d.score) for d in designs
+            )
             assert set("".join(d.sequence for d in designs)) <= set("ACDEFGHIKLMNPQRSTVWYX")
 
 
 def _tiny_esmfold(path):
     transformers = pytest.importorskip("transformers")
-    vocab = ["<cls>", "<pad>", "<eos>", "<unk>", *"LAGVSERTIDPKQNFYMHWCXBUZO.-", "<null_1>", "<mask>"]
-    trunk = {"num_blocks": 1, "sequence_state_dim": 32, "pairwise_state_dim": 16, "sequence_head_width": 16,
-             "pairwise_head_width": 8, "max_recycles": 1, "chunk_size": None,
-             "structure_module": {"sequence_dim": 32, "pairwise_dim": 16, "ipa_dim": 8, "resnet_dim": 16,
-                                  "num_heads_ipa": 2, "num_qk_points": 2, "num_v_points": 2, "num_blocks": 1}}  # fmt: skip
-    config = transformers.EsmConfig(vocab_size=33, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                                    is_folding_model=True, pad_token_id=1, mask_token_id=32, position_embedding_type="rotary",
-                                    max_position_embeddings=1026, token_dropout=True, emb_layer_norm_before=False, vocab_list=vocab,
-                                    esmfold_config={"fp16_esm": False, "lddt_head_hid_dim": 16, "trunk": trunk})  # fmt: skip
+    vocab = [
+        "<cls>",
+        "<pad>",
+        "<eos>",
+        "<unk>",
+        *"LAGVSERTIDPKQNFYMHWCXBUZO.-",
+        "<null_1>",
+        "<mask>",
+    ]
+    trunk = {
+        "num_blocks": 1,
+        "sequence_state_dim": 32,
+        "pairwise_state_dim": 16,
+        "sequence_head_width": 16,
+        "pairwise_head_width": 8,
+        "max_recycles": 1,
+        "chunk_size": None,
+        "structure_module": {
+            "sequence_dim": 32,
+            "pairwise_dim": 16,
+            "ipa_dim": 8,
+            "resnet_dim": 16,
+            "num_heads_ipa": 2,
+            "num_qk_points": 2,
+            "num_v_points": 2,
+            "num_blocks": 1,
+        },
+    }
+    config = transformers.EsmConfig(
+        vocab_size=33,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        is_folding_model=True,
+        pad_token_id=1,
+        mask_token_id=32,
+        position_embedding_type="rotary",
+        max_position_embeddings=1026,
+        token_dropout=True,
+        emb_layer_norm_before=False,
+        vocab_list=vocab,
+        esmfold_config={"fp16_esm": False, "lddt_head_hid_dim": 16, "trunk": trunk},
+    )
     torch.manual_seed(0)
     transformers.EsmForProteinFolding(config).save_pretrained(str(path))
 
@@ -134,10 +222,18 @@ def test_esmfold_path_end_to_end_with_a_tiny_random_model(tmp_path):
     _tiny_esmfold(tmp_path / "esm")
     folder = ESMFold(tmp_path / "esm")
     folds = folder.fold(["MKTAYIAKQR", "GSHMLEEVKK"])
-    assert [f.ca.shape for f in folds] == [(10, 3), (10, 3)] and all(0 <= f.plddt.min() and f.plddt.max() <= 100 for f in folds)
+    assert [f.ca.shape for f in folds] == [(10, 3), (10, 3)] and all(
+        0 <= f.plddt.min() and f.plddt.max() <= 100 for f in folds
+    )
     ca = ideal_chain(HELIX, 10)[:, 1]
-    sc = self_consistency(ca, [Design("MKTAYIAKQR", 1.0), Design("GSHMLEEVKK", 1.2)], folder, plddt_floor=70)
-    assert np.isfinite(sc.sc_rmsd) and 0 < sc.sc_tm <= 1 and sc.best_sequence in ("MKTAYIAKQR", "GSHMLEEVKK")
+    sc = self_consistency(
+        ca, [Design("MKTAYIAKQR", 1.0), Design("GSHMLEEVKK", 1.2)], folder, plddt_floor=70
+    )
+    assert (
+        np.isfinite(sc.sc_rmsd)
+        and 0 < sc.sc_tm <= 1
+        and sc.best_sequence in ("MKTAYIAKQR", "GSHMLEEVKK")
+    )
     assert not sc.designable or sc.plddt >= 70
     with pytest.raises(ProtgenError, match="no ESMFold weights"):
         ESMFold(tmp_path)
@@ -151,9 +247,22 @@ def test_designability_columns_end_to_end_with_proteinmpnn_and_a_tiny_esmfold(tm
     samples = tmp_path / "samples"
     for k, shape in enumerate([HAIRPIN, [HELIX] * 30]):
         write_backbone(samples / f"s{k}.pdb", ideal_chain(shape).astype(np.float32))
-    config = EvalConfig(mpnn="on", mpnn_modes=("full", "ca"), num_seqs=2, fold_model=str(tmp_path / "esm"), plddt_floor=70)
+    config = EvalConfig(
+        mpnn="on",
+        mpnn_modes=("full", "ca"),
+        num_seqs=2,
+        fold_model=str(tmp_path / "esm"),
+        plddt_floor=70,
+    )
     summary = evaluate(samples, tmp_path / "eval", config)["samples"]
-    for key in ("full_sc_rmsd", "full_sc_tm", "full_designable", "ca_sc_rmsd", "full_mpnn_score", "full_seq_entropy"):
+    for key in (
+        "full_sc_rmsd",
+        "full_sc_tm",
+        "full_designable",
+        "ca_sc_rmsd",
+        "full_mpnn_score",
+        "full_seq_entropy",
+    ):
         assert np.isfinite(summary[key]), key
     assert (tmp_path / "eval" / "scrmsd_vs_length.png").exists()
     assert "scRMSD" in (tmp_path / "eval" / "report.md").read_text()

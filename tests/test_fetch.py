@@ -82,20 +82,25 @@ def test_fetch_downloads_retries_and_reports_each_failure(server, tmp_path):
     failed = dict(result.failed)
     assert set(failed) == {"3CCC", "5EEE", "6FFF", "7GGG"}
     assert "404" in failed["3CCC"] and _Server.hits["3CCC"] == 1, "a 404 is final: no retry"
-    assert "network error" in failed["5EEE"] and _Server.hits["5EEE"] == 3, "a timeout is retried, then reported"
+    assert "network error" in failed["5EEE"] and _Server.hits["5EEE"] == 3, (
+        "a timeout is retried, then reported"
+    )
     assert "truncated" in failed["6FFF"] and _Server.hits["6FFF"] == 3
     assert "not an mmCIF file" in failed["7GGG"] and _Server.hits["7GGG"] == 1
     assert _Server.hits["4DDD"] == 3, "two 500s, then success"
     assert gzip.decompress((tmp_path / "out" / "4DDD.cif.gz").read_bytes()).startswith(b"data_4DDD")
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert files == ["1AAA.cif.gz", "2BBB.cif.gz", "4DDD.cif.gz", "fetch_failures.csv"], "failed downloads leave no file"
+    assert files == ["1AAA.cif.gz", "2BBB.cif.gz", "4DDD.cif.gz", "fetch_failures.csv"], (
+        "failed downloads leave no file"
+    )
     assert "3CCC,HTTP 404" in (tmp_path / "out" / "fetch_failures.csv").read_text()
 
 
 def test_a_rerun_skips_complete_files_and_replaces_damaged_ones(server, tmp_path):
     out = tmp_path / "out"
     fetch_entries(["1AAA", "2BBB"], out, FetchConfig(server, **FAST))
-    (out / "2BBB.cif.gz").write_bytes((out / "2BBB.cif.gz").read_bytes()[:15])  # a damaged file from elsewhere
+    # a damaged file from elsewhere
+    (out / "2BBB.cif.gz").write_bytes((out / "2BBB.cif.gz").read_bytes()[:15])
     before = dict(_Server.hits)
     result = fetch_entries(["1AAA", "2BBB"], out, FetchConfig(server, **FAST))
     assert result.skipped == ["1AAA"] and result.downloaded == ["2BBB"]
@@ -115,18 +120,47 @@ def test_download_verifies_the_checksum_and_keeps_a_verified_file(server, tmp_pa
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "protgen", "data", *args], capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "protgen", "data", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=120,
+    )
 
 
 def test_cli_fetch_and_promod3_report_in_one_line(server, tmp_path):
     (tmp_path / "ids.txt").write_text("# ProMod3 chains\n1AAA_A\n2BBB_C 3CCC_A\n")
-    out = _cli("fetch", "--ids", str(tmp_path / "ids.txt"), "--out", str(tmp_path / "cif"), "--url", server + "/{ID}.cif.gz", "--retries", "0")
+    out = _cli(
+        "fetch",
+        "--ids",
+        str(tmp_path / "ids.txt"),
+        "--out",
+        str(tmp_path / "cif"),
+        "--url",
+        server + "/{ID}.cif.gz",
+        "--retries",
+        "0",
+    )
     assert out.returncode == 0, out.stderr
-    assert "2 downloaded, 0 already present, 1 failed" in out.stdout and "3CCC: HTTP 404" in out.stdout
+    assert (
+        "2 downloaded, 0 already present, 1 failed" in out.stdout and "3CCC: HTTP 404" in out.stdout
+    )
     out = _cli("fetch", "3CCC", "--out", str(tmp_path / "none"), "--url", server, "--retries", "0")
-    assert out.returncode == 1 and out.stderr.strip().splitlines()[-1].startswith("protgen: error: no entry could be downloaded")
+    assert out.returncode == 1 and out.stderr.strip().splitlines()[-1].startswith(
+        "protgen: error: no entry could be downloaded"
+    )
     out = _cli("fetch", "--out", str(tmp_path / "none"))
     assert out.returncode == 1 and "no ids" in out.stderr
-    out = _cli("promod3", "--out", str(tmp_path / "set"), "--download-dir", str(tmp_path), "--url", server + "/pkg.deb")
-    assert out.returncode == 1 and "sha256" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    out = _cli(
+        "promod3",
+        "--out",
+        str(tmp_path / "set"),
+        "--download-dir",
+        str(tmp_path),
+        "--url",
+        server + "/pkg.deb",
+    )
+    assert (
+        out.returncode == 1 and "sha256" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    )

@@ -15,14 +15,19 @@ from protgen.geometry.world import WorldState
 from protgen.method.generator import FrameVelocity, Prediction
 from protgen.method.insertion import InsertionProcess, gap_counts
 from protgen.method.loss import LossConfig, generator_matching_loss
-from protgen.method.process import PathSample, ProcessConfig
+from protgen.method.process import ProcessConfig
 
 CONFIG = ProcessConfig(name="insertion")
 
 
 def _data(b=2, n=24, seed=0, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
-    return WorldState.of(Rigid(so3.uniform((b, n), dtype, generator=g), 10 * torch.randn(b, n, 3, generator=g, dtype=dtype)))
+    return WorldState.of(
+        Rigid(
+            so3.uniform((b, n), dtype, generator=g),
+            10 * torch.randn(b, n, 3, generator=g, dtype=dtype),
+        )
+    )
 
 
 def test_flow_targets_are_finite_differences_of_the_visible_residues():
@@ -43,7 +48,9 @@ def test_flow_targets_are_finite_differences_of_the_visible_residues():
         assert torch.allclose(target.omega[k, :n], omega[k][y.visible[k]], atol=1e-6)
         assert torch.allclose(target.v[k, :n], v[k][y.visible[k]], atol=1e-5)
     world = process.phi(y)
-    assert torch.equal(world.index[0, : int(y.visible[0].sum())], torch.arange(int(y.visible[0].sum()))), "visible residues renumbered"
+    assert torch.equal(
+        world.index[0, : int(y.visible[0].sum())], torch.arange(int(y.visible[0].sum()))
+    ), "visible residues renumbered"
 
 
 def test_insertion_targets_have_the_schedules_exact_expectations():
@@ -57,7 +64,10 @@ def test_insertion_targets_have_the_schedules_exact_expectations():
     visible = path.y_t.visible
     counts = process.target(path).gap_counts
     kappa = t / CONFIG.insertion_end
-    mean, sd = visible.sum(-1).double().mean().item(), math.sqrt((n - 1) * kappa * (1 - kappa) / draws)
+    mean, sd = (
+        visible.sum(-1).double().mean().item(),
+        math.sqrt((n - 1) * kappa * (1 - kappa) / draws),
+    )
     assert abs(mean - (1 + (n - 1) * kappa)) < 4 * sd
     assert torch.equal(counts.sum(-1).round(), (n - visible.sum(-1)).to(counts.dtype))
     born = ((path.y_t.tau > t) & (path.y_t.tau <= t + dt)).sum().item() / draws
@@ -74,9 +84,13 @@ def test_per_residue_hazards_make_the_single_hazard_count_target_biased():
     real = torch.ones(1, 20, dtype=torch.bool)
     hazards = torch.where(torch.arange(20) < 10, 3.0, 0.5)[None].double()
     exact = gap_counts(visible, real, hazards)[0]  # gap 1 holds residues 1..4, gap 2 residues 6..18
-    assert exact[1].item() == pytest.approx(4 * 3.0) and exact[2].item() == pytest.approx(4 * 3.0 + 9 * 0.5)
+    assert exact[1].item() == pytest.approx(4 * 3.0) and exact[2].item() == pytest.approx(
+        4 * 3.0 + 9 * 0.5
+    )
     single = hazards.mean().item() * gap_counts(visible, real)[0]
-    assert single[1].item() == pytest.approx(7.0) and single[2].item() == pytest.approx(22.75), "biased in both gaps"
+    assert single[1].item() == pytest.approx(7.0) and single[2].item() == pytest.approx(22.75), (
+        "biased in both gaps"
+    )
 
 
 # ---- a toy of variable-length chains: only the counts matter ----------------------------------
@@ -91,10 +105,19 @@ def _posterior_hidden_per_gap(t: torch.Tensor, n: torch.Tensor, weights=WEIGHTS)
     kappa = float((t[0] / CONFIG.insertion_end).clamp(max=1.0))  # one time per call
     table = {}
     for m in n.unique().tolist():
-        like = torch.tensor([math.comb(int(big) - 1, int(m) - 1) * kappa ** (m - 1) * (1 - kappa) ** (big - m) if big >= m else 0.0
-                             for big in LENGTHS.tolist()], dtype=torch.float64)  # fmt: skip
+        like = torch.tensor(
+            [
+                math.comb(int(big) - 1, int(m) - 1) * kappa ** (m - 1) * (1 - kappa) ** (big - m)
+                if big >= m
+                else 0.0
+                for big in LENGTHS.tolist()
+            ],
+            dtype=torch.float64,
+        )
         post = weights * like
-        table[m] = float((post * (LENGTHS - m)).sum() / post.sum()) / (m + 1) if post.sum() > 0 else 0.0
+        table[m] = (
+            float((post * (LENGTHS - m)).sum() / post.sum()) / (m + 1) if post.sum() > 0 else 0.0
+        )
     return torch.tensor([table[m] for m in n.tolist()], dtype=torch.float64)
 
 
@@ -103,13 +126,21 @@ class CountModel(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.net = torch.nn.Sequential(torch.nn.Linear(18, 64), torch.nn.SiLU(), torch.nn.Linear(64, 64), torch.nn.SiLU(), torch.nn.Linear(64, 1)).double()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(18, 64),
+            torch.nn.SiLU(),
+            torch.nn.Linear(64, 64),
+            torch.nn.SiLU(),
+            torch.nn.Linear(64, 1),
+        ).double()
 
     def per_gap(self, t, n):
         """t, n: (B,) → (B,); the count n enters one-hot (1..16), the time also as −log(1 − κ(t))."""
         onehot = torch.nn.functional.one_hot(n.long().clamp(1, 16) - 1, 16).double()
         u = -torch.log1p(-(t / CONFIG.insertion_end).clamp(max=0.999))
-        return torch.nn.functional.softplus(self.net(torch.cat([t[:, None], u[:, None], onehot], -1)))[:, 0]
+        return torch.nn.functional.softplus(
+            self.net(torch.cat([t[:, None], u[:, None], onehot], -1))
+        )[:, 0]
 
     def forward(self, t, x_t: WorldState) -> Prediction:
         n = x_t.mask.sum(-1).double()
@@ -122,8 +153,13 @@ def _toy_batch(size, g):
     k = torch.multinomial(WEIGHTS, size, replacement=True, generator=g)
     lengths = LENGTHS[k]
     mask = torch.arange(int(LENGTHS.max()))[None] < lengths[:, None]
-    return WorldState.of(Rigid(torch.eye(3, dtype=torch.float64).expand(size, int(LENGTHS.max()), 3, 3),
-                               torch.zeros(size, int(LENGTHS.max()), 3, dtype=torch.float64)), mask)  # fmt: skip
+    return WorldState.of(
+        Rigid(
+            torch.eye(3, dtype=torch.float64).expand(size, int(LENGTHS.max()), 3, 3),
+            torch.zeros(size, int(LENGTHS.max()), 3, dtype=torch.float64),
+        ),
+        mask,
+    )
 
 
 def _simulate_lengths(per_gap, count, g, steps=4000):
@@ -143,7 +179,10 @@ def _simulate_lengths(per_gap, count, g, steps=4000):
 def _chi2(a, b) -> float:
     """Two-sample χ² statistic of two samples of lengths over the bins 2..7 and 'other'."""
     bins = LENGTHS.tolist()
-    table = np.array([[(x == m).sum() for m in bins] + [np.isin(x, bins, invert=True).sum()] for x in (a, b)], dtype=float)
+    table = np.array(
+        [[(x == m).sum() for m in bins] + [np.isin(x, bins, invert=True).sum()] for x in (a, b)],
+        dtype=float,
+    )
     table = table[:, table.sum(0) > 0]
     expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
     return float(((table - expected) ** 2 / expected).sum())
@@ -169,7 +208,13 @@ def test_the_length_law_of_a_toy_is_reproduced_by_the_oracle_and_the_learned_gen
     opt = torch.optim.Adam(model.parameters(), 3e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 1500)
     for step in range(1500):
-        loss = generator_matching_loss(process, model, _toy_batch(512, g), g, config=LossConfig(rot_weight=0.0, trans_weight=0.0))
+        loss = generator_matching_loss(
+            process,
+            model,
+            _toy_batch(512, g),
+            g,
+            config=LossConfig(rot_weight=0.0, trans_weight=0.0),
+        )
         opt.zero_grad()
         loss.total.backward()
         opt.step()
@@ -193,28 +238,55 @@ def test_gap_counts_are_invariant_and_ignore_padding():
     t = torch.tensor([0.3], dtype=torch.float64)
     counts = net(t, x).gap_counts
     assert counts.shape == (1, 13) and (counts > 0).all()
-    motion = Rigid(so3.uniform((), torch.float64), torch.tensor([4.0, 1.0, -3.0], dtype=torch.float64))
-    moved = x.with_frames(Rigid(motion.rots.expand_as(x.frames.rots), motion.trans.expand_as(x.frames.trans)).compose(x.frames))
+    motion = Rigid(
+        so3.uniform((), torch.float64), torch.tensor([4.0, 1.0, -3.0], dtype=torch.float64)
+    )
+    moved = x.with_frames(
+        Rigid(motion.rots.expand_as(x.frames.rots), motion.trans.expand_as(x.frames.trans)).compose(
+            x.frames
+        )
+    )
     assert torch.allclose(net(t, moved).gap_counts, counts, atol=1e-10)
-    padded = WorldState.of(Rigid.cat([x.frames, _data(1, 3, seed=9).frames], 1), torch.arange(15)[None] < 12)
+    padded = WorldState.of(
+        Rigid.cat([x.frames, _data(1, 3, seed=9).frames], 1), torch.arange(15)[None] < 12
+    )
     out = net(t, padded).gap_counts
     assert torch.allclose(out[:, :13], counts, atol=1e-10) and (out[:, 13:] == 0).all()
 
 
 def test_the_jump_step_places_new_residues_from_the_world_state():
     process = InsertionProcess(ProcessConfig(name="insertion", birth_sigma=0.0))
-    x = WorldState.of(Rigid(torch.eye(3).expand(1, 2, 3, 3), torch.tensor([[[0.0, 0, 0], [10.0, 0, 0]]])))
+    x = WorldState.of(
+        Rigid(torch.eye(3).expand(1, 2, 3, 3), torch.tensor([[[0.0, 0, 0], [10.0, 0, 0]]]))
+    )
     counts = torch.tensor([[0.0, 1e6, 0.0]])  # only the middle gap has hidden residues
     grown = process.insert(x, counts, 0.5, 1e-3, [torch.Generator().manual_seed(0)])
     n = int(grown.mask.sum())
-    assert n > 3 and torch.equal(grown.frames.trans[0, 0], x.frames.trans[0, 0]) and torch.equal(grown.frames.trans[0, n - 1], x.frames.trans[0, 1])
+    assert (
+        n > 3
+        and torch.equal(grown.frames.trans[0, 0], x.frames.trans[0, 0])
+        and torch.equal(grown.frames.trans[0, n - 1], x.frames.trans[0, 1])
+    )
     xs = grown.frames.trans[0, :n, 0]
     assert (xs[1:] > xs[:-1]).all(), "new residues evenly between their neighbours, in order"
-    assert process.insert(x, counts, 0.9, 1e-3, [torch.Generator()]) is x, "no insertions after the insertion end"
+    assert process.insert(x, counts, 0.9, 1e-3, [torch.Generator()]) is x, (
+        "no insertions after the insertion end"
+    )
     birth = grown.birth[0, :n]
-    assert birth[0] == 0 and birth[-1] == 0 and torch.allclose(birth[1:-1], torch.tensor(0.501)), "the residues of the start at 0, new ones at t + dt"
-    again = process.insert(grown, counts[:, :1].expand(1, n + 1).contiguous(), 0.6, 1e-3, [torch.Generator().manual_seed(1)])
-    assert torch.equal(again.birth[0, : int(again.mask.sum())][again.birth[0, : int(again.mask.sum())] < 0.55], birth), "earlier births are kept"
+    assert birth[0] == 0 and birth[-1] == 0 and torch.allclose(birth[1:-1], torch.tensor(0.501)), (
+        "the residues of the start at 0, new ones at t + dt"
+    )
+    again = process.insert(
+        grown,
+        counts[:, :1].expand(1, n + 1).contiguous(),
+        0.6,
+        1e-3,
+        [torch.Generator().manual_seed(1)],
+    )
+    assert torch.equal(
+        again.birth[0, : int(again.mask.sum())][again.birth[0, : int(again.mask.sum())] < 0.55],
+        birth,
+    ), "earlier births are kept"
 
 
 def test_a_late_residue_runs_the_rotation_schedule_on_its_own_clock():
@@ -225,9 +297,15 @@ def test_a_late_residue_runs_the_rotation_schedule_on_its_own_clock():
     from protgen.method.simulation import SimulationConfig, simulate
 
     target = so3.uniform((1, 2), torch.float64, generator=torch.Generator().manual_seed(3))
-    start = target @ so3.exp(torch.tensor([[[0.0, 0.0, 2.0], [0.0, 0.0, 2.0]]], dtype=torch.float64))
-    x_0 = WorldState(Rigid(start, torch.zeros(1, 2, 3, dtype=torch.float64)), torch.ones(1, 2, dtype=torch.bool),
-                     torch.arange(2)[None], birth=torch.tensor([[0.0, 0.5]], dtype=torch.float64))  # fmt: skip
+    start = target @ so3.exp(
+        torch.tensor([[[0.0, 0.0, 2.0], [0.0, 0.0, 2.0]]], dtype=torch.float64)
+    )
+    x_0 = WorldState(
+        Rigid(start, torch.zeros(1, 2, 3, dtype=torch.float64)),
+        torch.ones(1, 2, dtype=torch.bool),
+        torch.arange(2)[None],
+        birth=torch.tensor([[0.0, 0.5]], dtype=torch.float64),
+    )
 
     def oracle(t, x_t):  # the exact velocity toward the fixed target rotations
         omega = so3.log(x_t.frames.rots.transpose(-1, -2) @ target) / (1 - t)[:, None, None]
@@ -237,7 +315,11 @@ def test_a_late_residue_runs_the_rotation_schedule_on_its_own_clock():
         x, _ = simulate(oracle, x_0, 0.5, SimulationConfig(steps, rot_rate=c))
         angle = so3.log(x.frames.rots.transpose(-1, -2) @ target).norm(dim=-1)[0]
         dt = 0.5 / steps
-        expected = 2.0 * torch.tensor([max(1 - c * dt, 0.0), max(1 - 2 * c * dt, 0.0)], dtype=torch.float64) ** steps
+        expected = (
+            2.0
+            * torch.tensor([max(1 - c * dt, 0.0), max(1 - 2 * c * dt, 0.0)], dtype=torch.float64)
+            ** steps
+        )
         assert torch.allclose(angle, expected, rtol=1e-6, atol=1e-9), (steps, angle, expected)
 
 
@@ -245,32 +327,112 @@ def test_an_insertion_model_trains_and_samples_lengths_within_bounds(tmp_path, c
     import csv
 
     from fixtures import training_set
+
     from protgen.cli.main import main
     from protgen.data.structure import read_structure
 
     ts = training_set(tmp_path)
-    main(["train", "--data", str(ts.path), "--out", str(tmp_path / "run"), "--preset", "tiny", "--process", "insertion", "--steps", "4",
-          "--batch-size", "2", "--crop-length", "40", "--warmup", "1", "--threads", "1"])  # fmt: skip
-    main(["sample", "--checkpoint", str(tmp_path / "run"), "--num", "3", "--steps", "20", "--min-length", "3", "--max-length", "400",
-          "--out", str(tmp_path / "s"), "--threads", "1"])  # fmt: skip
+    main(
+        [
+            "train",
+            "--data",
+            str(ts.path),
+            "--out",
+            str(tmp_path / "run"),
+            "--preset",
+            "tiny",
+            "--process",
+            "insertion",
+            "--steps",
+            "4",
+            "--batch-size",
+            "2",
+            "--crop-length",
+            "40",
+            "--warmup",
+            "1",
+            "--threads",
+            "1",
+        ]
+    )
+    main(
+        [
+            "sample",
+            "--checkpoint",
+            str(tmp_path / "run"),
+            "--num",
+            "3",
+            "--steps",
+            "20",
+            "--min-length",
+            "3",
+            "--max-length",
+            "400",
+            "--out",
+            str(tmp_path / "s"),
+            "--threads",
+            "1",
+        ]
+    )
     with open(tmp_path / "s" / "manifest.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["file"] for r in rows] == ["ins_0000.pdb", "ins_0001.pdb", "ins_0002.pdb"]
-    assert all(r["rot_rate"] == "" for r in rows)  # an insertion model samples with the learned rotation rate by default
+    # an insertion model samples with the learned rotation rate by default
+    assert all(r["rot_rate"] == "" for r in rows)
     for row in rows:
-        assert 3 <= int(row["length"]) <= 400 and len(read_structure(tmp_path / "s" / row["file"]).chains[0]) == int(row["length"])
+        assert 3 <= int(row["length"]) <= 400 and len(
+            read_structure(tmp_path / "s" / row["file"]).chains[0]
+        ) == int(row["length"])
     # Worker processes: the same samples as one process with the same batches, redraws included.
     bounds = sorted(int(r["length"]) for r in rows)
-    bounded = ["--num", "3", "--steps", "20", "--min-length", str(bounds[0]), "--max-length", str(bounds[1]), "--batch-size", "1", "--threads", "1"]
-    main(["sample", "--checkpoint", str(tmp_path / "run"), *bounded, "--out", str(tmp_path / "one")])
-    main(["sample", "--checkpoint", str(tmp_path / "run"), *bounded, "--workers", "2", "--out", str(tmp_path / "two")])
+    bounded = [
+        "--num",
+        "3",
+        "--steps",
+        "20",
+        "--min-length",
+        str(bounds[0]),
+        "--max-length",
+        str(bounds[1]),
+        "--batch-size",
+        "1",
+        "--threads",
+        "1",
+    ]
+    main(
+        ["sample", "--checkpoint", str(tmp_path / "run"), *bounded, "--out", str(tmp_path / "one")]
+    )
+    main(
+        [
+            "sample",
+            "--checkpoint",
+            str(tmp_path / "run"),
+            *bounded,
+            "--workers",
+            "2",
+            "--out",
+            str(tmp_path / "two"),
+        ]
+    )
     for name in ("ins_0000.pdb", "ins_0001.pdb", "ins_0002.pdb"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
     with open(tmp_path / "two" / "manifest.csv", newline="") as handle:
         assert all(bounds[0] <= int(r["length"]) <= bounds[1] for r in csv.DictReader(handle))
-    for flags, message in ((["--length", "50"], "lets the length emerge"), (["--process", "frames"], "does not match")):
+    for flags, message in (
+        (["--length", "50"], "lets the length emerge"),
+        (["--process", "frames"], "does not match"),
+    ):
         with pytest.raises(SystemExit) as stop:
-            main(["sample", "--checkpoint", str(tmp_path / "run"), *flags, "--out", str(tmp_path / "x")])
+            main(
+                [
+                    "sample",
+                    "--checkpoint",
+                    str(tmp_path / "run"),
+                    *flags,
+                    "--out",
+                    str(tmp_path / "x"),
+                ]
+            )
         assert stop.value.code == 1 and message in capsys.readouterr().err
 
 
@@ -282,7 +444,10 @@ def test_the_sampler_grows_chains_from_t_0_with_the_oracle_rates():
     process = InsertionProcess(CONFIG)
     assert process.start_time == 0.0
     chains = 200
-    x_0 = process.world_prior(WorldState.of(Rigid(torch.eye(3).expand(chains, 1, 3, 3), torch.zeros(chains, 1, 3))), torch.Generator().manual_seed(0))
+    x_0 = process.world_prior(
+        WorldState.of(Rigid(torch.eye(3).expand(chains, 1, 3, 3), torch.zeros(chains, 1, 3))),
+        torch.Generator().manual_seed(0),
+    )
 
     def oracle(t, x_t):
         n = x_t.mask.sum(-1).double()
@@ -291,7 +456,13 @@ def test_the_sampler_grows_chains_from_t_0_with_the_oracle_rates():
         return FrameVelocity(zero, zero, counts.float())
 
     rngs = [torch.Generator().manual_seed(k) for k in range(chains)]
-    x, _ = simulate(oracle, x_0, process.start_time, SimulationConfig(steps=400, rot_rate=None), jump=lambda x, c, t, dt: process.insert(x, c, t, dt, rngs))
+    x, _ = simulate(
+        oracle,
+        x_0,
+        process.start_time,
+        SimulationConfig(steps=400, rot_rate=None),
+        jump=lambda x, c, t, dt: process.insert(x, c, t, dt, rngs),
+    )
     lengths = x.mask.sum(-1).double()
     expected = float((WEIGHTS * LENGTHS).sum())
     assert abs(lengths.mean().item() - expected) < 4 * lengths.std().item() / chains**0.5 + 0.1

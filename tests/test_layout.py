@@ -29,7 +29,10 @@ def _imports(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(tree):  # module level and inside functions alike
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("protgen"):
-            found |= {f"{node.module}.{a.name}" if node.module == "protgen" else node.module for a in node.names}
+            found |= {
+                f"{node.module}.{a.name}" if node.module == "protgen" else node.module
+                for a in node.names
+            }
         elif isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.startswith("protgen")}
     return found
@@ -54,7 +57,9 @@ def test_every_module_lives_in_a_stage_and_imports_no_later_stage():
 
 
 def test_network_and_model_do_not_load_the_process_or_the_loss():
-    code = ("import sys, protgen.network.model, protgen.network.ipa; "
-            "print(sorted(m for m in sys.modules if m in ('protgen.method.process', 'protgen.method.loss')))")
+    code = (
+        "import sys, protgen.network.model, protgen.network.ipa; "
+        "print(sorted(m for m in sys.modules if m in ('protgen.method.process', 'protgen.method.loss')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

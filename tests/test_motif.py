@@ -6,31 +6,50 @@ import csv
 import numpy as np
 import pytest
 import torch
-
 from chains import HELIX, STRAND, ideal_chain
-from fixtures import HAIRPIN, training_set
+from fixtures import training_set
+
 from protgen.data.structure import read_structure, write_backbone
 from protgen.errors import ConfigError
 from protgen.geometry import so3
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.world import WorldState
-from protgen.method.process import ChainFrameFlow, ProcessConfig, ResidueFrameFlow
+from protgen.method.process import ChainFrameFlow, ResidueFrameFlow
 from protgen.network.ipa import PRESETS, FrameNetwork
 from protgen.sampling.motif import MotifSegment, Scaffold, draw_layout, parse_contig, read_motif
 
 
 def test_contigs_parse_ranges_motifs_and_chain_breaks():
     c = parse_contig("5-20,A16-35,10-25,A52-71,5-20")
-    assert c.chains == ((Scaffold(5, 20), MotifSegment("A", 16, 35), Scaffold(10, 25), MotifSegment("A", 52, 71), Scaffold(5, 20)),)
+    assert c.chains == (
+        (
+            Scaffold(5, 20),
+            MotifSegment("A", 16, 35),
+            Scaffold(10, 25),
+            MotifSegment("A", 52, 71),
+            Scaffold(5, 20),
+        ),
+    )
     c = parse_contig("[10-40/A163-181/10-40/0 B5-12]", total_length="60-90")
-    assert len(c.chains) == 2 and c.chains[1] == (MotifSegment("B", 5, 12),) and (c.min_total, c.max_total) == (60, 90)
+    assert (
+        len(c.chains) == 2
+        and c.chains[1] == (MotifSegment("B", 5, 12),)
+        and (c.min_total, c.max_total) == (60, 90)
+    )
     assert parse_contig("A7,12").chains == ((MotifSegment("A", 7, 7), Scaffold(12, 12)),)
 
 
-@pytest.mark.parametrize("text, fault", [
-    ("5-20,A16-35,9x", "token 3 '9x'"), ("20-5,A1-4", "runs backwards"), ("10-20", "names no motif segment"),
-    ("A9-3", "runs backwards"), ("", "empty contig"), ("/0 A1-5", "chain break at token 1"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, fault",
+    [
+        ("5-20,A16-35,9x", "token 3 '9x'"),
+        ("20-5,A1-4", "runs backwards"),
+        ("10-20", "names no motif segment"),
+        ("A9-3", "runs backwards"),
+        ("", "empty contig"),
+        ("/0 A1-5", "chain break at token 1"),
+    ],
+)
 def test_bad_contigs_are_one_line_errors_naming_the_fault(text, fault):
     with pytest.raises(ConfigError) as error:
         parse_contig(text)
@@ -40,10 +59,20 @@ def test_bad_contigs_are_one_line_errors_naming_the_fault(text, fault):
 @pytest.fixture
 def motif_file(tmp_path):
     """Chain A: 50 helical residues numbered 1..50; chain B: a 45-residue strand numbered 101..145."""
-    a, b = ideal_chain(HELIX, 50).astype(np.float32), ideal_chain(STRAND, 45).astype(np.float32) + 30
-    path = write_backbone(tmp_path / "motif.pdb", np.concatenate([a, b]), chain_ids=np.array(["A"] * 50 + ["B"] * 45))
+    a, b = (
+        ideal_chain(HELIX, 50).astype(np.float32),
+        ideal_chain(STRAND, 45).astype(np.float32) + 30,
+    )
+    path = write_backbone(
+        tmp_path / "motif.pdb", np.concatenate([a, b]), chain_ids=np.array(["A"] * 50 + ["B"] * 45)
+    )
     text = path.read_text().splitlines()
-    renumbered = [line[:22] + f"{int(line[22:26]) + 50:4d}" + line[26:] if line.startswith("ATOM") and line[21] == "B" else line for line in text]
+    renumbered = [
+        line[:22] + f"{int(line[22:26]) + 50:4d}" + line[26:]
+        if line.startswith("ATOM") and line[21] == "B"
+        else line
+        for line in text
+    ]
     path.write_text("\n".join(renumbered) + "\n")
     return path
 
@@ -53,9 +82,14 @@ def test_motifs_are_read_and_missing_residues_named(motif_file):
     motif = read_motif(motif_file, contig)
     assert motif.segments[MotifSegment("A", 10, 19)].shape == (10, 4, 3)
     layout = draw_layout(contig, motif, np.random.default_rng(0))
-    assert layout.fixed.sum() == 15 and len(layout) in (25, 26, 27) and set(layout.chain) == {"A", "B"}
+    assert (
+        layout.fixed.sum() == 15 and len(layout) in (25, 26, 27) and set(layout.chain) == {"A", "B"}
+    )
     assert layout.index[-1] - layout.index[0] > 200, "chains are separated in the numbering"
-    assert layout.motif_positions == "5-14;" + layout.motif_positions.split(";")[1] and layout.motif_residues == "A10-19;B101-105"
+    assert (
+        layout.motif_positions == "5-14;" + layout.motif_positions.split(";")[1]
+        and layout.motif_residues == "A10-19;B101-105"
+    )
     for contig_text, fault in (("A45-60", "residue A51"), ("C1-3", "no protein chain C")):
         with pytest.raises(ConfigError, match=fault):
             read_motif(motif_file, parse_contig(contig_text))
@@ -65,7 +99,10 @@ def test_motifs_are_read_and_missing_residues_named(motif_file):
 
 def _conditioned(n=14, seed=0):
     g = torch.Generator().manual_seed(seed)
-    frames = Rigid(so3.uniform((2, n), torch.float64, generator=g), 8 * torch.randn(2, n, 3, generator=g, dtype=torch.float64))
+    frames = Rigid(
+        so3.uniform((2, n), torch.float64, generator=g),
+        8 * torch.randn(2, n, 3, generator=g, dtype=torch.float64),
+    )
     fixed = torch.zeros(2, n, dtype=torch.bool)
     fixed[0, 3:7] = True
     fixed[1, 9:12] = True
@@ -78,12 +115,20 @@ def test_motif_frames_stay_at_the_data_along_the_path_with_zero_target():
     t = torch.tensor([0.2, 0.8], dtype=torch.float64)
     path = process.sample_path(x_1, t, torch.Generator().manual_seed(1))
     fixed = x_1.fixed
-    assert torch.equal(path.y_0.frames.trans[fixed], x_1.frames.trans[fixed]) and torch.equal(path.y_t.frames.rots[fixed], x_1.frames.rots[fixed])
+    assert torch.equal(path.y_0.frames.trans[fixed], x_1.frames.trans[fixed]) and torch.equal(
+        path.y_t.frames.rots[fixed], x_1.frames.rots[fixed]
+    )
     target = process.target(path)
-    assert (target.omega[fixed] == 0).all() and (target.v[fixed] == 0).all() and target.v[~fixed].abs().sum() > 0
+    assert (
+        (target.omega[fixed] == 0).all()
+        and (target.v[fixed] == 0).all()
+        and target.v[~fixed].abs().sum() > 0
+    )
     for k in range(2):
         centre = path.y_0.frames.trans[k][~fixed[k]].mean(0)
-        assert torch.allclose(centre, torch.zeros(3, dtype=torch.float64), atol=1e-12), "scaffold noise centred"
+        assert torch.allclose(centre, torch.zeros(3, dtype=torch.float64), atol=1e-12), (
+            "scaffold noise centred"
+        )
     with pytest.raises(ConfigError, match="chain process"):
         ChainFrameFlow().sample_path(x_1, t)
 
@@ -97,17 +142,27 @@ def test_the_conditional_network_is_equivariant_and_starts_as_the_unconditional_
     missing, _ = conditional.load_state_dict(plain.state_dict(), strict=False)
     assert missing == ["fixed_embedding"]
     x, t = _conditioned(), torch.tensor([0.3, 0.6], dtype=torch.float64)
-    assert torch.allclose(conditional(t, x).rotvec, plain(t, x).rotvec), "zero-initialised flag embedding"
+    assert torch.allclose(conditional(t, x).rotvec, plain(t, x).rotvec), (
+        "zero-initialised flag embedding"
+    )
     with torch.no_grad():
         conditional.fixed_embedding.normal_()
         for block in conditional.blocks:
             block.update.weight.normal_(0, 0.1)
     out = conditional(t, x)
     assert not torch.allclose(out.rotvec, plain(t, x).rotvec)
-    motion = Rigid(so3.uniform((), torch.float64), torch.tensor([3.0, -7.0, 11.0], dtype=torch.float64))
-    moved = x.with_frames(Rigid(motion.rots.expand_as(x.frames.rots), motion.trans.expand_as(x.frames.trans)).compose(x.frames))
+    motion = Rigid(
+        so3.uniform((), torch.float64), torch.tensor([3.0, -7.0, 11.0], dtype=torch.float64)
+    )
+    moved = x.with_frames(
+        Rigid(motion.rots.expand_as(x.frames.rots), motion.trans.expand_as(x.frames.trans)).compose(
+            x.frames
+        )
+    )
     o = conditional(t, moved)
-    assert torch.allclose(o.rotvec, out.rotvec, atol=1e-9) and torch.allclose(o.x1_hat.trans, motion.apply(out.x1_hat.trans), atol=1e-8)
+    assert torch.allclose(o.rotvec, out.rotvec, atol=1e-9) and torch.allclose(
+        o.x1_hat.trans, motion.apply(out.x1_hat.trans), atol=1e-8
+    )
 
 
 def test_scaffolds_keep_the_motif_exactly_end_to_end(tmp_path, motif_file, capsys):
@@ -115,15 +170,83 @@ def test_scaffolds_keep_the_motif_exactly_end_to_end(tmp_path, motif_file, capsy
     from protgen.evaluation.similarity import kabsch_rmsd
 
     ts = training_set(tmp_path)
-    main(["train", "--data", str(ts.path), "--out", str(tmp_path / "run"), "--preset", "tiny", "--steps", "4", "--batch-size", "2",
-          "--crop-length", "40", "--warmup", "1", "--motif-prob", "0.5", "--threads", "1"])  # fmt: skip
-    main(["train", "--data", str(ts.path), "--out", str(tmp_path / "plain"), "--preset", "tiny", "--steps", "2", "--batch-size", "2",
-          "--crop-length", "40", "--threads", "1"])  # fmt: skip
-    with pytest.raises(SystemExit) as stop:  # an unconditional model refuses a motif (one-line error, exit 1)
-        main(["sample", "--checkpoint", str(tmp_path / "plain"), "--motif", str(motif_file), "--contig", "3,A10-14", "--out", str(tmp_path / "x")])
+    main(
+        [
+            "train",
+            "--data",
+            str(ts.path),
+            "--out",
+            str(tmp_path / "run"),
+            "--preset",
+            "tiny",
+            "--steps",
+            "4",
+            "--batch-size",
+            "2",
+            "--crop-length",
+            "40",
+            "--warmup",
+            "1",
+            "--motif-prob",
+            "0.5",
+            "--threads",
+            "1",
+        ]
+    )
+    main(
+        [
+            "train",
+            "--data",
+            str(ts.path),
+            "--out",
+            str(tmp_path / "plain"),
+            "--preset",
+            "tiny",
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--crop-length",
+            "40",
+            "--threads",
+            "1",
+        ]
+    )
+    # an unconditional model refuses a motif (one-line error, exit 1)
+    with pytest.raises(SystemExit) as stop:
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                str(tmp_path / "plain"),
+                "--motif",
+                str(motif_file),
+                "--contig",
+                "3,A10-14",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
     assert stop.value.code == 1 and "not trained for motif scaffolding" in capsys.readouterr().err
-    main(["sample", "--checkpoint", str(tmp_path / "run"), "--motif", str(motif_file), "--contig", "3-5,A10-19,4-6,0 B101-105,2",
-          "--num", "3", "--steps", "5", "--out", str(tmp_path / "s"), "--threads", "1"])  # fmt: skip
+    main(
+        [
+            "sample",
+            "--checkpoint",
+            str(tmp_path / "run"),
+            "--motif",
+            str(motif_file),
+            "--contig",
+            "3-5,A10-19,4-6,0 B101-105,2",
+            "--num",
+            "3",
+            "--steps",
+            "5",
+            "--out",
+            str(tmp_path / "s"),
+            "--threads",
+            "1",
+        ]
+    )
     with open(tmp_path / "s" / "manifest.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["file"] for r in rows] == ["motif_0000.pdb", "motif_0001.pdb", "motif_0002.pdb"]
@@ -134,12 +257,31 @@ def test_scaffolds_keep_the_motif_exactly_end_to_end(tmp_path, motif_file, capsy
         atoms = np.concatenate([c.atoms for c in structure.chains])
         ranges = [tuple(map(int, r.split("-"))) for r in row["motif_positions"].split(";")]
         made = np.concatenate([atoms[a - 1 : b] for a, b in ranges])
-        assert float(kabsch_rmsd(made.reshape(-1, 3), true.reshape(-1, 3))) < 0.1, "the hard constraint keeps the motif"
-        assert [c.chain_id for c in structure.chains] == ["A", "B"] and row["motif_residues"] == "A10-19;B101-105"
-    lines = [l for l in (tmp_path / "s" / "motif_0000.pdb").read_text().splitlines() if l.startswith("ATOM")]
+        assert float(kabsch_rmsd(made.reshape(-1, 3), true.reshape(-1, 3))) < 0.1, (
+            "the hard constraint keeps the motif"
+        )
+        assert [c.chain_id for c in structure.chains] == ["A", "B"] and row[
+            "motif_residues"
+        ] == "A10-19;B101-105"
+    lines = [
+        l
+        for l in (tmp_path / "s" / "motif_0000.pdb").read_text().splitlines()
+        if l.startswith("ATOM")
+    ]
     b_factors = {float(l[60:66]) for l in lines}
     assert b_factors == {0.0, 1.0}, "motif residues flagged with B-factor 1.0"
-    main(["eval", str(tmp_path / "s" / "manifest.csv"), "--out", str(tmp_path / "e"), "--mpnn", "off", "--threads", "1"])
+    main(
+        [
+            "eval",
+            str(tmp_path / "s" / "manifest.csv"),
+            "--out",
+            str(tmp_path / "e"),
+            "--mpnn",
+            "off",
+            "--threads",
+            "1",
+        ]
+    )
     with open(tmp_path / "e" / "structures.csv", newline="") as handle:
         assert all(float(r["motif_rmsd"]) < 0.1 for r in csv.DictReader(handle))
     assert "motif RMSD < 1 Å | 100.0%" in (tmp_path / "e" / "report.md").read_text()

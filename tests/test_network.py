@@ -21,7 +21,10 @@ def _net(preset="tiny", seed=0):
 
 def _inputs(b, n, seed=1):
     g = torch.Generator().manual_seed(seed)
-    x = Rigid(so3.uniform((b, n), torch.float64, generator=g), 8 * torch.randn(b, n, 3, generator=g, dtype=torch.float64))
+    x = Rigid(
+        so3.uniform((b, n), torch.float64, generator=g),
+        8 * torch.randn(b, n, 3, generator=g, dtype=torch.float64),
+    )
     t = torch.rand(b, generator=g, dtype=torch.float64)
     sc = 8 * torch.randn(b, n, 3, generator=g, dtype=torch.float64)
     return x, t, sc
@@ -36,10 +39,15 @@ def test_outputs_are_invariant_and_x1_hat_equivariant_under_global_motions(prese
     out = net(t, WorldState.of(x, mask), sc)
     for seed in range(3):
         g = torch.Generator().manual_seed(10 + seed)
-        motion = Rigid(so3.uniform((), torch.float64, generator=g), 20 * torch.randn(3, generator=g, dtype=torch.float64))
+        motion = Rigid(
+            so3.uniform((), torch.float64, generator=g),
+            20 * torch.randn(3, generator=g, dtype=torch.float64),
+        )
         moved = Rigid(motion.rots.expand_as(x.rots), motion.trans.expand_as(x.trans)).compose(x)
         o = net(t, WorldState.of(moved, mask), motion.apply(sc))
-        assert torch.allclose(o.rotvec, out.rotvec, atol=1e-9) and torch.allclose(o.trans, out.trans, atol=1e-8)
+        assert torch.allclose(o.rotvec, out.rotvec, atol=1e-9) and torch.allclose(
+            o.trans, out.trans, atol=1e-8
+        )
         assert torch.allclose(o.x1_hat.trans[mask], motion.apply(out.x1_hat.trans)[mask], atol=1e-8)
         assert torch.allclose(o.x1_hat.rots[mask], (motion.rots @ out.x1_hat.rots)[mask], atol=1e-9)
 
@@ -49,11 +57,18 @@ def test_padding_does_not_change_real_outputs():
     x, t, sc = _inputs(1, 10)
     alone = net(t, WorldState.of(x), sc)
     g = torch.Generator().manual_seed(5)
-    junk = Rigid(so3.uniform((1, 6), torch.float64, generator=g), 50 * torch.randn(1, 6, 3, generator=g, dtype=torch.float64))
+    junk = Rigid(
+        so3.uniform((1, 6), torch.float64, generator=g),
+        50 * torch.randn(1, 6, 3, generator=g, dtype=torch.float64),
+    )
     padded = Rigid.cat([x, junk], 1)
     mask = torch.zeros(1, 16, dtype=torch.bool)
     mask[:, :10] = True
-    out = net(t, WorldState.of(padded, mask), torch.cat([sc, torch.randn(1, 6, 3, dtype=torch.float64)], 1))
+    out = net(
+        t,
+        WorldState.of(padded, mask),
+        torch.cat([sc, torch.randn(1, 6, 3, dtype=torch.float64)], 1),
+    )
     assert torch.allclose(out.rotvec[:, :10], alone.rotvec, atol=1e-10)
     assert torch.allclose(out.trans[:, :10], alone.trans, atol=1e-9)
     assert (out.rotvec[:, 10:] == 0).all() and (out.trans[:, 10:] == 0).all()
@@ -67,7 +82,9 @@ def test_permuting_batch_items_permutes_outputs():
     perm = torch.tensor([2, 0, 3, 1])
     a = net(t, WorldState.of(x, mask), sc)
     b = net(t[perm], WorldState.of(x[perm], mask[perm]), sc[perm])
-    assert torch.allclose(a.rotvec[perm], b.rotvec, atol=1e-10) and torch.allclose(a.trans[perm], b.trans, atol=1e-9)
+    assert torch.allclose(a.rotvec[perm], b.rotvec, atol=1e-10) and torch.allclose(
+        a.trans[perm], b.trans, atol=1e-9
+    )
 
 
 def test_small_preset_costs_at_most_one_gflop_at_length_100():
@@ -83,7 +100,9 @@ def test_small_preset_costs_at_most_one_gflop_at_length_100():
 
 def test_preset_parameter_counts_in_help_are_true():
     with torch.device("meta"):
-        assert {name: FrameNetwork(c).parameter_count() for name, c in PRESETS.items()} == PRESET_PARAMETERS
+        assert {
+            name: FrameNetwork(c).parameter_count() for name, c in PRESETS.items()
+        } == PRESET_PARAMETERS
 
 
 def test_interior_residues_look_the_same_at_every_length():
@@ -92,7 +111,11 @@ def test_interior_residues_look_the_same_at_every_length():
     net = _net("tiny")
     short, long_ = WorldState.of(*_inputs(1, 80)[:1]), WorldState.of(*_inputs(1, 300)[:1])
     a, b = net._position(short, torch.float64), net._position(long_, torch.float64)
-    assert torch.equal(a[0, 40], b[0, 150]) and torch.equal(a[0, 3], b[0, 3]) and torch.equal(a[0, -2], b[0, -2])
+    assert (
+        torch.equal(a[0, 40], b[0, 150])
+        and torch.equal(a[0, 3], b[0, 3])
+        and torch.equal(a[0, -2], b[0, -2])
+    )
     assert not torch.equal(a[0, 3], a[0, 40])
 
 
@@ -106,7 +129,9 @@ def test_sparse_pairs_with_every_neighbour_equal_the_dense_network():
     mask = torch.ones(2, 17, dtype=torch.bool)
     mask[1, 12:] = False
     a, b = dense(t, WorldState.of(x, mask), sc), sparse(t, WorldState.of(x, mask), sc)
-    assert torch.allclose(a.rotvec[mask], b.rotvec[mask], atol=1e-10) and torch.allclose(a.trans[mask], b.trans[mask], atol=1e-9)
+    assert torch.allclose(a.rotvec[mask], b.rotvec[mask], atol=1e-10) and torch.allclose(
+        a.trans[mask], b.trans[mask], atol=1e-9
+    )
 
 
 def test_sparse_network_is_equivariant_and_ignores_padding():
@@ -119,19 +144,31 @@ def test_sparse_network_is_equivariant_and_ignores_padding():
             block.update.weight.normal_(0, 0.1)
     x, t, sc = _inputs(1, 20)
     out = net(t, WorldState.of(x), sc)
-    motion = Rigid(so3.uniform((), torch.float64, generator=torch.Generator().manual_seed(3)), torch.tensor([5.0, -2.0, 9.0], dtype=torch.float64))
+    motion = Rigid(
+        so3.uniform((), torch.float64, generator=torch.Generator().manual_seed(3)),
+        torch.tensor([5.0, -2.0, 9.0], dtype=torch.float64),
+    )
     moved = Rigid(motion.rots.expand_as(x.rots), motion.trans.expand_as(x.trans)).compose(x)
     o = net(t, WorldState.of(moved), motion.apply(sc))
-    assert torch.allclose(o.rotvec, out.rotvec, atol=1e-9) and torch.allclose(o.x1_hat.trans, motion.apply(out.x1_hat.trans), atol=1e-8)
-    junk = Rigid(so3.uniform((1, 5), torch.float64), torch.zeros(1, 5, 3, dtype=torch.float64))  # padding placed on top of real residues
+    assert torch.allclose(o.rotvec, out.rotvec, atol=1e-9) and torch.allclose(
+        o.x1_hat.trans, motion.apply(out.x1_hat.trans), atol=1e-8
+    )
+    # padding placed on top of real residues
+    junk = Rigid(so3.uniform((1, 5), torch.float64), torch.zeros(1, 5, 3, dtype=torch.float64))
     mask = torch.zeros(1, 25, dtype=torch.bool)
     mask[:, :20] = True
-    padded = net(t, WorldState.of(Rigid.cat([x, junk], 1), mask), torch.cat([sc, torch.zeros(1, 5, 3, dtype=torch.float64)], 1))
+    padded = net(
+        t,
+        WorldState.of(Rigid.cat([x, junk], 1), mask),
+        torch.cat([sc, torch.zeros(1, 5, 3, dtype=torch.float64)], 1),
+    )
     assert torch.allclose(padded.rotvec[:, :20], out.rotvec, atol=1e-10)
 
 
 @pytest.mark.parametrize("neighbours", [0, 6])
-def test_self_conditioning_on_x1_hat_frames_is_equivariant_and_starts_as_the_model_without_it(neighbours):
+def test_self_conditioning_on_x1_hat_frames_is_equivariant_and_starts_as_the_model_without_it(
+    neighbours,
+):
     """x̂_1's relative rotations and directions enter as invariants: moving x_t and x̂_1 together
     moves x̂_1's prediction with them. Their read-in starts at zero, so a fine-tune from a model
     without them starts equal to it; with weights, the frames change the output."""
@@ -149,20 +186,37 @@ def test_self_conditioning_on_x1_hat_frames_is_equivariant_and_starts_as_the_mod
     mask[1, 12:] = False
     reference = FrameNetwork(replace(PRESETS["tiny"], neighbours=neighbours)).double()
     reference.load_state_dict(plain.state_dict())
-    assert torch.allclose(net(t, WorldState.of(x, mask), sc).rotvec, reference(t, WorldState.of(x, mask), ca).rotvec, atol=1e-12)
+    assert torch.allclose(
+        net(t, WorldState.of(x, mask), sc).rotvec,
+        reference(t, WorldState.of(x, mask), ca).rotvec,
+        atol=1e-12,
+    )
     with torch.no_grad():
         net.pairs.frames_linear.weight.normal_(0, 1.0)
     out = net(t, WorldState.of(x, mask), sc)
-    assert not torch.allclose(out.rotvec, net(t, WorldState.of(x, mask), ca).rotvec, atol=1e-6), "the frames are read"
-    motion = Rigid(so3.uniform((), torch.float64, generator=g), 20 * torch.randn(3, generator=g, dtype=torch.float64))
-    move = lambda r: Rigid(motion.rots.expand_as(r.rots), motion.trans.expand_as(r.trans)).compose(r)  # noqa: E731
+    assert not torch.allclose(out.rotvec, net(t, WorldState.of(x, mask), ca).rotvec, atol=1e-6), (
+        "the frames are read"
+    )
+    motion = Rigid(
+        so3.uniform((), torch.float64, generator=g),
+        20 * torch.randn(3, generator=g, dtype=torch.float64),
+    )
+    # noqa: E731
+    move = lambda r: Rigid(motion.rots.expand_as(r.rots), motion.trans.expand_as(r.trans)).compose(
+        r
+    )
     o = net(t, WorldState.of(move(x), mask), move(sc))
-    assert torch.allclose(o.rotvec[mask], out.rotvec[mask], atol=1e-9) and torch.allclose(o.trans[mask], out.trans[mask], atol=1e-8)
+    assert torch.allclose(o.rotvec[mask], out.rotvec[mask], atol=1e-9) and torch.allclose(
+        o.trans[mask], out.trans[mask], atol=1e-8
+    )
     assert torch.allclose(o.x1_hat.trans[mask], motion.apply(out.x1_hat.trans)[mask], atol=1e-8)
-    if neighbours == 0:  # every residue a neighbour: the sparse path computes the same frame features
+    # every residue a neighbour: the sparse path computes the same frame features
+    if neighbours == 0:
         full = FrameNetwork(replace(config, neighbours=64)).double()
         full.load_state_dict(net.state_dict())
-        assert torch.allclose(full(t, WorldState.of(x, mask), sc).rotvec[mask], out.rotvec[mask], atol=1e-10)
+        assert torch.allclose(
+            full(t, WorldState.of(x, mask), sc).rotvec[mask], out.rotvec[mask], atol=1e-10
+        )
 
 
 def test_sparse_neighbours_hold_the_chain_window_first_then_the_nearest_in_space():
@@ -180,10 +234,13 @@ def test_sparse_neighbours_hold_the_chain_window_first_then_the_nearest_in_space
     for i in range(35):
         chosen = set(nbr.index[0, i][nbr.mask[0, i]].tolist())
         window = {j for j in range(i - 2, i + 3) if 0 <= j < 35}
-        rest = [j for j in dist[0, i].argsort().tolist() if j < 35 and j not in window][: 8 - len(window)]
+        rest = [j for j in dist[0, i].argsort().tolist() if j < 35 and j not in window][
+            : 8 - len(window)
+        ]
         assert chosen == window | set(rest), i
     assert not nbr.mask[0, 35:].any() and (nbr.index[0, :35][nbr.mask[0, :35]] < 35).all()
-    few = Neighbours.nearest(ca, mask, 3, index, window=2)  # fewer than the window: nearest along the chain first
+    # fewer than the window: nearest along the chain first
+    few = Neighbours.nearest(ca, mask, 3, index, window=2)
     assert set(few.index[0, 10].tolist()) == {9, 10, 11}
 
 
@@ -212,8 +269,15 @@ def test_inference_by_slabs_computes_what_the_whole_pair_tensors_do(monkeypatch,
     monkeypatch.setattr(ipa, "slabs", lambda *a: calls.append(a) or slabs(*a))
     with torch.no_grad():
         sliced = net(t, state, sc)
-    assert len(calls) == net.config.blocks  # the features and every block but the last (no pair update there)
-    for a, b in [(whole.rotvec, sliced.rotvec), (whole.trans, sliced.trans), (whole.x1_hat.trans, sliced.x1_hat.trans)]:
+    # the features and every block but the last (no pair update there)
+    assert len(calls) == net.config.blocks
+    for a, b in [
+        (whole.rotvec, sliced.rotvec),
+        (whole.trans, sliced.trans),
+        (whole.x1_hat.trans, sliced.x1_hat.trans),
+    ]:
         assert torch.allclose(a, b, atol=1e-10)
     step = slab_rows * torch.get_num_threads()  # SLAB_FLOATS is per thread
-    assert slabs(2, 17, 17 * net.config.pair_dim) == [(k, slice(s, min(17, s + step))) for k in (0, 1) for s in range(0, 17, step)]
+    assert slabs(2, 17, 17 * net.config.pair_dim) == [
+        (k, slice(s, min(17, s + step))) for k in (0, 1) for s in range(0, 17, step)
+    ]

@@ -8,13 +8,24 @@ import pytest
 import torch
 
 from protgen.geometry import so3
-from protgen.method.generator import FrameVelocity, Prediction
-from protgen.method.loss import LossConfig, generator_matching_loss, training_times
-from protgen.geometry.world import WorldState
-from protgen.method.loss import frame_velocity_loss
-from protgen.method.insertion import InsertionProcess
-from protgen.method.process import ChainFrameFlow, ChainLatent, LatentProcess, PathSample, ProcessConfig, ResidueFrameFlow
 from protgen.geometry.rigid import Rigid
+from protgen.geometry.world import WorldState
+from protgen.method.generator import FrameVelocity, Prediction
+from protgen.method.insertion import InsertionProcess
+from protgen.method.loss import (
+    LossConfig,
+    frame_velocity_loss,
+    generator_matching_loss,
+    training_times,
+)
+from protgen.method.process import (
+    ChainFrameFlow,
+    ChainLatent,
+    LatentProcess,
+    PathSample,
+    ProcessConfig,
+    ResidueFrameFlow,
+)
 from protgen.method.simulation import SimulationConfig, simulate
 
 PROCESSES = [ResidueFrameFlow, ChainFrameFlow]
@@ -22,7 +33,10 @@ PROCESSES = [ResidueFrameFlow, ChainFrameFlow]
 
 def _frames(shape, seed, scale=8.0):
     g = torch.Generator().manual_seed(seed)
-    return Rigid(so3.uniform(shape, torch.float64, generator=g), scale * torch.randn(*shape, 3, generator=g, dtype=torch.float64))
+    return Rigid(
+        so3.uniform(shape, torch.float64, generator=g),
+        scale * torch.randn(*shape, 3, generator=g, dtype=torch.float64),
+    )
 
 
 def _state(shape, seed, mask=None):
@@ -34,8 +48,12 @@ def test_processes_implement_the_latent_process_interface(cls):
     """Every member of the LatentProcess protocol exists; Process 2 composes Process 1, not inherits."""
     process = cls()
     members = [n for n in vars(LatentProcess) if not n.startswith("_")]
-    assert {"sample_time", "world_prior", "sample_path", "phi", "target", "start_time"} <= set(members)
-    assert all(callable(getattr(process, n)) for n in members if n not in ("config", "start_time")) and isinstance(process.config, ProcessConfig)
+    assert {"sample_time", "world_prior", "sample_path", "phi", "target", "start_time"} <= set(
+        members
+    )
+    assert all(
+        callable(getattr(process, n)) for n in members if n not in ("config", "start_time")
+    ) and isinstance(process.config, ProcessConfig)
     assert 0.0 <= process.start_time < 0.05
     assert not issubclass(cls, ResidueFrameFlow) or cls is ResidueFrameFlow
     if cls is ChainFrameFlow:
@@ -55,17 +73,26 @@ def test_targets_are_finite_differences_of_phi_along_the_path(cls):
     omega = so3.log(a.rots.transpose(-1, -2) @ b.rots) / (2 * eps)
     v = (b.trans - a.trans) / (2 * eps)
     assert torch.allclose(target.omega, omega, atol=1e-7) and torch.allclose(target.v, v, atol=1e-6)
-    end = process.phi(process.interpolate(path.y_0, path.y_1, torch.ones(3, dtype=torch.float64))).frames
-    assert torch.allclose(end.trans, x_1.frames.trans, atol=1e-10) and torch.allclose(end.rots, x_1.frames.rots, atol=1e-10)
+    end = process.phi(
+        process.interpolate(path.y_0, path.y_1, torch.ones(3, dtype=torch.float64))
+    ).frames
+    assert torch.allclose(end.trans, x_1.frames.trans, atol=1e-10) and torch.allclose(
+        end.rots, x_1.frames.rots, atol=1e-10
+    )
 
 
 def test_process_two_is_not_injective_and_its_target_differs_from_process_one():
     process = ChainFrameFlow()
     x_1 = _state((1, 6), 2)
-    path = process.sample_path(x_1, torch.tensor([0.4], dtype=torch.float64), torch.Generator().manual_seed(3))
+    path = process.sample_path(
+        x_1, torch.tensor([0.4], dtype=torch.float64), torch.Generator().manual_seed(3)
+    )
     k = _frames((1,), 4)
     y = path.y_t
-    moved = ChainLatent(y.g.compose(k), y.h.with_frames(Rigid(k.rots[:, None], k.trans[:, None]).invert().compose(y.h.frames)))
+    moved = ChainLatent(
+        y.g.compose(k),
+        y.h.with_frames(Rigid(k.rots[:, None], k.trans[:, None]).invert().compose(y.h.frames)),
+    )
     assert torch.allclose(process.phi(moved).frames.trans, process.phi(y).frames.trans, atol=1e-10)
     one = ResidueFrameFlow().target(PathSample(path.t, None, x_1, process.phi(y)))
     assert (process.target(path).omega - one.omega).abs().max() > 0.1
@@ -81,15 +108,26 @@ def test_global_motion_rotates_world_state_and_targets_as_the_convention_says(cl
 
     def move(y):
         if isinstance(y, ChainLatent):
-            return ChainLatent(Rigid(motion.rots.expand_as(y.g.rots), motion.trans.expand_as(y.g.trans)).compose(y.g), y.h)
-        return y.with_frames(Rigid(motion.rots.expand_as(y.frames.rots), motion.trans.expand_as(y.frames.trans)).compose(y.frames))
+            return ChainLatent(
+                Rigid(motion.rots.expand_as(y.g.rots), motion.trans.expand_as(y.g.trans)).compose(
+                    y.g
+                ),
+                y.h,
+            )
+        return y.with_frames(
+            Rigid(
+                motion.rots.expand_as(y.frames.rots), motion.trans.expand_as(y.frames.trans)
+            ).compose(y.frames)
+        )
 
     moved = PathSample(t, move(path.y_0), move(path.y_1), move(path.y_t))
     x, xm = process.phi(path.y_t).frames, process.phi(moved.y_t).frames
     assert torch.allclose(xm.trans, motion.apply(x.trans), atol=1e-9)
     a, b = process.target(path), process.target(moved)
     assert torch.allclose(b.omega, a.omega, atol=1e-9), "body angular velocity must be invariant"
-    assert torch.allclose(b.v, (motion.rots @ a.v[..., None])[..., 0], atol=1e-9), "world velocity must rotate"
+    assert torch.allclose(b.v, (motion.rots @ a.v[..., None])[..., 0], atol=1e-9), (
+        "world velocity must rotate"
+    )
 
 
 def test_loss_is_zero_at_the_target_ignores_padding_and_reports_terms():
@@ -117,15 +155,26 @@ def test_mid_time_density_is_the_stated_mixture_on_the_process_interval():
     """Empirical CDF of 40,000 "mid" draws against 0.5·u + 0.5·I_u(3, 3), I_u(3, 3) = 10u³ − 15u⁴ + 6u⁵,
     u the position in [t_min, t_max]: the Kolmogorov–Smirnov distance is within sampling noise."""
     process = ResidueFrameFlow(ProcessConfig(t_min=0.1, t_max=0.9))
-    t = training_times(process, 40_000, "mid", torch.Generator().manual_seed(3)).double().sort().values
+    t = (
+        training_times(process, 40_000, "mid", torch.Generator().manual_seed(3))
+        .double()
+        .sort()
+        .values
+    )
     assert t.min() >= 0.1 and t.max() <= 0.9
     u = (t - 0.1) / 0.8
     cdf = 0.5 * u + 0.5 * (10 * u**3 - 15 * u**4 + 6 * u**5)
     empirical = torch.arange(1, len(t) + 1, dtype=torch.float64) / len(t)
     assert (cdf - empirical).abs().max() < 1.63 / math.sqrt(len(t))  # KS at the 1 % level
-    uniform = training_times(process, 40_000, "uniform", torch.Generator().manual_seed(3)).double().sort().values
+    uniform = (
+        training_times(process, 40_000, "uniform", torch.Generator().manual_seed(3))
+        .double()
+        .sort()
+        .values
+    )
     assert ((uniform - 0.1) / 0.8 - empirical).abs().max() < 1.63 / math.sqrt(len(t))
-    assert (u - empirical).abs().max() > 0.05  # and differ from uniform ones by ~0.07: the test can fail
+    # and differ from uniform ones by ~0.07: the test can fail
+    assert (u - empirical).abs().max() > 0.05
 
 
 @pytest.mark.parametrize("kappa, eta", [(0.0, 1.0), (3.0, 1.0), (3.0, 0.5)])
@@ -144,7 +193,9 @@ def test_stochastic_translations_keep_the_marginal_of_gaussian_data(kappa, eta):
 
     config = SimulationConfig(steps=200, rot_rate=None, langevin=kappa, noise_scale=eta)
     rngs = [torch.Generator().manual_seed(k) for k in (5, 6)]
-    x_1, _ = simulate(posterior_mean_velocity, x_0, process.start_time, config, sigma=sigma, rngs=rngs)
+    x_1, _ = simulate(
+        posterior_mean_velocity, x_0, process.start_time, config, sigma=sigma, rngs=rngs
+    )
     var = x_1.frames.trans.var().item()
     assert torch.equal(x_1.frames.rots, x_0.frames.rots)
     if eta == 1.0:
@@ -152,7 +203,13 @@ def test_stochastic_translations_keep_the_marginal_of_gaussian_data(kappa, eta):
     else:
         assert var / s2 < 0.8, var
     with pytest.raises(ValueError, match="one generator per sample"):
-        simulate(posterior_mean_velocity, x_0, process.start_time, config if kappa else SimulationConfig(langevin=1.0), sigma=sigma)
+        simulate(
+            posterior_mean_velocity,
+            x_0,
+            process.start_time,
+            config if kappa else SimulationConfig(langevin=1.0),
+            sigma=sigma,
+        )
 
 
 @pytest.mark.parametrize("rot_rate", [None, 10.0])
@@ -169,7 +226,12 @@ def test_oracle_generator_carries_the_prior_to_its_data_point(rot_rate):
     for steps in (2, 20, 100):
         x, _ = simulate(oracle, x_0, 0.01, SimulationConfig(steps=steps, rot_rate=rot_rate))
         x, y = x.frames, x_1.frames
-        errors.append(((x.trans - y.trans).norm(dim=-1).max().item(), so3.angle(x.rots.transpose(-1, -2) @ y.rots).max().item()))
+        errors.append(
+            (
+                (x.trans - y.trans).norm(dim=-1).max().item(),
+                so3.angle(x.rots.transpose(-1, -2) @ y.rots).max().item(),
+            )
+        )
     if rot_rate is None:  # geodesic Euler steps are exact for the conditional flow
         assert all(e[0] < 1e-9 and e[1] < 1e-7 for e in errors)
     else:  # each step closes min(1, c·Δt) of the remaining geodesic: θ_K = θ_0·max(0, 1 − c·Δt)^K
@@ -203,7 +265,9 @@ class ToyProcess:
         return PathSample(t, y_0, z, self.interpolate(y_0, z, t))
 
     def interpolate(self, y_0, z, t):
-        return torch.stack([(1 - t) * y_0[:, 0] + t * z[:, 0], (1 - t**2) * y_0[:, 1] + t**2 * z[:, 1]], -1)
+        return torch.stack(
+            [(1 - t) * y_0[:, 0] + t * z[:, 0], (1 - t**2) * y_0[:, 1] + t**2 * z[:, 1]], -1
+        )
 
     def phi(self, y):
         return y.sum(-1, keepdim=True)
@@ -211,7 +275,6 @@ class ToyProcess:
     def target(self, path):
         t, y_0, z = path.t, path.y_0, path.y_1
         return ((z[:, 0] - y_0[:, 0]) + 2 * t * (z[:, 1] - y_0[:, 1]))[:, None]
-
 
 
 def marginal_generator(x, t, weights=PI):
@@ -233,7 +296,12 @@ def marginal_generator(x, t, weights=PI):
 def _ks(a, b):
     a, b = np.sort(a), np.sort(b)
     grid = np.concatenate([a, b])
-    return np.max(np.abs(np.searchsorted(a, grid, side="right") / len(a) - np.searchsorted(b, grid, side="right") / len(b)))
+    return np.max(
+        np.abs(
+            np.searchsorted(a, grid, side="right") / len(a)
+            - np.searchsorted(b, grid, side="right") / len(b)
+        )
+    )
 
 
 def _simulate_1d(generator_fn, x_0, steps=200):
@@ -248,14 +316,27 @@ def test_protgen_loss_learns_the_marginal_generator_of_a_non_injective_toy():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     process = ToyProcess()
-    layers = [torch.nn.Linear(2, 128), torch.nn.SiLU(), torch.nn.Linear(128, 128), torch.nn.SiLU(), torch.nn.Linear(128, 128), torch.nn.SiLU()]
+    layers = [
+        torch.nn.Linear(2, 128),
+        torch.nn.SiLU(),
+        torch.nn.Linear(128, 128),
+        torch.nn.SiLU(),
+        torch.nn.Linear(128, 128),
+        torch.nn.SiLU(),
+    ]
     net = torch.nn.Sequential(*layers, torch.nn.Linear(128, 1)).double()
     opt = torch.optim.Adam(net.parameters(), 3e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 2500)
     predict = lambda t, x: net(torch.cat([x, t[:, None]], -1))  # noqa: E731
     for _ in range(2500):
         # weight_clip = 1: w(t) = 1, the plain squared error (the toy's targets need no clipping)
-        loss = generator_matching_loss(process, lambda t, x: Prediction(predict(t, x)), process.sample_data(1024, g), g, config=LossConfig(weight_clip=1.0))
+        loss = generator_matching_loss(
+            process,
+            lambda t, x: Prediction(predict(t, x)),
+            process.sample_data(1024, g),
+            g,
+            config=LossConfig(weight_clip=1.0),
+        )
         opt.zero_grad()
         loss.total.backward()
         opt.step()
@@ -270,7 +351,8 @@ def test_protgen_loss_learns_the_marginal_generator_of_a_non_injective_toy():
     noisy = process.target(path)[:, 0]
     rel = ((learned - exact) ** 2).mean().sqrt() / exact.std()
     assert rel < 0.08, f"learned generator is off by {rel:.3f} of its spread"
-    assert ((noisy - exact) ** 2).mean().sqrt() / exact.std() > 0.5  # the targets themselves are far noisier
+    # the targets themselves are far noisier
+    assert ((noisy - exact) ** 2).mean().sqrt() / exact.std() > 0.5
     # 2. Simulating it reproduces Law(Φ(Y_1)). Two-sample KS at n = m = 4000, α = 0.001: critical
     # distance 0.0437. A mixture weight off by 0.1 (population distance ≈ 0.1) is rejected with
     # power > 0.999 — the negative control below is such a case and must be rejected.
@@ -278,8 +360,15 @@ def test_protgen_loss_learns_the_marginal_generator_of_a_non_injective_toy():
     truth = process.phi(process.sample_data(4000, g))[:, 0].numpy()
     with torch.no_grad():
         sim_learned = _simulate_1d(lambda x, t: predict(t[:, 0], x)[:, :1], x_0)[:, 0].numpy()
-    sim_exact = _simulate_1d(lambda x, t: marginal_generator(x[:, 0], t[:, 0])[:, None], x_0)[:, 0].numpy()
-    sim_wrong = _simulate_1d(lambda x, t: marginal_generator(x[:, 0], t[:, 0], PI + torch.tensor([0.1, -0.1], dtype=torch.float64))[:, None], x_0)[:, 0].numpy()
+    sim_exact = _simulate_1d(lambda x, t: marginal_generator(x[:, 0], t[:, 0])[:, None], x_0)[
+        :, 0
+    ].numpy()
+    sim_wrong = _simulate_1d(
+        lambda x, t: marginal_generator(
+            x[:, 0], t[:, 0], PI + torch.tensor([0.1, -0.1], dtype=torch.float64)
+        )[:, None],
+        x_0,
+    )[:, 0].numpy()
     critical = 1.949 * math.sqrt(2 / 4000)
     assert _ks(sim_exact, truth) < critical
     assert _ks(sim_learned, truth) < critical

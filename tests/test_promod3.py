@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from chains import HELIX, STRAND, ideal_chain
 from fixtures import HAIRPIN
-from protgen.data.dataset import BuildConfig, TrainingSet, build, find_structure_files
-from protgen.errors import StructureError
+
+from protgen.data.dataset import BuildConfig, build, find_structure_files
 from protgen.data.promod3 import DEB_MEMBER, extract_from_deb, read_structure_db, write_structure_db
 from protgen.data.segment import SegmentConfig
 from protgen.data.structure import write_backbone
+from protgen.errors import StructureError
 
 REAL_DB = os.environ.get("PROTGEN_PROMOD3_DB", "")
 
@@ -26,7 +26,12 @@ REAL_DB = os.environ.get("PROTGEN_PROMOD3_DB", "")
 def _entries():
     """Four chains: a helix, a strand, a hairpin, and a 20-residue helix (too short to keep)."""
     rng = np.random.default_rng(1)
-    shapes = [("1ABC", "A", [HELIX] * 50), ("2XYZ", "B", [STRAND] * 45), ("3HHH", "A", HAIRPIN), ("4SML", "C", [HELIX] * 20)]
+    shapes = [
+        ("1ABC", "A", [HELIX] * 50),
+        ("2XYZ", "B", [STRAND] * 45),
+        ("3HHH", "A", HAIRPIN),
+        ("4SML", "C", [HELIX] * 20),
+    ]
     out = []
     for k, (pdb_id, chain, shape) in enumerate(shapes):
         atoms = ideal_chain(shape) + rng.normal(0, 30, 3)
@@ -75,7 +80,11 @@ def _corrupt(data: bytes, kind: str) -> bytes:
         at = _sequence_block(data) + 8 + n
         return data[:at] + struct.pack("<Q", n + 1) + data[at + 8 :]
     if kind == "entry":  # entry 0 claims more residues than the file has
-        return data[:85 + 4 + 4 + 4 + 1 + 4] + struct.pack("<H", 60000) + data[85 + 4 + 4 + 4 + 1 + 4 + 2 :]
+        return (
+            data[: 85 + 4 + 4 + 4 + 1 + 4]
+            + struct.pack("<H", 60000)
+            + data[85 + 4 + 4 + 4 + 1 + 4 + 2 :]
+        )
     raise ValueError(kind)
 
 
@@ -89,11 +98,18 @@ def _sequence_block(data: bytes) -> int:
     return pos
 
 
-@pytest.mark.parametrize("kind, message", [
-    ("magic", "magic number 4321"), ("version", "format version 3"), ("type checks", "size-of-type checks"),
-    ("truncated", "truncated"), ("trailing", "8 bytes after the last block"), ("count", "coordinates block counts"),
-    ("entry", "entry 0 (1ABC_A) covers residues"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("magic", "magic number 4321"),
+        ("version", "format version 3"),
+        ("type checks", "size-of-type checks"),
+        ("truncated", "truncated"),
+        ("trailing", "8 bytes after the last block"),
+        ("count", "coordinates block counts"),
+        ("entry", "entry 0 (1ABC_A) covers residues"),
+    ],
+)
 def test_each_corruption_is_one_line_naming_file_and_fault(tmp_path, kind, message):
     good = write_structure_db(tmp_path / "good.dat", _entries()).read_bytes()
     bad = tmp_path / "bad.dat"
@@ -109,7 +125,11 @@ def _deb(path: Path, member: Path) -> Path:
     tar_bytes = io.BytesIO()
     with tarfile.open(fileobj=tar_bytes, mode="w") as tar:
         tar.add(member, arcname="./" + DEB_MEMBER)
-    parts = [("debian-binary", b"2.0\n"), ("control.tar.xz", lzma.compress(b"")), ("data.tar.xz", lzma.compress(tar_bytes.getvalue()))]
+    parts = [
+        ("debian-binary", b"2.0\n"),
+        ("control.tar.xz", lzma.compress(b"")),
+        ("data.tar.xz", lzma.compress(tar_bytes.getvalue())),
+    ]
     out = bytearray(b"!<arch>\n")
     for name, body in parts:
         out += f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(body):<10}`\n".encode()
@@ -132,14 +152,22 @@ def test_build_merges_a_database_and_pdb_files(tmp_path):
     dat = write_structure_db(tmp_path / "src" / "db.dat", _entries())
     write_backbone(tmp_path / "src" / "extra.pdb", ideal_chain(HELIX, 60).astype(np.float32))
     (tmp_path / "src" / "notes.dat").write_text("not a database: ignored by the folder walk")
-    assert sorted(p.name for p in find_structure_files([tmp_path / "src"])) == ["db.dat", "extra.pdb"]
+    assert sorted(p.name for p in find_structure_files([tmp_path / "src"])) == [
+        "db.dat",
+        "extra.pdb",
+    ]
     deb = _deb(tmp_path / "pkg.deb", dat)
-    config = BuildConfig(SegmentConfig(max_rg_ratio=10.0), cluster_method="greedy", val_fraction=0.0)
+    config = BuildConfig(
+        SegmentConfig(max_rg_ratio=10.0), cluster_method="greedy", val_fraction=0.0
+    )
     for source in ([tmp_path / "src"], [deb, tmp_path / "src" / "extra.pdb"]):
         ts = build(source, tmp_path / "set", config, force=True)
         ids = [r.id for r in ts.records]
         assert {"1ABC_A", "2XYZ_B", "3HHH_A"} <= set(ids) and len(ids) == 4, ids
-        assert any("4SML_C" in source and "length 20 outside 40..512" in reason for source, reason in ts.skipped())
+        assert any(
+            "4SML_C" in source and "length 20 outside 40..512" in reason
+            for source, reason in ts.skipped()
+        )
         k = ids.index("2XYZ_B")
         assert np.abs(ts.segment_atoms(k) - _entries()[1][3]).max() < 0.01
     assert not list(tmp_path.glob(".set*")), "the scratch copy of the unpacked database is removed"
@@ -148,7 +176,9 @@ def test_build_merges_a_database_and_pdb_files(tmp_path):
 @pytest.fixture
 def real_db() -> Path:
     if not REAL_DB or not Path(REAL_DB).is_file():
-        pytest.skip("set PROTGEN_PROMOD3_DB to structure_db.dat (or the promod3-data .deb) to test the real file")
+        pytest.skip(
+            "set PROTGEN_PROMOD3_DB to structure_db.dat (or the promod3-data .deb) to test the real file"
+        )
     return Path(REAL_DB)
 
 

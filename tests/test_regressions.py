@@ -5,9 +5,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-
 from chains import HELIX, ideal_chain
 from fixtures import HAIRPIN, training_set
+
 from protgen.data.structure import write_backbone
 from protgen.errors import CheckpointError, ProtgenError
 from protgen.network.ipa import PRESETS
@@ -39,7 +39,9 @@ def test_summary_keeps_design_figures_when_the_first_structure_fails(tmp_path, m
             calls["n"] += 1
             if calls["n"] == 1:
                 raise ProtgenError("ProteinMPNN failed on this backbone")
-            return [designability.Design("ACDEFGHIKLMNPQRSTVWY"[: len(pdb.read_text()) % 20 + 1], 1.0)] * num
+            return [
+                designability.Design("ACDEFGHIKLMNPQRSTVWY"[: len(pdb.read_text()) % 20 + 1], 1.0)
+            ] * num
 
     monkeypatch.setattr(designability, "ProteinMPNN", FakeMPNN)
     summary = evaluate(tmp_path / "in", tmp_path / "out", EvalConfig(mpnn="on"))
@@ -53,7 +55,12 @@ def test_sampling_starts_at_the_checkpoints_t_min(tmp_path, monkeypatch):
     from protgen.sampling import sample
 
     ts = training_set(tmp_path)
-    run = train(ts.path, tmp_path / "run", ModelConfig(PRESETS["tiny"], ProcessConfig(t_min=0.2)), TrainConfig(steps=3, **TINY))
+    run = train(
+        ts.path,
+        tmp_path / "run",
+        ModelConfig(PRESETS["tiny"], ProcessConfig(t_min=0.2)),
+        TrainConfig(steps=3, **TINY),
+    )
     seen = {}
     real = sample.simulate
 
@@ -62,7 +69,12 @@ def test_sampling_starts_at_the_checkpoints_t_min(tmp_path, monkeypatch):
         return real(predict, x_0, t_0, *args, **kwargs)
 
     monkeypatch.setattr(sample, "simulate", spy)
-    sample.sample_backbones(checkpoint.load_model(run.checkpoint), 10, [1], sample.SampleConfig(simulation=sample.SimulationConfig(steps=2)))
+    sample.sample_backbones(
+        checkpoint.load_model(run.checkpoint),
+        10,
+        [1],
+        sample.SampleConfig(simulation=sample.SimulationConfig(steps=2)),
+    )
     assert seen["t_0"] == 0.2
 
 
@@ -122,13 +134,47 @@ def test_a_protgen_0_1_model_config_loads_with_the_values_it_was_trained_with():
     from protgen.errors import CheckpointError
     from protgen.training.config import model_config_from_dict
 
-    old = {"network": {"node_dim": 128, "pair_dim": 32, "blocks": 4, "heads": 4, "head_dim": 16, "query_points": 4, "value_points": 8,
-                       "rbf": 16, "max_offset": 32, "pair_update": True, "node_layers": 0, "self_condition": True},
-           "process": {"name": "frames", "sigma": 10.0, "t_min": 0.01, "t_max": 0.99, "weight_clip": 0.9, "rot_weight": 0.5,
-                       "trans_weight": 1.0}}  # fmt: skip
+    old = {
+        "network": {
+            "node_dim": 128,
+            "pair_dim": 32,
+            "blocks": 4,
+            "heads": 4,
+            "head_dim": 16,
+            "query_points": 4,
+            "value_points": 8,
+            "rbf": 16,
+            "max_offset": 32,
+            "pair_update": True,
+            "node_layers": 0,
+            "self_condition": True,
+        },
+        "process": {
+            "name": "frames",
+            "sigma": 10.0,
+            "t_min": 0.01,
+            "t_max": 0.99,
+            "weight_clip": 0.9,
+            "rot_weight": 0.5,
+            "trans_weight": 1.0,
+        },
+    }
     config = model_config_from_dict(old)
-    assert config.network.position == "absolute" and config.network.node_layers == 0 and not config.network.motif
-    assert config.process.coupling == "independent" and config.process.name == "frames" and config.process.t_min == 0.01
-    assert (config.loss.weight_clip, config.loss.rot_weight, config.loss.trans_weight, config.loss.aux_weight) == (0.9, 0.5, 1.0, 0.0)
+    assert (
+        config.network.position == "absolute"
+        and config.network.node_layers == 0
+        and not config.network.motif
+    )
+    assert (
+        config.process.coupling == "independent"
+        and config.process.name == "frames"
+        and config.process.t_min == 0.01
+    )
+    assert (
+        config.loss.weight_clip,
+        config.loss.rot_weight,
+        config.loss.trans_weight,
+        config.loss.aux_weight,
+    ) == (0.9, 0.5, 1.0, 0.0)
     with pytest.raises(CheckpointError, match="not readable by this protgen"):
         model_config_from_dict({**old, "network": {**old["network"], "future_field": 1}})

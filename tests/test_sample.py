@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from fixtures import training_set
 
 from protgen.data.structure import read_structure
 from protgen.errors import ConfigError
@@ -15,58 +16,118 @@ from protgen.sampling.sample import parse_lengths
 from protgen.training.config import ModelConfig, TrainConfig
 from protgen.training.loop import train
 
-from fixtures import training_set
-
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ckpt")
     ts = training_set(tmp)
-    config = TrainConfig(steps=3, batch_size=2, crop_length=40, warmup=1, val_every=10**6, checkpoint_every=3)
+    config = TrainConfig(
+        steps=3, batch_size=2, crop_length=40, warmup=1, val_every=10**6, checkpoint_every=3
+    )
     return train(ts.path, tmp / "run", ModelConfig(PRESETS["tiny"]), config).checkpoint
 
 
 def _sample(*args):
-    return subprocess.run([sys.executable, "-m", "protgen", "sample", *args], capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "protgen", "sample", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def test_files_manifest_and_reproducibility(tmp_path, tiny_checkpoint):
-    common = ["--checkpoint", str(tiny_checkpoint), "--lengths", "12,20", "--num", "3", "--steps", "8", "--batch-size", "2"]
+    common = [
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--lengths",
+        "12,20",
+        "--num",
+        "3",
+        "--steps",
+        "8",
+        "--batch-size",
+        "2",
+    ]
     out = _sample(*common, "--out", str(tmp_path / "a"), "--seed", "7")
     assert out.returncode == 0, out.stderr
     files = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert files == ["len0012_0000.pdb", "len0012_0001.pdb", "len0012_0002.pdb", "len0020_0000.pdb", "len0020_0001.pdb", "len0020_0002.pdb", "manifest.csv"]
+    assert files == [
+        "len0012_0000.pdb",
+        "len0012_0001.pdb",
+        "len0012_0002.pdb",
+        "len0020_0000.pdb",
+        "len0020_0001.pdb",
+        "len0020_0002.pdb",
+        "manifest.csv",
+    ]
     with open(tmp_path / "a" / "manifest.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [int(r["length"]) for r in rows] == [12, 12, 12, 20, 20, 20] and all(r["steps"] == "8" for r in rows)
-    assert all(r["rot_rate"] == "5.0" for r in rows)  # a fixed-length model's default rotation schedule
+    assert [int(r["length"]) for r in rows] == [12, 12, 12, 20, 20, 20] and all(
+        r["steps"] == "8" for r in rows
+    )
+    # a fixed-length model's default rotation schedule
+    assert all(r["rot_rate"] == "5.0" for r in rows)
     assert len({r["checkpoint"] for r in rows}) == 1 and all(float(r["seconds"]) > 0 for r in rows)
     chain = read_structure(tmp_path / "a" / "len0020_0001.pdb").chains[0]
     assert len(chain) == 20 and chain.atom_mask.all() and set(chain.sequence) == {"G"}
     ca = chain.atoms[:, 1]
     assert np.isfinite(chain.atoms).all() and np.ptp(ca, axis=0).max() > 1.0
     # Same seed → identical files (even with another batch size); another seed → different files.
-    assert _sample(*common[:-2], "--batch-size", "3", "--out", str(tmp_path / "b"), "--seed", "7").returncode == 0
+    assert (
+        _sample(
+            *common[:-2], "--batch-size", "3", "--out", str(tmp_path / "b"), "--seed", "7"
+        ).returncode
+        == 0
+    )
     assert _sample(*common, "--out", str(tmp_path / "c"), "--seed", "8").returncode == 0
-    same = (tmp_path / "a" / "len0020_0001.pdb").read_bytes() == (tmp_path / "b" / "len0020_0001.pdb").read_bytes()
+    same = (tmp_path / "a" / "len0020_0001.pdb").read_bytes() == (
+        tmp_path / "b" / "len0020_0001.pdb"
+    ).read_bytes()
     a_atoms = read_structure(tmp_path / "a" / "len0020_0001.pdb").chains[0].atoms
     b_atoms = read_structure(tmp_path / "b" / "len0020_0001.pdb").chains[0].atoms
     assert same or np.abs(a_atoms - b_atoms).max() <= 2e-3
     rerun = _sample(*common, "--out", str(tmp_path / "d"), "--seed", "7")
     assert rerun.returncode == 0
-    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "d" / f).read_bytes() for f in files if f.endswith(".pdb"))
-    assert (tmp_path / "a" / "len0020_0001.pdb").read_bytes() != (tmp_path / "c" / "len0020_0001.pdb").read_bytes()
+    assert all(
+        (tmp_path / "a" / f).read_bytes() == (tmp_path / "d" / f).read_bytes()
+        for f in files
+        if f.endswith(".pdb")
+    )
+    assert (tmp_path / "a" / "len0020_0001.pdb").read_bytes() != (
+        tmp_path / "c" / "len0020_0001.pdb"
+    ).read_bytes()
 
 
-def test_stochastic_sampling_is_reproducible_per_seed_and_differs_from_the_ode(tmp_path, tiny_checkpoint):
-    common = ["--checkpoint", str(tiny_checkpoint), "--length", "16", "--num", "2", "--steps", "8", "--seed", "3"]
+def test_stochastic_sampling_is_reproducible_per_seed_and_differs_from_the_ode(
+    tmp_path, tiny_checkpoint
+):
+    common = [
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--length",
+        "16",
+        "--num",
+        "2",
+        "--steps",
+        "8",
+        "--seed",
+        "3",
+    ]
     sde = ["--langevin", "2", "--noise-scale", "0.5"]
-    for name, extra in (("ode", []), ("a", [*sde, "--batch-size", "2"]), ("b", [*sde, "--batch-size", "1"])):
+    for name, extra in (
+        ("ode", []),
+        ("a", [*sde, "--batch-size", "2"]),
+        ("b", [*sde, "--batch-size", "1"]),
+    ):
         out = _sample(*common, *extra, "--out", str(tmp_path / name))
         assert out.returncode == 0, out.stderr
-    atoms = {n: read_structure(tmp_path / n / "len0016_0001.pdb").chains[0].atoms for n in ("ode", "a", "b")}
-    assert np.abs(atoms["a"] - atoms["b"]).max() <= 2e-3  # the noise is the sample's own, not its batch's
+    atoms = {
+        n: read_structure(tmp_path / n / "len0016_0001.pdb").chains[0].atoms
+        for n in ("ode", "a", "b")
+    }
+    # the noise is the sample's own, not its batch's
+    assert np.abs(atoms["a"] - atoms["b"]).max() <= 2e-3
     assert np.abs(atoms["a"] - atoms["ode"]).max() > 0.1
     with open(tmp_path / "a" / "manifest.csv", newline="") as handle:
         row = next(csv.DictReader(handle))
@@ -74,18 +135,44 @@ def test_stochastic_sampling_is_reproducible_per_seed_and_differs_from_the_ode(t
 
 
 def test_worker_processes_write_the_same_files_and_manifest_order(tmp_path, tiny_checkpoint):
-    common = ["--checkpoint", str(tiny_checkpoint), "--lengths", "10,14", "--num", "2", "--steps", "5", "--batch-size", "1", "--threads", "1"]
+    common = [
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--lengths",
+        "10,14",
+        "--num",
+        "2",
+        "--steps",
+        "5",
+        "--batch-size",
+        "1",
+        "--threads",
+        "1",
+    ]
     assert _sample(*common, "--out", str(tmp_path / "one")).returncode == 0
     out = _sample(*common, "--workers", "2", "--out", str(tmp_path / "two"))
     assert out.returncode == 0, out.stderr
     names = ["len0010_0000.pdb", "len0010_0001.pdb", "len0014_0000.pdb", "len0014_0001.pdb"]
-    assert all((tmp_path / "one" / f).read_bytes() == (tmp_path / "two" / f).read_bytes() for f in names)
+    assert all(
+        (tmp_path / "one" / f).read_bytes() == (tmp_path / "two" / f).read_bytes() for f in names
+    )
     with open(tmp_path / "two" / "manifest.csv", newline="") as handle:
         assert [r["file"] for r in csv.DictReader(handle)] == names
 
 
 def test_refuses_to_overwrite_unless_forced(tmp_path, tiny_checkpoint):
-    args = ["--checkpoint", str(tiny_checkpoint), "--length", "10", "--num", "2", "--steps", "3", "--out", str(tmp_path / "o")]
+    args = [
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--length",
+        "10",
+        "--num",
+        "2",
+        "--steps",
+        "3",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     assert _sample(*args).returncode == 0
     before = (tmp_path / "o" / "len0010_0000.pdb").read_bytes()
     again = _sample(*args, "--seed", "5")
@@ -96,8 +183,21 @@ def test_refuses_to_overwrite_unless_forced(tmp_path, tiny_checkpoint):
 
 
 def test_trajectory_and_cif_output(tmp_path, tiny_checkpoint):
-    out = _sample("--checkpoint", str(tiny_checkpoint), "--length", "9", "--num", "1", "--steps", "4", "--trajectory",
-                  "--format", "cif", "--out", str(tmp_path / "t"))
+    out = _sample(
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--length",
+        "9",
+        "--num",
+        "1",
+        "--steps",
+        "4",
+        "--trajectory",
+        "--format",
+        "cif",
+        "--out",
+        str(tmp_path / "t"),
+    )
     assert out.returncode == 0, out.stderr
     s = read_structure(tmp_path / "t" / "len0009_0000_traj.cif")
     assert s.model_count == 5 and len(s.chains[0]) == 9
@@ -127,7 +227,16 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_checkpoint, arg
 
 def test_unwritable_directory_is_reported(tmp_path, tiny_checkpoint):
     (tmp_path / "file").write_text("x")
-    out = _sample("--checkpoint", str(tiny_checkpoint), "--length", "10", "--num", "1", "--out", str(tmp_path / "file" / "sub"))
+    out = _sample(
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--length",
+        "10",
+        "--num",
+        "1",
+        "--out",
+        str(tmp_path / "file" / "sub"),
+    )
     assert out.returncode == 1 and "cannot write" in out.stderr
 
 
@@ -149,7 +258,12 @@ def test_clash_guidance_pushes_overlapping_segments_apart_equivariantly():
     from protgen.sampling.guidance import ClashGuidance, clash_penalty
 
     torch.manual_seed(0)
-    ca = torch.cat([torch.arange(8.0)[:, None] * torch.tensor([3.8, 0, 0]), torch.arange(8.0)[:, None] * torch.tensor([3.8, 0, 0]) + 1.0])[None]
+    ca = torch.cat(
+        [
+            torch.arange(8.0)[:, None] * torch.tensor([3.8, 0, 0]),
+            torch.arange(8.0)[:, None] * torch.tensor([3.8, 0, 0]) + 1.0,
+        ]
+    )[None]
     x = WorldState.of(Rigid(so3.uniform((1, 16)), ca.clone()))
 
     class Fixed:
@@ -182,13 +296,20 @@ def test_shipped_models_load_as_the_command_line_uses_them(kind):
     assert path.stat().st_size < 20 * 2**20
     config = load_model(path).config
     assert config.network.neighbours == (48 if kind == "sparse" else 0)
-    assert config.network.motif == (kind == "motif") and config.network.insertion == (kind == "insertion")
+    assert config.network.motif == (kind == "motif") and config.network.insertion == (
+        kind == "insertion"
+    )
     assert config.process.name == ("insertion" if kind == "insertion" else "frames")
 
 
 def test_sparse_flag_samples_with_the_shipped_sparse_model(tmp_path):
-    out = _sample("--sparse", "--length", "30", "--num", "1", "--steps", "3", "--out", str(tmp_path / "s"))
+    out = _sample(
+        "--sparse", "--length", "30", "--num", "1", "--steps", "3", "--out", str(tmp_path / "s")
+    )
     assert out.returncode == 0, out.stderr
     with open(tmp_path / "s" / "manifest.csv", newline="") as handle:
         (row,) = list(csv.DictReader(handle))
-    assert row["length"] == "30" and len(read_structure(tmp_path / "s" / row["file"]).chains[0].atoms) == 30
+    assert (
+        row["length"] == "30"
+        and len(read_structure(tmp_path / "s" / row["file"]).chains[0].atoms) == 30
+    )

@@ -32,7 +32,9 @@ def test_log_exp_round_trip(lo, hi):
 def test_exp_log_round_trip_on_haar_rotations():
     r = so3.uniform((4000,), torch.float64, generator=torch.Generator().manual_seed(1))
     assert torch.allclose(so3.exp(so3.log(r)), r, atol=1e-10)
-    assert torch.allclose(r @ r.transpose(-1, -2), torch.eye(3, dtype=torch.float64).expand(4000, 3, 3), atol=1e-12)
+    assert torch.allclose(
+        r @ r.transpose(-1, -2), torch.eye(3, dtype=torch.float64).expand(4000, 3, 3), atol=1e-12
+    )
     assert torch.allclose(torch.det(r), torch.ones(4000, dtype=torch.float64))
 
 
@@ -44,7 +46,10 @@ def test_float32_is_accurate_and_any_leading_shape_works():
 
 def test_geodesic_endpoints_and_constant_speed():
     g = torch.Generator().manual_seed(2)
-    r0, r1 = so3.uniform((50,), torch.float64, generator=g), so3.uniform((50,), torch.float64, generator=g)
+    r0, r1 = (
+        so3.uniform((50,), torch.float64, generator=g),
+        so3.uniform((50,), torch.float64, generator=g),
+    )
     assert torch.allclose(so3.geodesic(r0, r1, 0.0), r0, atol=1e-12)
     assert torch.allclose(so3.geodesic(r0, r1, 1.0), r1, atol=1e-10)
     total = so3.angle(r0.transpose(-1, -2) @ r1)
@@ -70,7 +75,10 @@ def test_gradcheck_exp_and_log(theta):
 
 def test_no_nan_gradient_through_geodesic_at_identity_and_half_turn():
     r0 = torch.eye(3, dtype=torch.float64)
-    for r1 in [torch.eye(3, dtype=torch.float64), so3.exp(torch.tensor([math.pi, 0, 0], dtype=torch.float64))]:
+    for r1 in [
+        torch.eye(3, dtype=torch.float64),
+        so3.exp(torch.tensor([math.pi, 0, 0], dtype=torch.float64)),
+    ]:
         r1 = r1.clone().requires_grad_(True)
         so3.geodesic(r0, r1, 0.3).sum().backward()
         assert torch.isfinite(r1.grad).all()

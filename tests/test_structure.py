@@ -1,15 +1,13 @@
 """Structure I/O: round trips through every format, and one clear error for every kind of bad file."""
 
 import gzip
-import io
 
 import numpy as np
 import pytest
-
-from protgen.errors import StructureError
-from protgen.data.structure import read_structure, write_backbone
-
 from chains import HELIX, STRAND, ideal_chain
+
+from protgen.data.structure import read_structure, write_backbone
+from protgen.errors import StructureError
 
 
 @pytest.fixture
@@ -48,27 +46,50 @@ def test_gzip_binarycif_and_no_extension_are_sniffed(tmp_path, helix):
     bcif.write(str(tmp_path / "a.bcif"))
     (tmp_path / "a_bcif_gz").write_bytes(gzip.compress((tmp_path / "a.bcif").read_bytes()))
     for name in ("a.bcif", "a_bcif_gz"):
-        np.testing.assert_allclose(read_structure(tmp_path / name).chains[0].atoms, helix, atol=2e-3)
+        np.testing.assert_allclose(
+            read_structure(tmp_path / name).chains[0].atoms, helix, atol=2e-3
+        )
 
 
 def _pdb_line(serial, name, res, chain, resid, xyz, icode=" ", altloc=" ", het=False, occ=1.0):
     rec = "HETATM" if het else "ATOM  "
-    return (f"{rec}{serial:5d} {name:<4s}{altloc}{res:>3s} {chain}{resid:4d}{icode}   "
-            f"{xyz[0]:8.3f}{xyz[1]:8.3f}{xyz[2]:8.3f}{occ:6.2f}{0.0:6.2f}          {name[0]:>2s}")
+    return (
+        f"{rec}{serial:5d} {name:<4s}{altloc}{res:>3s} {chain}{resid:4d}{icode}   "
+        f"{xyz[0]:8.3f}{xyz[1]:8.3f}{xyz[2]:8.3f}{occ:6.2f}{0.0:6.2f}          {name[0]:>2s}"
+    )
 
 
 def test_altloc_insertion_codes_mse_and_missing_atoms(tmp_path):
     atoms = ideal_chain(STRAND, 4)
     lines, k = [], 1
-    specs = [("ALA", 1, " ", False), ("MSE", 2, " ", True), ("GLY", 2, "A", False), ("SER", 3, " ", False)]
+    specs = [
+        ("ALA", 1, " ", False),
+        ("MSE", 2, " ", True),
+        ("GLY", 2, "A", False),
+        ("SER", 3, " ", False),
+    ]
     for i, (res, resid, icode, het) in enumerate(specs):
         for j, name in enumerate(("N", "CA", "C", "O")):
             if res == "SER" and name == "O":
                 continue
-            lines.append(_pdb_line(k, name, res, "B", resid, atoms[i, j], icode=icode, het=het, altloc="A" if i == 0 else " "))
+            lines.append(
+                _pdb_line(
+                    k,
+                    name,
+                    res,
+                    "B",
+                    resid,
+                    atoms[i, j],
+                    icode=icode,
+                    het=het,
+                    altloc="A" if i == 0 else " ",
+                )
+            )
             k += 1
             if i == 0:
-                lines.append(_pdb_line(k, name, res, "B", resid, atoms[i, j] + 3.0, altloc="B", occ=0.5))
+                lines.append(
+                    _pdb_line(k, name, res, "B", resid, atoms[i, j] + 3.0, altloc="B", occ=0.5)
+                )
                 k += 1
     (tmp_path / "m.pdb").write_text("\n".join(lines) + "\nEND\n")
     (chain,) = read_structure(tmp_path / "m.pdb").chains
@@ -85,7 +106,10 @@ def test_altloc_insertion_codes_mse_and_missing_atoms(tmp_path):
         (b"\x00\x01\x02\x03binary\x00" * 50, "binary"),
         (gzip.compress(b"ATOM      1  N   GLY A   1" * 100)[:40], "gzip"),
         (b"hello, this is a text file\nwith two lines\n", "not a PDB"),
-        (b"ATOM      1  P    DA A   1       1.000   2.000   3.000  1.00  0.00           P\nEND\n", "amino-acid"),
+        (
+            b"ATOM      1  P    DA A   1       1.000   2.000   3.000  1.00  0.00           P\nEND\n",
+            "amino-acid",
+        ),
     ],
     ids=["empty", "binary", "truncated-gzip", "text", "dna-only"],
 )

@@ -2,39 +2,44 @@
 steps are skipped, DDP ranks agree, and bad configs fail in one line."""
 
 import csv
-from contextlib import nullcontext
-from dataclasses import replace
 import os
 import signal
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from fixtures import training_set
 
-from protgen.training import checkpoint
-from protgen.errors import CheckpointError, ConfigError, DatasetError, ProtgenError
 from protgen.data.loader import collate
+from protgen.errors import CheckpointError, ProtgenError
 from protgen.method.process import ResidueFrameFlow
 from protgen.network.ipa import PRESETS
 from protgen.network.model import GeneratorModel
+from protgen.training import checkpoint
 from protgen.training.config import ModelConfig, TrainConfig
 from protgen.training.loop import train
 from protgen.training.validation import validation_loss as validate
 
-from fixtures import training_set
-
 TINY = ModelConfig(PRESETS["tiny"])
-FAST = dict(batch_size=2, crop_length=40, warmup=5, log_every=1, val_every=10**6, checkpoint_every=5)
+FAST = dict(
+    batch_size=2, crop_length=40, warmup=5, log_every=1, val_every=10**6, checkpoint_every=5
+)
 
 
 def _terms(run, step: int) -> tuple[float, ...]:
     """The loss terms (rot, trans) logged at ``step``."""
     with open(Path(run) / "metrics.csv", newline="") as handle:
-        return next((float(r["rot"]), float(r["trans"])) for r in csv.DictReader(handle) if int(r["step"]) == step)
+        return next(
+            (float(r["rot"]), float(r["trans"]))
+            for r in csv.DictReader(handle)
+            if int(r["step"]) == step
+        )
 
 
 def _losses(run):
@@ -46,9 +51,22 @@ def test_overfitting_one_chain_drives_the_loss_down_tenfold(tmp_path):
     ts = training_set(tmp_path, n_chains=1, val_fraction=0.0)
     batches = [collate([ts.segment_atoms(0)] * 4, ["x"] * 4)]
     before = GeneratorModel(TINY.network).eval()
-    result = train(ts.path, tmp_path / "run", TINY, TrainConfig(steps=1500, lr=2e-3, ema_decay=0.99, **{**FAST, "batch_size": 4, "log_every": 50, "checkpoint_every": 1500}))
+    result = train(
+        ts.path,
+        tmp_path / "run",
+        TINY,
+        TrainConfig(
+            steps=1500,
+            lr=2e-3,
+            ema_decay=0.99,
+            **{**FAST, "batch_size": 4, "log_every": 50, "checkpoint_every": 1500},
+        ),
+    )
     after = checkpoint.load_model(result.checkpoint)
-    start, end = validate(before, ResidueFrameFlow(), batches, seed=0), validate(after.model, after.process, batches, seed=0)
+    start, end = (
+        validate(before, ResidueFrameFlow(), batches, seed=0),
+        validate(after.model, after.process, batches, seed=0),
+    )
     # At small t the noise hides the data's orientation, an irreducible part of the loss for an
     # equivariant network; from t = 0.5 on the posterior concentrates and the loss must collapse.
     late = [0.5, 0.7, 0.9]
@@ -79,9 +97,35 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
 def test_sigint_or_sigterm_writes_a_checkpoint_that_resumes(tmp_path, stop):
     ts = training_set(tmp_path)
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "protgen", "train", "--data", str(ts.path), "--out", str(run), "--preset", "tiny",
-           "--steps", "100000", "--batch-size", "2", "--crop-length", "40", "--checkpoint-every", "100000", "--log-every", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "protgen",
+        "train",
+        "--data",
+        str(ts.path),
+        "--out",
+        str(run),
+        "--preset",
+        "tiny",
+        "--steps",
+        "100000",
+        "--batch-size",
+        "2",
+        "--crop-length",
+        "40",
+        "--checkpoint-every",
+        "100000",
+        "--log-every",
+        "1",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     deadline = time.time() + 120
     while not (run / "metrics.csv").exists() and time.time() < deadline:
         time.sleep(0.2)
@@ -134,8 +178,21 @@ def test_two_ddp_ranks_on_cpu_end_with_identical_weights(tmp_path):
     ts = training_set(tmp_path, n_chains=8, val_fraction=0.0)
     script = tmp_path / "ddp.py"
     script.write_text(_DDP_SCRIPT)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517", str(script), str(ts.path), str(tmp_path / "run")]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        str(script),
+        str(ts.path),
+        str(tmp_path / "run"),
+    ]
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     a, b = torch.load(tmp_path / "run" / "rank0.pt"), torch.load(tmp_path / "run" / "rank1.pt")
     initial = GeneratorModel(TINY.network).state_dict()
@@ -146,20 +203,44 @@ def test_two_ddp_ranks_on_cpu_end_with_identical_weights(tmp_path):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "protgen", *args], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "protgen", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def test_bad_inputs_fail_in_one_line(tmp_path):
     ts = training_set(tmp_path)
     (tmp_path / "bad.toml").write_text("[train]\nstepz = 3\n")
-    out = _cli("train", "--data", str(ts.path), "--out", str(tmp_path / "r"), "--config", str(tmp_path / "bad.toml"))
-    assert out.returncode == 1 and "unknown key(s) stepz" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    out = _cli(
+        "train",
+        "--data",
+        str(ts.path),
+        "--out",
+        str(tmp_path / "r"),
+        "--config",
+        str(tmp_path / "bad.toml"),
+    )
+    assert (
+        out.returncode == 1
+        and "unknown key(s) stepz" in out.stderr
+        and len(out.stderr.strip().splitlines()) == 1
+    )
     out = _cli("train", "--data", str(tmp_path), "--out", str(tmp_path / "r"))
-    assert out.returncode == 1 and "not a protgen training set" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert (
+        out.returncode == 1
+        and "not a protgen training set" in out.stderr
+        and len(out.stderr.strip().splitlines()) == 1
+    )
     train(ts.path, tmp_path / "run", TINY, TrainConfig(steps=2, **FAST))
     state = checkpoint.load(tmp_path / "run" / "checkpoint.pt")
     state["model_config"]["network"] = vars(PRESETS["small"]).copy()
-    checkpoint.save(tmp_path / "other.pt", {k: v for k, v in state.items() if k not in ("format_version", "protgen_version")})
+    checkpoint.save(
+        tmp_path / "other.pt",
+        {k: v for k, v in state.items() if k not in ("format_version", "protgen_version")},
+    )
     with pytest.raises(CheckpointError, match="incompatible"):
         checkpoint.load_model(tmp_path / "other.pt")
     state["format_version"] = 99
@@ -196,8 +277,15 @@ def test_chain_process_is_a_config_field_that_trains_and_samples(tmp_path):
     config = ModelConfig(PRESETS["tiny"], ProcessConfig(name="chain"))
     result = train(ts.path, tmp_path / "run", config, TrainConfig(steps=6, **FAST))
     trained = checkpoint.load_model(result.checkpoint)
-    assert trained.payload["model_config"]["process"]["name"] == "chain" and type(trained.process).__name__ == "ChainFrameFlow"
-    rows = sample_to_directory(result.checkpoint, tmp_path / "samples", SampleConfig(lengths=(15,), num=2, simulation=SimulationConfig(steps=5)))
+    assert (
+        trained.payload["model_config"]["process"]["name"] == "chain"
+        and type(trained.process).__name__ == "ChainFrameFlow"
+    )
+    rows = sample_to_directory(
+        result.checkpoint,
+        tmp_path / "samples",
+        SampleConfig(lengths=(15,), num=2, simulation=SimulationConfig(steps=5)),
+    )
     assert len(rows) == 2 and (tmp_path / "samples" / "len0015_0001.pdb").exists()
 
 
@@ -208,12 +296,15 @@ def test_bf16_autocast_trains_close_to_float32(tmp_path):
     ts = training_set(tmp_path)
     runs = {}
     for bf16 in (False, True):
-        result = train(ts.path, tmp_path / f"bf16_{bf16}", TINY, TrainConfig(steps=3, bf16=bf16, **FAST))
+        result = train(
+            ts.path, tmp_path / f"bf16_{bf16}", TINY, TrainConfig(steps=3, bf16=bf16, **FAST)
+        )
         assert result.step == 3
         runs[bf16] = _losses(tmp_path / f"bf16_{bf16}")
     assert checkpoint.load(tmp_path / "bf16_True")["train_config"]["bf16"] is True
     assert all(np.isfinite(v) for r in runs.values() for v in r.values())
-    terms = {bf16: _terms(tmp_path / f"bf16_{bf16}", 3) for bf16 in (False, True)}  # the total alone may agree to 6 digits
+    # the total alone may agree to 6 digits
+    terms = {bf16: _terms(tmp_path / f"bf16_{bf16}", 3) for bf16 in (False, True)}
     assert terms[False] != terms[True], terms
     assert all(abs(a - b) < 0.05 * abs(a) for a, b in zip(terms[False], terms[True])), terms
 
@@ -225,20 +316,78 @@ def test_init_from_a_dense_run_fine_tunes_a_sparse_network_from_its_weights(tmp_
     ts = training_set(tmp_path)
     train(ts.path, tmp_path / "dense", TINY, TrainConfig(steps=3, **FAST))
     source = checkpoint.load_model(tmp_path / "dense")
-    common = ["--data", str(ts.path), "--steps", "2", "--batch-size", "2", "--crop-length", "40", "--warmup", "1",
-              "--val-every", "1000000", "--threads", "1"]  # fmt: skip
-    out = _cli("train", *common, "--out", str(tmp_path / "sparse"), "--init-from", str(tmp_path / "dense"), "--neighbours", "8", "--lr", "1e-12")
+    common = [
+        "--data",
+        str(ts.path),
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--crop-length",
+        "40",
+        "--warmup",
+        "1",
+        "--val-every",
+        "1000000",
+        "--threads",
+        "1",
+    ]
+    out = _cli(
+        "train",
+        *common,
+        "--out",
+        str(tmp_path / "sparse"),
+        "--init-from",
+        str(tmp_path / "dense"),
+        "--neighbours",
+        "8",
+        "--lr",
+        "1e-12",
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     tuned = checkpoint.load_model(tmp_path / "sparse")
     assert tuned.config.network == replace(source.config.network, neighbours=8)
     a, b = source.model.network.state_dict(), tuned.model.network.state_dict()
-    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), "two steps at lr 1e-12 keep the source's weights"
-    out = _cli("sample", "--checkpoint", str(tmp_path / "sparse"), "--length", "30", "--num", "1", "--steps", "3", "--out", str(tmp_path / "pdb_out"))
-    assert out.returncode == 0 and len(list((tmp_path / "pdb_out").glob("*.pdb"))) == 1, out.stderr[-2000:]
-    out = _cli("train", *common, "--out", str(tmp_path / "bigger"), "--init-from", str(tmp_path / "dense"), "--preset", "small")
-    assert out.returncode == 1 and "network differs" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), (
+        "two steps at lr 1e-12 keep the source's weights"
+    )
+    out = _cli(
+        "sample",
+        "--checkpoint",
+        str(tmp_path / "sparse"),
+        "--length",
+        "30",
+        "--num",
+        "1",
+        "--steps",
+        "3",
+        "--out",
+        str(tmp_path / "pdb_out"),
+    )
+    assert out.returncode == 0 and len(list((tmp_path / "pdb_out").glob("*.pdb"))) == 1, out.stderr[
+        -2000:
+    ]
+    out = _cli(
+        "train",
+        *common,
+        "--out",
+        str(tmp_path / "bigger"),
+        "--init-from",
+        str(tmp_path / "dense"),
+        "--preset",
+        "small",
+    )
+    assert (
+        out.returncode == 1
+        and "network differs" in out.stderr
+        and len(out.stderr.strip().splitlines()) == 1
+    ), out.stderr
     out = _cli("train", *common, "--out", str(tmp_path / "neg"), "--neighbours", "-1")
-    assert out.returncode == 1 and "--neighbours -1" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert (
+        out.returncode == 1
+        and "--neighbours -1" in out.stderr
+        and len(out.stderr.strip().splitlines()) == 1
+    ), out.stderr
 
 
 def test_denoising_diagnostics_score_an_oracle_exactly_and_feed_the_second_pass_the_first():
@@ -247,10 +396,17 @@ def test_denoising_diagnostics_score_an_oracle_exactly_and_feed_the_second_pass_
     from types import SimpleNamespace
 
     from chains import HELIX, ideal_chain
+
     from protgen.method.process import ProcessConfig, make_process
     from protgen.training.validation import denoising_diagnostics
 
-    batch = collate([ideal_chain([HELIX] * 30).astype(np.float32), ideal_chain([HELIX] * 24).astype(np.float32)], ["a", "b"])
+    batch = collate(
+        [
+            ideal_chain([HELIX] * 30).astype(np.float32),
+            ideal_chain([HELIX] * 24).astype(np.float32),
+        ],
+        ["a", "b"],
+    )
     truth, fed, returned = batch.x_1.frames, [], []
 
     def oracle(t, x_t, self_cond=None):
@@ -265,9 +421,13 @@ def test_denoising_diagnostics_score_an_oracle_exactly_and_feed_the_second_pass_
     (d,) = denoising_diagnostics(oracle, process, [batch], seed=0, times=(0.5,))
     assert d.rmsd < 1e-3 and d.helix_recall == 1.0 and d.clashes_per_100 == 0.0
     (one,) = denoising_diagnostics(needs_self_condition, process, [batch], seed=0, times=(0.5,))
-    (two,) = denoising_diagnostics(needs_self_condition, process, [batch], seed=0, times=(0.5,), self_condition=True)
+    (two,) = denoising_diagnostics(
+        needs_self_condition, process, [batch], seed=0, times=(0.5,), self_condition=True
+    )
     assert one.rmsd > 1.0 and one.helix_recall < 0.5 and two.rmsd < 1e-3 and two.helix_recall == 1.0
-    assert fed[0] is None and fed[1] is None and fed[2] is returned[1], "one pass sees no x̂_1; with self-conditioning the second is fed the first's"
+    assert fed[0] is None and fed[1] is None and fed[2] is returned[1], (
+        "one pass sees no x̂_1; with self-conditioning the second is fed the first's"
+    )
 
 
 def test_init_from_grows_sequence_layers_starting_as_the_source_network(tmp_path):
@@ -281,33 +441,91 @@ def test_init_from_grows_sequence_layers_starting_as_the_source_network(tmp_path
     ts = training_set(tmp_path)
     train(ts.path, tmp_path / "small", TINY, TrainConfig(steps=3, **FAST))
     (tmp_path / "grow.toml").write_text('preset = "tiny"\n[network]\nnode_layers = 2\n')
-    common = ["--data", str(ts.path), "--steps", "2", "--batch-size", "2", "--crop-length", "40", "--warmup", "1",
-              "--val-every", "1000000", "--threads", "1"]  # fmt: skip
-    out = _cli("train", *common, "--out", str(tmp_path / "grown"), "--init-from", str(tmp_path / "small"), "--config", str(tmp_path / "grow.toml"), "--lr", "1e-12")
+    common = [
+        "--data",
+        str(ts.path),
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--crop-length",
+        "40",
+        "--warmup",
+        "1",
+        "--val-every",
+        "1000000",
+        "--threads",
+        "1",
+    ]
+    out = _cli(
+        "train",
+        *common,
+        "--out",
+        str(tmp_path / "grown"),
+        "--init-from",
+        str(tmp_path / "small"),
+        "--config",
+        str(tmp_path / "grow.toml"),
+        "--lr",
+        "1e-12",
+    )
     assert out.returncode == 0, out.stderr[-2000:]
-    source, grown = checkpoint.load_model(tmp_path / "small"), checkpoint.load_model(tmp_path / "grown")
+    source, grown = (
+        checkpoint.load_model(tmp_path / "small"),
+        checkpoint.load_model(tmp_path / "grown"),
+    )
     assert grown.config.network == replace(source.config.network, node_layers=2)
     assert grown.model.network.parameter_count() > source.model.network.parameter_count()
     g = torch.Generator().manual_seed(0)
     mask = torch.ones(2, 30, dtype=torch.bool)
     mask[1, 25:] = False
-    frames = Rigid(so3.exp(torch.randn(2, 30, 3, generator=g)), 10 * torch.randn(2, 30, 3, generator=g))
+    frames = Rigid(
+        so3.exp(torch.randn(2, 30, 3, generator=g)), 10 * torch.randn(2, 30, 3, generator=g)
+    )
     x_t = WorldState(frames, mask, torch.arange(30).expand(2, 30))
     t = torch.tensor([0.3, 0.8])
     with torch.no_grad():
         a, b = source.model.network(t, x_t).x1_hat, grown.model.network(t, x_t).x1_hat
-    assert torch.allclose(a.trans[mask], b.trans[mask], atol=1e-4) and torch.allclose(a.rots[mask], b.rots[mask], atol=1e-5)
-    out = _cli("train", *common, "--out", str(tmp_path / "trained"), "--init-from", str(tmp_path / "small"), "--config", str(tmp_path / "grow.toml"), "--lr", "1e-2")
+    assert torch.allclose(a.trans[mask], b.trans[mask], atol=1e-4) and torch.allclose(
+        a.rots[mask], b.rots[mask], atol=1e-5
+    )
+    out = _cli(
+        "train",
+        *common,
+        "--out",
+        str(tmp_path / "trained"),
+        "--init-from",
+        str(tmp_path / "small"),
+        "--config",
+        str(tmp_path / "grow.toml"),
+        "--lr",
+        "1e-2",
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     state = checkpoint.load_model(tmp_path / "trained").model.network.state_dict()
     assert state["blocks.0.seq.layers.1.linear2.weight"].abs().max() > 0, "the new layers train"
     (tmp_path / "shrink.toml").write_text('preset = "tiny"\n[network]\nnode_layers = 1\n')
-    out = _cli("train", *common, "--out", str(tmp_path / "shrunk"), "--init-from", str(tmp_path / "grown"), "--config", str(tmp_path / "shrink.toml"))
-    assert out.returncode == 1 and "node_layers 2 vs 1" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    out = _cli(
+        "train",
+        *common,
+        "--out",
+        str(tmp_path / "shrunk"),
+        "--init-from",
+        str(tmp_path / "grown"),
+        "--config",
+        str(tmp_path / "shrink.toml"),
+    )
+    assert (
+        out.returncode == 1
+        and "node_layers 2 vs 1" in out.stderr
+        and len(out.stderr.strip().splitlines()) == 1
+    ), out.stderr
 
 
 @pytest.mark.parametrize("process", ["frames", "insertion"])
-def test_every_chain_weighs_one_over_the_chains_per_step_whatever_its_length(tmp_path, monkeypatch, process):
+def test_every_chain_weighs_one_over_the_chains_per_step_whatever_its_length(
+    tmp_path, monkeypatch, process
+):
     """Whole steps: a step holds batch_size chains in pair-budget micro-batches, and its objective
     is the plain mean over those chains — probed with a loss linear in a per-chain value c_i:
     the gradient is Σ_i weight_i·c_i, which must be mean(c) for c = 1 and for c = N_i (so no
@@ -315,8 +533,14 @@ def test_every_chain_weighs_one_over_the_chains_per_step_whatever_its_length(tmp
     from protgen.training import loop
 
     ts = training_set(tmp_path, n_chains=8, val_fraction=0.0)
-    model_config = replace(TINY, process=replace(TINY.process, name=process), network=replace(TINY.network, insertion=process == "insertion"))
-    config = TrainConfig(batch_size=5, crop_length=60, max_pairs=2 * 50**2, grad_clip=1e9, self_condition_prob=0.0)
+    model_config = replace(
+        TINY,
+        process=replace(TINY.process, name=process),
+        network=replace(TINY.network, insertion=process == "insertion"),
+    )
+    config = TrainConfig(
+        batch_size=5, crop_length=60, max_pairs=2 * 50**2, grad_clip=1e9, self_condition_prob=0.0
+    )
     seen, value = [], {}
 
     def probe(model, module, process, batch, rng, self_condition, autocast, config):
@@ -329,7 +553,16 @@ def test_every_chain_weighs_one_over_the_chains_per_step_whatever_its_length(tmp
     monkeypatch.setattr(loop, "_loss_on", probe)
     for c in (torch.ones_like, lambda n: n):
         value["c"] = c
-        run = loop._Run(tmp_path / "run", ts, model_config, config, GeneratorModel(model_config.network), 0, 1, torch.device("cpu"))
+        run = loop._Run(
+            tmp_path / "run",
+            ts,
+            model_config,
+            config,
+            GeneratorModel(model_config.network),
+            0,
+            1,
+            torch.device("cpu"),
+        )
         for _ in range(4):
             seen.clear()
             run._step(nullcontext)
@@ -344,7 +577,10 @@ def test_whole_steps_resume_and_log_how_often_clipping_acted(tmp_path):
     """A whole-step run resumed mid-way reproduces the uninterrupted run's losses; metrics.csv
     records the share of steps whose gradient was clipped, validation.csv the training hours."""
     ts = training_set(tmp_path)
-    config = TrainConfig(steps=6, **{**FAST, "batch_size": 3, "max_pairs": 2 * 45**2, "val_every": 3, "val_chains": 2})
+    config = TrainConfig(
+        steps=6,
+        **{**FAST, "batch_size": 3, "max_pairs": 2 * 45**2, "val_every": 3, "val_chains": 2},
+    )
     full = train(ts.path, tmp_path / "full", TINY, config)
     assert full.step == 6
     train(ts.path, tmp_path / "half", TINY, replace(config, steps=3))
@@ -352,12 +588,16 @@ def test_whole_steps_resume_and_log_how_often_clipping_acted(tmp_path):
     assert _losses(tmp_path / "half") == _losses(tmp_path / "full")
     with open(tmp_path / "full" / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert all(0.0 <= float(r["clipped"]) <= 1.0 for r in rows) and all(float(r["steps_per_s"]) > 0 for r in rows)
+    assert all(0.0 <= float(r["clipped"]) <= 1.0 for r in rows) and all(
+        float(r["steps_per_s"]) > 0 for r in rows
+    )
     for run in ("full", "half"):  # training hours and core-hours accumulate across the resume
         with open(tmp_path / run / "validation.csv", newline="") as handle:
             val = list(csv.DictReader(handle))
         assert [int(r["step"]) for r in val] == [3, 6]
-        assert 0 < float(val[0]["hours"]) < float(val[1]["hours"]) and 0 < float(val[0]["core_hours"]) < float(val[1]["core_hours"])
+        assert 0 < float(val[0]["hours"]) < float(val[1]["hours"]) and 0 < float(
+            val[0]["core_hours"]
+        ) < float(val[1]["core_hours"])
 
 
 def test_a_run_saved_before_whole_steps_resumes_as_it_was_trained(tmp_path):

@@ -8,10 +8,17 @@ __all__ = ["register", "describe_checkpoint"]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("inspect", help="show a checkpoint's configs, data fingerprint and training summary",
-                       description="Print what a checkpoint, run directory or weights file holds; without an argument, "
-                       "the model shipped in the package.")  # fmt: skip
-    p.add_argument("checkpoint", nargs="?", help="checkpoint, run directory or weights file (default: the shipped model)")
+    p = sub.add_parser(
+        "inspect",
+        help="show a checkpoint's configs, data fingerprint and training summary",
+        description="Print what a checkpoint, run directory or weights file holds; without an argument, "
+        "the model shipped in the package.",
+    )
+    p.add_argument(
+        "checkpoint",
+        nargs="?",
+        help="checkpoint, run directory or weights file (default: the shipped model)",
+    )
     p.add_argument("--json", action="store_true", help="print everything but the weights as JSON")
     p.set_defaults(run=_run)
 
@@ -35,14 +42,26 @@ def _run(args) -> None:
         print(json.dumps(info, indent=2, default=str))
         return
     net, proc = info["model_config"]["network"], info["model_config"]["process"]
-    print(f"{info['file']} (fingerprint {info['file_fingerprint']}; format {info['format_version']}, protgen {info['protgen_version']})")
-    print(f"  network: {info['parameters']:,} parameters — " + ", ".join(f"{k} {v}" for k, v in net.items()))
+    print(
+        f"{info['file']} (fingerprint {info['file_fingerprint']}; format {info['format_version']}, protgen {info['protgen_version']})"
+    )
+    print(
+        f"  network: {info['parameters']:,} parameters — "
+        + ", ".join(f"{k} {v}" for k, v in net.items())
+    )
     print("  process: " + ", ".join(f"{k} {v}" for k, v in proc.items()))
     if "loss" in info["model_config"]:
         print("  loss: " + ", ".join(f"{k} {v}" for k, v in info["model_config"]["loss"].items()))
     print(f"  data fingerprint: {info.get('data_fingerprint')}")
     train = info.get("train_config", {})
-    print("  training: " + ", ".join(f"{k} {train[k]}" for k in ("steps", "batch_size", "crop_length", "max_pairs", "lr", "seed") if k in train))
+    print(
+        "  training: "
+        + ", ".join(
+            f"{k} {train[k]}"
+            for k in ("steps", "batch_size", "crop_length", "max_pairs", "lr", "seed")
+            if k in train
+        )
+    )
     if "step" in info:
         print(f"  checkpoint at step {info['step']} ({info.get('skipped_steps', 0)} skipped)")
     for key, value in (info.get("summary") or {}).items():

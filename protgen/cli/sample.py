@@ -6,7 +6,13 @@ from protgen.cli.threads import add_threads_flag, set_threads
 from protgen.errors import ConfigError
 from protgen.method.simulation import SimulationConfig
 from protgen.sampling.motif import parse_contig
-from protgen.sampling.sample import SampleConfig, default_checkpoint, default_rot_rate, parse_lengths, sample_to_directory
+from protgen.sampling.sample import (
+    SampleConfig,
+    default_checkpoint,
+    default_rot_rate,
+    parse_lengths,
+    sample_to_directory,
+)
 from protgen.training.checkpoint import load_model
 
 __all__ = ["register"]
@@ -14,67 +20,161 @@ __all__ = ["register"]
 
 def register(sub) -> None:
     d, s = SampleConfig(), SimulationConfig()
-    p = sub.add_parser("sample", help="sample backbones into PDB/mmCIF files",
-                       description="Sample protein backbones (N, CA, C, O; residues named GLY) with the model "
-                       "shipped in the package, or --checkpoint. Writes lenLLLL_IIII.pdb files and manifest.csv.")
+    p = sub.add_parser(
+        "sample",
+        help="sample backbones into PDB/mmCIF files",
+        description="Sample protein backbones (N, CA, C, O; residues named GLY) with the model "
+        "shipped in the package, or --checkpoint. Writes lenLLLL_IIII.pdb files and manifest.csv.",
+    )
     group = p.add_mutually_exclusive_group()
     group.add_argument("--length", type=int, help="residues per backbone (default 100)")
-    group.add_argument("--lengths", help="several lengths: a list 60,80,120 or start:stop:step with stop included (60:200:20)")
-    p.add_argument("--num", type=int, default=d.num, help="samples per length (default %(default)s)")
+    group.add_argument(
+        "--lengths",
+        help="several lengths: a list 60,80,120 or start:stop:step with stop included (60:200:20)",
+    )
+    p.add_argument(
+        "--num", type=int, default=d.num, help="samples per length (default %(default)s)"
+    )
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--checkpoint", help="a checkpoint, run directory or weights file (default: the shipped model)")
+    p.add_argument(
+        "--checkpoint",
+        help="a checkpoint, run directory or weights file (default: the shipped model)",
+    )
     p.add_argument("--steps", type=int, default=s.steps, help="Euler steps (default %(default)s)")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed; the same seed gives the same files on CPU (default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="samples of one length simulated together (default %(default)s)")
-    p.add_argument("--rot-rate", type=float,
-                   help=f"rotation-rate schedule: ω = c·log(R_tᵀR̂_1) with this c (FrameFlow uses 10); 0 = the learned ω exactly "
-                   f"(default {s.rot_rate:g} for fixed-length and motif models, 0 for insertion models)")
-    p.add_argument("--sparse", action="store_true", help="use the shipped sparse model (pair features and attention over each "
-                   "residue's 48 nearest residues; for long chains: ~3x faster at 300 residues, ~13x at 1,000) instead of the dense "
-                   "one; fixed length, without --checkpoint")
-    p.add_argument("--no-self-condition", action="store_true", help="do not feed the previous x̂_1 back to the network")
-    p.add_argument("--clash-guidance", type=float, default=0.0, metavar="ETA",
-                   help="from t = 0.6 on, nudge x̂_1 away from overlapping CA atoms and off-3.8 Å CA–CA bonds with this step (Å²; "
-                   "e.g. 0.1); changes the sampled law, off by default")  # fmt: skip
-    p.add_argument("--langevin", type=float, default=s.langevin, metavar="KAPPA",
-                   help="stochastic translations: Langevin strength κ of the SDE with the ODE's marginals (g² = 2κ(1−t)²σ², "
-                   "score from x̂_1); 0 = the ODE (default %(default)s); fixed-length models")
-    p.add_argument("--noise-scale", type=float, default=s.noise_scale, metavar="ETA",
-                   help="with --langevin: scale of the injected noise; 1 keeps the marginals, < 1 lowers the temperature "
-                   "(fewer, sharper modes) (default %(default)s)")  # fmt: skip
-    p.add_argument("--trajectory", action="store_true", help="also write each sample's path as a multi-model file")
-    p.add_argument("--format", choices=("pdb", "cif"), default=d.fmt, help="output format (default %(default)s)")
-    p.add_argument("--workers", type=int, default=1, help="CPU processes of one thread each, sampling different batches: keeps the "
-                   "cores busy on runs of many small batches (--lengths, --num); each holds its own copy of the model (default 1)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help="seed; the same seed gives the same files on CPU (default %(default)s)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=d.batch_size,
+        help="samples of one length simulated together (default %(default)s)",
+    )
+    p.add_argument(
+        "--rot-rate",
+        type=float,
+        help=f"rotation-rate schedule: ω = c·log(R_tᵀR̂_1) with this c (FrameFlow uses 10); 0 = the learned ω exactly "
+        f"(default {s.rot_rate:g} for fixed-length and motif models, 0 for insertion models)",
+    )
+    p.add_argument(
+        "--sparse",
+        action="store_true",
+        help="use the shipped sparse model (pair features and attention over each "
+        "residue's 48 nearest residues; for long chains: ~3x faster at 300 residues, ~13x at 1,000) instead of the dense "
+        "one; fixed length, without --checkpoint",
+    )
+    p.add_argument(
+        "--no-self-condition",
+        action="store_true",
+        help="do not feed the previous x̂_1 back to the network",
+    )
+    p.add_argument(
+        "--clash-guidance",
+        type=float,
+        default=0.0,
+        metavar="ETA",
+        help="from t = 0.6 on, nudge x̂_1 away from overlapping CA atoms and off-3.8 Å CA–CA bonds with this step (Å²; "
+        "e.g. 0.1); changes the sampled law, off by default",
+    )
+    p.add_argument(
+        "--langevin",
+        type=float,
+        default=s.langevin,
+        metavar="KAPPA",
+        help="stochastic translations: Langevin strength κ of the SDE with the ODE's marginals (g² = 2κ(1−t)²σ², "
+        "score from x̂_1); 0 = the ODE (default %(default)s); fixed-length models",
+    )
+    p.add_argument(
+        "--noise-scale",
+        type=float,
+        default=s.noise_scale,
+        metavar="ETA",
+        help="with --langevin: scale of the injected noise; 1 keeps the marginals, < 1 lowers the temperature "
+        "(fewer, sharper modes) (default %(default)s)",
+    )
+    p.add_argument(
+        "--trajectory",
+        action="store_true",
+        help="also write each sample's path as a multi-model file",
+    )
+    p.add_argument(
+        "--format",
+        choices=("pdb", "cif"),
+        default=d.fmt,
+        help="output format (default %(default)s)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="CPU processes of one thread each, sampling different batches: keeps the "
+        "cores busy on runs of many small batches (--lengths, --num); each holds its own copy of the model (default 1)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
-    m = p.add_argument_group("motif scaffolding", "generate scaffolds around fixed residues of a structure file "
-                             "(RFdiffusion's contig syntax); files are MOTIFSTEM_IIII.pdb, motif residues with B-factor 1.0")
+    m = p.add_argument_group(
+        "motif scaffolding",
+        "generate scaffolds around fixed residues of a structure file "
+        "(RFdiffusion's contig syntax); files are MOTIFSTEM_IIII.pdb, motif residues with B-factor 1.0",
+    )
     m.add_argument("--motif", metavar="FILE", help="PDB/mmCIF file holding the motif residues")
-    m.add_argument("--contig", help='the output chain, e.g. "5-20,A16-35,10-25,A52-71,5-20" (scaffold lengths or ranges; '
-                   "motif residues as chain+author numbers; /0 starts a new chain)")
+    m.add_argument(
+        "--contig",
+        help='the output chain, e.g. "5-20,A16-35,10-25,A52-71,5-20" (scaffold lengths or ranges; '
+        "motif residues as chain+author numbers; /0 starts a new chain)",
+    )
     m.add_argument("--total-length", metavar="A-B", help="bounds of the whole length, e.g. 60-80")
-    v = p.add_argument_group("variable length", "an insertion model (Process 3) grows each chain from one residue: the length emerges")
-    v.add_argument("--process", choices=("frames", "insertion"), help="which shipped model to use when --checkpoint is not given "
-                   "(default frames; insertion: lengths emerge)")
-    v.add_argument("--min-length", type=int, default=1, help="insertion models: draw again samples shorter than this")
-    v.add_argument("--max-length", type=int, default=1000, help="insertion models: draw again samples longer than this")
+    v = p.add_argument_group(
+        "variable length",
+        "an insertion model (Process 3) grows each chain from one residue: the length emerges",
+    )
+    v.add_argument(
+        "--process",
+        choices=("frames", "insertion"),
+        help="which shipped model to use when --checkpoint is not given "
+        "(default frames; insertion: lengths emerge)",
+    )
+    v.add_argument(
+        "--min-length",
+        type=int,
+        default=1,
+        help="insertion models: draw again samples shorter than this",
+    )
+    v.add_argument(
+        "--max-length",
+        type=int,
+        default=1000,
+        help="insertion models: draw again samples longer than this",
+    )
     add_threads_flag(p)
     p.set_defaults(run=_run)
 
 
 def _run(args) -> None:
-    lengths = parse_lengths(args.lengths) if args.lengths else parse_lengths(str(100 if args.length is None else args.length))
+    lengths = (
+        parse_lengths(args.lengths)
+        if args.lengths
+        else parse_lengths(str(100 if args.length is None else args.length))
+    )
     if args.num < 1 or args.steps < 1 or args.batch_size < 1 or args.workers < 1:
         raise ConfigError("--num, --steps, --batch-size and --workers must be positive")
     if args.clash_guidance < 0:
         raise ConfigError(f"--clash-guidance must be ≥ 0, got {args.clash_guidance}")
     if args.langevin < 0 or args.noise_scale < 0:
-        raise ConfigError(f"--langevin and --noise-scale must be ≥ 0, got {args.langevin} and {args.noise_scale}")
+        raise ConfigError(
+            f"--langevin and --noise-scale must be ≥ 0, got {args.langevin} and {args.noise_scale}"
+        )
     if args.langevin > args.steps:
-        raise ConfigError(f"--langevin {args.langevin} with --steps {args.steps}: need κ ≤ steps (κ·Δt ≤ 1, else the step overshoots)")
+        raise ConfigError(
+            f"--langevin {args.langevin} with --steps {args.steps}: need κ ≤ steps (κ·Δt ≤ 1, else the step overshoots)"
+        )
     if args.rot_rate is not None and args.rot_rate < 0:
-        raise ConfigError(f"--rot-rate must be ≥ 0 (0 = the learned rotation rate), got {args.rot_rate}")
+        raise ConfigError(
+            f"--rot-rate must be ≥ 0 (0 = the learned rotation rate), got {args.rot_rate}"
+        )
     set_threads(args.threads)
     device = args.device
     if device == "auto":
@@ -82,33 +182,75 @@ def _run(args) -> None:
     elif device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {device}: CUDA is not available on this machine")
     if args.workers > 1 and device != "cpu":
-        raise ConfigError(f"--workers {args.workers} runs CPU processes; on --device {device} use --batch-size instead")
+        raise ConfigError(
+            f"--workers {args.workers} runs CPU processes; on --device {device} use --batch-size instead"
+        )
     if (args.motif is None) != (args.contig is None):
         raise ConfigError("motif scaffolding needs both --motif FILE and --contig")
     if args.motif is not None and (args.length is not None or args.lengths):
-        raise ConfigError("with --motif the lengths come from --contig (and --total-length), not --length/--lengths")
+        raise ConfigError(
+            "with --motif the lengths come from --contig (and --total-length), not --length/--lengths"
+        )
     if args.contig is not None:  # a malformed contig is named before any model is loaded
         parse_contig(args.contig, args.total_length)
     if not 1 <= args.min_length <= args.max_length:
-        raise ConfigError(f"need 1 ≤ --min-length ≤ --max-length, got {args.min_length} and {args.max_length}")
-    if args.sparse and (args.checkpoint is not None or args.motif is not None or args.process == "insertion"):
-        raise ConfigError("--sparse picks the shipped sparse fixed-length model; a --checkpoint's own network decides (see protgen train --neighbours)"
-                          if args.checkpoint is not None else "--sparse is a fixed-length model: not for --motif or --process insertion")
+        raise ConfigError(
+            f"need 1 ≤ --min-length ≤ --max-length, got {args.min_length} and {args.max_length}"
+        )
+    if args.sparse and (
+        args.checkpoint is not None or args.motif is not None or args.process == "insertion"
+    ):
+        raise ConfigError(
+            "--sparse picks the shipped sparse fixed-length model; a --checkpoint's own network decides (see protgen train --neighbours)"
+            if args.checkpoint is not None
+            else "--sparse is a fixed-length model: not for --motif or --process insertion"
+        )
     if args.checkpoint is None:
-        path = default_checkpoint("sparse" if args.sparse else "motif" if args.motif else ("insertion" if args.process == "insertion" else "default"))
+        path = default_checkpoint(
+            "sparse"
+            if args.sparse
+            else "motif"
+            if args.motif
+            else ("insertion" if args.process == "insertion" else "default")
+        )
     else:
         path = args.checkpoint
     trained = load_model(path, device)
     process = trained.config.process.name
-    if args.process is not None and args.checkpoint is not None and (args.process == "insertion") != (process == "insertion"):
-        raise ConfigError(f"--process {args.process} does not match {args.checkpoint}, a {process!r} model")
+    if (
+        args.process is not None
+        and args.checkpoint is not None
+        and (args.process == "insertion") != (process == "insertion")
+    ):
+        raise ConfigError(
+            f"--process {args.process} does not match {args.checkpoint}, a {process!r} model"
+        )
     if process == "insertion" and (args.length is not None or args.lengths):
-        raise ConfigError("an insertion model lets the length emerge; bound it with --min-length/--max-length instead of --length")
+        raise ConfigError(
+            "an insertion model lets the length emerge; bound it with --min-length/--max-length instead of --length"
+        )
     if process != "insertion" and (args.min_length != 1 or args.max_length != 1000):
-        raise ConfigError("--min-length/--max-length bound the emerging length of an insertion model; this model takes --length/--lengths")
+        raise ConfigError(
+            "--min-length/--max-length bound the emerging length of an insertion model; this model takes --length/--lengths"
+        )
     rot_rate = default_rot_rate(process) if args.rot_rate is None else (args.rot_rate or None)
-    config = SampleConfig(lengths, args.num, args.seed, args.batch_size, args.format, args.trajectory, not args.no_self_condition,
-                          SimulationConfig(args.steps, rot_rate, args.langevin, args.noise_scale), args.motif, args.contig, args.total_length, args.min_length, args.max_length,
-                          clash_guidance=args.clash_guidance)  # fmt: skip
-    rows = sample_to_directory(path, args.out, config, device, args.force, trained=trained, workers=args.workers)
+    config = SampleConfig(
+        lengths,
+        args.num,
+        args.seed,
+        args.batch_size,
+        args.format,
+        args.trajectory,
+        not args.no_self_condition,
+        SimulationConfig(args.steps, rot_rate, args.langevin, args.noise_scale),
+        args.motif,
+        args.contig,
+        args.total_length,
+        args.min_length,
+        args.max_length,
+        clash_guidance=args.clash_guidance,
+    )
+    rows = sample_to_directory(
+        path, args.out, config, device, args.force, trained=trained, workers=args.workers
+    )
     print(f"wrote {len(rows)} backbones and manifest.csv to {args.out}")

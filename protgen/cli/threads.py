@@ -11,15 +11,21 @@ __all__ = ["default_threads", "add_threads_flag", "set_threads"]
 
 
 def default_threads() -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
     ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     return max(1, cores // (2 * ranks))
 
 
 def add_threads_flag(parser) -> None:
-    parser.add_argument("--threads", type=int, default=None,
-                        help=f"CPU threads for torch (default: half the cores per process, here {default_threads()}; "
-                        "OMP_NUM_THREADS also works)")  # fmt: skip
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help=f"CPU threads for torch (default: half the cores per process, here {default_threads()}; "
+        "OMP_NUM_THREADS also works)",
+    )
 
 
 def set_threads(threads: int | None) -> None:
@@ -29,7 +35,11 @@ def set_threads(threads: int | None) -> None:
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be at least 1, got {threads}")
     if threads is None:
-        threads = int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS", "").isdigit() else default_threads()
+        threads = (
+            int(os.environ["OMP_NUM_THREADS"])
+            if os.environ.get("OMP_NUM_THREADS", "").isdigit()
+            else default_threads()
+        )
     import torch
 
     torch.set_num_threads(threads)

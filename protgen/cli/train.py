@@ -22,39 +22,89 @@ from protgen.training.config import ModelConfig, TrainConfig
 __all__ = ["register", "configs_from"]
 
 _FLAGS = {  # TrainConfig field → type
-    "steps": int, "batch_size": int, "crop_length": int, "max_pairs": int, "lr": float, "warmup": int, "ema_decay": float,
-    "checkpoint_every": int, "val_every": int, "log_every": int, "seed": int, "device": str, "motif_prob": float,
-    "time_limit": float, "grad_clip": float,
-}  # fmt: skip
-_HELP = {"time_limit": "minutes this invocation may train; it then writes its checkpoint and exits 0 (--resume continues; "
-                        "the learning-rate schedule still spans --steps). Default 0: no limit"}
+    "steps": int,
+    "batch_size": int,
+    "crop_length": int,
+    "max_pairs": int,
+    "lr": float,
+    "warmup": int,
+    "ema_decay": float,
+    "checkpoint_every": int,
+    "val_every": int,
+    "log_every": int,
+    "seed": int,
+    "device": str,
+    "motif_prob": float,
+    "time_limit": float,
+    "grad_clip": float,
+}
+_HELP = {
+    "time_limit": "minutes this invocation may train; it then writes its checkpoint and exits 0 (--resume continues; "
+    "the learning-rate schedule still spans --steps). Default 0: no limit"
+}
 _TABLES = ("preset", "network", "process", "loss", "train")
 
 
 def register(sub) -> None:
     counts = ", ".join(f"{name} {PRESET_PARAMETERS[name]:,}" for name in PRESETS)
-    p = sub.add_parser("train", help="train a model on a training set",
-                       description=f"Train an LPGM model. Network presets (parameters): {counts}. "
-                       "Several processes: torchrun --nproc_per_node N -m protgen train ... A run stopped by Ctrl-C or "
-                       "SIGTERM writes its checkpoint and exits with status 130; --resume continues it.")  # fmt: skip
+    p = sub.add_parser(
+        "train",
+        help="train a model on a training set",
+        description=f"Train an LPGM model. Network presets (parameters): {counts}. "
+        "Several processes: torchrun --nproc_per_node N -m protgen train ... A run stopped by Ctrl-C or "
+        "SIGTERM writes its checkpoint and exits with status 130; --resume continues it.",
+    )
     p.add_argument("--data", required=True, help="training-set directory from `protgen data build`")
-    p.add_argument("--out", required=True, help="run directory (checkpoint.pt, metrics.csv, validation.csv, loss.png)")
-    p.add_argument("--config", help="TOML file with preset and [network], [process], [loss], [train] tables (flags override it)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="run directory (checkpoint.pt, metrics.csv, validation.csv, loss.png)",
+    )
+    p.add_argument(
+        "--config",
+        help="TOML file with preset and [network], [process], [loss], [train] tables (flags override it)",
+    )
     p.add_argument("--preset", choices=sorted(PRESETS), help="network size (default small)")
-    p.add_argument("--process", choices=PROCESSES, help="latent process: per-residue frames (1), chain ∘ residue frames (2) "
-                   "or insertion (3, variable length; adds the network's gap head)")
-    p.add_argument("--neighbours", type=int, metavar="K", help="pair features and attention over each residue's K nearest residues "
-                   "(sparse; cost ∝ L·K, for long chains) instead of every pair (0 = dense, the default); the parameters are the same, "
-                   "so a fine-tune may switch it")
+    p.add_argument(
+        "--process",
+        choices=PROCESSES,
+        help="latent process: per-residue frames (1), chain ∘ residue frames (2) "
+        "or insertion (3, variable length; adds the network's gap head)",
+    )
+    p.add_argument(
+        "--neighbours",
+        type=int,
+        metavar="K",
+        help="pair features and attention over each residue's K nearest residues "
+        "(sparse; cost ∝ L·K, for long chains) instead of every pair (0 = dense, the default); the parameters are the same, "
+        "so a fine-tune may switch it",
+    )
     t = TrainConfig()
     for name, kind in _FLAGS.items():
-        p.add_argument("--" + name.replace("_", "-"), type=kind, help=_HELP.get(name, f"default {getattr(t, name)}"))
-    p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast of the network (for GPUs; on CPUs measure first: slower on 2 AVX-512 cores)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint with its own settings; "
-                   "flags given explicitly are applied where they may change (steps, lr, logging, device, time limit) and refused otherwise")
-    p.add_argument("--init-from", metavar="CKPT", help="start from the weights of a checkpoint, run directory or weights file "
-                   "('shipped' = the model in the package): fine-tuning; the network config is taken from it, unless "
-                   "--config/--preset gives one (it may add sequence-transformer layers: node_layers)")
+        p.add_argument(
+            "--" + name.replace("_", "-"),
+            type=kind,
+            help=_HELP.get(name, f"default {getattr(t, name)}"),
+        )
+    p.add_argument(
+        "--bf16",
+        action="store_true",
+        default=None,
+        help="bfloat16 autocast of the network (for GPUs; on CPUs measure first: slower on 2 AVX-512 cores)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its checkpoint with its own settings; "
+        "flags given explicitly are applied where they may change (steps, lr, logging, device, time limit) and refused otherwise",
+    )
+    p.add_argument(
+        "--init-from",
+        metavar="CKPT",
+        help="start from the weights of a checkpoint, run directory or weights file "
+        "('shipped' = the model in the package): fine-tuning; the network config is taken from it, unless "
+        "--config/--preset gives one (it may add sequence-transformer layers: node_layers)",
+    )
     add_threads_flag(p)
     p.set_defaults(run=_run)
 
@@ -81,7 +131,9 @@ def _replace(obj, values: dict, where: str):
     known = {f.name: f.type for f in dataclasses.fields(obj)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {where}; known: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"unknown key(s) {', '.join(unknown)} in {where}; known: {', '.join(sorted(known))}"
+        )
     for name, value in values.items():
         _check_type(name, value, known[name], where)
     try:
@@ -103,23 +155,39 @@ def _read_toml(path: str | None) -> dict:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
     unknown = sorted(set(table) - set(_TABLES))
     if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {path}; known: {', '.join(_TABLES)}")
+        raise ConfigError(
+            f"unknown key(s) {', '.join(unknown)} in {path}; known: {', '.join(_TABLES)}"
+        )
     return table
 
 
-def configs_from(args, base: tuple[ModelConfig, TrainConfig] | None = None) -> tuple[ModelConfig | None, TrainConfig]:
+def configs_from(
+    args, base: tuple[ModelConfig, TrainConfig] | None = None
+) -> tuple[ModelConfig | None, TrainConfig]:
     """Configs from ``base`` (defaults, or a resumed run's) with the TOML file and the flags on top.
     The model config is None when nothing changes it and ``base`` is given (resume keeps it)."""
     table = _read_toml(args.config)
     model_base, train_base = base or (ModelConfig(), TrainConfig())
-    model_given = bool(args.preset or args.process or {"preset", "network", "process", "loss"} & set(table))
+    model_given = bool(
+        args.preset or args.process or {"preset", "network", "process", "loss"} & set(table)
+    )
     preset = args.preset or table.get("preset")
     if preset is not None and preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     where = args.config or "config"
-    network = _replace(PRESETS[preset] if preset else model_base.network, table.get("network", {}), f"{where} [network]")
-    process = _replace(model_base.process if base else ProcessConfig(), table.get("process", {}), f"{where} [process]")
-    loss = _replace(model_base.loss if base else LossConfig(), table.get("loss", {}), f"{where} [loss]")
+    network = _replace(
+        PRESETS[preset] if preset else model_base.network,
+        table.get("network", {}),
+        f"{where} [network]",
+    )
+    process = _replace(
+        model_base.process if base else ProcessConfig(),
+        table.get("process", {}),
+        f"{where} [process]",
+    )
+    loss = _replace(
+        model_base.loss if base else LossConfig(), table.get("loss", {}), f"{where} [loss]"
+    )
     if args.process:
         process = dataclasses.replace(process, name=args.process)
     if args.neighbours is not None:
@@ -132,10 +200,18 @@ def configs_from(args, base: tuple[ModelConfig, TrainConfig] | None = None) -> t
         flags["bf16"] = True
     train_config = dataclasses.replace(train_config, **flags)
     if train_config.time_limit < 0:
-        raise ConfigError(f"--time-limit {train_config.time_limit:g}: need minutes ≥ 0 (0 = no limit)")
-    if train_config.steps < 1 or train_config.batch_size < 1 or train_config.crop_length < 8 or train_config.lr <= 0:
+        raise ConfigError(
+            f"--time-limit {train_config.time_limit:g}: need minutes ≥ 0 (0 = no limit)"
+        )
+    if (
+        train_config.steps < 1
+        or train_config.batch_size < 1
+        or train_config.crop_length < 8
+        or train_config.lr <= 0
+    ):
         raise ConfigError("need --steps ≥ 1, --batch-size ≥ 1, --crop-length ≥ 8 and --lr > 0")
-    if train_config.motif_prob > 0 and not network.motif:  # conditional training needs the flag embedding
+    # conditional training needs the flag embedding
+    if train_config.motif_prob > 0 and not network.motif:
         network, model_given = dataclasses.replace(network, motif=True), True
     if process.name == "insertion" and not network.insertion:  # Process 3 needs the gap head
         network, model_given = dataclasses.replace(network, insertion=True), True
@@ -154,18 +230,29 @@ def _run(args) -> None:
         raise ConfigError("--init-from starts a new run; it cannot be combined with --resume")
     if args.resume:
         state = checkpoint.load(Path(args.out) / "checkpoint.pt")
-        model, config = configs_from(args, (model_config_from_dict(state["model_config"]), train_config_from_dict(state["train_config"])))
+        model, config = configs_from(
+            args,
+            (
+                model_config_from_dict(state["model_config"]),
+                train_config_from_dict(state["train_config"]),
+            ),
+        )
     else:
         model, config = configs_from(args)
     if init_from is not None:
         from protgen.sampling.sample import default_checkpoint
 
-        init_from = default_checkpoint() if init_from == "shipped" else checkpoint.resolve(init_from)
+        init_from = (
+            default_checkpoint() if init_from == "shipped" else checkpoint.resolve(init_from)
+        )
         table = _read_toml(args.config)
         if not (args.preset or "network" in table or "preset" in table):
             source = model_config_from_dict(checkpoint.load(init_from)["model_config"])
-            network = dataclasses.replace(source.network, motif=model.network.motif or source.network.motif,
-                                          insertion=model.network.insertion or source.network.insertion)
+            network = dataclasses.replace(
+                source.network,
+                motif=model.network.motif or source.network.motif,
+                insertion=model.network.insertion or source.network.insertion,
+            )
             if args.neighbours is not None:
                 network = dataclasses.replace(network, neighbours=args.neighbours)
             model = dataclasses.replace(model, network=network)

@@ -20,7 +20,8 @@ from protgen.progress import Progress
 
 __all__ = ["cluster_sequences", "mmseqs_available", "GREEDY_LIMIT"]
 
-GREEDY_LIMIT = 5000  # sequences; above this "auto" without MMseqs2 asks for it (the greedy pass grows ~quadratically)
+# sequences; above this "auto" without MMseqs2 asks for it (the greedy pass grows ~quadratically)
+GREEDY_LIMIT = 5000
 
 
 def mmseqs_available() -> bool:
@@ -28,7 +29,11 @@ def mmseqs_available() -> bool:
 
 
 def cluster_sequences(
-    sequences: list[str], identity: float = 0.3, coverage: float = 0.8, method: str = "auto", threads: int = 1
+    sequences: list[str],
+    identity: float = 0.3,
+    coverage: float = 0.8,
+    method: str = "auto",
+    threads: int = 1,
 ) -> np.ndarray:
     """Cluster label (index of the representative) of each sequence. → (n,) int."""
     if method == "auto":
@@ -40,8 +45,14 @@ def cluster_sequences(
         method = "mmseqs" if mmseqs_available() else "greedy"
     if method == "mmseqs":
         if not mmseqs_available():
-            raise DatasetError("--cluster-method mmseqs: the mmseqs program is not on the PATH (`apt-get install mmseqs2`)")
-        print(f"clustering {len(sequences):,} sequences at {identity:.0%} identity with MMseqs2 ...", file=sys.stderr, flush=True)
+            raise DatasetError(
+                "--cluster-method mmseqs: the mmseqs program is not on the PATH (`apt-get install mmseqs2`)"
+            )
+        print(
+            f"clustering {len(sequences):,} sequences at {identity:.0%} identity with MMseqs2 ...",
+            file=sys.stderr,
+            flush=True,
+        )
         return _mmseqs(sequences, identity, coverage, threads)
     if method == "greedy":
         return _greedy(sequences, identity, coverage)
@@ -53,10 +64,22 @@ def _mmseqs(sequences: list[str], identity: float, coverage: float, threads: int
         fasta = Path(tmp) / "in.fasta"
         fasta.write_text("".join(f">{i}\n{s}\n" for i, s in enumerate(sequences)))
         cmd = [
-            "mmseqs", "easy-cluster", str(fasta), str(Path(tmp) / "out"), str(Path(tmp) / "work"),
-            "--min-seq-id", str(identity), "-c", str(coverage), "--cov-mode", "0",
-            "--threads", str(threads), "-v", "1",
-        ]  # fmt: skip
+            "mmseqs",
+            "easy-cluster",
+            str(fasta),
+            str(Path(tmp) / "out"),
+            str(Path(tmp) / "work"),
+            "--min-seq-id",
+            str(identity),
+            "-c",
+            str(coverage),
+            "--cov-mode",
+            "0",
+            "--threads",
+            str(threads),
+            "-v",
+            "1",
+        ]
         subprocess.run(cmd, check=True, capture_output=True)
         labels = np.arange(len(sequences))
         for line in (Path(tmp) / "out_cluster.tsv").read_text().splitlines():
@@ -92,7 +115,9 @@ def _greedy(sequences: list[str], identity: float, coverage: float) -> np.ndarra
                 continue
             a = proteins.setdefault(i, bseq.ProteinSequence(query.replace("U", "C")))
             b = proteins.setdefault(rep, bseq.ProteinSequence(sequences[rep].replace("U", "C")))
-            alignment = align.align_optimal(a, b, matrix, gap_penalty=(-10, -1), terminal_penalty=False, max_number=1)[0]
+            alignment = align.align_optimal(
+                a, b, matrix, gap_penalty=(-10, -1), terminal_penalty=False, max_number=1
+            )[0]
             if align.get_sequence_identity(alignment, mode="shortest") >= identity:
                 labels[i] = rep
                 break

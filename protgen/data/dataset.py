@@ -27,18 +27,38 @@ import numpy as np
 
 from protgen import __version__
 from protgen.data.cluster import cluster_sequences
-from protgen.errors import DatasetError, StructureError
-from protgen.progress import Progress
-from protgen.workers import one_thread_worker
 from protgen.data.promod3 import StructureDB, extract_from_deb, is_structure_db, read_structure_db
 from protgen.data.segment import Segment, SegmentConfig, segments_of
 from protgen.data.structure import Structure, read_structure
+from protgen.errors import DatasetError, StructureError
+from protgen.progress import Progress
+from protgen.workers import one_thread_worker
 
-__all__ = ["FORMAT_VERSION", "BuildConfig", "SegmentRecord", "TrainingSet", "build", "find_structure_files"]
+__all__ = [
+    "FORMAT_VERSION",
+    "BuildConfig",
+    "SegmentRecord",
+    "TrainingSet",
+    "build",
+    "find_structure_files",
+]
 
 FORMAT_VERSION = 1
 _SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".bcif")
-_FIELDS = ("id", "source", "chain", "start", "end", "length", "sequence", "ss", "resolution", "cluster", "split", "offset")
+_FIELDS = (
+    "id",
+    "source",
+    "chain",
+    "start",
+    "end",
+    "length",
+    "sequence",
+    "ss",
+    "resolution",
+    "cluster",
+    "split",
+    "offset",
+)
 
 
 @dataclass(frozen=True)
@@ -48,13 +68,17 @@ class BuildConfig:
     segments: SegmentConfig = field(default_factory=SegmentConfig)
     identity: float = 0.3  # sequence identity of a cluster (FrameDiff: 30 %)
     cluster_method: str = "auto"  # "mmseqs" (Debian's mmseqs2), "greedy" (built in) or "auto"
-    val_fraction: float = 0.05  # fraction of clusters held out for validation (checkpoint and recipe choice)
+    # fraction of clusters held out for validation (checkpoint and recipe choice)
+    val_fraction: float = 0.05
     seed: int = 0  # seed of the cluster split
     workers: int = 1  # parallel reader processes
-    test_fraction: float = 0.0  # fraction of further clusters held out as a second, untouched set (final tables)
+    # fraction of further clusters held out as a second, untouched set (final tables)
+    test_fraction: float = 0.0
 
 
-def find_structure_files(sources: list[str | Path], unreadable: list[tuple[str, str]] | None = None) -> list[Path]:
+def find_structure_files(
+    sources: list[str | Path], unreadable: list[tuple[str, str]] | None = None
+) -> list[Path]:
     """Structure files under the sources, recursively, sorted: known suffixes (optionally .gz),
     extension-less files, ProMod3 structure databases (``.dat``) and ``promod3-data`` packages
     (``.deb``). Hidden files and directories are ignored. Folders that cannot be read are added to
@@ -74,9 +98,15 @@ def find_structure_files(sources: list[str | Path], unreadable: list[tuple[str, 
             for name in names:
                 path = Path(folder) / name
                 lower = name.lower().removesuffix(".gz")
-                if name.startswith(".") or (lower.endswith(".deb") and not lower.startswith("promod3-data")):
-                    continue  # hidden; in a folder, only promod3-data packages are sources (named ones always are)
-                if path.is_file() and (lower.endswith(_SUFFIXES) or "." not in lower or _database_kind(path)):
+                if name.startswith(".") or (
+                    lower.endswith(".deb") and not lower.startswith("promod3-data")
+                ):
+                    # hidden; in a folder, only promod3-data packages are sources (named ones always
+                    # are)
+                    continue
+                if path.is_file() and (
+                    lower.endswith(_SUFFIXES) or "." not in lower or _database_kind(path)
+                ):
                     found.add(path)
         if unreadable is not None:
             unreadable += [(str(e.filename), f"cannot read folder ({e.strerror})") for e in errors]
@@ -148,13 +178,17 @@ def _read_file(path: str, config: SegmentConfig) -> tuple[str, list[Segment], st
     return path, segments, reason
 
 
-def _split(cluster_keys: list[str], val_fraction: float, seed: int, test_fraction: float = 0.0) -> dict[str, str]:
+def _split(
+    cluster_keys: list[str], val_fraction: float, seed: int, test_fraction: float = 0.0
+) -> dict[str, str]:
     """'val', 'test' or 'train' for each cluster key, by a seeded hash: stable as the set grows
     (and a set built without a test split keeps its validation clusters when one is added)."""
     out = {}
     for key in cluster_keys:
         h = int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "big") / 2**64
-        out[key] = "val" if h < val_fraction else "test" if h < val_fraction + test_fraction else "train"
+        out[key] = (
+            "val" if h < val_fraction else "test" if h < val_fraction + test_fraction else "train"
+        )
     return out
 
 
@@ -171,11 +205,19 @@ def _jobs(files: list[Path], config: SegmentConfig, scratch: Path) -> list[_Job]
             print(f"unpacking {path} ...", file=sys.stderr, flush=True)
             path = extract_from_deb(path, scratch / f"{len(jobs)}_{path.stem}.dat")
         db = _open_db(str(path))
-        jobs += [_Job(str(path), config, lo, min(lo + _DB_CHUNK, len(db))) for lo in range(0, len(db), _DB_CHUNK)]
+        jobs += [
+            _Job(str(path), config, lo, min(lo + _DB_CHUNK, len(db)))
+            for lo in range(0, len(db), _DB_CHUNK)
+        ]
     return jobs
 
 
-def build(sources: list[str | Path], out: str | Path, config: BuildConfig = BuildConfig(), force: bool = False) -> "TrainingSet":
+def build(
+    sources: list[str | Path],
+    out: str | Path,
+    config: BuildConfig = BuildConfig(),
+    force: bool = False,
+) -> "TrainingSet":
     """Read every structure file and structure database under ``sources`` into a clustered, split
     training set at ``out``."""
     out = Path(out)
@@ -202,14 +244,35 @@ def build(sources: list[str | Path], out: str | Path, config: BuildConfig = Buil
         skipped = unreadable + skipped
         if not segments:
             first = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
-            raise DatasetError(f"no segment passed the filters ({len(skipped)} item(s) skipped{first})")
-        labels = cluster_sequences([s.sequence for s in segments], config.identity, method=config.cluster_method, threads=max(config.workers, 1))
+            raise DatasetError(
+                f"no segment passed the filters ({len(skipped)} item(s) skipped{first})"
+            )
+        labels = cluster_sequences(
+            [s.sequence for s in segments],
+            config.identity,
+            method=config.cluster_method,
+            threads=max(config.workers, 1),
+        )
         keys = [segments[k].sequence for k in labels]  # a cluster is named by its representative
         split = _split(sorted(set(keys)), config.val_fraction, config.seed, config.test_fraction)
         if "train" not in split.values():
-            print(f"protgen data build: warning: all {len(split)} cluster(s) went to validation; the set cannot be trained on "
-                  "(add structures or lower --val-fraction)", file=sys.stderr, flush=True)  # fmt: skip
-        _write(tmp, segments, labels, keys, split, skipped, config, sum(j.items for j in jobs), time.monotonic() - start)
+            print(
+                f"protgen data build: warning: all {len(split)} cluster(s) went to validation; the set cannot be trained on "
+                "(add structures or lower --val-fraction)",
+                file=sys.stderr,
+                flush=True,
+            )
+        _write(
+            tmp,
+            segments,
+            labels,
+            keys,
+            split,
+            skipped,
+            config,
+            sum(j.items for j in jobs),
+            time.monotonic() - start,
+        )
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
             out.rename(old)
@@ -236,7 +299,9 @@ def _check_output(out: Path, force: bool) -> None:
     if not force:
         raise DatasetError(f"{out} already exists; pass --force to replace it")
     if not (out / "dataset.json").is_file() and any(out.iterdir()):
-        raise DatasetError(f"{out} is neither a protgen training set nor empty; --force replaces only those (choose another --out)")
+        raise DatasetError(
+            f"{out} is neither a protgen training set nor empty; --force replaces only those (choose another --out)"
+        )
 
 
 def _collect(results, progress: Progress) -> tuple[list[Segment], list[tuple[str, str]]]:
@@ -250,7 +315,17 @@ def _collect(results, progress: Progress) -> tuple[list[Segment], list[tuple[str
     return segments, skipped
 
 
-def _write(tmp: Path, segments, labels, keys, split, skipped, config: BuildConfig, n_files: int, seconds: float) -> None:
+def _write(
+    tmp: Path,
+    segments,
+    labels,
+    keys,
+    split,
+    skipped,
+    config: BuildConfig,
+    n_files: int,
+    seconds: float,
+) -> None:
     offsets = np.cumsum([0] + [len(s) for s in segments])
     atoms = np.concatenate([s.atoms for s in segments]).astype(np.float32)
     np.save(tmp / "atoms.npy", atoms)
@@ -260,12 +335,29 @@ def _write(tmp: Path, segments, labels, keys, split, skipped, config: BuildConfi
         writer.writerow(_FIELDS)
         for seg, key, offset in zip(segments, keys, offsets):
             res = "" if seg.resolution is None else f"{seg.resolution:.2f}"
-            writer.writerow([seg.id, seg.source, seg.chain_id, seg.start, seg.end, len(seg), seg.sequence, seg.ss, res, cluster_index[key], split[key], offset])
+            writer.writerow(
+                [
+                    seg.id,
+                    seg.source,
+                    seg.chain_id,
+                    seg.start,
+                    seg.end,
+                    len(seg),
+                    seg.sequence,
+                    seg.ss,
+                    res,
+                    cluster_index[key],
+                    split[key],
+                    offset,
+                ]
+            )
     with open(tmp / "skipped.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(("source", "reason"))
         writer.writerows(skipped)
-    fingerprint = hashlib.sha256(atoms.tobytes() + (tmp / "segments.csv").read_bytes()).hexdigest()[:16]
+    fingerprint = hashlib.sha256(atoms.tobytes() + (tmp / "segments.csv").read_bytes()).hexdigest()[
+        :16
+    ]
     meta = {
         "format_version": FORMAT_VERSION,
         "protgen_version": __version__,
@@ -327,7 +419,9 @@ class TrainingSet:
         if path.exists() and not os.access(path, os.R_OK | os.X_OK):
             raise DatasetError(f"{path}: permission denied (cannot read the training set)")
         if not meta_file.exists():
-            raise DatasetError(f"{path} is not a protgen training set (no dataset.json); build one with `protgen data build`")
+            raise DatasetError(
+                f"{path} is not a protgen training set (no dataset.json); build one with `protgen data build`"
+            )
         try:
             meta = json.loads(meta_file.read_text())
         except json.JSONDecodeError as error:
@@ -350,8 +444,12 @@ class TrainingSet:
             records = [SegmentRecord.from_row(r) for r in records]
         except (KeyError, TypeError, ValueError) as error:
             raise DatasetError(f"{path}/segments.csv is corrupt ({error}); rebuild it") from None
-        if len(records) != meta["segments"] or (records and records[-1].offset + records[-1].length != len(atoms)):
-            raise DatasetError(f"{path} is inconsistent: segments.csv and atoms.npy disagree; rebuild it")
+        if len(records) != meta["segments"] or (
+            records and records[-1].offset + records[-1].length != len(atoms)
+        ):
+            raise DatasetError(
+                f"{path} is inconsistent: segments.csv and atoms.npy disagree; rebuild it"
+            )
         return TrainingSet(path, meta, records, atoms)
 
     def __len__(self) -> int:

@@ -26,7 +26,16 @@ from protgen.errors import DatasetError, ProtgenError
 from protgen.files import atomic_path
 from protgen.progress import Progress
 
-__all__ = ["FetchConfig", "FetchResult", "parse_ids", "fetch_entries", "download", "PROMOD3_URL", "PROMOD3_SHA256", "DEFAULT_URL"]
+__all__ = [
+    "FetchConfig",
+    "FetchResult",
+    "parse_ids",
+    "fetch_entries",
+    "download",
+    "PROMOD3_URL",
+    "PROMOD3_SHA256",
+    "DEFAULT_URL",
+]
 
 DEFAULT_URL = "https://files.rcsb.org/download/{ID}.cif.gz"
 PROMOD3_URL = "https://deb.debian.org/debian/pool/main/p/promod3/promod3-data_3.2.1+ds-6_all.deb"
@@ -38,7 +47,8 @@ _ID = re.compile(r"^([0-9][A-Za-z0-9]{3})(?:[_:.]([A-Za-z0-9]{1,4}))?$")
 class FetchConfig:
     """How ``protgen data fetch`` downloads."""
 
-    url: str = DEFAULT_URL  # URL template: {ID} upper-case id, {id} lower-case; or a base URL (+ "/{ID}.cif.gz")
+    # URL template: {ID} upper-case id, {id} lower-case; or a base URL (+ "/{ID}.cif.gz")
+    url: str = DEFAULT_URL
     workers: int = 4  # parallel downloads
     retries: int = 4  # further attempts after a transient failure
     backoff: float = 1.0  # s; the wait before retry k is backoff · 2^k
@@ -70,7 +80,9 @@ def parse_ids(items: list[str]) -> list[str]:
     for item in items:
         match = _ID.match(item.strip())
         if not match:
-            raise DatasetError(f"{item!r} is not a PDB id (4 characters, e.g. 1ABC) or PDBID_CHAIN (e.g. 1ABC_A)")
+            raise DatasetError(
+                f"{item!r} is not a PDB id (4 characters, e.g. 1ABC) or PDBID_CHAIN (e.g. 1ABC_A)"
+            )
         ids.append(match.group(1).upper())
     return list(dict.fromkeys(ids))
 
@@ -81,7 +93,12 @@ def read_id_file(path: str | Path) -> list[str]:
         text = Path(path).read_text()
     except OSError as error:
         raise DatasetError(f"{path}: cannot read the id list ({error.strerror or error})") from None
-    return [token for line in text.splitlines() for token in re.split(r"[\s,]+", line.split("#")[0]) if token]
+    return [
+        token
+        for line in text.splitlines()
+        for token in re.split(r"[\s,]+", line.split("#")[0])
+        if token
+    ]
 
 
 def _url(template: str, pdb_id: str) -> str:
@@ -101,7 +118,9 @@ def _get(url: str, dest: Path, config: FetchConfig, check) -> None:
         with out, urllib.request.urlopen(request, timeout=config.timeout) as response:
             expected = response.headers.get("Content-Length")
             if expected is not None and int(expected) > config.max_bytes:
-                raise _Final(f"response of {int(expected)} bytes exceeds the {config.max_bytes}-byte limit")
+                raise _Final(
+                    f"response of {int(expected)} bytes exceeds the {config.max_bytes}-byte limit"
+                )
             size = 0
             while chunk := response.read(1 << 20):
                 size += len(chunk)
@@ -113,12 +132,17 @@ def _get(url: str, dest: Path, config: FetchConfig, check) -> None:
     except urllib.error.HTTPError as error:
         if error.code in (408, 429) or error.code >= 500:
             raise _Transient(f"HTTP {error.code} {error.reason}") from None
-        raise _Final(f"HTTP {error.code} {error.reason}" + (" (no such entry)" if error.code == 404 else "")) from None
+        raise _Final(
+            f"HTTP {error.code} {error.reason}" + (" (no such entry)" if error.code == 404 else "")
+        ) from None
     except urllib.error.URLError as error:
         raise _Transient(f"network error ({error.reason})") from None
     except http.client.IncompleteRead as error:
-        raise _Transient(f"truncated response ({len(error.partial)} bytes before the connection closed)") from None
-    except (OSError, http.client.HTTPException) as error:  # reading the response: SSL, resets, timeouts
+        raise _Transient(
+            f"truncated response ({len(error.partial)} bytes before the connection closed)"
+        ) from None
+    # reading the response: SSL, resets, timeouts
+    except (OSError, http.client.HTTPException) as error:
         raise _Transient(f"network error ({type(error).__name__}: {error})") from None
     check(dest)
 
@@ -129,7 +153,9 @@ def _write(out, chunk: bytes, dest: Path) -> None:
         out.write(chunk)
     except OSError as error:
         if error.errno == errno.ENOSPC:
-            raise ProtgenError(f"the disk is full while writing {dest.parent} (files already complete are kept)") from None
+            raise ProtgenError(
+                f"the disk is full while writing {dest.parent} (files already complete are kept)"
+            ) from None
         raise ProtgenError(f"cannot write {dest.parent}: {error.strerror or error}") from None
 
 
@@ -190,7 +216,9 @@ def _fetch_one(pdb_id: str, out: Path, config: FetchConfig) -> tuple[str, str, s
     return pdb_id, "downloaded", None
 
 
-def fetch_entries(ids: list[str], out: str | Path, config: FetchConfig = FetchConfig()) -> FetchResult:
+def fetch_entries(
+    ids: list[str], out: str | Path, config: FetchConfig = FetchConfig()
+) -> FetchResult:
     """Download the mmCIF files of PDB entries into ``out`` as ``ID.cif.gz``; already complete
     files are skipped. Failures are collected (and written to ``out/fetch_failures.csv``), never
     raised, except a full disk."""
@@ -206,7 +234,10 @@ def fetch_entries(ids: list[str], out: str | Path, config: FetchConfig = FetchCo
                 result.failed.append((pdb_id, reason))
             else:
                 (result.downloaded if status == "downloaded" else result.skipped).append(pdb_id)
-            progress.update(1, extra=f"{len(result.downloaded)} new, {len(result.skipped)} present, {len(result.failed)} failed")
+            progress.update(
+                1,
+                extra=f"{len(result.downloaded)} new, {len(result.skipped)} present, {len(result.failed)} failed",
+            )
     progress.close()
     failures = out / "fetch_failures.csv"
     if result.failed:
@@ -217,7 +248,9 @@ def fetch_entries(ids: list[str], out: str | Path, config: FetchConfig = FetchCo
     return result
 
 
-def download(url: str, dest: str | Path, sha256: str | None = None, config: FetchConfig = FetchConfig()) -> Path:
+def download(
+    url: str, dest: str | Path, sha256: str | None = None, config: FetchConfig = FetchConfig()
+) -> Path:
     """One file (e.g. the promod3-data package) to ``dest``, verified by sha256; an existing file
     with the right checksum is kept. Raises DatasetError with the reason on failure."""
     dest = Path(dest)
@@ -241,4 +274,3 @@ def _sha256(path: Path) -> str:
         while chunk := handle.read(1 << 22):
             digest.update(chunk)
     return digest.hexdigest()
-

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from protgen.geometry.backbone import backbone_to_frames
 from protgen.data.dataset import TrainingSet
+from protgen.geometry.backbone import backbone_to_frames
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.world import WorldState
 
@@ -72,7 +72,10 @@ def collate(backbones: list[np.ndarray], ids: list[str]) -> Batch:
         atoms[k, : len(x)] = x - x[:, 1].mean(0)
         mask[k, : len(x)] = True
     frames = backbone_to_frames(atoms)
-    frames = Rigid(torch.where(mask[..., None, None], frames.rots, torch.eye(3)), frames.trans * mask[..., None])
+    frames = Rigid(
+        torch.where(mask[..., None, None], frames.rots, torch.eye(3)),
+        frames.trans * mask[..., None],
+    )
     return Batch(atoms, WorldState.of(frames, mask), tuple(ids))
 
 
@@ -106,7 +109,12 @@ class BatchLoader:
         max_pairs: int = 0,
         whole_steps: bool = False,
     ):
-        self.dataset, self.batch_size, self.crop_length, self.bucket = dataset, batch_size, crop_length, bucket
+        self.dataset, self.batch_size, self.crop_length, self.bucket = (
+            dataset,
+            batch_size,
+            crop_length,
+            bucket,
+        )
         self.max_pairs, self.whole_steps = max_pairs, whole_steps
         clusters: dict[int, list[int]] = {}
         for i in dataset.indices(split):
@@ -150,8 +158,14 @@ class BatchLoader:
         self._popped = 0
         items = [self._draw() for _ in range(self.batch_size * self.bucket)]
         if self.whole_steps:
-            steps = [sorted(items[k : k + self.batch_size], key=lambda item: len(item[0])) for k in range(0, len(items), self.batch_size)]
-            self._queue = [Step(tuple(self._collate(g) for g in self._micro_batches(step))) for step in reversed(steps)]
+            steps = [
+                sorted(items[k : k + self.batch_size], key=lambda item: len(item[0]))
+                for k in range(0, len(items), self.batch_size)
+            ]
+            self._queue = [
+                Step(tuple(self._collate(g) for g in self._micro_batches(step)))
+                for step in reversed(steps)
+            ]
             return
         items.sort(key=lambda item: len(item[0]))
         groups = [items[k : k + self.batch_size] for k in range(0, len(items), self.batch_size)]
@@ -161,7 +175,11 @@ class BatchLoader:
         self._queue = [self._collate(groups[k]) for k in order]
 
     def _micro_batches(self, items: list) -> list[list]:
-        return _pair_budget_groups(items, self.batch_size, self.max_pairs) if self.max_pairs > 0 else [items]
+        return (
+            _pair_budget_groups(items, self.batch_size, self.max_pairs)
+            if self.max_pairs > 0
+            else [items]
+        )
 
     @staticmethod
     def _collate(items: list) -> Batch:

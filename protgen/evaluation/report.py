@@ -45,7 +45,12 @@ _TABLE = [  # (summary key, label, format)
 
 
 def _fmt(summary: dict | None, key: str, fmt: str) -> str:
-    if not summary or key not in summary or summary[key] is None or (isinstance(summary[key], float) and math.isnan(summary[key])):
+    if (
+        not summary
+        or key not in summary
+        or summary[key] is None
+        or (isinstance(summary[key], float) and math.isnan(summary[key]))
+    ):
         return "—"
     return fmt.format(summary[key])
 
@@ -69,7 +74,9 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     width = 0.8 / len(sets)
     for k, (label, rs, colour) in enumerate(sets):
-        values = [np.mean([getattr(r.panel, key) for r in rs]) for key in ("helix", "strand", "coil")]
+        values = [
+            np.mean([getattr(r.panel, key) for r in rs]) for key in ("helix", "strand", "coil")
+        ]
         ax.bar(np.arange(3) + k * width, values, width, label=label, color=colour)
     ax.set_xticks(np.arange(3) + width * (len(sets) - 1) / 2, ["helix", "strand", "coil"])
     ax.set(ylabel="fraction of residues", title="secondary structure (DSSP)")
@@ -78,10 +85,28 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for label, rs, colour in sets:
-        ax.scatter([r.panel.length for r in rs], [r.panel.rg for r in rs], s=10, label=label, color=colour, alpha=0.7)
-    length = np.linspace(min(r.panel.length for r in rows + ref_rows) * 0.9, max(r.panel.length for r in rows + ref_rows) * 1.1, 100)
+        ax.scatter(
+            [r.panel.length for r in rs],
+            [r.panel.rg for r in rs],
+            s=10,
+            label=label,
+            color=colour,
+            alpha=0.7,
+        )
+    length = np.linspace(
+        min(r.panel.length for r in rows + ref_rows) * 0.9,
+        max(r.panel.length for r in rows + ref_rows) * 1.1,
+        100,
+    )
     ax.plot(length, 2.45 * length**0.38, "k--", lw=1, label="2.45·L^0.38 (real chains, median)")
-    ax.fill_between(length, 2.09 * length**0.38, 3.37 * length**0.38, color="0.85", zorder=0, label="real chains, 5–95 %")
+    ax.fill_between(
+        length,
+        2.09 * length**0.38,
+        3.37 * length**0.38,
+        color="0.85",
+        zorder=0,
+        label="real chains, 5–95 %",
+    )
     ax.set(xlabel="length", ylabel="Rg of CA, Å", title="compactness")
     ax.legend()
     save(fig, "rg_vs_length.png")
@@ -90,19 +115,43 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
     for ax, (label, rs, _) in zip(axes[0], sets):
         phi = np.concatenate([r.phi for r in rs] or [np.zeros(0)])
         psi = np.concatenate([r.psi for r in rs] or [np.zeros(0)])
-        *_, image = ax.hist2d(phi, psi, bins=72, range=[[-180, 180], [-180, 180]], cmap="viridis", cmin=1)
+        *_, image = ax.hist2d(
+            phi, psi, bins=72, range=[[-180, 180], [-180, 180]], cmap="viridis", cmin=1
+        )
         fig.colorbar(image, ax=ax, label="residues per 5°×5° bin")
         for (x0, x1), (y0, y1) in ALLOWED_REGIONS:  # the panel's "allowed" rectangles
-            ax.add_patch(matplotlib.patches.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="red", lw=0.8, ls="--"))
-        ax.set(xlabel="φ, °", ylabel="ψ, °", title=f"Ramachandran: {label}", xlim=(-180, 180), ylim=(-180, 180))
+            ax.add_patch(
+                matplotlib.patches.Rectangle(
+                    (x0, y0), x1 - x0, y1 - y0, fill=False, ec="red", lw=0.8, ls="--"
+                )
+            )
+        ax.set(
+            xlabel="φ, °",
+            ylabel="ψ, °",
+            title=f"Ramachandran: {label}",
+            xlim=(-180, 180),
+            ylim=(-180, 180),
+        )
     save(fig, "ramachandran.png")
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     bins = np.linspace(0, 1, 41)
     if tm is not None and len(tm) > 1:
-        ax.hist(tm[np.triu_indices(len(tm), 1)], bins, alpha=0.6, density=True, label="samples, pairwise")
+        ax.hist(
+            tm[np.triu_indices(len(tm), 1)],
+            bins,
+            alpha=0.6,
+            density=True,
+            label="samples, pairwise",
+        )
     if ref_tm is not None and len(ref_tm) > 1:
-        ax.hist(ref_tm[np.triu_indices(len(ref_tm), 1)], bins, alpha=0.6, density=True, label="real chains, pairwise")
+        ax.hist(
+            ref_tm[np.triu_indices(len(ref_tm), 1)],
+            bins,
+            alpha=0.6,
+            density=True,
+            label="real chains, pairwise",
+        )
     novelty = [r.novelty_max_tm for r in rows if r.novelty_max_tm is not None]
     if novelty:
         ax.hist(novelty, bins, alpha=0.6, density=True, label="samples, max TM to reference")
@@ -125,23 +174,41 @@ def write_report(out: Path, rows, ref_rows, tm, ref_tm, summary: dict) -> Path:
     plots = _plots(out, rows, ref_rows, tm, ref_tm)
     s, r = summary["samples"], summary["reference"]
     lines = [
-        "# protgen evaluation", "",
-        f"Samples: `{summary['source']}`"
-        + (f"; real chains: {summary['reference_distinct_chains']} distinct chains from `{summary['reference_set']}`" if r else ""),
+        "# protgen evaluation",
         "",
-        "| metric | samples | real chains |", "|---|---|---|",
-    ]  # fmt: skip
+        f"Samples: `{summary['source']}`"
+        + (
+            f"; real chains: {summary['reference_distinct_chains']} distinct chains from `{summary['reference_set']}`"
+            if r
+            else ""
+        ),
+        "",
+        "| metric | samples | real chains |",
+        "|---|---|---|",
+    ]
     for key, label, fmt in _TABLE:
         if _fmt(s, key, fmt) != "—" or _fmt(r, key, fmt) != "—":
             lines.append(f"| {label} | {_fmt(s, key, fmt)} | {_fmt(r, key, fmt)} |")
     if summary.get("rg_ratio_in_reference_range") is not None:
-        lines.append(f"| Rg/L^0.38 within the real chains' 5–95 % range | {summary['rg_ratio_in_reference_range']:.1%} | 90.0% |")
+        lines.append(
+            f"| Rg/L^0.38 within the real chains' 5–95 % range | {summary['rg_ratio_in_reference_range']:.1%} | 90.0% |"
+        )
     if summary["skipped"]:
-        lines += ["", f"Skipped {len(summary['skipped'])} file(s): " + ", ".join(f"{x['file']} ({x['reason']})" for x in summary["skipped"][:20])]
+        lines += [
+            "",
+            f"Skipped {len(summary['skipped'])} file(s): "
+            + ", ".join(f"{x['file']} ({x['reason']})" for x in summary["skipped"][:20]),
+        ]
     if "full_mpnn_score" not in s:
-        lines += ["", "ProteinMPNN was not run (not installed, or --mpnn off); designability needs it and a folding model."]
+        lines += [
+            "",
+            "ProteinMPNN was not run (not installed, or --mpnn off); designability needs it and a folding model.",
+        ]
     elif "full_sc_rmsd" not in s:
-        lines += ["", "No folding model was given (--fold-model): scRMSD/scTM/designability were not computed."]
+        lines += [
+            "",
+            "No folding model was given (--fold-model): scRMSD/scTM/designability were not computed.",
+        ]
     lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
     path = out / "report.md"
     path.write_text("\n".join(lines))

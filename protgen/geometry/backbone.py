@@ -118,7 +118,9 @@ def frames_to_backbone(
     n = frames.apply(torch.tensor(IDEAL_N, dtype=dtype, device=device))
     ca = frames.trans
     c = frames.apply(torch.tensor(IDEAL_C, dtype=dtype, device=device))
-    psi = torch.as_tensor(TERMINAL_PSI if psi_last is None else psi_last, dtype=dtype, device=device)
+    psi = torch.as_tensor(
+        TERMINAL_PSI if psi_last is None else psi_last, dtype=dtype, device=device
+    )
     n_terminal = _next_n_from_psi(frames, psi.expand(shape))
     has_next = torch.zeros_like(mask)
     has_next[..., :-1] = mask[..., :-1] & mask[..., 1:]
@@ -128,4 +130,3 @@ def frames_to_backbone(
     o = place_oxygen(ca, c, n_next)
     atoms = torch.stack([n, ca, c, o], -2)
     return atoms * mask[..., None, None].to(dtype)
-

@@ -15,6 +15,10 @@ def count_clashes(atoms: np.ndarray) -> int:
     sep = np.abs(np.arange(length)[:, None] - np.arange(length)[None, :]) >= 2
     ca_close = (np.linalg.norm(ca[:, None] - ca[None], axis=-1) < CLASH_CA_CA) & sep
     flat = atoms.reshape(-1, 3)
-    d = np.linalg.norm(flat[:, None] - flat[None], axis=-1).reshape(length, 4, length, 4).min(axis=(1, 3))
+    d = (
+        np.linalg.norm(flat[:, None] - flat[None], axis=-1)
+        .reshape(length, 4, length, 4)
+        .min(axis=(1, 3))
+    )
     close = ca_close | ((d < CLASH_ATOM) & sep)
     return int(np.triu(close).sum())

@@ -49,15 +49,23 @@ def exp(v: torch.Tensor) -> torch.Tensor:
     theta2_safe = torch.where(small, torch.ones_like(theta2), theta2)
     theta = theta2_safe.sqrt()
     a = torch.where(small, 1 - theta2 / 6 + theta2**2 / 120, torch.sin(theta) / theta)
-    b = torch.where(small, 0.5 - theta2 / 24 + theta2**2 / 720, (1 - torch.cos(theta)) / theta2_safe)
+    b = torch.where(
+        small, 0.5 - theta2 / 24 + theta2**2 / 720, (1 - torch.cos(theta)) / theta2_safe
+    )
     c = 1 - b * theta2
     ax, ay, az = a * x, a * y, a * z
     bxy, bxz, byz = b * x * y, b * x * z, b * y * z
     rows = (
-        c + b * x * x, bxy - az, bxz + ay,
-        bxy + az, c + b * y * y, byz - ax,
-        bxz - ay, byz + ax, c + b * z * z,
-    )  # fmt: skip
+        c + b * x * x,
+        bxy - az,
+        bxz + ay,
+        bxy + az,
+        c + b * y * y,
+        byz - ax,
+        bxz - ay,
+        byz + ax,
+        c + b * z * z,
+    )
     return torch.stack(rows, -1).reshape(*v.shape[:-1], 3, 3)
 
 
@@ -90,7 +98,9 @@ def log(r: torch.Tensor) -> torch.Tensor:
     n = (n2 + 1e-30).sqrt()  # the offset keeps d√/dn2 finite at n2 = 0
     theta = torch.atan2(n, cos)
     small = n2 < _SMALL**2
-    ratio = torch.where(small & (cos > 0), 1 + n2 / 6, theta / torch.where(small, torch.ones_like(n), n))
+    ratio = torch.where(
+        small & (cos > 0), 1 + n2 / 6, theta / torch.where(small, torch.ones_like(n), n)
+    )
     out = torch.stack([ratio * wx, ratio * wy, ratio * wz], -1)
     near = (cos < -0.9).nonzero()[:, 0]
     if len(near):
@@ -103,9 +113,13 @@ def _log_near_pi(r: torch.Tensor) -> torch.Tensor:
     (R + Rᵀ)/2 − cos θ·I = (1 − cos θ)·a·aᵀ, its sign that of vee(R) = sin θ·a. r: (M, 3, 3)."""
     cos = ((torch.diagonal(r, dim1=-2, dim2=-1).sum(-1) - 1) * 0.5).clamp(-1.0, 1.0)
     w = vee(r)
-    sym = 0.5 * (r + r.transpose(-1, -2)) - cos[:, None, None] * torch.eye(3, dtype=r.dtype, device=r.device)
+    sym = 0.5 * (r + r.transpose(-1, -2)) - cos[:, None, None] * torch.eye(
+        3, dtype=r.dtype, device=r.device
+    )
     d = torch.diagonal(sym, dim1=-2, dim2=-1)
-    k = torch.where((d[:, 0] >= d[:, 1]) & (d[:, 0] >= d[:, 2]), 0, torch.where(d[:, 1] >= d[:, 2], 1, 2))
+    k = torch.where(
+        (d[:, 0] >= d[:, 1]) & (d[:, 0] >= d[:, 2]), 0, torch.where(d[:, 1] >= d[:, 2], 1, 2)
+    )
     axis = sym[torch.arange(len(k), device=r.device), :, k]
     axis = axis / axis.norm(dim=-1, keepdim=True)
     axis = torch.where(((axis * w).sum(-1) < 0)[:, None], -axis, axis)

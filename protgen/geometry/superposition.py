@@ -5,7 +5,9 @@ import torch
 __all__ = ["kabsch_rotation", "superpose", "kabsch_rmsd"]
 
 
-def kabsch_rotation(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def kabsch_rotation(
+    x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """The rotation Q minimising Σ_i ‖Q x_i − y_i‖² over real points (both sets already centred).
 
     x, y: Å, (..., N, 3); mask: (..., N) bool or None → Q: (..., 3, 3), a proper rotation (det +1).
@@ -30,5 +32,8 @@ def superpose(mobile: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def kabsch_rmsd(mobile, target) -> torch.Tensor:
     """RMSD after optimal superposition, Å. mobile, target: (..., N, 3) arrays or tensors → (...)."""
-    mobile, target = torch.as_tensor(mobile, dtype=torch.float64), torch.as_tensor(target, dtype=torch.float64)
+    mobile, target = (
+        torch.as_tensor(mobile, dtype=torch.float64),
+        torch.as_tensor(target, dtype=torch.float64),
+    )
     return (superpose(mobile, target) - target).square().sum(-1).mean(-1).sqrt()

@@ -33,7 +33,9 @@ class WorldState:
     birth: torch.Tensor | None = None
 
     @staticmethod
-    def of(frames: Rigid, mask: torch.Tensor | None = None, fixed: torch.Tensor | None = None) -> "WorldState":
+    def of(
+        frames: Rigid, mask: torch.Tensor | None = None, fixed: torch.Tensor | None = None
+    ) -> "WorldState":
         """A state numbered 0..N−1 along each chain; mask defaults to all residues."""
         batch, n = frames.shape
         if mask is None:
@@ -65,4 +67,10 @@ class WorldState:
     def to(self, *args, **kwargs) -> "WorldState":
         fixed = None if self.fixed is None else self.fixed.to(*args, **kwargs)
         birth = None if self.birth is None else self.birth.to(*args, **kwargs)
-        return WorldState(self.frames.to(*args, **kwargs), self.mask.to(*args, **kwargs), self.index.to(*args, **kwargs), fixed, birth)
+        return WorldState(
+            self.frames.to(*args, **kwargs),
+            self.mask.to(*args, **kwargs),
+            self.index.to(*args, **kwargs),
+            fixed,
+            birth,
+        )

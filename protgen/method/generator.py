@@ -42,7 +42,9 @@ class Prediction:
     x1_hat: Rigid | None = None
 
 
-def displacement_to_velocity(x_t: Rigid, rotvec: torch.Tensor, trans: torch.Tensor, t: torch.Tensor) -> FrameVelocity:
+def displacement_to_velocity(
+    x_t: Rigid, rotvec: torch.Tensor, trans: torch.Tensor, t: torch.Tensor
+) -> FrameVelocity:
     """Velocity that reaches x_t ∘ (exp(rotvec), trans) at t = 1 in a straight line and geodesic.
 
     This is the x̂_1 parametrisation: ω = rotvec/(1 − t), v = R_t·trans/(1 − t). rotvec: rad,

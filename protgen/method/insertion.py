@@ -66,17 +66,24 @@ def compact(frames: Rigid, keep: torch.Tensor) -> WorldState:
     0..n − 1 along each chain. frames: Rigid (B, N); keep: (B, N) bool."""
     order, mask = _order(keep)
     eye = torch.eye(3, dtype=frames.rots.dtype, device=keep.device)
-    rots = torch.where(mask[..., None, None], frames.rots[torch.arange(keep.shape[0], device=keep.device)[:, None], order], eye)
+    rots = torch.where(
+        mask[..., None, None],
+        frames.rots[torch.arange(keep.shape[0], device=keep.device)[:, None], order],
+        eye,
+    )
     return WorldState.of(Rigid(rots, _take(frames.trans, order, mask)), mask)
 
 
-def gap_counts(visible: torch.Tensor, real: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+def gap_counts(
+    visible: torch.Tensor, real: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Hidden residues (or the sum of their ``weights``) in each gap of the visible ones: gap g is
     before the g-th visible residue, gap n after the last. visible, real: (B, N) bool → (B, n_max + 1)."""
     hidden = (real & ~visible).to(torch.float64 if weights is None else weights.dtype)
     if weights is not None:
         hidden = hidden * weights
-    slot = torch.cumsum(visible.long(), -1)  # hidden residue i lies in gap (visible residues before i)
+    # hidden residue i lies in gap (visible residues before i)
+    slot = torch.cumsum(visible.long(), -1)
     n_max = int(visible.sum(-1).max())
     out = torch.zeros(visible.shape[0], n_max + 1, dtype=hidden.dtype, device=visible.device)
     return out.scatter_add_(1, slot.clamp(max=n_max), hidden)
@@ -115,7 +122,9 @@ class InsertionProcess:
         so the minimiser is unchanged."""
         c = self.config
         uniform = c.t_min + (c.t_max - c.t_min) * torch.rand(batch, generator=rng, device=device)
-        clock = c.insertion_end * (1 - torch.exp(-5 * torch.rand(batch, generator=rng, device=device)))
+        clock = c.insertion_end * (
+            1 - torch.exp(-5 * torch.rand(batch, generator=rng, device=device))
+        )
         pick = torch.rand(batch, generator=rng, device=device) < 0.5
         return torch.where(pick, clock.clamp(min=c.t_min), uniform)
 
@@ -123,7 +132,9 @@ class InsertionProcess:
         """One seed residue per chain, at the origin plus σ_b·ε with a Haar rotation."""
         batch, dtype, device = like.mask.shape[0], like.frames.trans.dtype, like.mask.device
         rots = so3.uniform((batch, 1), dtype=dtype, device=device, generator=rng)
-        trans = self.config.birth_sigma * torch.randn(batch, 1, 3, generator=rng, dtype=dtype, device=device)
+        trans = self.config.birth_sigma * torch.randn(
+            batch, 1, 3, generator=rng, dtype=dtype, device=device
+        )
         return WorldState.of(Rigid(rots, trans))
 
     def sample_path(self, x_1: WorldState, t: torch.Tensor, rng=None) -> PathSample:
@@ -134,19 +145,29 @@ class InsertionProcess:
         b, n = x_1.mask.shape
         dtype, device = x_1.frames.trans.dtype, x_1.mask.device
         lengths = x_1.mask.sum(-1)
-        seed = (torch.rand(b, generator=rng, device=device, dtype=dtype) * lengths).long().clamp(max=n - 1)
-        tau = self.config.insertion_end * torch.rand(b, n, generator=rng, device=device, dtype=dtype)
+        seed = (
+            (torch.rand(b, generator=rng, device=device, dtype=dtype) * lengths)
+            .long()
+            .clamp(max=n - 1)
+        )
+        tau = self.config.insertion_end * torch.rand(
+            b, n, generator=rng, device=device, dtype=dtype
+        )
         tau = tau.masked_fill(torch.arange(n, device=device)[None] == seed[:, None], 0.0)
         tau = tau.masked_fill(~x_1.mask, 2.0)  # padding is never inserted
         rots = so3.uniform((b, n), dtype=dtype, device=device, generator=rng)
-        noise = self.config.birth_sigma * torch.randn(b, n, 3, generator=rng, dtype=dtype, device=device)
+        noise = self.config.birth_sigma * torch.randn(
+            b, n, 3, generator=rng, dtype=dtype, device=device
+        )
         birth = Rigid(rots, self._birth_positions(x_1, tau, noise))
         latent = self._at(x_1, tau, birth, t)
         y_0 = self._at(x_1, tau, birth, torch.zeros_like(t))
         y_1 = self._at(x_1, tau, birth, torch.ones_like(t))
         return PathSample(t, y_0, y_1, latent)
 
-    def _birth_positions(self, x_1: WorldState, tau: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    def _birth_positions(
+        self, x_1: WorldState, tau: torch.Tensor, noise: torch.Tensor
+    ) -> torch.Tensor:
         """Birth positions, computed in insertion order: each residue's visible neighbours are at
         their own path positions at its insertion time. (B, N, 3), Å."""
         b, n = tau.shape
@@ -171,14 +192,23 @@ class InsertionProcess:
             right = torch.where(born & (index > i[:, None]), index, n).min(-1).values
             has_left, has_right = left >= 0, right < n
             p_left, p_right = now(left.clamp(min=0), when), now(right.clamp(max=n - 1), when)
-            centre = torch.where((has_left & has_right)[:, None], (p_left + p_right) / 2,
-                                 torch.where(has_left[:, None], p_left, torch.where(has_right[:, None], p_right, torch.zeros_like(p_left))))  # fmt: skip
+            centre = torch.where(
+                (has_left & has_right)[:, None],
+                (p_left + p_right) / 2,
+                torch.where(
+                    has_left[:, None],
+                    p_left,
+                    torch.where(has_right[:, None], p_right, torch.zeros_like(p_left)),
+                ),
+            )
             new = centre + noise[batch, i]
             position[batch, i] = torch.where(live[:, None], new, position[batch, i])
             born[batch, i] = born[batch, i] | live
         return position
 
-    def _at(self, x_1: WorldState, tau: torch.Tensor, birth: Rigid, t: torch.Tensor) -> InsertionLatent:
+    def _at(
+        self, x_1: WorldState, tau: torch.Tensor, birth: Rigid, t: torch.Tensor
+    ) -> InsertionLatent:
         """The latent at times t (B,): visible residues and their frames on their birth→data paths."""
         visible = (tau <= t[:, None]) & x_1.mask
         s = ((t[:, None] - tau) / (1 - tau).clamp_min(1e-6)).clamp(0, 1)
@@ -200,7 +230,9 @@ class InsertionProcess:
         counts = gap_counts(y.visible, y.x_1.mask).to(v.dtype)
         return FrameVelocity(_take(omega, order, mask), _take(v, order, mask), counts)
 
-    def insert(self, x: WorldState, counts: torch.Tensor, t: float, dt: float, rngs: list[torch.Generator]) -> WorldState:
+    def insert(
+        self, x: WorldState, counts: torch.Tensor, t: float, dt: float, rngs: list[torch.Generator]
+    ) -> WorldState:
         """One jump step: in each gap, Poisson(p·count) new residues, p = step_probability(t, dt) — the
         tau-leaping step of the insertion part (first-order in dt) — born from the world state
         (evenly between the gap's neighbours, or on its one neighbour at a chain end, plus σ_b·ε,
@@ -210,9 +242,22 @@ class InsertionProcess:
         rate = self.step_probability(t, dt)
         if rate == 0:
             return x
-        born = torch.zeros(x.mask.shape, dtype=x.frames.trans.dtype, device=x.mask.device) if x.birth is None else x.birth
-        chains = [self._grow(x.frames[k, : int(x.mask[k].sum())], born[k, : int(x.mask[k].sum())], counts[k], rate, t + dt, rng)
-                  for k, rng in enumerate(rngs)]  # fmt: skip
+        born = (
+            torch.zeros(x.mask.shape, dtype=x.frames.trans.dtype, device=x.mask.device)
+            if x.birth is None
+            else x.birth
+        )
+        chains = [
+            self._grow(
+                x.frames[k, : int(x.mask[k].sum())],
+                born[k, : int(x.mask[k].sum())],
+                counts[k],
+                rate,
+                t + dt,
+                rng,
+            )
+            for k, rng in enumerate(rngs)
+        ]
         length = max(len(c.trans) for c, _ in chains)
         dtype, device = x.frames.trans.dtype, x.mask.device
         mask = torch.zeros(len(chains), length, dtype=torch.bool, device=device)
@@ -225,26 +270,42 @@ class InsertionProcess:
         state = WorldState.of(Rigid(rots, trans), mask)
         return WorldState(state.frames, state.mask, state.index, birth=birth)
 
-    def _grow(self, frames: Rigid, birth: torch.Tensor, counts: torch.Tensor, rate: float, now: float,
-              rng: torch.Generator) -> tuple[Rigid, torch.Tensor]:  # fmt: skip
+    def _grow(
+        self,
+        frames: Rigid,
+        birth: torch.Tensor,
+        counts: torch.Tensor,
+        rate: float,
+        now: float,
+        rng: torch.Generator,
+    ) -> tuple[Rigid, torch.Tensor]:
         """One chain (n,) with its new residues interleaved in sequence order, and the birth times
         (n + new,): the old ones, ``now`` for the new residues."""
         n = len(frames.trans)
         dtype, device = frames.trans.dtype, frames.trans.device
         # the draws use the chain's CPU generator (reproducible on any device); the geometry follows the frames
-        draws = torch.poisson((rate * counts[: n + 1].double().clamp_min(0)).cpu(), generator=rng).long()
+        draws = torch.poisson(
+            (rate * counts[: n + 1].double().clamp_min(0)).cpu(), generator=rng
+        ).long()
         total = int(draws.sum())
         if total == 0:
             return frames, birth
-        noise = self.config.birth_sigma * torch.randn(total, 3, generator=rng, dtype=torch.float64).to(device, dtype)
+        noise = self.config.birth_sigma * torch.randn(
+            total, 3, generator=rng, dtype=torch.float64
+        ).to(device, dtype)
         new_rots = so3.uniform((total,), dtype=torch.float64, generator=rng).to(device, dtype)
         draws = draws.to(device)
-        gap = torch.repeat_interleave(torch.arange(n + 1, device=device), draws)  # gap of each new residue
+        # gap of each new residue
+        gap = torch.repeat_interleave(torch.arange(n + 1, device=device), draws)
         before = torch.cumsum(draws, 0) - draws  # new residues in earlier gaps
         j = torch.arange(total, device=device) - before[gap]  # rank of a new residue inside its gap
         left, right = frames.trans[(gap - 1).clamp(min=0)], frames.trans[gap.clamp(max=n - 1)]
         share = ((j + 1) / (draws[gap] + 1)).to(dtype)[:, None]
-        centre = torch.where((gap == 0)[:, None], right, torch.where((gap == n)[:, None], left, left + share * (right - left)))
+        centre = torch.where(
+            (gap == 0)[:, None],
+            right,
+            torch.where((gap == n)[:, None], left, left + share * (right - left)),
+        )
         slot_new = gap + before[gap] + j  # positions in the grown chain
         slot_old = torch.arange(n, device=device) + torch.cumsum(draws, 0)[:n]
         rots = torch.empty(n + total, 3, 3, dtype=dtype, device=device)

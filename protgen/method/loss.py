@@ -14,31 +14,48 @@ import torch
 from protgen.geometry.backbone import IDEAL_C, IDEAL_N
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.units import ANGSTROM_PER_NM
-from protgen.method.generator import FrameVelocity, Prediction
 from protgen.geometry.world import WorldState
+from protgen.method.generator import FrameVelocity
 
-__all__ = ["LossConfig", "LossTerms", "time_weight", "squared_divergence", "poisson_divergence", "frame_velocity_loss", "gap_count_loss", "training_times",
-           "backbone_aux_loss", "generator_matching_loss"]  # fmt: skip
+__all__ = [
+    "LossConfig",
+    "LossTerms",
+    "time_weight",
+    "squared_divergence",
+    "poisson_divergence",
+    "frame_velocity_loss",
+    "gap_count_loss",
+    "training_times",
+    "backbone_aux_loss",
+    "generator_matching_loss",
+]
 
 
 @dataclass(frozen=True)
 class LossConfig:
     """Weights of the conditional generator matching loss (stored in checkpoints)."""
 
-    weight_clip: float = 0.9  # w(t) = min(1, (1 − t)²/(1 − weight_clip)²), FrameFlow's clipped 1/(1 − t)
+    # w(t) = min(1, (1 − t)²/(1 − weight_clip)²), FrameFlow's clipped 1/(1 − t)
+    weight_clip: float = 0.9
     rot_weight: float = 0.5  # weight of the rotational term (rad²)
     trans_weight: float = 1.0  # weight of the translational term (nm²)
-    aux_weight: float = 0.0  # weight of FrameFlow's auxiliary backbone-atom and pair-distance losses on
-    #   x̂_1 (nm²); not a Bregman divergence of the generator: biases the marginal (protgen/THEORY.md); 0 = off
-    aux_t_min: float = 0.75  # the auxiliary losses apply only for t > aux_t_min, where the bias is small
-    rate_weight: float = 1.0  # weight of the Poisson divergence of insertion counts per gap (Process 3)
-    time_density: str = "uniform"  # law of the training times on [t_min, t_max]: "uniform", or "mid" (half of
-    #   them from Beta(3, 3): more of the batch where x̂_1 is neither settled nor pure noise); the minimiser
-    #   at every t is unchanged (protgen/THEORY.md §6)
+    # weight of FrameFlow's auxiliary backbone-atom and pair-distance losses on x̂_1 (nm²); not a
+    # Bregman divergence of the generator: biases the marginal (protgen/THEORY.md); 0 = off
+    aux_weight: float = 0.0
+    # the auxiliary losses apply only for t > aux_t_min, where the bias is small
+    aux_t_min: float = 0.75
+    # weight of the Poisson divergence of insertion counts per gap (Process 3)
+    rate_weight: float = 1.0
+    # law of the training times on [t_min, t_max]: "uniform", or "mid" (half of them from Beta(3,
+    # 3): more of the batch where x̂_1 is neither settled nor pure noise); the minimiser at every t
+    # is unchanged (protgen/THEORY.md §6)
+    time_density: str = "uniform"
 
     def __post_init__(self):
         if self.time_density not in TIME_DENSITIES:
-            raise ValueError(f"time_density {self.time_density!r}: choose one of {', '.join(TIME_DENSITIES)}")
+            raise ValueError(
+                f"time_density {self.time_density!r}: choose one of {', '.join(TIME_DENSITIES)}"
+            )
 
 
 TIME_DENSITIES = ("uniform", "mid")
@@ -58,13 +75,17 @@ def squared_divergence(target: torch.Tensor, prediction: torch.Tensor) -> torch.
     return ((target - prediction) ** 2).sum(-1)
 
 
-def poisson_divergence(target: torch.Tensor, prediction: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+def poisson_divergence(
+    target: torch.Tensor, prediction: torch.Tensor, eps: float = 1e-12
+) -> torch.Tensor:
     """Generalised KL a·log(a/b) − a + b for rates a (target) ≥ 0, b (prediction) > 0, elementwise."""
     a, b = target, prediction.clamp_min(eps)
     return torch.xlogy(a, a) - a * torch.log(b) - a + b
 
 
-def training_times(process, batch: int, density: str, rng: torch.Generator | None = None, device=None) -> torch.Tensor:
+def training_times(
+    process, batch: int, density: str, rng: torch.Generator | None = None, device=None
+) -> torch.Tensor:
     """Training times (batch,) on the process's [t_min, t_max]. "uniform": the process's own law.
     "mid": each time is, with probability ½, the median of five of the process's uniform draws —
     t_min + (t_max − t_min)·Beta(3, 3), mean ½, sd 0.19 of the interval — and otherwise a uniform
@@ -95,19 +116,38 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * m).sum(-1) / m.sum(-1).clamp_min(1)
 
 
-def frame_velocity_loss(target: FrameVelocity, prediction: FrameVelocity, t: torch.Tensor, mask: torch.Tensor,
-                        config: LossConfig = LossConfig()) -> LossTerms:  # fmt: skip
+def frame_velocity_loss(
+    target: FrameVelocity,
+    prediction: FrameVelocity,
+    t: torch.Tensor,
+    mask: torch.Tensor,
+    config: LossConfig = LossConfig(),
+) -> LossTerms:
     """w(t)-weighted squared velocity errors, averaged over real residues, then over the batch.
 
     omega in rad per unit time; v in Å per unit time, scored in nm; t: (B,); mask: (B, N).
     """
     w = time_weight(t, config.weight_clip)
     rot = (w * _masked_mean(squared_divergence(target.omega, prediction.omega), mask)).mean()
-    trans = (w * _masked_mean(squared_divergence(target.v / ANGSTROM_PER_NM, prediction.v / ANGSTROM_PER_NM), mask)).mean()
-    return LossTerms(config.rot_weight * rot + config.trans_weight * trans, {"rot": rot.detach(), "trans": trans.detach()})
+    trans = (
+        w
+        * _masked_mean(
+            squared_divergence(target.v / ANGSTROM_PER_NM, prediction.v / ANGSTROM_PER_NM), mask
+        )
+    ).mean()
+    return LossTerms(
+        config.rot_weight * rot + config.trans_weight * trans,
+        {"rot": rot.detach(), "trans": trans.detach()},
+    )
 
 
-def backbone_aux_loss(x1_hat: Rigid, x_1: Rigid, t: torch.Tensor, mask: torch.Tensor, config: LossConfig = LossConfig()) -> LossTerms:
+def backbone_aux_loss(
+    x1_hat: Rigid,
+    x_1: Rigid,
+    t: torch.Tensor,
+    mask: torch.Tensor,
+    config: LossConfig = LossConfig(),
+) -> LossTerms:
     """FrameFlow's auxiliary losses on the estimate x̂_1, for t > aux_t_min only: squared error of
     the N, CA, C atoms, and of backbone-atom pair distances below 6 Å in x_1 — in nm and divided
     by max(1 − t, 1 − weight_clip) like the velocities, so they are on the scale of the flow loss.
@@ -116,10 +156,17 @@ def backbone_aux_loss(x1_hat: Rigid, x_1: Rigid, t: torch.Tensor, mask: torch.Te
     so it biases the learned generator (protgen/THEORY.md §8).
     x1_hat, x_1: Rigid (B, N), Å; t: (B,); mask: (B, N) bool.
     """
-    local = torch.tensor([IDEAL_N, (0.0, 0.0, 0.0), IDEAL_C], dtype=x_1.trans.dtype, device=mask.device)
+    local = torch.tensor(
+        [IDEAL_N, (0.0, 0.0, 0.0), IDEAL_C], dtype=x_1.trans.dtype, device=mask.device
+    )
 
     def atoms(frames: Rigid) -> torch.Tensor:  # (B, 3N, 3) in nm
-        return Rigid(frames.rots[..., None, :, :], frames.trans[..., None, :]).apply(local).flatten(-3, -2) / ANGSTROM_PER_NM
+        return (
+            Rigid(frames.rots[..., None, :, :], frames.trans[..., None, :])
+            .apply(local)
+            .flatten(-3, -2)
+            / ANGSTROM_PER_NM
+        )
 
     pred, true = atoms(x1_hat), atoms(x_1)
     atom_mask = mask.repeat_interleave(3, -1)
@@ -129,10 +176,15 @@ def backbone_aux_loss(x1_hat: Rigid, x_1: Rigid, t: torch.Tensor, mask: torch.Te
     near = (d_true < 0.6) & atom_mask[:, :, None] & atom_mask[:, None, :]
     near = near & ~torch.eye(near.shape[-1], dtype=torch.bool, device=near.device)
     pair = on * ((d_true - d_pred) ** 2 * near).sum((-1, -2)) / near.sum((-1, -2)).clamp_min(1)
-    return LossTerms(atom.mean() + pair.mean(), {"aux_atom": atom.mean().detach(), "aux_pair": pair.mean().detach()})
+    return LossTerms(
+        atom.mean() + pair.mean(),
+        {"aux_atom": atom.mean().detach(), "aux_pair": pair.mean().detach()},
+    )
 
 
-def gap_count_loss(target: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def gap_count_loss(
+    target: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
     """Poisson divergence of expected hidden residues per gap, averaged over each chain's n + 1
     real gaps, then over the batch. target, prediction: (B, G); mask: (B, N) of the visible
     residues (gap g is real for g ≤ n)."""
@@ -148,13 +200,22 @@ def _divergence(target, prediction, t: torch.Tensor, mask, config: LossConfig) -
         if target.gap_counts is None or prediction.gap_counts is None:
             return flow
         rate = gap_count_loss(target.gap_counts, prediction.gap_counts, mask)
-        return LossTerms(flow.total + config.rate_weight * rate, {**flow.terms, "rate": rate.detach()})
-    d = (time_weight(t, config.weight_clip) * squared_divergence(target, prediction)).mean()  # a plain velocity (toys)
+        return LossTerms(
+            flow.total + config.rate_weight * rate, {**flow.terms, "rate": rate.detach()}
+        )
+    # a plain velocity (toys)
+    d = (time_weight(t, config.weight_clip) * squared_divergence(target, prediction)).mean()
     return LossTerms(d, {"flow": d.detach()})
 
 
-def generator_matching_loss(process, predict, x_1, rng: torch.Generator | None = None, t: torch.Tensor | None = None,
-                            config: LossConfig = LossConfig()) -> LossTerms:  # fmt: skip
+def generator_matching_loss(
+    process,
+    predict,
+    x_1,
+    rng: torch.Generator | None = None,
+    t: torch.Tensor | None = None,
+    config: LossConfig = LossConfig(),
+) -> LossTerms:
     """One Monte-Carlo estimate of L_cgm on a batch of data x_1 (a WorldState, or a toy's tensor).
 
     ``process``: any latent process (sample_time, sample_path, phi, target).
@@ -171,12 +232,14 @@ def generator_matching_loss(process, predict, x_1, rng: torch.Generator | None =
     path = process.sample_path(x_1, t, rng)
     x_t = process.phi(path.y_t)
     prediction = predict(t, x_t)
-    mask = x_t.generated if isinstance(x_t, WorldState) else None  # fixed (motif) residues are given, not learned
+    # fixed (motif) residues are given, not learned
+    mask = x_t.generated if isinstance(x_t, WorldState) else None
     loss = _divergence(process.target(path), prediction.velocity, t, mask, config)
     if config.aux_weight > 0 and prediction.x1_hat is not None:
         # the data frames of the residues in x_t (Process 3 shows only the inserted ones)
         clean = process.clean_frames(path) if hasattr(process, "clean_frames") else x_1.frames
         extra = backbone_aux_loss(prediction.x1_hat, clean, t, mask, config)
-        loss = LossTerms(loss.total + config.aux_weight * extra.total, {**loss.terms, **extra.terms})
+        loss = LossTerms(
+            loss.total + config.aux_weight * extra.total, {**loss.terms, **extra.terms}
+        )
     return loss
-

@@ -23,23 +23,35 @@ from protgen.errors import ConfigError
 from protgen.geometry import so3
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.superposition import kabsch_rotation
-from protgen.method.generator import FrameVelocity
 from protgen.geometry.world import WorldState
+from protgen.method.generator import FrameVelocity
 
-__all__ = ["ProcessConfig", "LatentProcess", "PathSample", "ChainLatent", "ResidueFrameFlow", "ChainFrameFlow",
-           "make_process", "PROCESSES"]  # fmt: skip
+__all__ = [
+    "ProcessConfig",
+    "LatentProcess",
+    "PathSample",
+    "ChainLatent",
+    "ResidueFrameFlow",
+    "ChainFrameFlow",
+    "make_process",
+    "PROCESSES",
+]
 
 
 @dataclass(frozen=True)
 class ProcessConfig:
     """The latent process (stored in checkpoints; the loss's settings are method.loss.LossConfig)."""
 
-    name: str = "frames"  # "frames" (Process 1), "chain" (Process 2, chain ∘ residue) or "insertion" (Process 3, variable length)
+    # "frames" (Process 1), "chain" (Process 2, chain ∘ residue) or "insertion" (Process 3, variable
+    # length)
+    name: str = "frames"
     sigma: float = 10.0  # Å; std of the prior's centred Gaussian positions
     t_min: float = 0.01  # training times t ~ U[t_min, t_max]; sampling starts at t_min
     t_max: float = 0.99
-    insertion_end: float = 0.8  # Process 3: every residue is inserted by this time (κ(t) = min(1, t/insertion_end))
-    birth_sigma: float = 2.0  # Å; Process 3: noise of a new residue's birth position (and of the seed's)
+    # Process 3: every residue is inserted by this time (κ(t) = min(1, t/insertion_end))
+    insertion_end: float = 0.8
+    # Å; Process 3: noise of a new residue's birth position (and of the seed's)
+    birth_sigma: float = 2.0
     coupling: str = "kabsch"  # joint law of (Y_0, Y_1): "independent", or "kabsch" (each noise draw
     #   rotated rigidly onto its data chain; a coupling, so the loss stays exact — protgen/THEORY.md §7)
 
@@ -56,13 +68,17 @@ class LatentProcess(Protocol):
     def start_time(self) -> float:
         """Where sampling starts: the time at which world_prior is the law of Φ(Y_t)."""
 
-    def sample_time(self, batch: int, rng: torch.Generator | None = None, device=None) -> torch.Tensor:
+    def sample_time(
+        self, batch: int, rng: torch.Generator | None = None, device=None
+    ) -> torch.Tensor:
         """Training times, (batch,)."""
 
     def world_prior(self, like: WorldState, rng: torch.Generator | None = None) -> WorldState:
         """A draw of Law(Φ(Y_0)) with the residues (mask, numbering) of ``like``: where sampling starts."""
 
-    def sample_path(self, x_1: WorldState, t: torch.Tensor, rng: torch.Generator | None = None) -> "PathSample":
+    def sample_path(
+        self, x_1: WorldState, t: torch.Tensor, rng: torch.Generator | None = None
+    ) -> "PathSample":
         """A draw of (Y_0, Y_1, Y_t) given data x_1 and times t (B,)."""
 
     def phi(self, y) -> WorldState:
@@ -117,7 +133,9 @@ def _couple(y_0: WorldState, y_1: WorldState, coupling: str) -> WorldState:
 
 def _interpolate(y_0: Rigid, y_1: Rigid, t: torch.Tensor) -> Rigid:
     """Geodesic on SO(3) and straight line on R³. t broadcasts against y's leading shape."""
-    return Rigid(so3.geodesic(y_0.rots, y_1.rots, t), y_0.trans + t[..., None] * (y_1.trans - y_0.trans))
+    return Rigid(
+        so3.geodesic(y_0.rots, y_1.rots, t), y_0.trans + t[..., None] * (y_1.trans - y_0.trans)
+    )
 
 
 def _velocity(y_t: Rigid, y_1: Rigid, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,8 +172,12 @@ class ResidueFrameFlow:
         if like.fixed is None:
             return like.with_frames(noise)
         keep = like.fixed
-        return like.with_frames(Rigid(torch.where(keep[..., None, None], like.frames.rots, noise.rots),
-                                      torch.where(keep[..., None], like.frames.trans, noise.trans)))  # fmt: skip
+        return like.with_frames(
+            Rigid(
+                torch.where(keep[..., None, None], like.frames.rots, noise.rots),
+                torch.where(keep[..., None], like.frames.trans, noise.trans),
+            )
+        )
 
     def sample_path(self, x_1: WorldState, t: torch.Tensor, rng=None) -> PathSample:
         y_0 = _couple(self.world_prior(x_1, rng), x_1, self.config.coupling)
@@ -171,7 +193,8 @@ class ResidueFrameFlow:
     def target(self, path: PathSample) -> FrameVelocity:
         """F_t^{Y_t}: ω = log(R_tᵀR_1)/(1 − t) (body), v = (p_1 − p_t)/(1 − t) (world)."""
         omega, v = _velocity(path.y_t.frames, path.y_1.frames, path.t[:, None, None])
-        m = path.y_t.generated[..., None].to(v.dtype)  # fixed residues stay at the data: zero velocity
+        # fixed residues stay at the data: zero velocity
+        m = path.y_t.generated[..., None].to(v.dtype)
         return FrameVelocity(omega * m, v * m)
 
 
@@ -197,7 +220,9 @@ class ChainFrameFlow:
 
     def sample_path(self, x_1: WorldState, t: torch.Tensor, rng=None) -> PathSample:
         if x_1.fixed is not None and bool(x_1.fixed.any()):
-            raise ConfigError("the chain process (Process 2) does not support motif conditioning; use --process frames")
+            raise ConfigError(
+                "the chain process (Process 2) does not support motif conditioning; use --process frames"
+            )
         batch, dtype, device = x_1.mask.shape[0], x_1.frames.trans.dtype, x_1.mask.device
         origin = torch.zeros(batch, 3, dtype=dtype, device=device)
         g_0 = Rigid(so3.uniform((batch,), dtype, device, rng), origin)
@@ -208,7 +233,9 @@ class ChainFrameFlow:
         return PathSample(t, y_0, y_1, self.interpolate(y_0, y_1, t))
 
     def interpolate(self, y_0: ChainLatent, y_1: ChainLatent, t: torch.Tensor) -> ChainLatent:
-        return ChainLatent(_interpolate(y_0.g, y_1.g, t), self.residues.interpolate(y_0.h, y_1.h, t))
+        return ChainLatent(
+            _interpolate(y_0.g, y_1.g, t), self.residues.interpolate(y_0.h, y_1.h, t)
+        )
 
     def phi(self, y: ChainLatent) -> WorldState:
         return y.h.with_frames(_broadcast(y.g, y.h.frames).compose(y.h.frames))

@@ -6,8 +6,8 @@ from typing import Callable
 import torch
 
 from protgen.geometry.rigid import Rigid
-from protgen.method.generator import FrameVelocity, euler_step
 from protgen.geometry.world import WorldState
+from protgen.method.generator import FrameVelocity, euler_step
 
 __all__ = ["SimulationConfig", "simulate"]
 
@@ -31,8 +31,15 @@ class SimulationConfig:
     noise_scale: float = 1.0  # η
 
 
-def _langevin_step(x: WorldState, velocity: FrameVelocity, t: torch.Tensor, dt: float, config: SimulationConfig,
-                   sigma: float, rngs: list[torch.Generator]) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def _langevin_step(
+    x: WorldState,
+    velocity: FrameVelocity,
+    t: torch.Tensor,
+    dt: float,
+    config: SimulationConfig,
+    sigma: float,
+    rngs: list[torch.Generator],
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The score drift (B, N, 3) and the noise increment (B, N, 3) of one step, in Å per unit time and
     Å. The score drift ½g²∇log p_t = −κ(p − t p̂_1) with p̂_1 = p + (1 − t)v̂ stays bounded as t → 1
     (κ·dt ≤ 1 keeps the step stable). Noise is drawn per sample from its own generator (a sample does
@@ -41,13 +48,20 @@ def _langevin_step(x: WorldState, velocity: FrameVelocity, t: torch.Tensor, dt: 
     p_hat = p + (1 - t) * velocity.v
     drift = -config.langevin * (p - t * p_hat)
     m = x.generated[..., None].to(p.dtype)
-    xi = torch.stack([torch.randn(p.shape[1:], generator=g, dtype=p.dtype) for g in rngs]).to(p.device) * m
+    xi = (
+        torch.stack([torch.randn(p.shape[1:], generator=g, dtype=p.dtype) for g in rngs]).to(
+            p.device
+        )
+        * m
+    )
     xi = (xi - xi.sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp_min(1)) * m
     g = (2 * config.langevin) ** 0.5 * (1 - t) * sigma
     return drift, config.noise_scale * g * dt**0.5 * xi
 
 
-def _rotation_scale(c: float, t: torch.Tensor, dt: float, birth: torch.Tensor | None) -> torch.Tensor:
+def _rotation_scale(
+    c: float, t: torch.Tensor, dt: float, birth: torch.Tensor | None
+) -> torch.Tensor:
     """The factor on ω̂ = log(R_tᵀR̂_1)/(1 − t) of the rotation schedule: c·(1 − t), so rotations close
     the fraction c·dt of their remaining geodesic per step, capped at 1 (a step never passes x̂_1).
     A residue born at τ (Process 3) runs it on its own clock s = (t − τ)/(1 − τ) — c·(1 − t)/(1 − τ)
@@ -82,16 +96,24 @@ def simulate(
     """
     if config.langevin > 0 and (rngs is None or len(rngs) != x_0.mask.shape[0]):
         raise ValueError("stochastic sampling needs one generator per sample")
-    ts = torch.linspace(t_0, 1.0, config.steps + 1, dtype=x_0.frames.trans.dtype, device=x_0.mask.device)
+    ts = torch.linspace(
+        t_0, 1.0, config.steps + 1, dtype=x_0.frames.trans.dtype, device=x_0.mask.device
+    )
     x, path = x_0, [x_0] if trajectory else []
     for k in range(config.steps):
         t, dt = ts[k], float(ts[k + 1] - ts[k])
         velocity = predict(t.expand(x.mask.shape[0]), x)
         if config.rot_rate is not None:
-            velocity = FrameVelocity(_rotation_scale(config.rot_rate, t, dt, x.birth) * velocity.omega, velocity.v, velocity.gap_counts)
+            velocity = FrameVelocity(
+                _rotation_scale(config.rot_rate, t, dt, x.birth) * velocity.omega,
+                velocity.v,
+                velocity.gap_counts,
+            )
         if config.langevin > 0:
             drift, noise = _langevin_step(x, velocity, t, dt, config, sigma, rngs)
-            x = euler_step(x, FrameVelocity(velocity.omega, velocity.v + drift, velocity.gap_counts), dt)
+            x = euler_step(
+                x, FrameVelocity(velocity.omega, velocity.v + drift, velocity.gap_counts), dt
+            )
             x = x.with_frames(Rigid(x.frames.rots, x.frames.trans + noise))
         else:
             x = euler_step(x, velocity, dt)

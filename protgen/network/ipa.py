@@ -24,7 +24,14 @@ from protgen.geometry.rigid import Rigid
 from protgen.geometry.units import ANGSTROM_PER_NM
 from protgen.geometry.world import WorldState
 
-__all__ = ["NetworkConfig", "PRESETS", "PRESET_PARAMETERS", "FrameNetwork", "NetworkOutput", "Neighbours"]
+__all__ = [
+    "NetworkConfig",
+    "PRESETS",
+    "PRESET_PARAMETERS",
+    "FrameNetwork",
+    "NetworkOutput",
+    "Neighbours",
+]
 
 
 @dataclass(frozen=True)
@@ -42,22 +49,52 @@ class NetworkConfig:
     max_offset: int = 32  # relative sequence offsets are clipped to ±max_offset
     pair_update: bool = True  # light per-block pair update (two linear layers over c_z)
     node_layers: int = 1  # transformer layers over the sequence per block (FrameFlow-style)
-    self_condition: bool = True  # accept the previous x̂_1 as input (its CA distances, as pair features)
-    self_condition_frames: bool = False  # also x̂_1's relative rotations and directions (pair features; a
-    #   zero-initialised read-in, so a fine-tune from a model without it starts equal to that model)
-    motif: bool = False  # conditional on fixed (motif) residues: a learned embedding of the fixed flag
-    neighbours: int = 0  # 0: every residue pair (dense); k > 0: each residue's k nearest residues by CA distance (sparse, long chains)
-    chain_neighbours: int = 8  # sparse only: residues within this many positions along the chain are always among the k
-    #   (early in the path x_t is mostly noise, and its nearest residues in space need not include the chain's)
-    insertion: bool = False  # Process 3: a head for the expected hidden residues in every gap and chain end
-    position: str = "ends"  # residue position feature: "ends" (distances to both chain ends, clipped at
-    #   max_offset: the same at every length) or "absolute" (sinusoid of the index; protgen 0.1 models)
+    # accept the previous x̂_1 as input (its CA distances, as pair features)
+    self_condition: bool = True
+    # also x̂_1's relative rotations and directions (pair features; a zero-initialised read-in, so a
+    # fine-tune from a model without it starts equal to that model)
+    self_condition_frames: bool = False
+    # conditional on fixed (motif) residues: a learned embedding of the fixed flag
+    motif: bool = False
+    # 0: every residue pair (dense); k > 0: each residue's k nearest residues by CA distance
+    # (sparse, long chains)
+    neighbours: int = 0
+    # sparse only: residues within this many positions along the chain are always among the k (early
+    # in the path x_t is mostly noise, and its nearest residues in space need not include the
+    # chain's)
+    chain_neighbours: int = 8
+    # Process 3: a head for the expected hidden residues in every gap and chain end
+    insertion: bool = False
+    # residue position feature: "ends" (distances to both chain ends, clipped at max_offset: the
+    # same at every length) or "absolute" (sinusoid of the index; protgen 0.1 models)
+    position: str = "ends"
 
 
 PRESETS = {
-    "tiny": NetworkConfig(node_dim=32, pair_dim=16, blocks=2, heads=2, head_dim=8, query_points=2, value_points=4, rbf=8, max_offset=16, node_layers=0),
+    "tiny": NetworkConfig(
+        node_dim=32,
+        pair_dim=16,
+        blocks=2,
+        heads=2,
+        head_dim=8,
+        query_points=2,
+        value_points=4,
+        rbf=8,
+        max_offset=16,
+        node_layers=0,
+    ),
     "small": NetworkConfig(),
-    "base": NetworkConfig(node_dim=256, pair_dim=128, blocks=6, heads=8, head_dim=24, query_points=8, value_points=12, rbf=32, node_layers=3),
+    "base": NetworkConfig(
+        node_dim=256,
+        pair_dim=128,
+        blocks=6,
+        heads=8,
+        head_dim=24,
+        query_points=8,
+        value_points=12,
+        rbf=32,
+        node_layers=3,
+    ),
 }
 # Parameter counts of the presets, for --help without building networks (a test keeps them true).
 PRESET_PARAMETERS = {"tiny": 22_435, "small": 1_104_843, "base": 15_263_255}
@@ -81,7 +118,9 @@ class GapHead(nn.Module):
     def __init__(self, c: NetworkConfig):
         super().__init__()
         self.ends = nn.Parameter(torch.zeros(2, c.node_dim))
-        self.mlp = nn.Sequential(nn.Linear(2 * c.node_dim, c.node_dim), nn.ReLU(), nn.Linear(c.node_dim, 1))
+        self.mlp = nn.Sequential(
+            nn.Linear(2 * c.node_dim, c.node_dim), nn.ReLU(), nn.Linear(c.node_dim, 1)
+        )
 
     def forward(self, s: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """s: (B, N, C); mask: (B, N) → (B, N + 1); gap g lies before residue g, gap n after the last."""
@@ -91,13 +130,17 @@ class GapHead(nn.Module):
         left = torch.cat([self.ends[0].expand(b, 1, c), s], 1)
         right = torch.cat([s, self.ends[1].expand(b, 1, c)], 1)
         right = torch.where((gap < count)[..., None], right, self.ends[1])
-        return nn.functional.softplus(self.mlp(torch.cat([left, right], -1))[..., 0]) * (gap <= count).to(s.dtype)
+        return nn.functional.softplus(self.mlp(torch.cat([left, right], -1))[..., 0]) * (
+            gap <= count
+        ).to(s.dtype)
 
 
 def _sinusoid(x: torch.Tensor, dim: int, max_period: float, dtype: torch.dtype) -> torch.Tensor:
     """Sinusoidal embedding of x (...,) → (..., dim)."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=dtype, device=x.device) / half)
+    freqs = torch.exp(
+        -math.log(max_period) * torch.arange(half, dtype=dtype, device=x.device) / half
+    )
     angles = x[..., None].to(dtype) * freqs
     return torch.cat([torch.sin(angles), torch.cos(angles)], -1)
 
@@ -133,7 +176,11 @@ def slabs(batch: int, rows: int, width: int) -> list[tuple[int, slice]]:
     """(batch element, row slice) pairs covering a (batch, rows, …) pair tensor whose rows hold
     ``width`` floats each, ~SLAB_FLOATS floats a slab per thread."""
     step = max(1, SLAB_FLOATS * torch.get_num_threads() // width)
-    return [(k, slice(start, min(rows, start + step))) for k in range(batch) for start in range(0, rows, step)]
+    return [
+        (k, slice(start, min(rows, start + step)))
+        for k in range(batch)
+        for start in range(0, rows, step)
+    ]
 
 
 def _mask_pairs(z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -156,7 +203,9 @@ def _apply_inverse(frames: Rigid, points: torch.Tensor) -> torch.Tensor:
     """Local coordinates of per-residue world points: frames (B, N), points (B, N, ..., 3)."""
     b, n = frames.shape
     shifted = points - frames.trans.view(b, n, *([1] * (points.dim() - 3)), 3)
-    return torch.bmm(shifted.reshape(b * n, -1, 3), frames.rots.reshape(b * n, 3, 3)).view(points.shape)
+    return torch.bmm(shifted.reshape(b * n, -1, 3), frames.rots.reshape(b * n, 3, 3)).view(
+        points.shape
+    )
 
 
 @dataclass(frozen=True)
@@ -170,11 +219,19 @@ class Neighbours:
     mask: torch.Tensor
 
     @staticmethod
-    def nearest(ca: torch.Tensor, mask: torch.Tensor, k: int, index: torch.Tensor | None = None, window: int = 0) -> "Neighbours":
+    def nearest(
+        ca: torch.Tensor,
+        mask: torch.Tensor,
+        k: int,
+        index: torch.Tensor | None = None,
+        window: int = 0,
+    ) -> "Neighbours":
         """ca: Å, (B, N, 3); mask: (B, N) bool; index: (B, N) residue numbers, for the chain window."""
         dist = torch.cdist(ca, ca, compute_mode="donot_use_mm_for_euclid_dist")
-        if index is not None and window > 0:  # chain neighbours rank before every residue in space, nearest in sequence
-            offset = (index[:, None, :] - index[:, :, None]).to(dist.dtype)  # first (ties broken: j before i first)
+        # chain neighbours rank before every residue in space, nearest in sequence
+        if index is not None and window > 0:
+            # first (ties broken: j before i first)
+            offset = (index[:, None, :] - index[:, :, None]).to(dist.dtype)
             rank = offset.abs() - window - 1 + 0.5 * (offset < 0).to(dist.dtype)
             dist = torch.where(offset.abs() <= window, rank, dist)
         dist = dist.masked_fill(~mask[:, None, :], float("inf"))
@@ -198,8 +255,14 @@ def _pair_geometry(frames: Rigid) -> tuple[torch.Tensor, torch.Tensor]:
     dist = torch.cdist(ca, ca, compute_mode="donot_use_mm_for_euclid_dist")
     rt = frames.rots.transpose(-1, -2)  # (B, N, 3, 3)
     rt_flat = rt.reshape(b, n * 3, 3)
-    local = (rt_flat @ ca.transpose(-1, -2)).view(b, n, 3, n).transpose(-1, -2) - (rt @ ca[..., None]).transpose(-1, -2)
-    rel_rot = (rt_flat @ frames.rots.transpose(-1, -2).reshape(b, n * 3, 3).transpose(-1, -2)).view(b, n, 3, n, 3).permute(0, 1, 3, 2, 4)
+    local = (rt_flat @ ca.transpose(-1, -2)).view(b, n, 3, n).transpose(-1, -2) - (
+        rt @ ca[..., None]
+    ).transpose(-1, -2)
+    rel_rot = (
+        (rt_flat @ frames.rots.transpose(-1, -2).reshape(b, n * 3, 3).transpose(-1, -2))
+        .view(b, n, 3, n, 3)
+        .permute(0, 1, 3, 2, 4)
+    )
     return dist, torch.cat([rel_rot.reshape(b, n, n, 9), local / (dist[..., None] + 1e-6)], -1)
 
 
@@ -233,13 +296,20 @@ class PairFeatures(nn.Module):
         inputs = c.rbf + 9 + 3 + (c.rbf if c.self_condition else 0)
         self.linear = PairLinear(inputs, c.pair_dim)
         self.offset = nn.Embedding(2 * c.max_offset + 1, c.pair_dim)
-        self.mlp = nn.Sequential(nn.LayerNorm(c.pair_dim), PairLinear(c.pair_dim, c.pair_dim), nn.ReLU(), PairLinear(c.pair_dim, c.pair_dim))
+        self.mlp = nn.Sequential(
+            nn.LayerNorm(c.pair_dim),
+            PairLinear(c.pair_dim, c.pair_dim),
+            nn.ReLU(),
+            PairLinear(c.pair_dim, c.pair_dim),
+        )
         self.frames_linear = None
         if c.self_condition and c.self_condition_frames:
             self.frames_linear = PairLinear(12, c.pair_dim, bias=False)
             nn.init.zeros_(self.frames_linear.weight)
 
-    def forward(self, x: WorldState, self_cond: Rigid | torch.Tensor | None, nbr: Neighbours | None = None) -> torch.Tensor:
+    def forward(
+        self, x: WorldState, self_cond: Rigid | torch.Tensor | None, nbr: Neighbours | None = None
+    ) -> torch.Tensor:
         """(B, N, N, c_z) dense pair features, or (B, N, K, c_z) over the neighbours ``nbr``.
         self_cond: the previous x̂_1 as frames (Å) or as CA positions (Å, (B, N, 3)), or None."""
         c = self.c
@@ -255,7 +325,11 @@ class PairFeatures(nn.Module):
         else:
             dist, geometry = _pair_geometry_sparse(x.frames, nbr)
             offset = gather(x.index, nbr.index) - x.index[:, :, None]
-            sc_dist = None if sc_ca is None else (gather(sc_ca, nbr.index) - sc_ca[:, :, None]).norm(dim=-1)
+            sc_dist = (
+                None
+                if sc_ca is None
+                else (gather(sc_ca, nbr.index) - sc_ca[:, :, None]).norm(dim=-1)
+            )
             sc_geometry = None if sc_frames is None else _pair_geometry_sparse(sc_frames, nbr)[1]
             pair_mask = nbr.mask
         invariants = (dist, geometry, offset, sc_dist, sc_geometry, pair_mask)
@@ -267,7 +341,9 @@ class PairFeatures(nn.Module):
             self._features(*(None if a is None else a[k, rows] for a in invariants), out=z[k, rows])
         return z
 
-    def _features(self, dist, geometry, offset, sc_dist, sc_geometry, pair_mask, out=None) -> torch.Tensor:
+    def _features(
+        self, dist, geometry, offset, sc_dist, sc_geometry, pair_mask, out=None
+    ) -> torch.Tensor:
         """Pair features (..., c_z) from the pair invariants of any leading shape (...): CA distance
         (Å), the 12 frame invariants, sequence offset, x̂_1's CA distance and frame invariants (or
         None) and the pair mask (None: every pair real); written into ``out`` if given (no autograd)."""
@@ -275,13 +351,19 @@ class PairFeatures(nn.Module):
         feats = [_rbf(dist, c.rbf), geometry]
         if c.self_condition:
             feats.append(torch.zeros_like(feats[0]) if sc_dist is None else _rbf(sc_dist, c.rbf))
-        z = self.linear(torch.cat(feats, -1)) + self.offset(offset.clamp(-c.max_offset, c.max_offset) + c.max_offset)
+        z = self.linear(torch.cat(feats, -1)) + self.offset(
+            offset.clamp(-c.max_offset, c.max_offset) + c.max_offset
+        )
         if sc_geometry is not None:  # no x̂_1 frames: zero features, zero read-in
             z = z + self.frames_linear(sc_geometry)
         z = torch.add(z, self.mlp(z), out=out)
         if pair_mask is None:
             return z
-        return z * pair_mask[..., None].to(z.dtype) if out is None else z.mul_(pair_mask[..., None].to(z.dtype))
+        return (
+            z * pair_mask[..., None].to(z.dtype)
+            if out is None
+            else z.mul_(pair_mask[..., None].to(z.dtype))
+        )
 
 
 class InvariantPointAttention(nn.Module):
@@ -291,14 +373,28 @@ class InvariantPointAttention(nn.Module):
         super().__init__()
         self.c = c
         h, d, pq, pv = c.heads, c.head_dim, c.query_points, c.value_points
-        self.q, self.k, self.v = nn.Linear(c.node_dim, h * d), nn.Linear(c.node_dim, h * d), nn.Linear(c.node_dim, h * d)
-        self.q_pts, self.k_pts = nn.Linear(c.node_dim, h * pq * 3), nn.Linear(c.node_dim, h * pq * 3)
+        self.q, self.k, self.v = (
+            nn.Linear(c.node_dim, h * d),
+            nn.Linear(c.node_dim, h * d),
+            nn.Linear(c.node_dim, h * d),
+        )
+        self.q_pts, self.k_pts = (
+            nn.Linear(c.node_dim, h * pq * 3),
+            nn.Linear(c.node_dim, h * pq * 3),
+        )
         self.v_pts = nn.Linear(c.node_dim, h * pv * 3)
         self.pair_bias = nn.Linear(c.pair_dim, h, bias=False)
         self.head_weight = nn.Parameter(torch.full((h,), math.log(math.e - 1)))  # softplus → 1
         self.out = nn.Linear(h * (d + c.pair_dim + pv * 4), c.node_dim)
 
-    def forward(self, s: torch.Tensor, z: torch.Tensor, frames: Rigid, mask: torch.Tensor, nbr: Neighbours | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        s: torch.Tensor,
+        z: torch.Tensor,
+        frames: Rigid,
+        mask: torch.Tensor,
+        nbr: Neighbours | None = None,
+    ) -> torch.Tensor:
         c = self.c
         b, n = s.shape[:2]
         h, d, pq, pv = c.heads, c.head_dim, c.query_points, c.value_points
@@ -330,15 +426,22 @@ class InvariantPointAttention(nn.Module):
         b, n = o.shape[:2]
         o_pts = _apply_inverse(frames, o_pts_world)
         o_norm = (o_pts.square().sum(-1) + 1e-8).sqrt()
-        return self.out(torch.cat([o, o_pair, o_pts.reshape(b, n, -1), o_norm.reshape(b, n, -1)], -1))
+        return self.out(
+            torch.cat([o, o_pair, o_pts.reshape(b, n, -1), o_norm.reshape(b, n, -1)], -1)
+        )
 
-    def _sparse(self, q, k, v, qp, kp, vp, z, frames: Rigid, nbr: Neighbours, gamma) -> torch.Tensor:
+    def _sparse(
+        self, q, k, v, qp, kp, vp, z, frames: Rigid, nbr: Neighbours, gamma
+    ) -> torch.Tensor:
         """The same attention over each residue's K neighbours: logits (B, H, N, K)."""
         c = self.c
         b, n = q.shape[:2]
         scalar = torch.einsum("bihd,bikhd->bhik", q, gather(k, nbr.index)) / math.sqrt(c.head_dim)
-        dist2 = (qp[:, :, None] - gather(kp, nbr.index)).square().sum((-1, -2)).permute(0, 3, 1, 2)  # (B, H, N, K)
-        logits = math.sqrt(1 / 3) * (scalar + self.pair_bias(z).permute(0, 3, 1, 2) - 0.5 * gamma[:, None, None] * dist2)
+        # (B, H, N, K)
+        dist2 = (qp[:, :, None] - gather(kp, nbr.index)).square().sum((-1, -2)).permute(0, 3, 1, 2)
+        logits = math.sqrt(1 / 3) * (
+            scalar + self.pair_bias(z).permute(0, 3, 1, 2) - 0.5 * gamma[:, None, None] * dist2
+        )
         logits = logits.masked_fill(~nbr.mask[:, None], torch.finfo(logits.dtype).min)
         attn = torch.softmax(logits, -1)
         o = torch.einsum("bhik,bikhd->bihd", attn, gather(v, nbr.index)).reshape(b, n, -1)
@@ -354,16 +457,25 @@ class Block(nn.Module):
         super().__init__()
         self.ipa = InvariantPointAttention(c)
         self.norm1 = nn.LayerNorm(c.node_dim)
-        self.transition = nn.Sequential(nn.Linear(c.node_dim, c.node_dim), nn.ReLU(), nn.Linear(c.node_dim, c.node_dim))
+        self.transition = nn.Sequential(
+            nn.Linear(c.node_dim, c.node_dim), nn.ReLU(), nn.Linear(c.node_dim, c.node_dim)
+        )
         self.norm2 = nn.LayerNorm(c.node_dim)
         self.seq = None
         if c.node_layers:
-            layer = nn.TransformerEncoderLayer(c.node_dim, 4, 2 * c.node_dim, dropout=0.0, batch_first=True, norm_first=True)
+            layer = nn.TransformerEncoderLayer(
+                c.node_dim, 4, 2 * c.node_dim, dropout=0.0, batch_first=True, norm_first=True
+            )
             self.seq = nn.TransformerEncoder(layer, c.node_layers, enable_nested_tensor=False)
         self.pair = None
         if c.pair_update and not last:  # the last block's pair features would go unused
             self.pair_in = nn.Linear(c.node_dim, c.pair_dim)
-            self.pair = nn.Sequential(nn.LayerNorm(c.pair_dim), PairLinear(c.pair_dim, c.pair_dim), nn.ReLU(), PairLinear(c.pair_dim, c.pair_dim))
+            self.pair = nn.Sequential(
+                nn.LayerNorm(c.pair_dim),
+                PairLinear(c.pair_dim, c.pair_dim),
+                nn.ReLU(),
+                PairLinear(c.pair_dim, c.pair_dim),
+            )
         self.update = nn.Linear(c.node_dim, 6)
         nn.init.zeros_(self.update.weight)
         nn.init.zeros_(self.update.bias)
@@ -377,15 +489,25 @@ class Block(nn.Module):
                 nn.init.zeros_(linear.weight)
                 nn.init.zeros_(linear.bias)
 
-    def _pair_update_by_slabs(self, z: torch.Tensor, p: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _pair_update_by_slabs(
+        self, z: torch.Tensor, p: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
         """The dense pair update z + MLP(z + p_i + p_j) (pairs with padding unchanged), slab by slab
         (inference on the CPU; see SLAB_FLOATS). z: (B, N, N, c_z); p: (B, N, c_z); mask: (B, N)."""
         b, n = mask.shape
-        pair_mask = None if bool(mask.all()) else (mask[:, :, None] & mask[:, None, :])[..., None].to(z.dtype)
+        pair_mask = (
+            None
+            if bool(mask.all())
+            else (mask[:, :, None] & mask[:, None, :])[..., None].to(z.dtype)
+        )
         out = torch.empty_like(z)
         for k, rows in slabs(b, n, n * z.shape[-1]):
             delta = self.pair(z[k, rows] + p[k, rows, None] + p[k, None, :])
-            torch.add(z[k, rows], delta if pair_mask is None else delta * pair_mask[k, rows], out=out[k, rows])
+            torch.add(
+                z[k, rows],
+                delta if pair_mask is None else delta * pair_mask[k, rows],
+                out=out[k, rows],
+            )
         return out
 
     def forward(self, s, z, frames: Rigid, mask, nbr: Neighbours | None = None):
@@ -403,10 +525,13 @@ class Block(nn.Module):
             elif nbr is None:
                 z = z + _mask_pairs(self.pair(z + p[:, :, None] + p[:, None, :]), mask)
             else:
-                z = z + self.pair(z + p[:, :, None] + gather(p, nbr.index)) * nbr.mask[..., None].to(z.dtype)
+                z = z + self.pair(z + p[:, :, None] + gather(p, nbr.index)) * nbr.mask[
+                    ..., None
+                ].to(z.dtype)
         u = self.update(s) * m
         quat = torch.cat([torch.ones_like(u[..., :1]), u[..., :3]], -1)
-        step = Rigid(so3.quaternion_to_matrix(quat), u[..., 3:])  # frames inside the network are in nm
+        # frames inside the network are in nm
+        step = Rigid(so3.quaternion_to_matrix(quat), u[..., 3:])
         return s, z, frames.compose(step)
 
 
@@ -417,17 +542,26 @@ class FrameNetwork(nn.Module):
     def __init__(self, config: NetworkConfig):
         super().__init__()
         c = self.config = config
-        self.node_in = nn.Sequential(nn.Linear(2 * c.node_dim, c.node_dim), nn.ReLU(), nn.Linear(c.node_dim, c.node_dim), nn.LayerNorm(c.node_dim))
+        self.node_in = nn.Sequential(
+            nn.Linear(2 * c.node_dim, c.node_dim),
+            nn.ReLU(),
+            nn.Linear(c.node_dim, c.node_dim),
+            nn.LayerNorm(c.node_dim),
+        )
         self.pairs = PairFeatures(c)
         self.blocks = nn.ModuleList(Block(c, last=k == c.blocks - 1) for k in range(c.blocks))
-        if c.motif:  # zero-initialised, so a conditional model fine-tuned from an unconditional one starts equal to it
+        # zero-initialised, so a conditional model fine-tuned from an unconditional one starts equal
+        # to it
+        if c.motif:
             self.fixed_embedding = nn.Parameter(torch.zeros(c.node_dim))
         self.gaps = GapHead(c) if c.insertion else None
         self.rot_residual = nn.Linear(c.node_dim, 3)
         nn.init.zeros_(self.rot_residual.weight)
         nn.init.zeros_(self.rot_residual.bias)
 
-    def forward(self, t: torch.Tensor, x_t: WorldState, self_cond: Rigid | torch.Tensor | None = None) -> NetworkOutput:
+    def forward(
+        self, t: torch.Tensor, x_t: WorldState, self_cond: Rigid | torch.Tensor | None = None
+    ) -> NetworkOutput:
         """t: (B,); x_t: the world state (frames in Å, mask, numbering); self_cond: the previous
         x̂_1 as frames (Å, (B, N)) or as CA positions (Å, (B, N, 3); its frame features then read zero)."""
         c = self.config
@@ -435,11 +569,23 @@ class FrameNetwork(nn.Module):
         b, n = mask.shape
         x = x_t.frames
         x_nm = Rigid(x.rots, x.trans / ANGSTROM_PER_NM)  # frames inside the network are in nm
-        s = self.node_in(torch.cat([self._position(x_t, t.dtype), _sinusoid(t * 1000, c.node_dim, 10000.0, t.dtype)[:, None].expand(b, n, -1)], -1))
+        s = self.node_in(
+            torch.cat(
+                [
+                    self._position(x_t, t.dtype),
+                    _sinusoid(t * 1000, c.node_dim, 10000.0, t.dtype)[:, None].expand(b, n, -1),
+                ],
+                -1,
+            )
+        )
         if c.motif and x_t.fixed is not None:
             s = s + x_t.fixed[..., None].to(s.dtype) * self.fixed_embedding
         s = s * mask[..., None]
-        nbr = Neighbours.nearest(x.trans, mask, c.neighbours, x_t.index, c.chain_neighbours) if c.neighbours > 0 else None
+        nbr = (
+            Neighbours.nearest(x.trans, mask, c.neighbours, x_t.index, c.chain_neighbours)
+            if c.neighbours > 0
+            else None
+        )
         z = self.pairs(x_t, self_cond, nbr)
         frames = x_nm
         for block in self.blocks:
@@ -449,7 +595,9 @@ class FrameNetwork(nn.Module):
         rotvec = (so3.log(rel.rots) + self.rot_residual(s)) * m
         trans = rel.trans * ANGSTROM_PER_NM * m
         x1_hat = Rigid(x.rots @ so3.exp(rotvec), x.trans + (x.rots @ trans[..., None])[..., 0])
-        return NetworkOutput(rotvec, trans, x1_hat, None if self.gaps is None else self.gaps(s, mask))
+        return NetworkOutput(
+            rotvec, trans, x1_hat, None if self.gaps is None else self.gaps(s, mask)
+        )
 
     def _position(self, x_t: WorldState, dtype: torch.dtype) -> torch.Tensor:
         """Per-residue position features, (B, N, node_dim). "ends": sinusoids of the distances to
@@ -464,8 +612,12 @@ class FrameNetwork(nn.Module):
         first = torch.where(x_t.mask, index, big).min(-1, keepdim=True).values
         last = torch.where(x_t.mask, index, -big).max(-1, keepdim=True).values
         half = c.node_dim // 2
-        from_start = _sinusoid((index - first).clamp(0, c.max_offset), half, 4.0 * c.max_offset, dtype)
-        from_end = _sinusoid((last - index).clamp(0, c.max_offset), c.node_dim - half, 4.0 * c.max_offset, dtype)
+        from_start = _sinusoid(
+            (index - first).clamp(0, c.max_offset), half, 4.0 * c.max_offset, dtype
+        )
+        from_end = _sinusoid(
+            (last - index).clamp(0, c.max_offset), c.node_dim - half, 4.0 * c.max_offset, dtype
+        )
         return torch.cat([from_start, from_end], -1)
 
     def parameter_count(self) -> int:

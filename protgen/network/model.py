@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from protgen.method.generator import FrameVelocity, Prediction, displacement_to_velocity
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.world import WorldState
+from protgen.method.generator import FrameVelocity, Prediction, displacement_to_velocity
 from protgen.network.ipa import FrameNetwork, NetworkConfig
 
 __all__ = ["GeneratorModel", "SelfConditioned"]
@@ -26,7 +26,9 @@ class GeneratorModel(nn.Module):
         self.config = config
         self.network = FrameNetwork(config)
 
-    def forward(self, t: torch.Tensor, x_t: WorldState, self_cond: Rigid | torch.Tensor | None = None) -> Prediction:
+    def forward(
+        self, t: torch.Tensor, x_t: WorldState, self_cond: Rigid | torch.Tensor | None = None
+    ) -> Prediction:
         """t: (B,); x_t: world state; self_cond: the previous x̂_1, frames (Å) or CA positions (Å, (B, N, 3))."""
         out = self.network(t, x_t, self_cond)
         velocity = displacement_to_velocity(x_t.frames, out.rotvec, out.trans, t)
@@ -42,13 +44,23 @@ class SelfConditioned:
 
     model: GeneratorModel
     enabled: bool = True
-    x1_hat: torch.Tensor | None = None  # the last x̂_1's CA positions, Å, (B, N, 3) (clash guidance reads them)
+    # the last x̂_1's CA positions, Å, (B, N, 3) (clash guidance reads them)
+    x1_hat: torch.Tensor | None = None
     mask: torch.Tensor | None = None
     x1_frames: Rigid | None = None  # the last x̂_1, fed back to the network
 
     def __call__(self, t: torch.Tensor, x_t: WorldState) -> FrameVelocity:
         # x̂_1 lines up with x_t only while the residues stay the same (torch.equal is False on a new shape)
-        use = self.enabled and self.model.config.self_condition and self.mask is not None and torch.equal(self.mask, x_t.mask)
+        use = (
+            self.enabled
+            and self.model.config.self_condition
+            and self.mask is not None
+            and torch.equal(self.mask, x_t.mask)
+        )
         prediction = self.model(t, x_t, self.x1_frames if use else None)
-        self.x1_frames, self.x1_hat, self.mask = prediction.x1_hat, prediction.x1_hat.trans, x_t.mask
+        self.x1_frames, self.x1_hat, self.mask = (
+            prediction.x1_hat,
+            prediction.x1_hat.trans,
+            x_t.mask,
+        )
         return prediction.velocity

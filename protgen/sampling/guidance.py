@@ -28,7 +28,9 @@ def clash_penalty(ca: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """P of every chain: ca Å (B, N, 3), mask (B, N) → (B,)."""
     d = torch.cdist(ca, ca, compute_mode="donot_use_mm_for_euclid_dist")
     n = ca.shape[1]
-    offset = (torch.arange(n, device=ca.device)[None] - torch.arange(n, device=ca.device)[:, None]).abs()
+    offset = (
+        torch.arange(n, device=ca.device)[None] - torch.arange(n, device=ca.device)[:, None]
+    ).abs()
     pairs = (offset >= 2) & mask[:, :, None] & mask[:, None, :]
     overlap = (torch.relu(CLASH_RADIUS - d) ** 2 * pairs).sum((-1, -2)) / 2
     bonds = (ca[:, 1:] - ca[:, :-1]).norm(dim=-1) - CA_CA
@@ -51,5 +53,7 @@ class ClashGuidance:
         with torch.enable_grad():
             q = self.predict.x1_hat.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(clash_penalty(q, x_t.mask).sum(), q)
-        nudge = self.strength * grad * x_t.generated[..., None].to(grad.dtype) / (1 - t)[:, None, None]
+        nudge = (
+            self.strength * grad * x_t.generated[..., None].to(grad.dtype) / (1 - t)[:, None, None]
+        )
         return FrameVelocity(velocity.omega, velocity.v - nudge, velocity.gap_counts)

@@ -22,7 +22,16 @@ from protgen.geometry.backbone import backbone_to_frames
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.world import WorldState
 
-__all__ = ["Scaffold", "MotifSegment", "Contig", "Motif", "Layout", "parse_contig", "read_motif", "CHAIN_GAP"]
+__all__ = [
+    "Scaffold",
+    "MotifSegment",
+    "Contig",
+    "Motif",
+    "Layout",
+    "parse_contig",
+    "read_motif",
+    "CHAIN_GAP",
+]
 
 CHAIN_GAP = 200  # residue-number jump between chains: beyond the network's clipped offsets (±32)
 
@@ -68,13 +77,15 @@ def parse_contig(text: str, total_length: str | None = None) -> Contig:
     """Parse a contig string (and optional total length "a-b" or "n"); raises ConfigError naming
     the first token at fault."""
     if not text or not text.strip():
-        raise ConfigError("empty contig; e.g. --contig \"5-20,A16-35,10-25\"")
+        raise ConfigError('empty contig; e.g. --contig "5-20,A16-35,10-25"')
     chains, current = [], []
     tokens = [t for t in re.split(r"[,/\s]+", text.strip().strip("[]")) if t]
     for position, token in enumerate(tokens, 1):
         if token == "0":  # RFdiffusion's "/0 ": a chain break
             if not current:
-                raise ConfigError(f"contig {text!r}: chain break at token {position} has no segment before it")
+                raise ConfigError(
+                    f"contig {text!r}: chain break at token {position} has no segment before it"
+                )
             chains.append(tuple(current))
             current = []
             continue
@@ -83,16 +94,22 @@ def parse_contig(text: str, total_length: str | None = None) -> Contig:
             low = int(scaffold.group(1))
             high = int(scaffold.group(2) or low)
             if high < low:
-                raise ConfigError(f"contig {text!r}: scaffold range {token!r} (token {position}) runs backwards")
+                raise ConfigError(
+                    f"contig {text!r}: scaffold range {token!r} (token {position}) runs backwards"
+                )
             current.append(Scaffold(low, high))
         elif motif:
             start = int(motif.group(2))
             end = int(motif.group(3) if motif.group(3) is not None else start)
             if end < start:
-                raise ConfigError(f"contig {text!r}: motif range {token!r} (token {position}) runs backwards")
+                raise ConfigError(
+                    f"contig {text!r}: motif range {token!r} (token {position}) runs backwards"
+                )
             current.append(MotifSegment(motif.group(1), start, end))
         else:
-            raise ConfigError(f"contig {text!r}: cannot read token {position} {token!r} (scaffold: 10 or 5-20; motif: A16-35; chain break: /0)")
+            raise ConfigError(
+                f"contig {text!r}: cannot read token {position} {token!r} (scaffold: 10 or 5-20; motif: A16-35; chain break: /0)"
+            )
     if current:
         chains.append(tuple(current))
     contig = Contig(tuple(chains))
@@ -127,14 +144,20 @@ def read_motif(path: str | Path, contig: Contig) -> Motif:
     for segment in contig.motif_segments:
         chain = chains.get(segment.chain)
         if chain is None:
-            raise ConfigError(f"--motif {path}: no protein chain {segment.chain} (chains: {', '.join(chains) or 'none'}) for {segment}")
+            raise ConfigError(
+                f"--motif {path}: no protein chain {segment.chain} (chains: {', '.join(chains) or 'none'}) for {segment}"
+            )
         atoms = []
         for number in range(segment.start, segment.end + 1):
             hits = np.nonzero((chain.res_ids == number) & (chain.ins_codes == ""))[0]
             if not len(hits):
-                raise ConfigError(f"--motif {path}: residue {segment.chain}{number} of {segment} is not in the file")
+                raise ConfigError(
+                    f"--motif {path}: residue {segment.chain}{number} of {segment} is not in the file"
+                )
             if not chain.atom_mask[hits[0]].all():
-                raise ConfigError(f"--motif {path}: residue {segment.chain}{number} of {segment} lacks backbone atoms")
+                raise ConfigError(
+                    f"--motif {path}: residue {segment.chain}{number} of {segment} lacks backbone atoms"
+                )
             atoms.append(chain.atoms[hits[0]])
         out[segment] = np.stack(atoms).astype(np.float32)
     return Motif(str(path), out)
@@ -157,16 +180,24 @@ class Layout:
         return len(self.fixed)
 
 
-def draw_layout(contig: Contig, motif: Motif, rng: np.random.Generator, tries: int = 2000) -> Layout:
+def draw_layout(
+    contig: Contig, motif: Motif, rng: np.random.Generator, tries: int = 2000
+) -> Layout:
     """Scaffold lengths drawn uniformly per segment until the total length is within bounds."""
     fixed_length = sum(len(a) for a in motif.segments.values())
     for _ in range(tries):
-        lengths = [int(rng.integers(s.min_length, s.max_length + 1)) if isinstance(s, Scaffold) else None for chain in contig.chains for s in chain]
+        lengths = [
+            int(rng.integers(s.min_length, s.max_length + 1)) if isinstance(s, Scaffold) else None
+            for chain in contig.chains
+            for s in chain
+        ]
         total = fixed_length + sum(n for n in lengths if n is not None)
         if contig.min_total <= total <= contig.max_total:
             return _layout(contig, motif, iter(lengths))
-    raise ConfigError(f"no scaffold lengths of the contig give a total length in {contig.min_total}..{contig.max_total} "
-                      f"(the motif alone has {fixed_length} residues)")  # fmt: skip
+    raise ConfigError(
+        f"no scaffold lengths of the contig give a total length in {contig.min_total}..{contig.max_total} "
+        f"(the motif alone has {fixed_length} residues)"
+    )
 
 
 def _layout(contig: Contig, motif: Motif, lengths) -> Layout:
@@ -193,8 +224,15 @@ def _layout(contig: Contig, motif: Motif, lengths) -> Layout:
             index += list(range(number, number + len(block)))
             chain_ids += [chr(ord("A") + c)] * len(block)
             number += len(block)
-    return Layout(np.concatenate(atoms), np.array(fixed), np.array(index), np.array(chain_ids), ",".join(parts).replace(",0,", "/0 "),
-                  ";".join(positions), ";".join(residues))  # fmt: skip
+    return Layout(
+        np.concatenate(atoms),
+        np.array(fixed),
+        np.array(index),
+        np.array(chain_ids),
+        ",".join(parts).replace(",0,", "/0 "),
+        ";".join(positions),
+        ";".join(residues),
+    )
 
 
 def conditioned_state(layouts: list[Layout], device="cpu") -> WorldState:
@@ -205,7 +243,9 @@ def conditioned_state(layouts: list[Layout], device="cpu") -> WorldState:
     centre = (atoms[:, :, 1] * fixed[..., None]).sum(1, keepdim=True) / fixed.sum(1)[:, None, None]
     frames = backbone_to_frames(atoms - centre[:, :, None] * fixed[..., None, None])
     eye = torch.eye(3).expand_as(frames.rots)
-    frames = Rigid(torch.where(fixed[..., None, None], frames.rots, eye), frames.trans * fixed[..., None])
+    frames = Rigid(
+        torch.where(fixed[..., None, None], frames.rots, eye), frames.trans * fixed[..., None]
+    )
     index = torch.tensor(np.stack([l.index for l in layouts]))
     mask = torch.ones_like(fixed)
     return WorldState(frames, mask, index, fixed).to(device)

@@ -14,8 +14,8 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from importlib import resources
-from pathlib import Path
 from multiprocessing import get_context
+from pathlib import Path
 from queue import SimpleQueue
 from typing import Callable
 
@@ -32,16 +32,48 @@ from protgen.method.simulation import SimulationConfig, simulate
 from protgen.network.model import SelfConditioned
 from protgen.progress import Progress
 from protgen.sampling.guidance import ClashGuidance
-from protgen.sampling.motif import Layout, Motif, conditioned_state, draw_layout, parse_contig, read_motif
+from protgen.sampling.motif import (
+    Layout,
+    Motif,
+    conditioned_state,
+    draw_layout,
+    parse_contig,
+    read_motif,
+)
 from protgen.training import checkpoint
 from protgen.training.checkpoint import TrainedModel
 from protgen.workers import one_thread_worker
 
-__all__ = ["SampleConfig", "default_checkpoint", "sample_backbones", "sample_to_directory", "parse_lengths", "sample_seed", "sample_states", "unconditioned_state", "MAX_LENGTH"]
+__all__ = [
+    "SampleConfig",
+    "default_checkpoint",
+    "sample_backbones",
+    "sample_to_directory",
+    "parse_lengths",
+    "sample_seed",
+    "sample_states",
+    "unconditioned_state",
+    "MAX_LENGTH",
+]
 
 MAX_LENGTH = 1000
-MANIFEST_FIELDS = ("file", "length", "index", "seed", "steps", "rot_rate", "checkpoint", "seconds",
-                   "clash_guidance", "langevin", "noise_scale", "motif_file", "contig", "motif_positions", "motif_residues")  # fmt: skip
+MANIFEST_FIELDS = (
+    "file",
+    "length",
+    "index",
+    "seed",
+    "steps",
+    "rot_rate",
+    "checkpoint",
+    "seconds",
+    "clash_guidance",
+    "langevin",
+    "noise_scale",
+    "motif_file",
+    "contig",
+    "motif_positions",
+    "motif_residues",
+)
 
 
 @dataclass(frozen=True)
@@ -59,10 +91,14 @@ class SampleConfig:
     motif_file: str | None = None  # motif scaffolding: the structure file holding the motif
     contig: str | None = None  # motif scaffolding: RFdiffusion contig, e.g. "5-20,A16-35,10-25"
     total_length: str | None = None  # motif scaffolding: bounds of the whole length, "60-80"
-    min_length: int = 1  # insertion models: samples shorter than this are drawn again (rejection = conditioning on length)
+    # insertion models: samples shorter than this are drawn again (rejection = conditioning on
+    # length)
+    min_length: int = 1
     max_length: int = MAX_LENGTH  # insertion models: likewise for longer samples
-    max_attempts: int = 20  # insertion models: draws per sample before giving up on the length bounds
-    clash_guidance: float = 0.0  # η of sampling.guidance.ClashGuidance (Å² per unit penalty); 0 = off
+    # insertion models: draws per sample before giving up on the length bounds
+    max_attempts: int = 20
+    # η of sampling.guidance.ClashGuidance (Å² per unit penalty); 0 = off
+    clash_guidance: float = 0.0
 
 
 def default_rot_rate(process: str) -> float | None:
@@ -79,7 +115,9 @@ def default_checkpoint(kind: str = "default") -> Path:
     "insertion" (variable length, Process 3)."""
     path = Path(str(resources.files("protgen") / "weights" / f"{kind}.pt"))
     if not path.is_file():
-        raise ProtgenError(f"the shipped {kind} model is missing ({path}); reinstall protgen or pass --checkpoint")
+        raise ProtgenError(
+            f"the shipped {kind} model is missing ({path}); reinstall protgen or pass --checkpoint"
+        )
     return path
 
 
@@ -97,7 +135,9 @@ def parse_lengths(text: str) -> tuple[int, ...]:
         else:
             lengths = tuple(int(p) for p in text.split(",") if p.strip())
     except ValueError:
-        raise ConfigError(f"cannot read lengths {text!r}: use 100, 60,80,120 or start:stop:step (e.g. 60:200:20)") from None
+        raise ConfigError(
+            f"cannot read lengths {text!r}: use 100, 60,80,120 or start:stop:step (e.g. 60:200:20)"
+        ) from None
     if not lengths:
         raise ConfigError(f"lengths {text!r} select no length")
     for n in lengths:
@@ -107,17 +147,27 @@ def parse_lengths(text: str) -> tuple[int, ...]:
 
 
 def sample_seed(seed: int, length: int, index: int) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}:{length}:{index}".encode()).digest()[:8], "big") >> 1
+    return (
+        int.from_bytes(hashlib.sha256(f"{seed}:{length}:{index}".encode()).digest()[:8], "big") >> 1
+    )
 
 
 def unconditioned_state(length: int, count: int = 1) -> WorldState:
     """A template world state of ``count`` chains of ``length`` residues, nothing fixed."""
-    return WorldState.of(Rigid(torch.eye(3).expand(count, length, 3, 3), torch.zeros(count, length, 3)))
+    return WorldState.of(
+        Rigid(torch.eye(3).expand(count, length, 3, 3), torch.zeros(count, length, 3))
+    )
 
 
 @torch.no_grad()
-def sample_states(trained: TrainedModel, template: WorldState, seeds: list[int], config: SampleConfig, device="cpu",
-                  on_step: Callable[[], None] | None = None) -> tuple[torch.Tensor, list[int], list[torch.Tensor]]:  # fmt: skip
+def sample_states(
+    trained: TrainedModel,
+    template: WorldState,
+    seeds: list[int],
+    config: SampleConfig,
+    device="cpu",
+    on_step: Callable[[], None] | None = None,
+) -> tuple[torch.Tensor, list[int], list[torch.Tensor]]:
     """Backbones (len(seeds), N, 4, 3) in Å, their lengths (padding follows), and, if
     config.trajectory, the atoms at every step; from the template's residues (mask, numbering,
     fixed motif frames) — or, for an insertion model, from its one-residue prior, the length
@@ -127,9 +177,17 @@ def sample_states(trained: TrainedModel, template: WorldState, seeds: list[int],
     then runs them as one batch (batched matrix products may differ from single ones in the last
     float bits).
     """
-    priors = [trained.process.world_prior(template[k : k + 1], torch.Generator().manual_seed(s)) for k, s in enumerate(seeds)]
+    priors = [
+        trained.process.world_prior(template[k : k + 1], torch.Generator().manual_seed(s))
+        for k, s in enumerate(seeds)
+    ]
     fixed = None if priors[0].fixed is None else torch.cat([p.fixed for p in priors])
-    x_0 = WorldState(Rigid.cat([p.frames for p in priors]), torch.cat([p.mask for p in priors]), torch.cat([p.index for p in priors]), fixed).to(device)
+    x_0 = WorldState(
+        Rigid.cat([p.frames for p in priors]),
+        torch.cat([p.mask for p in priors]),
+        torch.cat([p.index for p in priors]),
+        fixed,
+    ).to(device)
     jump = None
     if hasattr(trained.process, "insert"):
         rngs = [torch.Generator().manual_seed(s + 1) for s in seeds]
@@ -140,19 +198,42 @@ def sample_states(trained: TrainedModel, template: WorldState, seeds: list[int],
     noise_rngs = None
     if config.simulation.langevin > 0:
         if trained.config.process.name != "frames":
-            raise ConfigError(f"stochastic translations (--langevin) need a Process 1 (frames) model, not {trained.config.process.name!r}: "
-                              "its score is read off x̂_1 as for a Gaussian path")  # fmt: skip
+            raise ConfigError(
+                f"stochastic translations (--langevin) need a Process 1 (frames) model, not {trained.config.process.name!r}: "
+                "its score is read off x̂_1 as for a Gaussian path"
+            )
         noise_rngs = [torch.Generator().manual_seed(s + 2) for s in seeds]
-    x_1, path = simulate(predict, x_0, trained.process.start_time, config.simulation, config.trajectory, on_step, jump,
-                         trained.process.config.sigma, noise_rngs)  # fmt: skip
+    x_1, path = simulate(
+        predict,
+        x_0,
+        trained.process.start_time,
+        config.simulation,
+        config.trajectory,
+        on_step,
+        jump,
+        trained.process.config.sigma,
+        noise_rngs,
+    )
     atoms = frames_to_backbone(x_1.frames, x_1.mask).cpu()
-    return atoms, x_1.mask.sum(-1).tolist(), [frames_to_backbone(x.frames, x.mask).cpu() for x in path]
+    return (
+        atoms,
+        x_1.mask.sum(-1).tolist(),
+        [frames_to_backbone(x.frames, x.mask).cpu() for x in path],
+    )
 
 
-def sample_backbones(trained: TrainedModel, length: int, seeds: list[int], config: SampleConfig, device="cpu",
-                     on_step: Callable[[], None] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:  # fmt: skip
+def sample_backbones(
+    trained: TrainedModel,
+    length: int,
+    seeds: list[int],
+    config: SampleConfig,
+    device="cpu",
+    on_step: Callable[[], None] | None = None,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Unconditional backbones of one length: (len(seeds), L, 4, 3), Å (see sample_states)."""
-    atoms, _, path = sample_states(trained, unconditioned_state(length, len(seeds)), seeds, config, device, on_step)
+    atoms, _, path = sample_states(
+        trained, unconditioned_state(length, len(seeds)), seeds, config, device, on_step
+    )
     return atoms, path
 
 
@@ -182,7 +263,11 @@ def _previous_rows(out: Path, replaced: set[str]) -> list[dict]:
             rows = list(csv.DictReader(handle))
     except (OSError, csv.Error, UnicodeDecodeError):
         return []
-    return [{k: r.get(k, "") for k in MANIFEST_FIELDS} for r in rows if r.get("file") and r["file"] not in replaced and (out / r["file"]).exists()]
+    return [
+        {k: r.get(k, "") for k in MANIFEST_FIELDS}
+        for r in rows
+        if r.get("file") and r["file"] not in replaced and (out / r["file"]).exists()
+    ]
 
 
 @dataclass(frozen=True)
@@ -198,9 +283,16 @@ class _Job:
 
 def _jobs(config: SampleConfig, suffix: str, emerging: bool) -> tuple[list[_Job], Motif | None]:
     if emerging:  # the length emerges: every sample starts from the one-residue prior
-        return [_Job(f"ins_{i:04d}.{suffix}", 1, i, sample_seed(config.seed, 0, i)) for i in range(config.num)], None
+        return [
+            _Job(f"ins_{i:04d}.{suffix}", 1, i, sample_seed(config.seed, 0, i))
+            for i in range(config.num)
+        ], None
     if config.contig is None:
-        jobs = [_Job(f"len{n:04d}_{i:04d}.{suffix}", n, i, sample_seed(config.seed, n, i)) for n in config.lengths for i in range(config.num)]
+        jobs = [
+            _Job(f"len{n:04d}_{i:04d}.{suffix}", n, i, sample_seed(config.seed, n, i))
+            for n in config.lengths
+            for i in range(config.num)
+        ]
         return jobs, None
     contig = parse_contig(config.contig, config.total_length)
     motif = read_motif(config.motif_file, contig)
@@ -232,7 +324,9 @@ def _template(batch: list[_Job]) -> WorldState:
     return conditioned_state([job.layout for job in batch])
 
 
-def _finish(job: _Job, atoms: np.ndarray, motif_file: str | None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, dict]:
+def _finish(
+    job: _Job, atoms: np.ndarray, motif_file: str | None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, dict]:
     """Atoms to write, B-factors, chain IDs and the manifest's motif columns of one job. Motif
     residues are written with the motif file's own atoms, moved as the sample placed them."""
     if job.layout is None:
@@ -241,9 +335,14 @@ def _finish(job: _Job, atoms: np.ndarray, motif_file: str | None) -> tuple[np.nd
     true = layout.motif_atoms[layout.fixed]
     centre = true[:, 1].mean(0)
     atoms = atoms.copy()
-    atoms[layout.fixed] = true - centre + atoms[layout.fixed][:, 1].mean(0)  # the frames were fixed: a pure translation
-    columns = {"motif_file": str(Path(motif_file).resolve()), "contig": layout.description, "motif_positions": layout.motif_positions,
-               "motif_residues": layout.motif_residues}  # fmt: skip
+    # the frames were fixed: a pure translation
+    atoms[layout.fixed] = true - centre + atoms[layout.fixed][:, 1].mean(0)
+    columns = {
+        "motif_file": str(Path(motif_file).resolve()),
+        "contig": layout.description,
+        "motif_positions": layout.motif_positions,
+        "motif_residues": layout.motif_residues,
+    }
     return atoms, layout.fixed.astype(float), layout.chain, columns
 
 
@@ -252,14 +351,20 @@ def _prepare(out: Path, jobs: list[_Job], force: bool) -> list[dict]:
     if out.exists() and not out.is_dir():
         raise ProtgenError(f"--out {out} is a file, not a directory")
     if not force:
-        clash = [name for name in [*(j.name for j in jobs), "manifest.csv"] if (out / name).exists()]
+        clash = [
+            name for name in [*(j.name for j in jobs), "manifest.csv"] if (out / name).exists()
+        ]
         if clash:
-            raise ProtgenError(f"{out / clash[0]} exists ({len(clash)} output(s) would be overwritten); pass --force or choose another --out")
+            raise ProtgenError(
+                f"{out / clash[0]} exists ({len(clash)} output(s) would be overwritten); pass --force or choose another --out"
+            )
     _check_writable(out)
     return _previous_rows(out, {j.name for j in jobs}) if force else []
 
 
-def _redraws(batch: list[_Job], lengths: list[int], config: SampleConfig, attempts: dict[int, int]) -> list[_Job]:
+def _redraws(
+    batch: list[_Job], lengths: list[int], config: SampleConfig, attempts: dict[int, int]
+) -> list[_Job]:
     """Insertion samples whose length fell outside the bounds, with their next seeds. Drawing again
     until the length is in bounds samples the model conditioned on them."""
     again = []
@@ -268,14 +373,27 @@ def _redraws(batch: list[_Job], lengths: list[int], config: SampleConfig, attemp
             continue
         attempts[job.index] += 1
         if attempts[job.index] > config.max_attempts:
-            raise ProtgenError(f"sample {job.index}: no length within {config.min_length}..{config.max_length} in {config.max_attempts} "
-                               "draws; widen --min-length/--max-length")  # fmt: skip
-        again.append(_Job(job.name, 1, job.index, sample_seed(config.seed, attempts[job.index] - 1, job.index)))
+            raise ProtgenError(
+                f"sample {job.index}: no length within {config.min_length}..{config.max_length} in {config.max_attempts} "
+                "draws; widen --min-length/--max-length"
+            )
+        again.append(
+            _Job(
+                job.name, 1, job.index, sample_seed(config.seed, attempts[job.index] - 1, job.index)
+            )
+        )
     return again
 
 
-def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: SampleConfig, device="cpu", force: bool = False,
-                        trained: TrainedModel | None = None, workers: int = 1) -> list[dict]:  # fmt: skip
+def sample_to_directory(
+    checkpoint_path: str | Path,
+    out: str | Path,
+    config: SampleConfig,
+    device="cpu",
+    force: bool = False,
+    trained: TrainedModel | None = None,
+    workers: int = 1,
+) -> list[dict]:
     """Sample config.num backbones per length — or config.num scaffolds of a motif, or config.num
     chains of emerging length — with the model of ``checkpoint_path`` into ``out``.
 
@@ -286,11 +404,15 @@ def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: Sa
     out = Path(out)
     trained = trained or checkpoint.load_model(checkpoint_path, device)
     if config.contig is not None and not trained.config.network.motif:
-        raise ConfigError(f"{checkpoint_path} was not trained for motif scaffolding (its network has no motif flags); "
-                          "use a motif model (the shipped one is used when --checkpoint is not given)")  # fmt: skip
+        raise ConfigError(
+            f"{checkpoint_path} was not trained for motif scaffolding (its network has no motif flags); "
+            "use a motif model (the shipped one is used when --checkpoint is not given)"
+        )
     emerging = trained.config.process.name == "insertion"
     if emerging and (config.contig is not None or config.trajectory):
-        raise ConfigError("an insertion model makes unconditional samples of emerging length: no --motif, no --trajectory")
+        raise ConfigError(
+            "an insertion model makes unconditional samples of emerging length: no --motif, no --trajectory"
+        )
     fingerprint = checkpoint.fingerprint(checkpoint_path)
     jobs, _ = _jobs(config, "cif" if config.fmt == "cif" else "pdb", emerging)
     writer = _Writer(out, _prepare(out, jobs, force), config, fingerprint, [j.name for j in jobs])
@@ -303,17 +425,32 @@ def sample_to_directory(checkpoint_path: str | Path, out: str | Path, config: Sa
         again = _redraws(batch, lengths, config, attempts) if emerging else []
         progress.total += config.simulation.steps if again else 0
         redrawn = {j.index for j in again}
-        done = [(k, replace(job, length=lengths[k])) for k, job in enumerate(batch) if job.index not in redrawn]  # emerged lengths
+        # emerged lengths
+        done = [
+            (k, replace(job, length=lengths[k]))
+            for k, job in enumerate(batch)
+            if job.index not in redrawn
+        ]
         writer.write(done, atoms, path, seconds)
         progress.update(0, extra=f"{len(writer.rows)}/{len(jobs)} written")
         return again
 
     if workers > 1 and len(queue) > 1:
-        _sample_in_pool(checkpoint.resolve(checkpoint_path), queue, config, device, workers, progress, finished)
+        _sample_in_pool(
+            checkpoint.resolve(checkpoint_path), queue, config, device, workers, progress, finished
+        )
     while queue:
         batch = queue.pop(0)
-        again = finished(batch, *_sample_batch(trained, batch, config, device,
-                                               on_step=lambda: progress.update(1, extra=f"{len(writer.rows)}/{len(jobs)} written")))  # fmt: skip
+        again = finished(
+            batch,
+            *_sample_batch(
+                trained,
+                batch,
+                config,
+                device,
+                on_step=lambda: progress.update(1, extra=f"{len(writer.rows)}/{len(jobs)} written"),
+            ),
+        )
         if again:
             queue.append(again)
     progress.close()
@@ -328,10 +465,14 @@ def _worker_start(path: Path, device: str) -> None:
     _WORKER["trained"] = checkpoint.load_model(path, device)
 
 
-def _sample_batch(trained: TrainedModel, batch: list["_Job"], config: SampleConfig, device, on_step=None):
+def _sample_batch(
+    trained: TrainedModel, batch: list["_Job"], config: SampleConfig, device, on_step=None
+):
     """One batch's atoms, lengths and path (sample_states) and the seconds per sample."""
     began = time.perf_counter()
-    atoms, lengths, path = sample_states(trained, _template(batch), [j.seed for j in batch], config, device, on_step)
+    atoms, lengths, path = sample_states(
+        trained, _template(batch), [j.seed for j in batch], config, device, on_step
+    )
     return atoms, lengths, path, (time.perf_counter() - began) / len(batch)
 
 
@@ -340,8 +481,15 @@ def _worker_batch(args: tuple[list["_Job"], SampleConfig, str]):
     return _sample_batch(_WORKER["trained"], batch, config, device)
 
 
-def _sample_in_pool(path: Path, queue: list[list["_Job"]], config: SampleConfig, device: str, workers: int, progress: Progress,
-                    finished: Callable) -> None:  # fmt: skip
+def _sample_in_pool(
+    path: Path,
+    queue: list[list["_Job"]],
+    config: SampleConfig,
+    device: str,
+    workers: int,
+    progress: Progress,
+    finished: Callable,
+) -> None:
     """Run the batches of ``queue`` (emptied) in ``workers`` processes of one thread each, each
     with its own copy of the model; ``finished`` writes each batch as it comes back (and returns
     insertion samples to draw again, which go back into the pool). A batch's samples are the
@@ -350,10 +498,16 @@ def _sample_in_pool(path: Path, queue: list[list["_Job"]], config: SampleConfig,
     results: SimpleQueue = SimpleQueue()
 
     def submit(pool, batch):
-        pool.apply_async(_worker_batch, ((batch, config, device),), callback=lambda r: results.put((batch, r, None)),
-                         error_callback=lambda e: results.put((batch, None, e)))  # fmt: skip
+        pool.apply_async(
+            _worker_batch,
+            ((batch, config, device),),
+            callback=lambda r: results.put((batch, r, None)),
+            error_callback=lambda e: results.put((batch, None, e)),
+        )
 
-    with get_context("spawn").Pool(workers, initializer=_worker_start, initargs=(path, device)) as pool:
+    with get_context("spawn").Pool(
+        workers, initializer=_worker_start, initargs=(path, device)
+    ) as pool:
         for batch in queue:
             submit(pool, batch)
         running = len(queue)
@@ -374,36 +528,77 @@ class _Writer:
     """Backbone files and the manifest (rewritten after every batch, so it always lists what is on
     disk); a full disk or another write error ends the run with what was kept."""
 
-    def __init__(self, out: Path, earlier: list[dict], config: SampleConfig, fingerprint: str, order: list[str]):
+    def __init__(
+        self,
+        out: Path,
+        earlier: list[dict],
+        config: SampleConfig,
+        fingerprint: str,
+        order: list[str],
+    ):
         self.out, self.earlier, self.config, self.fingerprint = out, earlier, config, fingerprint
-        self.order = {name: k for k, name in enumerate(order)}  # rows are listed in job order, whichever batch ends first
+        # rows are listed in job order, whichever batch ends first
+        self.order = {name: k for k, name in enumerate(order)}
         self.rows: list[dict] = []
         self.listed = 0
 
-    def write(self, done: list[tuple[int, _Job]], atoms: torch.Tensor, path: list[torch.Tensor], seconds: float) -> None:
+    def write(
+        self,
+        done: list[tuple[int, _Job]],
+        atoms: torch.Tensor,
+        path: list[torch.Tensor],
+        seconds: float,
+    ) -> None:
         """Jobs k of the batch (with their final lengths) from atoms (B, N, 4, 3) and the path."""
         config, suffix = self.config, "cif" if self.config.fmt == "cif" else "pdb"
         try:
             for k, job in done:
-                final, b_factors, chains, columns = _finish(job, atoms[k, : job.length].numpy(), config.motif_file)
-                write_backbone(self.out / job.name, final, b_factors, fmt=config.fmt, chain_ids=chains)
+                final, b_factors, chains, columns = _finish(
+                    job, atoms[k, : job.length].numpy(), config.motif_file
+                )
+                write_backbone(
+                    self.out / job.name, final, b_factors, fmt=config.fmt, chain_ids=chains
+                )
                 if config.trajectory:
                     traj = torch.stack([p[k] for p in path]).numpy()
-                    write_backbone(self.out / job.name.replace(f".{suffix}", f"_traj.{suffix}"), traj, b_factors, fmt=config.fmt, chain_ids=chains)
-                self.rows.append({"file": job.name, "length": job.length, "index": job.index, "seed": job.seed, "steps": config.simulation.steps,
-                                  "rot_rate": config.simulation.rot_rate, "checkpoint": self.fingerprint, "seconds": f"{seconds:.3f}",
-                                  "clash_guidance": config.clash_guidance, "langevin": config.simulation.langevin,
-                                  "noise_scale": config.simulation.noise_scale, **columns})  # fmt: skip
+                    write_backbone(
+                        self.out / job.name.replace(f".{suffix}", f"_traj.{suffix}"),
+                        traj,
+                        b_factors,
+                        fmt=config.fmt,
+                        chain_ids=chains,
+                    )
+                self.rows.append(
+                    {
+                        "file": job.name,
+                        "length": job.length,
+                        "index": job.index,
+                        "seed": job.seed,
+                        "steps": config.simulation.steps,
+                        "rot_rate": config.simulation.rot_rate,
+                        "checkpoint": self.fingerprint,
+                        "seconds": f"{seconds:.3f}",
+                        "clash_guidance": config.clash_guidance,
+                        "langevin": config.simulation.langevin,
+                        "noise_scale": config.simulation.noise_scale,
+                        **columns,
+                    }
+                )
             self.rows.sort(key=lambda row: self.order[row["file"]])
             _write_manifest(self.out, self.earlier + self.rows)
             self.listed = len(self.rows)
         except OSError as error:
-            try:  # the failed file's temporary copy is gone, so the small manifest usually still fits
+            # the failed file's temporary copy is gone, so the small manifest usually still fits
+            try:
                 _write_manifest(self.out, self.earlier + self.rows)
                 self.listed = len(self.rows)
             except OSError:
                 pass
             kept = f"{len(self.rows)} backbone(s) written so far are kept, {self.listed} of them listed in manifest.csv"
             if error.errno == errno.ENOSPC:
-                raise ProtgenError(f"the disk is full while writing to {self.out}; {kept}") from None
-            raise ProtgenError(f"cannot write to {self.out} ({error.strerror or error}); {kept}") from None
+                raise ProtgenError(
+                    f"the disk is full while writing to {self.out}; {kept}"
+                ) from None
+            raise ProtgenError(
+                f"cannot write to {self.out} ({error.strerror or error}); {kept}"
+            ) from None

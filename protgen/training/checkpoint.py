@@ -42,13 +42,26 @@ def save(path: str | Path, payload: dict) -> None:
     another write error) raises CheckpointError; the previous checkpoint stays intact."""
     try:
         with atomic_path(path) as tmp:
-            torch.save({"format_version": FORMAT_VERSION, "protgen_version": __version__, **payload}, tmp)
+            torch.save(
+                {"format_version": FORMAT_VERSION, "protgen_version": __version__, **payload}, tmp
+            )
     except (OSError, RuntimeError) as error:
         # torch's zip writer reports a full disk as "[enforce fail at inline_container.cc] unexpected pos"
-        full = getattr(error, "errno", None) == errno.ENOSPC or "No space left" in str(error) or (
-            "enforce fail" in str(error) and shutil.disk_usage(Path(path).parent).free < 2**26)
-        kept = "the previous checkpoint is intact" if Path(path).exists() else "no checkpoint was written"
-        reason = "the disk is full" if full else f"write failed ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+        full = (
+            getattr(error, "errno", None) == errno.ENOSPC
+            or "No space left" in str(error)
+            or ("enforce fail" in str(error) and shutil.disk_usage(Path(path).parent).free < 2**26)
+        )
+        kept = (
+            "the previous checkpoint is intact"
+            if Path(path).exists()
+            else "no checkpoint was written"
+        )
+        reason = (
+            "the disk is full"
+            if full
+            else f"write failed ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+        )
         raise CheckpointError(f"cannot write {path}: {reason}; {kept}") from None
 
 
@@ -58,7 +71,9 @@ def resolve(path: str | Path) -> Path:
     if path.is_dir():
         if (path / "checkpoint.pt").is_file():
             return path / "checkpoint.pt"
-        raise CheckpointError(f"{path} is a directory without checkpoint.pt; pass a checkpoint file or a run directory")
+        raise CheckpointError(
+            f"{path} is a directory without checkpoint.pt; pass a checkpoint file or a run directory"
+        )
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     return path
@@ -69,7 +84,9 @@ def load(path: str | Path, map_location="cpu") -> dict:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
-        raise CheckpointError(f"{path}: not a readable protgen checkpoint ({type(error).__name__})") from None
+        raise CheckpointError(
+            f"{path}: not a readable protgen checkpoint ({type(error).__name__})"
+        ) from None
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"{path}: not a protgen checkpoint")
     if payload["format_version"] != FORMAT_VERSION:
@@ -89,7 +106,9 @@ def load_model(path: str | Path, device="cpu", ema: bool = True) -> TrainedModel
         state = payload["ema"] if ema and "ema" in payload else payload["model"]
         model.network.load_state_dict(state)
     except (KeyError, TypeError, RuntimeError) as error:
-        raise CheckpointError(f"{path}: incompatible with this protgen's model ({str(error).splitlines()[0]})") from None
+        raise CheckpointError(
+            f"{path}: incompatible with this protgen's model ({str(error).splitlines()[0]})"
+        ) from None
     return TrainedModel(model.to(device).eval(), make_process(config.process), config, payload)
 
 

@@ -31,31 +31,40 @@ class TrainConfig:
     """Optimisation and bookkeeping of a training run (stored in checkpoints)."""
 
     steps: int = 20000  # optimiser steps in total
-    batch_size: int = 8  # segments per optimiser step per process (with whole_steps; else the most per batch)
+    # segments per optimiser step per process (with whole_steps; else the most per batch)
+    batch_size: int = 8
     crop_length: int = 128  # residues; longer segments are cropped at random
-    max_pairs: int = 0  # if > 0, (micro-)batches hold at most max_pairs // L² chains of padded length L
-    whole_steps: bool = True  # every step holds exactly batch_size chains, its pair-budget micro-batches'
-    #   gradients accumulated before clipping, so every chain weighs the same (protgen/THEORY.md §6);
-    #   False: one pair-budget batch per step (runs saved before protgen 0.3)
+    # if > 0, (micro-)batches hold at most max_pairs // L² chains of padded length L
+    max_pairs: int = 0
+    # every step holds exactly batch_size chains, its pair-budget micro-batches' gradients
+    # accumulated before clipping, so every chain weighs the same (protgen/THEORY.md §6); False: one
+    # pair-budget batch per step (runs saved before protgen 0.3)
+    whole_steps: bool = True
     lr: float = 2e-4  # peak AdamW learning rate
     warmup: int = 500  # steps of linear warm-up
     weight_decay: float = 1e-4  # AdamW decoupled weight decay
-    grad_clip: float = 1.0  # max global gradient norm of a step (metrics.csv's clipped column says how often it acts)
+    # max global gradient norm of a step (metrics.csv's clipped column says how often it acts)
+    grad_clip: float = 1.0
     ema_decay: float = 0.999  # EMA of the weights (sampling uses the EMA)
-    self_condition_prob: float = 0.5  # probability of a self-conditioning pass (if the network has it)
-    motif_prob: float = 0.0  # probability that a training chain gets a random motif (needs a network with motif = true)
+    # probability of a self-conditioning pass (if the network has it)
+    self_condition_prob: float = 0.5
+    # probability that a training chain gets a random motif (needs a network with motif = true)
+    motif_prob: float = 0.0
     checkpoint_every: int = 250  # steps between checkpoints
     val_every: int = 250  # steps between validation passes
     val_batches: int = 2  # validation batches per time bin
-    val_chains: int = 16  # chains per validation batch (the same chains whatever batch_size; 0 = batch_size,
-    #   as runs saved before protgen 0.3 did)
+    # chains per validation batch (the same chains whatever batch_size; 0 = batch_size, as runs
+    # saved before protgen 0.3 did)
+    val_chains: int = 16
     log_every: int = 10  # steps between metrics.csv rows
     seed: int = 0  # seeds model init, data order and noise
-    bf16: bool = False  # bfloat16 autocast of the network (for GPUs; slower than float32 on 2 AVX-512 CPU cores)
+    # bfloat16 autocast of the network (for GPUs; slower than float32 on 2 AVX-512 CPU cores)
+    bf16: bool = False
     max_nonfinite: int = 20  # consecutive skipped (non-finite) steps that stop the run
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
-    time_limit: float = 0.0  # minutes of wall time one invocation may train; it then checkpoints and
-    #   stops (--resume continues; the learning-rate schedule still runs over ``steps``); 0 = none
+    # minutes of wall time one invocation may train; it then checkpoints and stops (--resume
+    # continues; the learning-rate schedule still runs over ``steps``); 0 = none
+    time_limit: float = 0.0
 
 
 # Values that reproduce a protgen 0.1 model saved before these fields existed.
@@ -70,10 +79,19 @@ def model_config_from_dict(d: dict, where: str = "checkpoint") -> ModelConfig:
     protgen 0.1 are moved to the loss). Raises CheckpointError for fields this protgen lacks."""
     try:
         process = {**_LEGACY_PROCESS, **d["process"]}
-        loss = {**{k: process.pop(k) for k in list(process) if k in _LOSS_FIELDS}, **d.get("loss", {})}
-        return ModelConfig(NetworkConfig(**{**_LEGACY_NETWORK, **d["network"]}), ProcessConfig(**process), LossConfig(**loss))
+        loss = {
+            **{k: process.pop(k) for k in list(process) if k in _LOSS_FIELDS},
+            **d.get("loss", {}),
+        }
+        return ModelConfig(
+            NetworkConfig(**{**_LEGACY_NETWORK, **d["network"]}),
+            ProcessConfig(**process),
+            LossConfig(**loss),
+        )
     except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{where}: model configuration not readable by this protgen ({error})") from None
+        raise CheckpointError(
+            f"{where}: model configuration not readable by this protgen ({error})"
+        ) from None
 
 
 def train_config_from_dict(d: dict) -> TrainConfig:

@@ -20,7 +20,9 @@ def setup(device_name: str) -> tuple[int, int, torch.device]:
         try:
             device = torch.device(device_name)
         except RuntimeError:
-            raise ConfigError(f"--device {device_name}: not a device name (use auto, cpu, cuda or cuda:N)") from None
+            raise ConfigError(
+                f"--device {device_name}: not a device name (use auto, cpu, cuda or cuda:N)"
+            ) from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"--device {device_name}: CUDA is not available on this machine")
     if world == 1:

@@ -45,7 +45,14 @@ def read_csv(path: Path) -> dict[str, list[float]]:
         return {}
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return {k: [float(r[k]) if r.get(k) not in (None, "") else float("nan") for r in rows] for k in rows[0]} if rows else {}
+    return (
+        {
+            k: [float(r[k]) if r.get(k) not in (None, "") else float("nan") for r in rows]
+            for k in rows[0]
+        }
+        if rows
+        else {}
+    )
 
 
 def _readable_log_axis(ax) -> None:
@@ -69,30 +76,63 @@ def plot(out: Path) -> None:
     if not metrics:
         return
     fig, axes = plt.subplots(1, 3, figsize=(16, 4))
-    for k, key in enumerate(key for key in ("loss", "rot", "trans", "aux_atom", "aux_pair") if key in metrics):
+    for k, key in enumerate(
+        key for key in ("loss", "rot", "trans", "aux_atom", "aux_pair") if key in metrics
+    ):
         values = np.asarray(metrics[key])
         window = max(1, min(25, len(values) // 10))
         label = key if window == 1 else f"{key} (running mean of {window} rows)"
-        axes[0].plot(metrics["step"], values, color=f"C{k}", lw=0.5, alpha=0.3 if window > 1 else 1.0)
+        axes[0].plot(
+            metrics["step"], values, color=f"C{k}", lw=0.5, alpha=0.3 if window > 1 else 1.0
+        )
         if window > 1:
-            axes[0].plot(metrics["step"][window - 1 :], np.convolve(values, np.ones(window) / window, mode="valid"), color=f"C{k}", lw=1.5, label=label)
+            axes[0].plot(
+                metrics["step"][window - 1 :],
+                np.convolve(values, np.ones(window) / window, mode="valid"),
+                color=f"C{k}",
+                lw=1.5,
+                label=label,
+            )
         else:
             axes[0].lines[-1].set_label(label)
     axes[0].set(xlabel="step", ylabel="training loss", yscale="log", title="training")
     axes[0].legend(fontsize=8)
     for key in (k for k in val if k.startswith("t=")):
         axes[1].plot(val["step"], val[key], label=key, marker=".")
-    axes[1].set(xlabel="step", ylabel="validation loss (EMA weights)", yscale="log", title="validation by time")
+    axes[1].set(
+        xlabel="step",
+        ylabel="validation loss (EMA weights)",
+        yscale="log",
+        title="validation by time",
+    )
     for ax in axes[:2]:
         _readable_log_axis(ax)
     diag = axes[2]
     twin = diag.twinx()
     for k, t in enumerate(("0.5", "0.7")):
         if f"rmsd@{t}" in val:
-            diag.plot(val["step"], val[f"rmsd@{t}"], color="C0", ls="-" if k == 0 else "--", marker=".", label=f"x̂₁ CA RMSD, Å (t={t})")
-            twin.plot(val["step"], val[f"strand_recall@{t}"], color="C2", ls="-" if k == 0 else "--", label=f"strand recall (t={t})")
-            twin.plot(val["step"], np.asarray(val[f"clashes_per_100@{t}"]) / 100, color="C3", ls="-" if k == 0 else "--",
-                      label=f"clashes per residue (t={t})")  # fmt: skip
+            diag.plot(
+                val["step"],
+                val[f"rmsd@{t}"],
+                color="C0",
+                ls="-" if k == 0 else "--",
+                marker=".",
+                label=f"x̂₁ CA RMSD, Å (t={t})",
+            )
+            twin.plot(
+                val["step"],
+                val[f"strand_recall@{t}"],
+                color="C2",
+                ls="-" if k == 0 else "--",
+                label=f"strand recall (t={t})",
+            )
+            twin.plot(
+                val["step"],
+                np.asarray(val[f"clashes_per_100@{t}"]) / 100,
+                color="C3",
+                ls="-" if k == 0 else "--",
+                label=f"clashes per residue (t={t})",
+            )
     diag.set(xlabel="step", ylabel="Å", title="one-pass denoising of validation chains")
     twin.set_ylabel("fraction")
     if val:

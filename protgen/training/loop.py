@@ -22,14 +22,19 @@ from protgen.data.dataset import TrainingSet
 from protgen.data.loader import Batch, BatchLoader, Step
 from protgen.data.motifs import with_random_motifs
 from protgen.errors import CheckpointError, ConfigError, DatasetError, ProtgenError
+from protgen.geometry.rigid import Rigid
 from protgen.method.generator import FrameVelocity, Prediction
 from protgen.method.loss import LossTerms, generator_matching_loss
 from protgen.method.process import make_process
 from protgen.network.model import GeneratorModel
-from protgen.geometry.rigid import Rigid
 from protgen.progress import Progress
 from protgen.training import checkpoint
-from protgen.training.config import ModelConfig, TrainConfig, model_config_from_dict, train_config_from_dict
+from protgen.training.config import (
+    ModelConfig,
+    TrainConfig,
+    model_config_from_dict,
+    train_config_from_dict,
+)
 from protgen.training.distributed import StopRequest, any_rank, setup
 from protgen.training.ema import EMA
 from protgen.training.logs import append_csv, plot, truncate_csv
@@ -38,8 +43,25 @@ from protgen.training.validation import denoising_diagnostics, validation_loss
 __all__ = ["TrainResult", "train", "RESUMABLE", "resume_configs"]
 
 # Settings a resumed run may change; the others define the run (data order, model) and are refused.
-RESUMABLE = frozenset({"steps", "lr", "warmup", "weight_decay", "grad_clip", "ema_decay", "self_condition_prob", "checkpoint_every",
-                       "val_every", "val_batches", "log_every", "bf16", "max_nonfinite", "device", "time_limit"})  # fmt: skip
+RESUMABLE = frozenset(
+    {
+        "steps",
+        "lr",
+        "warmup",
+        "weight_decay",
+        "grad_clip",
+        "ema_decay",
+        "self_condition_prob",
+        "checkpoint_every",
+        "val_every",
+        "val_batches",
+        "log_every",
+        "bf16",
+        "max_nonfinite",
+        "device",
+        "time_limit",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -54,15 +76,19 @@ class TrainResult:
     stopped: bool
 
 
-def resume_configs(state: dict, model_config: ModelConfig | None, config: TrainConfig | None) -> tuple[ModelConfig, TrainConfig, list[str]]:
+def resume_configs(
+    state: dict, model_config: ModelConfig | None, config: TrainConfig | None
+) -> tuple[ModelConfig, TrainConfig, list[str]]:
     """The configs a resumed run continues with: the checkpoint's, with the given training
     settings applied where RESUMABLE allows. Returns them and one line per applied change;
     raises ConfigError naming the first setting that cannot change (or a different model)."""
     stored_model = model_config_from_dict(state["model_config"])
     stored = train_config_from_dict(state["train_config"])
     if model_config is not None and model_config != stored_model:
-        raise ConfigError("--resume continues the stored model; --preset, --process and the [network]/[process]/[loss] tables "
-                          "cannot change it (start a new run, or use --init-from to start from its weights)")
+        raise ConfigError(
+            "--resume continues the stored model; --preset, --process and the [network]/[process]/[loss] tables "
+            "cannot change it (start a new run, or use --init-from to start from its weights)"
+        )
     if config is None:
         return stored_model, stored, []
     applied = []
@@ -71,8 +97,10 @@ def resume_configs(state: dict, model_config: ModelConfig | None, config: TrainC
         if old == new:
             continue
         if f.name not in RESUMABLE:
-            raise ConfigError(f"--{f.name.replace('_', '-')} cannot change on --resume (the run uses {old!r}, asked {new!r}); "
-                              "start a new run or use --init-from")
+            raise ConfigError(
+                f"--{f.name.replace('_', '-')} cannot change on --resume (the run uses {old!r}, asked {new!r}); "
+                "start a new run or use --init-from"
+            )
         applied.append(f"{f.name} {old!r} → {new!r}")
     return stored_model, config, applied
 
@@ -85,7 +113,16 @@ def _lr_factor(step: int, config: TrainConfig) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _loss_on(model, module: GeneratorModel, process, batch: Batch, rng, self_condition: bool, autocast, config: ModelConfig) -> LossTerms:
+def _loss_on(
+    model,
+    module: GeneratorModel,
+    process,
+    batch: Batch,
+    rng,
+    self_condition: bool,
+    autocast,
+    config: ModelConfig,
+) -> LossTerms:
     def predict(t, x_t) -> Prediction:
         self_cond = None
         if self_condition:
@@ -95,37 +132,61 @@ def _loss_on(model, module: GeneratorModel, process, batch: Batch, rng, self_con
         with autocast():
             prediction = model(t, x_t, self_cond)
         gaps = prediction.velocity.gap_counts
-        velocity = FrameVelocity(prediction.velocity.omega.float(), prediction.velocity.v.float(), None if gaps is None else gaps.float())
-        return Prediction(velocity, Rigid(prediction.x1_hat.rots.float(), prediction.x1_hat.trans.float()))
+        velocity = FrameVelocity(
+            prediction.velocity.omega.float(),
+            prediction.velocity.v.float(),
+            None if gaps is None else gaps.float(),
+        )
+        return Prediction(
+            velocity, Rigid(prediction.x1_hat.rots.float(), prediction.x1_hat.trans.float())
+        )
 
     return generator_matching_loss(process, predict, batch.x_1, rng, config=config.loss)
 
 
-def _start(data, out: Path, model_config, config, resume: bool, init_from) -> tuple[TrainingSet, ModelConfig, TrainConfig, dict | None]:
+def _start(
+    data, out: Path, model_config, config, resume: bool, init_from
+) -> tuple[TrainingSet, ModelConfig, TrainConfig, dict | None]:
     """The data set, the configs the run uses and, on resume, the checkpoint's state."""
     dataset = TrainingSet.load(data)
     ckpt_path = out / "checkpoint.pt"
     if not dataset.indices("train"):
-        raise DatasetError(f"{data} has no training segments (every cluster went to validation); rebuild it with a smaller --val-fraction")
+        raise DatasetError(
+            f"{data} has no training segments (every cluster went to validation); rebuild it with a smaller --val-fraction"
+        )
     if not resume:
         if ckpt_path.exists():
-            raise ProtgenError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+            raise ProtgenError(
+                f"{out} already holds a run; pass --resume to continue it or choose another --out"
+            )
         return dataset, model_config, config, None
     if init_from is not None:
         raise ConfigError("--init-from starts a new run; it cannot be combined with --resume")
     if not ckpt_path.exists():
-        raise CheckpointError(f"{out} holds no checkpoint.pt to resume; start the run without --resume")
+        raise CheckpointError(
+            f"{out} holds no checkpoint.pt to resume; start the run without --resume"
+        )
     state = checkpoint.load(ckpt_path, map_location="cpu")
     if state["data_fingerprint"] != dataset.meta["fingerprint"]:
-        raise CheckpointError(f"{ckpt_path} was trained on data {state['data_fingerprint']}, but {data} is {dataset.meta['fingerprint']}")
+        raise CheckpointError(
+            f"{ckpt_path} was trained on data {state['data_fingerprint']}, but {data} is {dataset.meta['fingerprint']}"
+        )
     model_config, config, applied = resume_configs(state, model_config, config)
     if applied and os.environ.get("RANK", "0") == "0":
-        print(f"protgen train: resuming at step {state['step']} with {'; '.join(applied)}", flush=True)
+        print(
+            f"protgen train: resuming at step {state['step']} with {'; '.join(applied)}", flush=True
+        )
     return dataset, model_config, config, state
 
 
-def train(data: str | Path, out: str | Path, model_config: ModelConfig | None, config: TrainConfig | None, resume: bool = False,
-          init_from: str | Path | None = None) -> TrainResult:  # fmt: skip
+def train(
+    data: str | Path,
+    out: str | Path,
+    model_config: ModelConfig | None,
+    config: TrainConfig | None,
+    resume: bool = False,
+    init_from: str | Path | None = None,
+) -> TrainResult:
     """Train a model (or continue the run in ``out`` with ``resume``).
 
     On resume, None configs mean "as stored"; given ones are compared with the stored ones (see
@@ -134,13 +195,21 @@ def train(data: str | Path, out: str | Path, model_config: ModelConfig | None, c
     must equal model_config's.
     """
     out = Path(out)
-    dataset, model_config, config, state = _start(data, out, model_config, config, resume, init_from)
+    dataset, model_config, config, state = _start(
+        data, out, model_config, config, resume, init_from
+    )
     rank, world, device = setup(config.device)
     if config.motif_prob > 0 and not model_config.network.motif:
-        raise ConfigError("motif_prob > 0 needs a network with motif = true ([network] table), which sees the fixed flags")
+        raise ConfigError(
+            "motif_prob > 0 needs a network with motif = true ([network] table), which sees the fixed flags"
+        )
     if rank == 0 and state is None and config.warmup >= config.steps:
-        print(f"protgen train: warning: the warm-up ({config.warmup} steps) is not shorter than the run ({config.steps} steps); "
-              "the learning rate never reaches its peak", file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"protgen train: warning: the warm-up ({config.warmup} steps) is not shorter than the run ({config.steps} steps); "
+            "the learning rate never reaches its peak",
+            file=sys.stderr,
+            flush=True,
+        )
     torch.manual_seed(config.seed)
     module = GeneratorModel(model_config.network).to(device)
     if init_from is not None:
@@ -149,32 +218,63 @@ def train(data: str | Path, out: str | Path, model_config: ModelConfig | None, c
     if state is not None:
         run.restore(state)
     if rank == 0:
-        _open_run_directory(out, data, dataset, model_config, config, module, world, device, run.step, init_from)
+        _open_run_directory(
+            out, data, dataset, model_config, config, module, world, device, run.step, init_from
+        )
     return run.loop()
 
 
 class _Run:
     """The state of one training run: model, optimiser, EMA, data streams, RNGs and counters."""
 
-    def __init__(self, out: Path, dataset: TrainingSet, model_config: ModelConfig, config: TrainConfig, module, rank, world, device):
+    def __init__(
+        self,
+        out: Path,
+        dataset: TrainingSet,
+        model_config: ModelConfig,
+        config: TrainConfig,
+        module,
+        rank,
+        world,
+        device,
+    ):
         self.out, self.dataset, self.model_config, self.config = out, dataset, model_config, config
         self.module, self.rank, self.world, self.device = module, rank, world, device
         self.process = make_process(model_config.process)
         self.model = torch.nn.parallel.DistributedDataParallel(module) if world > 1 else module
         decay = [p for p in module.parameters() if p.ndim >= 2]
         no_decay = [p for p in module.parameters() if p.ndim < 2]
-        groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        groups = [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
         self.optimizer = torch.optim.AdamW(groups, lr=config.lr)
         self.ema = EMA(module.network, config.ema_decay)
-        self.loader = BatchLoader(dataset, "train", config.batch_size, config.crop_length, config.seed, rank, world, max_pairs=config.max_pairs,
-                                  whole_steps=config.whole_steps)  # fmt: skip
+        self.loader = BatchLoader(
+            dataset,
+            "train",
+            config.batch_size,
+            config.crop_length,
+            config.seed,
+            rank,
+            world,
+            max_pairs=config.max_pairs,
+            whole_steps=config.whole_steps,
+        )
         self.rng = torch.Generator(device=device).manual_seed(config.seed * 1000 + rank)
         self.coin = torch.Generator().manual_seed(config.seed * 1000 + rank + 1)
         self.step, self.skipped = 0, 0
-        self.train_seconds, self.cpu_seconds = 0.0, 0.0  # training steps only (validation and checkpoints excluded)
+        # training steps only (validation and checkpoints excluded)
+        self.train_seconds, self.cpu_seconds = 0.0, 0.0
         self.val_batches = []
         if dataset.indices("val"):
-            val_loader = BatchLoader(dataset, "val", config.val_chains or config.batch_size, config.crop_length, seed=12345)
+            val_loader = BatchLoader(
+                dataset,
+                "val",
+                config.val_chains or config.batch_size,
+                config.crop_length,
+                seed=12345,
+            )
             self.val_batches = [next(val_loader).to(device) for _ in range(config.val_batches)]
 
     @property
@@ -184,7 +284,10 @@ class _Run:
     def restore(self, state: dict) -> None:
         """Model, optimiser, EMA and every RNG of a checkpoint (this rank's, or the last rank's)."""
         self.step, self.skipped = state["step"], state["skipped_steps"]
-        self.train_seconds, self.cpu_seconds = state.get("train_seconds", 0.0), state.get("cpu_seconds", 0.0)
+        self.train_seconds, self.cpu_seconds = (
+            state.get("train_seconds", 0.0),
+            state.get("cpu_seconds", 0.0),
+        )
         self.module.network.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         for group in self.optimizer.param_groups:  # a resumed run may change these (RESUMABLE)
@@ -199,24 +302,45 @@ class _Run:
 
     def snapshot(self) -> None:
         """An atomic checkpoint of everything (every rank's RNGs gathered on rank 0)."""
-        rngs = {"loader": self.loader.state(), "noise": self.rng.get_state(), "coin": self.coin.get_state(), "torch": torch.get_rng_state()}
+        rngs = {
+            "loader": self.loader.state(),
+            "noise": self.rng.get_state(),
+            "coin": self.coin.get_state(),
+            "torch": torch.get_rng_state(),
+        }
         gathered = [rngs]
         if self.world > 1:
             gathered = [None] * self.world
             dist.all_gather_object(gathered, rngs)
         if self.rank == 0:
-            checkpoint.save(self.checkpoint_path, {
-                "model_config": self.model_config.to_dict(), "train_config": asdict(self.config),
-                "data_fingerprint": self.dataset.meta["fingerprint"], "model": self.module.network.state_dict(),
-                "ema": self.ema.shadow, "optimizer": self.optimizer.state_dict(), "step": self.step,
-                "skipped_steps": self.skipped, "rng": gathered, "train_seconds": self.train_seconds, "cpu_seconds": self.cpu_seconds,
-            })  # fmt: skip
+            checkpoint.save(
+                self.checkpoint_path,
+                {
+                    "model_config": self.model_config.to_dict(),
+                    "train_config": asdict(self.config),
+                    "data_fingerprint": self.dataset.meta["fingerprint"],
+                    "model": self.module.network.state_dict(),
+                    "ema": self.ema.shadow,
+                    "optimizer": self.optimizer.state_dict(),
+                    "step": self.step,
+                    "skipped_steps": self.skipped,
+                    "rng": gathered,
+                    "train_seconds": self.train_seconds,
+                    "cpu_seconds": self.cpu_seconds,
+                },
+            )
 
     def loop(self) -> TrainResult:
         config = self.config
-        autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if config.bf16 else nullcontext
+        autocast = (
+            (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16))
+            if config.bf16
+            else nullcontext
+        )
         stop = StopRequest()
-        progress = Progress(config.steps, "training", enabled=self.rank == 0, unit="steps", start=self.step)
+        progress = Progress(
+            config.steps, "training", enabled=self.rank == 0, unit="steps", start=self.step
+        )
         consecutive_bad, residues, steps_logged, clipped, train_seconds = 0, 0, 0, 0, 0.0
         deadline = time.monotonic() + 60 * config.time_limit if config.time_limit > 0 else math.inf
         try:
@@ -224,43 +348,74 @@ class _Run:
                 if any_rank(time.monotonic() > deadline, self.world, self.device):
                     self.snapshot()
                     if self.rank == 0:
-                        print(f"\nprotgen train: time limit ({config.time_limit:g} min) reached at step {self.step}; checkpoint written to "
-                              f"{self.checkpoint_path} (continue with --resume)", flush=True)  # fmt: skip
+                        print(
+                            f"\nprotgen train: time limit ({config.time_limit:g} min) reached at step {self.step}; checkpoint written to "
+                            f"{self.checkpoint_path} (continue with --resume)",
+                            flush=True,
+                        )
                     return TrainResult(self.checkpoint_path, self.step, self.module, False)
                 if any_rank(stop.requested, self.world, self.device):
                     self.snapshot()
                     if self.rank == 0:
-                        print(f"\nprotgen train: stopped at step {self.step}; checkpoint written to {self.checkpoint_path} "
-                              "(continue with --resume)", flush=True)  # fmt: skip
+                        print(
+                            f"\nprotgen train: stopped at step {self.step}; checkpoint written to {self.checkpoint_path} "
+                            "(continue with --resume)",
+                            flush=True,
+                        )
                     return TrainResult(self.checkpoint_path, self.step, self.module, True)
                 started, cpu_started = time.monotonic(), time.process_time()
                 loss, grad_norm, step_residues = self._step(autocast)
                 if not torch.isfinite(grad_norm) or not torch.isfinite(loss.total):
                     consecutive_bad, self.skipped = consecutive_bad + 1, self.skipped + 1
                     if consecutive_bad >= config.max_nonfinite:
-                        raise ProtgenError(f"{consecutive_bad} non-finite losses or gradients in a row at step {self.step}; "
-                                           f"stopped, last good checkpoint kept at {self.checkpoint_path}")  # fmt: skip
+                        raise ProtgenError(
+                            f"{consecutive_bad} non-finite losses or gradients in a row at step {self.step}; "
+                            f"stopped, last good checkpoint kept at {self.checkpoint_path}"
+                        )
                     continue
                 consecutive_bad = 0
                 self.optimizer.step()
                 self.ema.update(self.module.network, self.step)
                 self.step += 1
                 residues += step_residues * self.world
-                steps_logged, clipped = steps_logged + 1, clipped + int(grad_norm.item() > config.grad_clip)
+                steps_logged, clipped = (
+                    steps_logged + 1,
+                    clipped + int(grad_norm.item() > config.grad_clip),
+                )
                 train_seconds += time.monotonic() - started
                 self.train_seconds += time.monotonic() - started
                 self.cpu_seconds += time.process_time() - cpu_started
-                progress.update(1, extra=" ".join(f"{k} {v.item():.3f}" for k, v in [("loss", loss.total), *loss.terms.items()]))
-                if self.rank == 0 and (self.step % config.log_every == 0 or self.step == config.steps):
+                progress.update(
+                    1,
+                    extra=" ".join(
+                        f"{k} {v.item():.3f}"
+                        for k, v in [("loss", loss.total), *loss.terms.items()]
+                    ),
+                )
+                if self.rank == 0 and (
+                    self.step % config.log_every == 0 or self.step == config.steps
+                ):
                     # rates over the steps since the last row, in training time (validation and checkpoints excluded)
-                    append_csv(self.out / "metrics.csv", {
-                        "step": self.step, "loss": loss.total.item(), **{k: v.item() for k, v in loss.terms.items()},
-                        "lr": self.optimizer.param_groups[0]["lr"], "grad_norm": grad_norm.item(), "skipped": self.skipped,
-                        "steps_per_s": steps_logged / train_seconds, "residues_per_s": residues / train_seconds,
-                        "clipped": clipped / steps_logged,
-                    })  # fmt: skip
+                    append_csv(
+                        self.out / "metrics.csv",
+                        {
+                            "step": self.step,
+                            "loss": loss.total.item(),
+                            **{k: v.item() for k, v in loss.terms.items()},
+                            "lr": self.optimizer.param_groups[0]["lr"],
+                            "grad_norm": grad_norm.item(),
+                            "skipped": self.skipped,
+                            "steps_per_s": steps_logged / train_seconds,
+                            "residues_per_s": residues / train_seconds,
+                            "clipped": clipped / steps_logged,
+                        },
+                    )
                     steps_logged, clipped, residues, train_seconds = 0, 0, 0, 0.0
-                if self.val_batches and self.rank == 0 and (self.step % config.val_every == 0 or self.step == config.steps):
+                if (
+                    self.val_batches
+                    and self.rank == 0
+                    and (self.step % config.val_every == 0 or self.step == config.steps)
+                ):
                     self.validate()
                 if self.step % config.checkpoint_every == 0 or self.step == config.steps:
                     self.snapshot()
@@ -281,20 +436,40 @@ class _Run:
         step = item if isinstance(item, Step) else Step((item,))
         step = step.to(self.device)
         # A run saved before whole steps scales its one batch's mean by its size over batch_size.
-        weights = step.weights() if self.config.whole_steps else [step.chains / self.config.batch_size if self.config.max_pairs > 0 else 1.0]
+        weights = (
+            step.weights()
+            if self.config.whole_steps
+            else [step.chains / self.config.batch_size if self.config.max_pairs > 0 else 1.0]
+        )
         self.optimizer.zero_grad(set_to_none=True)
         parts = []
         for k, (batch, weight) in enumerate(zip(step.batches, weights)):
             if self.config.motif_prob > 0:
                 batch = with_random_motifs(batch, self.config.motif_prob, self.coin)
-            self_condition = self.model_config.network.self_condition and torch.rand((), generator=self.coin).item() < self.config.self_condition_prob
+            self_condition = (
+                self.model_config.network.self_condition
+                and torch.rand((), generator=self.coin).item() < self.config.self_condition_prob
+            )
             last = k == len(step.batches) - 1
-            with self.model.no_sync() if self.world > 1 and not last else nullcontext():  # DDP reduces once, after the last
-                loss = _loss_on(self.model, self.module, self.process, batch, self.rng, self_condition, autocast, self.model_config)
+            # DDP reduces once, after the last
+            with self.model.no_sync() if self.world > 1 and not last else nullcontext():
+                loss = _loss_on(
+                    self.model,
+                    self.module,
+                    self.process,
+                    batch,
+                    self.rng,
+                    self_condition,
+                    autocast,
+                    self.model_config,
+                )
                 (loss.total * weight).backward()
             parts.append((loss, weight))
         total = sum(w * loss.total.detach() for loss, w in parts) / sum(w for _, w in parts)
-        terms = {name: sum(w * loss.terms[name] for loss, w in parts) / sum(w for _, w in parts) for name in parts[0][0].terms}
+        terms = {
+            name: sum(w * loss.terms[name] for loss, w in parts) / sum(w for _, w in parts)
+            for name in parts[0][0].terms
+        }
         grad_norm = torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.config.grad_clip)
         return LossTerms(total, terms), grad_norm, int(sum(b.mask.sum() for b in step.batches))
 
@@ -303,14 +478,27 @@ class _Run:
         ema_module = GeneratorModel(self.model_config.network).to(self.device)
         ema_module.network.load_state_dict(self.ema.shadow)
         ema_module.eval()
-        val = validation_loss(ema_module, self.process, self.val_batches, self.config.seed, self.model_config.loss)
+        val = validation_loss(
+            ema_module, self.process, self.val_batches, self.config.seed, self.model_config.loss
+        )
         # hours: this run's training wall time; core_hours: its processes' CPU time (all ranks), both
         # over training steps only, so runs on other machines or thread counts compare per unit of compute
-        row = {"step": self.step, "hours": self.train_seconds / 3600, "core_hours": self.cpu_seconds * self.world / 3600,
-               **{f"t={t}": v for t, v in val.items()}, "mean": sum(val.values()) / len(val)}  # fmt: skip
-        for d in denoising_diagnostics(ema_module, self.process, self.val_batches, self.config.seed):
-            row |= {f"rmsd@{d.t}": d.rmsd, f"strand_recall@{d.t}": d.strand_recall,
-                    f"helix_recall@{d.t}": d.helix_recall, f"clashes_per_100@{d.t}": d.clashes_per_100}  # fmt: skip
+        row = {
+            "step": self.step,
+            "hours": self.train_seconds / 3600,
+            "core_hours": self.cpu_seconds * self.world / 3600,
+            **{f"t={t}": v for t, v in val.items()},
+            "mean": sum(val.values()) / len(val),
+        }
+        for d in denoising_diagnostics(
+            ema_module, self.process, self.val_batches, self.config.seed
+        ):
+            row |= {
+                f"rmsd@{d.t}": d.rmsd,
+                f"strand_recall@{d.t}": d.strand_recall,
+                f"helix_recall@{d.t}": d.helix_recall,
+                f"clashes_per_100@{d.t}": d.clashes_per_100,
+            }
         append_csv(self.out / "validation.csv", row)
         plot(self.out)
 
@@ -322,14 +510,28 @@ def _initialise_from(module: GeneratorModel, path: str | Path, model_config: Mod
     source = checkpoint.load_model(path)
     a, b = asdict(source.config.network), asdict(model_config.network)
     grown = b["node_layers"] > a["node_layers"]
-    diff = ", ".join(f"{k} {a[k]} vs {b[k]}" for k in a if a[k] != b[k] and k not in _ADDED_CAPABILITIES and not (k == "node_layers" and grown))
+    diff = ", ".join(
+        f"{k} {a[k]} vs {b[k]}"
+        for k in a
+        if a[k] != b[k] and k not in _ADDED_CAPABILITIES and not (k == "node_layers" and grown)
+    )
     if diff:
-        raise ConfigError(f"--init-from {path}: its network differs from this run's ({diff}); use its preset/config")
-    missing, unexpected = module.network.load_state_dict(source.model.network.state_dict(), strict=False)
-    new = {name for name in missing if name.startswith(_ADDED_PARAMETERS) or _added_layer(name, a["node_layers"])}
+        raise ConfigError(
+            f"--init-from {path}: its network differs from this run's ({diff}); use its preset/config"
+        )
+    missing, unexpected = module.network.load_state_dict(
+        source.model.network.state_dict(), strict=False
+    )
+    new = {
+        name
+        for name in missing
+        if name.startswith(_ADDED_PARAMETERS) or _added_layer(name, a["node_layers"])
+    }
     if unexpected or set(missing) - new:
-        raise ConfigError(f"--init-from {path}: weights do not fit this network (missing {sorted(set(missing) - new)[:3]}, "
-                          f"unexpected {sorted(unexpected)[:3]})")  # fmt: skip
+        raise ConfigError(
+            f"--init-from {path}: weights do not fit this network (missing {sorted(set(missing) - new)[:3]}, "
+            f"unexpected {sorted(unexpected)[:3]})"
+        )
     if grown:
         for block in module.network.blocks:
             block.silence_sequence_layers(a["node_layers"])
@@ -338,25 +540,51 @@ def _initialise_from(module: GeneratorModel, path: str | Path, model_config: Mod
 # Network fields a fine-tune may change: capabilities switched on (their new heads start at zero)
 # and the pair selection (``neighbours``: dense or k nearest; the same parameters either way).
 _ADDED_CAPABILITIES = {"motif", "insertion", "self_condition_frames", "neighbours"}
-_ADDED_PARAMETERS = ("fixed_embedding", "gaps.", "pairs.frames_linear.")  # their parameters (names start so)
+# their parameters (names start so)
+_ADDED_PARAMETERS = ("fixed_embedding", "gaps.", "pairs.frames_linear.")
 
 
 def _added_layer(name: str, source_layers: int) -> bool:
     """Whether a parameter belongs to a sequence-transformer layer the source network lacks
     (``blocks.K.seq.layers.J.…`` with J ≥ the source's node_layers)."""
     parts = name.split(".")
-    return len(parts) > 4 and parts[0] == "blocks" and parts[2:4] == ["seq", "layers"] and int(parts[4]) >= source_layers
+    return (
+        len(parts) > 4
+        and parts[0] == "blocks"
+        and parts[2:4] == ["seq", "layers"]
+        and int(parts[4]) >= source_layers
+    )
 
 
-def _open_run_directory(out: Path, data, dataset: TrainingSet, model_config, config, module, world, device, step, init_from) -> None:
+def _open_run_directory(
+    out: Path,
+    data,
+    dataset: TrainingSet,
+    model_config,
+    config,
+    module,
+    world,
+    device,
+    step,
+    init_from,
+) -> None:
     """config.json, logs cut back to the resumed step, and the run's one-line header."""
     out.mkdir(parents=True, exist_ok=True)
     count = module.network.parameter_count()
-    info = {"model": model_config.to_dict(), "train": asdict(config), "data": str(data), "data_fingerprint": dataset.meta["fingerprint"],
-            "parameters": count, "world_size": world, "init_from": None if init_from is None else str(init_from)}  # fmt: skip
+    info = {
+        "model": model_config.to_dict(),
+        "train": asdict(config),
+        "data": str(data),
+        "data_fingerprint": dataset.meta["fingerprint"],
+        "parameters": count,
+        "world_size": world,
+        "init_from": None if init_from is None else str(init_from),
+    }
     (out / "config.json").write_text(json.dumps(info, indent=2) + "\n")
     truncate_csv(out / "metrics.csv", step)
     truncate_csv(out / "validation.csv", step)
-    print(f"protgen train: {count:,} parameters, process {model_config.process.name!r}, device {device}, "
-          f"{world} process(es), {len(dataset.indices('train'))} training segments", flush=True)
-
+    print(
+        f"protgen train: {count:,} parameters, process {model_config.process.name!r}, device {device}, "
+        f"{world} process(es), {len(dataset.indices('train'))} training segments",
+        flush=True,
+    )

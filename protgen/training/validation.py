@@ -16,11 +16,17 @@ from protgen.data.loader import Batch
 from protgen.geometry.backbone import frames_to_backbone
 from protgen.geometry.contacts import count_clashes
 from protgen.geometry.secondary import dssp
-from protgen.method.loss import LossConfig, generator_matching_loss
 from protgen.geometry.superposition import kabsch_rmsd
+from protgen.method.loss import LossConfig, generator_matching_loss
 from protgen.method.process import LatentProcess
 
-__all__ = ["LOSS_TIMES", "DIAGNOSTIC_TIMES", "Denoising", "validation_loss", "denoising_diagnostics"]
+__all__ = [
+    "LOSS_TIMES",
+    "DIAGNOSTIC_TIMES",
+    "Denoising",
+    "validation_loss",
+    "denoising_diagnostics",
+]
 
 LOSS_TIMES = (0.1, 0.3, 0.5, 0.7, 0.9)
 DIAGNOSTIC_TIMES = (0.5, 0.7)
@@ -43,7 +49,13 @@ class Denoising:
 
 
 @torch.no_grad()
-def validation_loss(model, process: LatentProcess, batches: list[Batch], seed: int, config: LossConfig = LossConfig()) -> dict[float, float]:
+def validation_loss(
+    model,
+    process: LatentProcess,
+    batches: list[Batch],
+    seed: int,
+    config: LossConfig = LossConfig(),
+) -> dict[float, float]:
     """Mean loss of the validation batches at each time of LOSS_TIMES (same noise every call).
 
     ``model(t, x_t)`` → Prediction; ``process``: the latent process it was trained for.
@@ -54,14 +66,22 @@ def validation_loss(model, process: LatentProcess, batches: list[Batch], seed: i
         total = 0.0
         for batch in batches:
             t = torch.full((batch.mask.shape[0],), t_value, device=batch.mask.device)
-            total += generator_matching_loss(process, model, batch.x_1, rng, t=t, config=config).total.item()
+            total += generator_matching_loss(
+                process, model, batch.x_1, rng, t=t, config=config
+            ).total.item()
         out[t_value] = total / len(batches)
     return out
 
 
 @torch.no_grad()
-def denoising_diagnostics(model, process: LatentProcess, batches: list[Batch], seed: int, times=DIAGNOSTIC_TIMES,
-                          self_condition: bool = False) -> list[Denoising]:  # fmt: skip
+def denoising_diagnostics(
+    model,
+    process: LatentProcess,
+    batches: list[Batch],
+    seed: int,
+    times=DIAGNOSTIC_TIMES,
+    self_condition: bool = False,
+) -> list[Denoising]:
     """x̂_1 of one pass from Φ(Y_t) on each validation chain, scored against the truth; with
     ``self_condition``, of a second pass fed the first pass's x̂_1 (as the sampler feeds it)."""
     out = []
@@ -77,18 +97,30 @@ def denoising_diagnostics(model, process: LatentProcess, batches: list[Batch], s
                 x1_hat = model(t, x_t, x1_hat).x1_hat
             predicted = frames_to_backbone(x1_hat, x_t.mask).float().cpu().numpy()
             if hasattr(process, "clean_frames"):  # Process 3 shows only the inserted residues
-                true = frames_to_backbone(process.clean_frames(path), x_t.mask).float().cpu().numpy()
+                true = (
+                    frames_to_backbone(process.clean_frames(path), x_t.mask).float().cpu().numpy()
+                )
             else:
                 true = batch.atoms.float().cpu().numpy()
             for k, n in enumerate(x_t.mask.sum(-1).tolist()):
                 rmsd.append(float(kabsch_rmsd(predicted[k, :n, 1], true[k, :n, 1])))
-                ss_hat, ss = np.array(list(dssp(predicted[k, :n]))), np.array(list(dssp(true[k, :n])))
+                ss_hat, ss = (
+                    np.array(list(dssp(predicted[k, :n]))),
+                    np.array(list(dssp(true[k, :n]))),
+                )
                 strands[0] += int(((ss == "E") & (ss_hat == "E")).sum())
                 strands[1] += int((ss == "E").sum())
                 helices[0] += int(((ss == "H") & (ss_hat == "H")).sum())
                 helices[1] += int((ss == "H").sum())
                 clashes[0] += count_clashes(predicted[k, :n])
                 clashes[1] += n
-        out.append(Denoising(t_value, float(np.mean(rmsd)), strands[0] / max(strands[1], 1), helices[0] / max(helices[1], 1),
-                             100 * clashes[0] / max(clashes[1], 1)))  # fmt: skip
+        out.append(
+            Denoising(
+                t_value,
+                float(np.mean(rmsd)),
+                strands[0] / max(strands[1], 1),
+                helices[0] / max(helices[1], 1),
+                100 * clashes[0] / max(clashes[1], 1),
+            )
+        )
     return out
