@@ -59,14 +59,14 @@ def sample(
     trained = model if model is not None else load_model(device=device)
     trained.model.to(device)
     if rot_rate == "model":
-        rot_rate = default_rot_rate(trained.config.process.name)
+        rot_rate = default_rot_rate(trained.process)
     config = SampleConfig(
         lengths=(length,),
         num=num,
         seed=seed,
         simulation=SimulationConfig(steps, rot_rate or None, langevin, noise_scale),
     )
-    emerging = trained.config.process.name == "insertion"
+    emerging = trained.process.emerging_length
     seeds = [sample_seed(seed, 0 if emerging else length, i) for i in range(num)]
     atoms, lengths, _ = sample_states(
         trained, unconditioned_state(1 if emerging else length, num), seeds, config, device

@@ -28,7 +28,7 @@ def main():
     from protgen.geometry.backbone import frames_to_backbone
     from protgen.geometry.rigid import Rigid
     from protgen.geometry.world import WorldState
-    from protgen.method.process import make_process
+    from protgen.method.registry import make_process
     from protgen.method.simulation import SimulationConfig, simulate
     from protgen.network.ipa import PRESETS
     from protgen.network.model import GeneratorModel, SelfConditioned

@@ -1,5 +1,5 @@
-"""The package layout holds its architecture: no stage imports a later one, and the network
-never loads the latent processes or the loss."""
+"""The package layout holds its architecture: no stage imports a later one, no module imports
+itself back through others, and the network never loads the latent processes or the loss."""
 
 import ast
 import subprocess
@@ -15,7 +15,8 @@ FOUNDATION = {"errors", "files", "progress", "workers"}  # shared by every stage
 
 
 def _stage(module: str) -> int | None:
-    """Rank of a protgen module name (protgen.x.y): −1 for the foundation, None for the package itself."""
+    """Rank of a protgen module name (protgen.x.y): −1 for the foundation, None for the package
+    itself."""
     parts = module.split(".")
     if len(parts) < 2:
         return None
@@ -24,18 +25,71 @@ def _stage(module: str) -> int | None:
     return STAGES.index(parts[1])
 
 
-def _imports(path: Path) -> set[str]:
+def _imports(path: Path, package: str = "protgen") -> set[str]:
+    """Every ``package`` name a module imports, at module level and inside functions alike."""
     tree = ast.parse(path.read_text())
     found = set()
-    for node in ast.walk(tree):  # module level and inside functions alike
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("protgen"):
-            found |= {
-                f"{node.module}.{a.name}" if node.module == "protgen" else node.module
-                for a in node.names
-            }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(package):
+            found |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
         elif isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.startswith("protgen")}
+            found |= {a.name for a in node.names if a.name.startswith(package)}
     return found
+
+
+def _modules(root: Path, package: str) -> dict[str, Path]:
+    """Module names of a package directory (subpackages by their ``__init__``)."""
+    return {
+        ".".join((package, *path.relative_to(root).with_suffix("").parts)).removesuffix(
+            ".__init__"
+        ): path
+        for path in sorted(root.rglob("*.py"))
+    }
+
+
+def import_graph(root: Path, package: str = "protgen") -> dict[str, set[str]]:
+    """Module → the package's modules it imports (``from a import b`` counts as importing the
+    module a.b where that is one, and a). The package's own ``__init__`` — the API, which sits
+    above every stage and imports lazily — is left out."""
+    modules = _modules(root, package)
+    graph = {}
+    for name, path in modules.items():
+        if name == package:
+            continue
+        graph[name] = {n for n in _imports(path, package) if n in modules and n != package}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (or a module importing itself):
+    every import cycle, by Tarjan's algorithm."""
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1 or v in graph.get(v, ()):
+                cycles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return cycles
 
 
 def test_every_module_lives_in_a_stage_and_imports_no_later_stage():
@@ -48,7 +102,7 @@ def test_every_module_lives_in_a_stage_and_imports_no_later_stage():
         own = _stage(name)
         assert own is not None, f"{rel} is outside the stage folders"
         for imported in _imports(path):
-            if imported == "protgen.__version__" or imported == "protgen":
+            if imported in ("protgen", "protgen.__version__"):
                 continue
             other = _stage(imported)
             assert other is not None and other <= own, f"{name} imports {imported}, a later stage"
@@ -56,10 +110,38 @@ def test_every_module_lives_in_a_stage_and_imports_no_later_stage():
     assert checked > 50
 
 
+def test_no_module_imports_itself_back_through_others():
+    graph = import_graph(ROOT)
+    assert len(graph) > 50 and sum(map(len, graph.values())) > 100
+    assert import_cycles(graph) == []
+
+
+def test_the_cycle_check_finds_a_cycle_through_a_function_level_import(tmp_path):
+    """A package whose process module imports its insertion module inside a function (the shape
+    of the cycle protgen once had), while insertion imports process at module level."""
+    package = tmp_path / "toy"
+    (package / "method").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "method" / "__init__.py").write_text("")
+    (package / "method" / "process.py").write_text(
+        "def make():\n    from toy.method.insertion import Insertion\n    return Insertion()\n"
+    )
+    (package / "method" / "insertion.py").write_text(
+        "from toy.method.process import make\n\nclass Insertion:\n    pass\n"
+    )
+    (package / "method" / "paths.py").write_text("from toy.method import process\n")
+    graph = import_graph(package, "toy")
+    assert graph["toy.method.paths"] == {"toy.method", "toy.method.process"}
+    assert import_cycles(graph) == [["toy.method.insertion", "toy.method.process"]]
+    (package / "method" / "process.py").write_text("X = 1\n")
+    assert import_cycles(import_graph(package, "toy")) == []
+
+
 def test_network_and_model_do_not_load_the_process_or_the_loss():
     code = (
         "import sys, protgen.network.model, protgen.network.ipa; "
-        "print(sorted(m for m in sys.modules if m in ('protgen.method.process', 'protgen.method.loss')))"
+        "print(sorted(m for m in sys.modules "
+        "if m in ('protgen.method.process', 'protgen.method.loss')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -45,16 +45,20 @@ def _state(shape, seed, mask=None):
 
 @pytest.mark.parametrize("cls", PROCESSES + [InsertionProcess])
 def test_processes_implement_the_latent_process_interface(cls):
-    """Every member of the LatentProcess protocol exists; Process 2 composes Process 1, not inherits."""
+    """Every member of the LatentProcess protocol exists — methods callable, the declared
+    capabilities booleans, a jump process's ``insert`` where its length emerges; Process 2
+    composes Process 1, not inherits."""
     process = cls()
-    members = [n for n in vars(LatentProcess) if not n.startswith("_")]
-    assert {"sample_time", "world_prior", "sample_path", "phi", "target", "start_time"} <= set(
-        members
-    )
-    assert all(
-        callable(getattr(process, n)) for n in members if n not in ("config", "start_time")
-    ) and isinstance(process.config, ProcessConfig)
-    assert 0.0 <= process.start_time < 0.05
+    methods = {n for n in vars(LatentProcess) if not n.startswith("_")}
+    declared = set(LatentProcess.__annotations__)
+    assert {"sample_time", "world_prior", "sample_path", "phi", "target", "clean_frames"} <= methods
+    assert {"config", "emerging_length", "supports_motif", "gaussian_positions"} == declared
+    assert all(callable(getattr(process, n)) for n in methods - {"start_time"})
+    assert isinstance(process.config, ProcessConfig)
+    assert all(isinstance(getattr(process, n), bool) for n in declared - {"config"})
+    assert process.start_time == (0.0 if process.emerging_length else process.config.t_min)
+    assert process.emerging_length == callable(getattr(process, "insert", None))
+    assert process.supports_motif == (cls is ResidueFrameFlow)
     assert not issubclass(cls, ResidueFrameFlow) or cls is ResidueFrameFlow
     if cls is ChainFrameFlow:
         assert isinstance(process.residues, ResidueFrameFlow)

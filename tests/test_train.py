@@ -397,7 +397,8 @@ def test_denoising_diagnostics_score_an_oracle_exactly_and_feed_the_second_pass_
 
     from chains import HELIX, ideal_chain
 
-    from protgen.method.process import ProcessConfig, make_process
+    from protgen.method.process import ProcessConfig
+    from protgen.method.registry import make_process
     from protgen.training.validation import denoising_diagnostics
 
     batch = collate(

@@ -7,6 +7,7 @@ from protgen.errors import ConfigError
 from protgen.method.simulation import SimulationConfig
 from protgen.sampling.motif import parse_contig
 from protgen.sampling.sample import (
+    MAX_LENGTH,
     SampleConfig,
     default_checkpoint,
     default_rot_rate,
@@ -146,7 +147,7 @@ def register(sub) -> None:
     v.add_argument(
         "--max-length",
         type=int,
-        default=1000,
+        default=MAX_LENGTH,
         help="insertion models: draw again samples longer than this",
     )
     add_threads_flag(p)
@@ -216,24 +217,31 @@ def _run(args) -> None:
     else:
         path = args.checkpoint
     trained = load_model(path, device)
-    process = trained.config.process.name
+    emerging = trained.process.emerging_length
+    # --process names the kind of shipped model: "insertion" is the one whose length emerges
     if (
         args.process is not None
         and args.checkpoint is not None
-        and (args.process == "insertion") != (process == "insertion")
+        and ((args.process == "insertion") != emerging)
     ):
         raise ConfigError(
-            f"--process {args.process} does not match {args.checkpoint}, a {process!r} model"
+            f"--process {args.process} does not match {args.checkpoint}, a "
+            f"{trained.config.process.name!r} model"
+            + (" (its length emerges)" if emerging else " (of fixed length)")
         )
-    if process == "insertion" and (args.length is not None or args.lengths):
+    if emerging and (args.length is not None or args.lengths):
         raise ConfigError(
-            "an insertion model lets the length emerge; bound it with --min-length/--max-length instead of --length"
+            "an insertion model lets the length emerge; bound it with --min-length/--max-length "
+            "instead of --length"
         )
-    if process != "insertion" and (args.min_length != 1 or args.max_length != 1000):
+    if not emerging and (args.min_length != 1 or args.max_length != MAX_LENGTH):
         raise ConfigError(
-            "--min-length/--max-length bound the emerging length of an insertion model; this model takes --length/--lengths"
+            "--min-length/--max-length bound the emerging length of an insertion model; this "
+            "model takes --length/--lengths"
         )
-    rot_rate = default_rot_rate(process) if args.rot_rate is None else (args.rot_rate or None)
+    rot_rate = (
+        default_rot_rate(trained.process) if args.rot_rate is None else (args.rot_rate or None)
+    )
     config = SampleConfig(
         lengths,
         args.num,

@@ -15,7 +15,8 @@ from pathlib import Path
 from protgen.cli.threads import add_threads_flag, set_threads
 from protgen.errors import ConfigError
 from protgen.method.loss import LossConfig
-from protgen.method.process import PROCESSES, ProcessConfig
+from protgen.method.process import ProcessConfig
+from protgen.method.registry import PROCESSES, make_process
 from protgen.network.ipa import PRESET_PARAMETERS, PRESETS
 from protgen.training.config import ModelConfig, TrainConfig
 
@@ -67,7 +68,7 @@ def register(sub) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), help="network size (default small)")
     p.add_argument(
         "--process",
-        choices=PROCESSES,
+        choices=sorted(PROCESSES),
         help="latent process: per-residue frames (1), chain ∘ residue frames (2) "
         "or insertion (3, variable length; adds the network's gap head)",
     )
@@ -213,7 +214,8 @@ def configs_from(
     # conditional training needs the flag embedding
     if train_config.motif_prob > 0 and not network.motif:
         network, model_given = dataclasses.replace(network, motif=True), True
-    if process.name == "insertion" and not network.insertion:  # Process 3 needs the gap head
+    # an emerging length needs the gap head
+    if make_process(process).emerging_length and not network.insertion:
         network, model_given = dataclasses.replace(network, insertion=True), True
     model = ModelConfig(network, process, loss)
     return (model if model_given or base is None else None), train_config

@@ -1,6 +1,7 @@
-"""The method (LPGM): latent processes (prior, conditional paths, Φ, targets), generator
+"""The method (LPGM): latent processes (prior, conditional path, Φ, targets), generator
 parameters, the conditional generator matching loss, and the simulation of a generator.
 
-Owns: process, generator, loss, simulation. May import: geometry. Knows nothing of networks,
-data files or training.
+Owns: paths (the shared path geometry), process (the LatentProcess protocol, Processes 1 and 2),
+insertion (Process 3), registry (processes by name), generator, loss, simulation. May import:
+geometry. Knows nothing of networks, data files or training.
 """

@@ -22,11 +22,13 @@ from dataclasses import dataclass
 
 import torch
 
+from protgen.errors import ConfigError
 from protgen.geometry import so3
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.world import WorldState
+from protgen.method import paths
 from protgen.method.generator import FrameVelocity
-from protgen.method.process import PathSample, ProcessConfig, _interpolate, _velocity
+from protgen.method.process import PathSample, ProcessConfig
 
 __all__ = ["InsertionLatent", "InsertionProcess", "gap_counts", "compact"]
 
@@ -90,7 +92,12 @@ def gap_counts(
 
 
 class InsertionProcess:
-    """Process 3 (see the module docstring)."""
+    """Process 3 (see the module docstring): a JumpProcess whose length emerges."""
+
+    emerging_length = True
+    supports_motif = False
+    # a residue's path starts at its birth, not at a Gaussian prior
+    gaussian_positions = False
 
     def __init__(self, config: ProcessConfig = ProcessConfig(name="insertion")):
         self.config = config
@@ -121,7 +128,7 @@ class InsertionProcess:
         errors that matter most are near the insertion end. A time law is a positive time weight,
         so the minimiser is unchanged."""
         c = self.config
-        uniform = c.t_min + (c.t_max - c.t_min) * torch.rand(batch, generator=rng, device=device)
+        uniform = paths.uniform_times(c.t_min, c.t_max, batch, rng, device)
         clock = c.insertion_end * (
             1 - torch.exp(-5 * torch.rand(batch, generator=rng, device=device))
         )
@@ -139,8 +146,6 @@ class InsertionProcess:
 
     def sample_path(self, x_1: WorldState, t: torch.Tensor, rng=None) -> PathSample:
         if x_1.fixed is not None and bool(x_1.fixed.any()):
-            from protgen.errors import ConfigError
-
             raise ConfigError("the insertion process does not support motif conditioning")
         b, n = x_1.mask.shape
         dtype, device = x_1.frames.trans.dtype, x_1.mask.device
@@ -212,20 +217,20 @@ class InsertionProcess:
         """The latent at times t (B,): visible residues and their frames on their birth→data paths."""
         visible = (tau <= t[:, None]) & x_1.mask
         s = ((t[:, None] - tau) / (1 - tau).clamp_min(1e-6)).clamp(0, 1)
-        frames = _interpolate(birth, x_1.frames, s)
+        frames = paths.interpolate(birth, x_1.frames, s)
         return InsertionLatent(x_1, tau, birth, t, visible, frames)
 
     def phi(self, y: InsertionLatent) -> WorldState:
         return compact(y.frames, y.visible)
 
-    def clean_frames(self, path: PathSample) -> Rigid:
-        """The data frames of the residues visible at t, in world-state order (for auxiliary losses)."""
+    def clean_frames(self, path: PathSample, x_1: WorldState) -> Rigid:
+        """The data frames of the residues visible at t, in world-state order."""
         return compact(path.y_t.x_1.frames, path.y_t.visible).frames
 
     def target(self, path: PathSample) -> FrameVelocity:
         """Flow of the visible residues (Process 1's form) and the hidden count of every gap."""
         y = path.y_t
-        omega, v = _velocity(y.frames, y.x_1.frames, path.t[:, None, None])
+        omega, v = paths.velocity(y.frames, y.x_1.frames, path.t[:, None, None])
         order, mask = _order(y.visible)
         counts = gap_counts(y.visible, y.x_1.mask).to(v.dtype)
         return FrameVelocity(_take(omega, order, mask), _take(v, order, mask), counts)

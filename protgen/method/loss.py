@@ -237,7 +237,7 @@ def generator_matching_loss(
     loss = _divergence(process.target(path), prediction.velocity, t, mask, config)
     if config.aux_weight > 0 and prediction.x1_hat is not None:
         # the data frames of the residues in x_t (Process 3 shows only the inserted ones)
-        clean = process.clean_frames(path) if hasattr(process, "clean_frames") else x_1.frames
+        clean = process.clean_frames(path, x_1)
         extra = backbone_aux_loss(prediction.x1_hat, clean, t, mask, config)
         loss = LossTerms(
             loss.total + config.aux_weight * extra.total, {**loss.terms, **extra.terms}

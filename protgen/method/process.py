@@ -11,6 +11,8 @@ caller of these methods in training.
 - :class:`ChainFrameFlow` (Process 2): Y = (g, h_1..h_N), Φ(g, h)_i = g ∘ h_i (not injective); it
   composes Process 1 for the residue frames h.
 
+Process 3 is ``method/insertion.py``; ``method/registry.py`` makes a process from its config.
+
 Random draws take ``rng``, a ``torch.Generator`` (or None for torch's global one).
 """
 
@@ -24,6 +26,7 @@ from protgen.geometry import so3
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.superposition import kabsch_rotation
 from protgen.geometry.world import WorldState
+from protgen.method import paths
 from protgen.method.generator import FrameVelocity
 
 __all__ = [
@@ -33,8 +36,7 @@ __all__ = [
     "ChainLatent",
     "ResidueFrameFlow",
     "ChainFrameFlow",
-    "make_process",
-    "PROCESSES",
+    "JumpProcess",
 ]
 
 
@@ -42,11 +44,12 @@ __all__ = [
 class ProcessConfig:
     """The latent process (stored in checkpoints; the loss's settings are method.loss.LossConfig)."""
 
-    # "frames" (Process 1), "chain" (Process 2, chain ∘ residue) or "insertion" (Process 3, variable
-    # length)
+    # the process's name in method.registry: "frames" (Process 1), "chain" (Process 2, chain ∘
+    # residue) or "insertion" (Process 3, variable length)
     name: str = "frames"
     sigma: float = 10.0  # Å; std of the prior's centred Gaussian positions
-    t_min: float = 0.01  # training times t ~ U[t_min, t_max]; sampling starts at t_min
+    # training times t ~ U[t_min, t_max]; Processes 1 and 2 start sampling at t_min (Process 3 at 0)
+    t_min: float = 0.01
     t_max: float = 0.99
     # Process 3: every residue is inserted by this time (κ(t) = min(1, t/insertion_end))
     insertion_end: float = 0.8
@@ -57,12 +60,24 @@ class ProcessConfig:
 
 
 class LatentProcess(Protocol):
-    """What every latent process provides (Processes 1 and 2 here; the toy processes of the tests).
+    """What every latent process provides (Processes 1–3 here; the toy processes of the tests).
 
     The latent y is the process's own type; the world state is always a :class:`WorldState`.
+    Optional abilities are declared, never inferred from a name or an attribute's presence: the
+    sampler, training and the command line ask ``emerging_length``, ``supports_motif`` and
+    ``gaussian_positions``; a process whose length emerges is also a :class:`JumpProcess`.
     """
 
     config: ProcessConfig
+    # Φ(Y_t) holds fewer residues than the data until the end: sampling starts from the prior's
+    # own residues (not a requested length), the process is a JumpProcess, and its network needs
+    # the gap head (NetworkConfig.insertion)
+    emerging_length: bool
+    # conditioned (fixed, motif) residues of the data stay at the data along the path
+    supports_motif: bool
+    # positions follow p_t | p_1 ~ N(t p_1, (1 − t)²σ²) up to the coupling: the stochastic
+    # sampler reads its score off x̂_1 (protgen/THEORY.md §9)
+    gaussian_positions: bool
 
     @property
     def start_time(self) -> float:
@@ -74,7 +89,8 @@ class LatentProcess(Protocol):
         """Training times, (batch,)."""
 
     def world_prior(self, like: WorldState, rng: torch.Generator | None = None) -> WorldState:
-        """A draw of Law(Φ(Y_0)) with the residues (mask, numbering) of ``like``: where sampling starts."""
+        """A draw of Law(Φ(Y_0)) with the residues (mask, numbering) of ``like``: where sampling
+        starts."""
 
     def sample_path(
         self, x_1: WorldState, t: torch.Tensor, rng: torch.Generator | None = None
@@ -86,6 +102,23 @@ class LatentProcess(Protocol):
 
     def target(self, path: "PathSample") -> FrameVelocity:
         """F_t^{Y_t}(Φ(Y_t)): the conditional generator parameter on the world state."""
+
+    def clean_frames(self, path: "PathSample", x_1: WorldState) -> Rigid:
+        """The data frames of the residues of Φ(Y_t), in the world state's order (auxiliary
+        losses, validation): Rigid (B, N), Å."""
+
+
+class JumpProcess(LatentProcess, Protocol):
+    """A latent process whose world state gains residues by jumps (``emerging_length``): its
+    generator parameter carries ``FrameVelocity.gap_counts`` and the sampler applies ``insert``
+    after every flow step."""
+
+    def insert(
+        self, x: WorldState, counts: torch.Tensor, t: float, dt: float, rngs: list[torch.Generator]
+    ) -> WorldState:
+        """One jump step from t to t + dt. counts: (B, n + 1) predicted expected hidden residues
+        per gap; rngs: one CPU generator per chain, so a chain's growth does not depend on its
+        batch."""
 
 
 @dataclass(frozen=True)
@@ -107,13 +140,6 @@ class PathSample:
     y_t: object
 
 
-def _centred_gaussian(mask: torch.Tensor, sigma: float, rng, dtype) -> torch.Tensor:
-    eps = torch.randn(*mask.shape, 3, generator=rng, dtype=dtype, device=mask.device)
-    m = mask[..., None].to(dtype)
-    mean = (eps * m).sum(-2, keepdim=True) / m.sum(-2, keepdim=True).clamp_min(1)
-    return sigma * (eps - mean) * m
-
-
 def _couple(y_0: WorldState, y_1: WorldState, coupling: str) -> WorldState:
     """The noise draw y_0 coupled to the data side y_1: unchanged ("independent") or rotated as a
     rigid body onto y_1's positions ("kabsch"). Rotating a whole draw by Q keeps the rotations Haar
@@ -131,24 +157,12 @@ def _couple(y_0: WorldState, y_1: WorldState, coupling: str) -> WorldState:
     return y_0.with_frames(Rigid(q @ y_0.frames.rots, (q @ y_0.frames.trans[..., None])[..., 0]))
 
 
-def _interpolate(y_0: Rigid, y_1: Rigid, t: torch.Tensor) -> Rigid:
-    """Geodesic on SO(3) and straight line on R³. t broadcasts against y's leading shape."""
-    return Rigid(
-        so3.geodesic(y_0.rots, y_1.rots, t), y_0.trans + t[..., None] * (y_1.trans - y_0.trans)
-    )
-
-
-def _velocity(y_t: Rigid, y_1: Rigid, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Body angular and translational velocity of the path toward y_1: log(R_tᵀR_1)/(1 − t), (p_1 − p_t)/(1 − t).
-
-    t: shaped to broadcast against (..., 3), e.g. (B, 1, 1) for residue frames (B, N).
-    """
-    scale = 1 / (1 - t)
-    return so3.log(y_t.rots.transpose(-1, -2) @ y_1.rots) * scale, (y_1.trans - y_t.trans) * scale
-
-
 class ResidueFrameFlow:
     """Process 1: each residue frame flows from (Haar rotation, centred Gaussian position) to data."""
+
+    emerging_length = False
+    supports_motif = True
+    gaussian_positions = True
 
     def __init__(self, config: ProcessConfig = ProcessConfig()):
         self.config = config
@@ -160,15 +174,14 @@ class ResidueFrameFlow:
         return self.config.t_min
 
     def sample_time(self, batch: int, rng=None, device=None) -> torch.Tensor:
-        c = self.config
-        return c.t_min + (c.t_max - c.t_min) * torch.rand(batch, generator=rng, device=device)
+        return paths.uniform_times(self.config.t_min, self.config.t_max, batch, rng, device)
 
     def world_prior(self, like: WorldState, rng=None) -> WorldState:
         """Noise on the generated residues — positions centred over them — while fixed (motif)
         residues keep the frames of ``like``: the prior of the conditional process."""
         generated, dtype = like.generated, like.frames.trans.dtype
         rots = so3.uniform(generated.shape, dtype=dtype, device=generated.device, generator=rng)
-        noise = Rigid(rots, _centred_gaussian(generated, self.config.sigma, rng, dtype))
+        noise = Rigid(rots, paths.centred_gaussian(generated, self.config.sigma, rng, dtype))
         if like.fixed is None:
             return like.with_frames(noise)
         keep = like.fixed
@@ -184,7 +197,7 @@ class ResidueFrameFlow:
         return PathSample(t, y_0, x_1, self.interpolate(y_0, x_1, t))
 
     def interpolate(self, y_0: WorldState, y_1: WorldState, t: torch.Tensor) -> WorldState:
-        return y_1.with_frames(_interpolate(y_0.frames, y_1.frames, t[:, None]))
+        return y_1.with_frames(paths.interpolate(y_0.frames, y_1.frames, t[:, None]))
 
     def phi(self, y: WorldState) -> WorldState:
         """The world state of a latent (here the latent itself)."""
@@ -192,10 +205,14 @@ class ResidueFrameFlow:
 
     def target(self, path: PathSample) -> FrameVelocity:
         """F_t^{Y_t}: ω = log(R_tᵀR_1)/(1 − t) (body), v = (p_1 − p_t)/(1 − t) (world)."""
-        omega, v = _velocity(path.y_t.frames, path.y_1.frames, path.t[:, None, None])
+        omega, v = paths.velocity(path.y_t.frames, path.y_1.frames, path.t[:, None, None])
         # fixed residues stay at the data: zero velocity
         m = path.y_t.generated[..., None].to(v.dtype)
         return FrameVelocity(omega * m, v * m)
+
+    def clean_frames(self, path: PathSample, x_1: WorldState) -> Rigid:
+        """Φ keeps every residue: the data frames themselves."""
+        return x_1.frames
 
 
 class ChainFrameFlow:
@@ -203,6 +220,12 @@ class ChainFrameFlow:
     another (its position stays at the origin, since data are centred); h_i follows Process 1's
     flow from noise to g_1⁻¹ ∘ T_i. The world prior equals Process 1's (Haar and isotropic
     Gaussian laws are rotation invariant); the world paths and the marginal generator differ."""
+
+    emerging_length = False
+    # a motif's frames would fix the chain frame g, which the path rotates
+    supports_motif = False
+    # p_t = g_t ∘ h_t turns with the chain frame: not Gaussian given p_1
+    gaussian_positions = False
 
     def __init__(self, config: ProcessConfig = ProcessConfig()):
         self.config = config
@@ -234,7 +257,7 @@ class ChainFrameFlow:
 
     def interpolate(self, y_0: ChainLatent, y_1: ChainLatent, t: torch.Tensor) -> ChainLatent:
         return ChainLatent(
-            _interpolate(y_0.g, y_1.g, t), self.residues.interpolate(y_0.h, y_1.h, t)
+            paths.interpolate(y_0.g, y_1.g, t), self.residues.interpolate(y_0.h, y_1.h, t)
         )
 
     def phi(self, y: ChainLatent) -> WorldState:
@@ -244,30 +267,19 @@ class ChainFrameFlow:
         """World velocity of T_i = g ∘ h_i by the adjoint formula of protgen/THEORY.md:
         ω_i = R_hᵀω_g + ω_h, ṗ_i = ṗ_g + R_g(ω_g × p_h + ṗ_h)."""
         g, h = path.y_t.g, path.y_t.h.frames
-        omega_g, v_g = _velocity(g, path.y_1.g, path.t[:, None])
-        omega_h, v_h = _velocity(h, path.y_1.h.frames, path.t[:, None, None])
+        omega_g, v_g = paths.velocity(g, path.y_1.g, path.t[:, None])
+        omega_h, v_h = paths.velocity(h, path.y_1.h.frames, path.t[:, None, None])
         omega = (h.rots.transpose(-1, -2) @ omega_g[:, None, :, None])[..., 0] + omega_h
         local = torch.cross(omega_g[:, None].expand_as(h.trans), h.trans, dim=-1) + v_h
         v = v_g[:, None] + (g.rots[:, None] @ local[..., None])[..., 0]
         m = path.y_t.h.mask[..., None].to(v.dtype)
         return FrameVelocity(omega * m, v * m)
 
+    def clean_frames(self, path: PathSample, x_1: WorldState) -> Rigid:
+        """Φ keeps every residue: the data frames themselves."""
+        return x_1.frames
+
 
 def _broadcast(g: Rigid, like: Rigid) -> Rigid:
     """A per-chain frame (B,) repeated over the residues of ``like`` (B, N)."""
     return Rigid(g.rots[:, None].expand_as(like.rots), g.trans[:, None].expand_as(like.trans))
-
-
-PROCESSES = ("frames", "chain", "insertion")
-
-
-def make_process(config: ProcessConfig) -> LatentProcess:
-    if config.name == "frames":
-        return ResidueFrameFlow(config)
-    if config.name == "chain":
-        return ChainFrameFlow(config)
-    if config.name == "insertion":
-        from protgen.method.insertion import InsertionProcess
-
-        return InsertionProcess(config)
-    raise ConfigError(f"unknown process {config.name!r}; choose one of {', '.join(PROCESSES)}")

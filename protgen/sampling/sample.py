@@ -28,6 +28,7 @@ from protgen.files import atomic_path
 from protgen.geometry.backbone import frames_to_backbone
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.world import WorldState
+from protgen.method.process import LatentProcess
 from protgen.method.simulation import SimulationConfig, simulate
 from protgen.network.model import SelfConditioned
 from protgen.progress import Progress
@@ -101,12 +102,13 @@ class SampleConfig:
     clash_guidance: float = 0.0
 
 
-def default_rot_rate(process: str) -> float | None:
-    """The rotation schedule (``SimulationConfig.rot_rate``) used when the user names none: c = 5 for
-    fixed-length and motif models (chosen on secondary structure, README's model card); the learned
-    rate (None) for insertion models, whose gap head reads the state — the schedule moves the state
-    off the path the model learned and biases the emerging lengths (README: variable length)."""
-    return None if process == "insertion" else SimulationConfig().rot_rate
+def default_rot_rate(process: LatentProcess) -> float | None:
+    """The rotation schedule (``SimulationConfig.rot_rate``) used when the user names none: c = 5
+    for fixed-length and motif models (chosen on secondary structure, README's model card); the
+    learned rate (None) where the length emerges, since the gap head reads the state — the schedule
+    moves the state off the path the model learned and biases the emerging lengths (README:
+    variable length)."""
+    return None if process.emerging_length else SimulationConfig().rot_rate
 
 
 def default_checkpoint(kind: str = "default") -> Path:
@@ -189,7 +191,7 @@ def sample_states(
         fixed,
     ).to(device)
     jump = None
-    if hasattr(trained.process, "insert"):
+    if trained.process.emerging_length:  # a JumpProcess
         rngs = [torch.Generator().manual_seed(s + 1) for s in seeds]
         jump = lambda x, counts, t, dt: trained.process.insert(x, counts, t, dt, rngs)  # noqa: E731
     predict = SelfConditioned(trained.model, config.self_condition)
@@ -197,10 +199,11 @@ def sample_states(
         predict = ClashGuidance(predict, config.clash_guidance)
     noise_rngs = None
     if config.simulation.langevin > 0:
-        if trained.config.process.name != "frames":
+        if not trained.process.gaussian_positions:
             raise ConfigError(
-                f"stochastic translations (--langevin) need a Process 1 (frames) model, not {trained.config.process.name!r}: "
-                "its score is read off x̂_1 as for a Gaussian path"
+                "stochastic translations (--langevin) need a model whose positions follow a "
+                f"Gaussian path (Process 1, frames), not {trained.config.process.name!r}: "
+                "the score is read off x̂_1 as for a Gaussian path"
             )
         noise_rngs = [torch.Generator().manual_seed(s + 2) for s in seeds]
     x_1, path = simulate(
@@ -403,12 +406,15 @@ def sample_to_directory(
     """
     out = Path(out)
     trained = trained or checkpoint.load_model(checkpoint_path, device)
-    if config.contig is not None and not trained.config.network.motif:
+    if config.contig is not None and not (
+        trained.config.network.motif and trained.process.supports_motif
+    ):
         raise ConfigError(
-            f"{checkpoint_path} was not trained for motif scaffolding (its network has no motif flags); "
-            "use a motif model (the shipped one is used when --checkpoint is not given)"
+            f"{checkpoint_path} was not trained for motif scaffolding (its network has no motif "
+            "flags, or its process keeps no motif); use a motif model (the shipped one is used "
+            "when --checkpoint is not given)"
         )
-    emerging = trained.config.process.name == "insertion"
+    emerging = trained.process.emerging_length
     if emerging and (config.contig is not None or config.trajectory):
         raise ConfigError(
             "an insertion model makes unconditional samples of emerging length: no --motif, no --trajectory"

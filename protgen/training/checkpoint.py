@@ -17,7 +17,8 @@ import torch
 from protgen import __version__
 from protgen.errors import CheckpointError
 from protgen.files import atomic_path
-from protgen.method.process import LatentProcess, make_process
+from protgen.method.process import LatentProcess
+from protgen.method.registry import make_process
 from protgen.network.model import GeneratorModel
 from protgen.training.config import ModelConfig, model_config_from_dict
 

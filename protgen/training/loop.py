@@ -25,7 +25,7 @@ from protgen.errors import CheckpointError, ConfigError, DatasetError, ProtgenEr
 from protgen.geometry.rigid import Rigid
 from protgen.method.generator import FrameVelocity, Prediction
 from protgen.method.loss import LossTerms, generator_matching_loss
-from protgen.method.process import make_process
+from protgen.method.registry import make_process
 from protgen.network.model import GeneratorModel
 from protgen.progress import Progress
 from protgen.training import checkpoint
