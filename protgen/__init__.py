@@ -23,7 +23,7 @@ __all__ = ["__version__", "load_model", "sample", "write", "to_atom_array", "qua
 def load_model(checkpoint=None, device: str = "cpu"):
     """A trained model ready to sample (``protgen.training.checkpoint.TrainedModel``): the shipped
     one by default, or a checkpoint, run directory or weights file."""
-    from protgen.sampling.sample import default_checkpoint
+    from protgen.training.checkpoint import default_checkpoint
     from protgen.training.checkpoint import load_model as _load
 
     return _load(checkpoint or default_checkpoint(), device)

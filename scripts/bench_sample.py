@@ -56,9 +56,9 @@ def worker(spec):
         from protgen.geometry.world import WorldState
         from protgen.method.simulation import SimulationConfig
         from protgen.network.model import GeneratorModel
-        from protgen.sampling.sample import SampleConfig, default_checkpoint, sample_backbones
+        from protgen.sampling.sample import SampleConfig, sample_backbones
         from protgen.training import checkpoint
-        from protgen.training.checkpoint import TrainedModel
+        from protgen.training.checkpoint import TrainedModel, default_checkpoint
 
         if spec.get("whole"):  # the dense pair track as whole tensors, as on a GPU or with autograd
             import protgen.network.ipa

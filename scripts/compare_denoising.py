@@ -54,7 +54,7 @@ def main() -> None:
     )
     for path in args.checkpoints:
         if path == "shipped":
-            from protgen.sampling.sample import default_checkpoint
+            from protgen.training.checkpoint import default_checkpoint
 
             path = str(default_checkpoint())
         trained = load_model(path)

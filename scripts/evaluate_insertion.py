@@ -39,13 +39,9 @@ def main() -> None:
     from protgen.data.dataset import TrainingSet
     from protgen.evaluation.evaluate import EvalConfig, evaluate
     from protgen.method.simulation import SimulationConfig
-    from protgen.sampling.sample import (
-        SampleConfig,
-        default_checkpoint,
-        default_rot_rate,
-        sample_to_directory,
-    )
+    from protgen.sampling.sample import SampleConfig, default_rot_rate, sample_to_directory
     from protgen.training import checkpoint
+    from protgen.training.checkpoint import default_checkpoint
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -77,7 +73,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     model_path = args.checkpoint or default_checkpoint("insertion")
-    rot_rate = default_rot_rate("insertion") if args.rot_rate is None else (args.rot_rate or None)
+    if args.rot_rate is None:
+        rot_rate = default_rot_rate(checkpoint.load_model(model_path).process)
+    else:
+        rot_rate = args.rot_rate or None
     sample_to_directory(
         model_path,
         out / "insertion",

@@ -142,8 +142,9 @@ def run(args) -> None:
     from protgen.data.structure import write_backbone
     from protgen.evaluation.evaluate import EvalConfig, evaluate
     from protgen.method.simulation import SimulationConfig
-    from protgen.sampling.sample import SampleConfig, default_checkpoint, sample_to_directory
+    from protgen.sampling.sample import SampleConfig, sample_to_directory
     from protgen.training import checkpoint
+    from protgen.training.checkpoint import default_checkpoint
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -289,8 +289,7 @@ def test_clash_guidance_pushes_overlapping_segments_apart_equivariantly():
 def test_shipped_models_load_as_the_command_line_uses_them(kind):
     """Each model in protgen/weights loads with this code, under 20 MB, with the network and
     process that `protgen sample` picks it for (--sparse: k = 48 nearest residues)."""
-    from protgen.sampling.sample import default_checkpoint
-    from protgen.training.checkpoint import load_model
+    from protgen.training.checkpoint import default_checkpoint, load_model
 
     path = default_checkpoint(kind)
     assert path.stat().st_size < 20 * 2**20

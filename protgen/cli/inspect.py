@@ -35,9 +35,7 @@ def describe_checkpoint(path) -> dict:
 
 
 def _run(args) -> None:
-    from protgen.sampling.sample import default_checkpoint
-
-    info = describe_checkpoint(args.checkpoint or default_checkpoint())
+    info = describe_checkpoint(args.checkpoint or checkpoint.default_checkpoint())
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return

@@ -9,12 +9,11 @@ from protgen.sampling.motif import parse_contig
 from protgen.sampling.sample import (
     MAX_LENGTH,
     SampleConfig,
-    default_checkpoint,
     default_rot_rate,
     parse_lengths,
     sample_to_directory,
 )
-from protgen.training.checkpoint import load_model
+from protgen.training.checkpoint import default_checkpoint, load_model
 
 __all__ = ["register"]
 

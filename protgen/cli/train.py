@@ -242,10 +242,10 @@ def _run(args) -> None:
     else:
         model, config = configs_from(args)
     if init_from is not None:
-        from protgen.sampling.sample import default_checkpoint
-
         init_from = (
-            default_checkpoint() if init_from == "shipped" else checkpoint.resolve(init_from)
+            checkpoint.default_checkpoint()
+            if init_from == "shipped"
+            else checkpoint.resolve(init_from)
         )
         table = _read_toml(args.config)
         if not (args.preset or "network" in table or "preset" in table):

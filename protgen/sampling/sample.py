@@ -13,7 +13,6 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass, replace
-from importlib import resources
 from multiprocessing import get_context
 from pathlib import Path
 from queue import SimpleQueue
@@ -47,7 +46,6 @@ from protgen.workers import one_thread_worker
 
 __all__ = [
     "SampleConfig",
-    "default_checkpoint",
     "sample_backbones",
     "sample_to_directory",
     "parse_lengths",
@@ -109,18 +107,6 @@ def default_rot_rate(process: LatentProcess) -> float | None:
     moves the state off the path the model learned and biases the emerging lengths (README:
     variable length)."""
     return None if process.emerging_length else SimulationConfig().rot_rate
-
-
-def default_checkpoint(kind: str = "default") -> Path:
-    """A model shipped inside the package: "default" (unconditional, fixed length), "sparse" (the
-    same over each residue's 48 nearest residues, for long chains), "motif" (motif scaffolding) or
-    "insertion" (variable length, Process 3)."""
-    path = Path(str(resources.files("protgen") / "weights" / f"{kind}.pt"))
-    if not path.is_file():
-        raise ProtgenError(
-            f"the shipped {kind} model is missing ({path}); reinstall protgen or pass --checkpoint"
-        )
-    return path
 
 
 def parse_lengths(text: str) -> tuple[int, ...]:

@@ -10,19 +10,29 @@ import errno
 import hashlib
 import shutil
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import torch
 
 from protgen import __version__
-from protgen.errors import CheckpointError
+from protgen.errors import CheckpointError, ProtgenError
 from protgen.files import atomic_path
 from protgen.method.process import LatentProcess
 from protgen.method.registry import make_process
 from protgen.network.model import GeneratorModel
 from protgen.training.config import ModelConfig, model_config_from_dict
 
-__all__ = ["FORMAT_VERSION", "TrainedModel", "save", "load", "load_model", "fingerprint", "resolve"]
+__all__ = [
+    "FORMAT_VERSION",
+    "TrainedModel",
+    "save",
+    "load",
+    "load_model",
+    "fingerprint",
+    "resolve",
+    "default_checkpoint",
+]
 
 FORMAT_VERSION = 1
 
@@ -116,3 +126,15 @@ def load_model(path: str | Path, device="cpu", ema: bool = True) -> TrainedModel
 def fingerprint(path: str | Path) -> str:
     """Short content hash of a checkpoint file."""
     return hashlib.sha256(resolve(path).read_bytes()).hexdigest()[:16]
+
+
+def default_checkpoint(kind: str = "default") -> Path:
+    """A model shipped inside the package: "default" (unconditional, fixed length), "sparse" (the
+    same over each residue's 48 nearest residues, for long chains), "motif" (motif scaffolding) or
+    "insertion" (variable length, Process 3)."""
+    path = Path(str(resources.files("protgen") / "weights" / f"{kind}.pt"))
+    if not path.is_file():
+        raise ProtgenError(
+            f"the shipped {kind} model is missing ({path}); reinstall protgen or pass --checkpoint"
+        )
+    return path

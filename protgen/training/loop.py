@@ -20,7 +20,7 @@ import torch.distributed as dist
 
 from protgen.data.dataset import TrainingSet
 from protgen.data.loader import Batch, BatchLoader, Step
-from protgen.data.motifs import with_random_motifs
+from protgen.data.random_motifs import with_random_motifs
 from protgen.errors import CheckpointError, ConfigError, DatasetError, ProtgenError
 from protgen.geometry.rigid import Rigid
 from protgen.method.generator import FrameVelocity, Prediction
