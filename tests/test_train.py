@@ -17,7 +17,7 @@ import torch
 from fixtures import training_set
 
 from protgen.data.loader import collate
-from protgen.errors import CheckpointError, ProtgenError
+from protgen.errors import CheckpointError, ConfigError, ProtgenError
 from protgen.method.process import ResidueFrameFlow
 from protgen.network.ipa import PRESETS
 from protgen.network.model import GeneratorModel
@@ -150,7 +150,7 @@ def test_non_finite_steps_are_skipped_then_stop_the_run(tmp_path, monkeypatch):
         loss = real(*args, **kwargs)
         calls["n"] += 1
         if calls["n"] == 6 or calls["n"] > 7:
-            return type(loss)(loss.total * float("nan"), loss.terms)
+            return replace(loss, total=loss.total * float("nan"))
         return loss
 
     monkeypatch.setattr(module, "generator_matching_loss", poisoned)
@@ -549,7 +549,7 @@ def test_every_chain_weighs_one_over_the_chains_per_step_whatever_its_length(
         seen.append(lengths)
         scalar = next(module.parameters()).flatten()[0]
         per_chain = value["c"](lengths)
-        return loop.LossTerms(scalar * per_chain.mean(), {"probe": per_chain.mean().detach()})
+        return loop.LossTerms(scalar * per_chain.mean(), flow=per_chain.mean().detach())
 
     monkeypatch.setattr(loop, "_loss_on", probe)
     for c in (torch.ones_like, lambda n: n):
@@ -607,3 +607,97 @@ def test_a_run_saved_before_whole_steps_resumes_as_it_was_trained(tmp_path):
 
     assert train_config_from_dict({"steps": 10}).whole_steps is False
     assert TrainConfig().whole_steps is True
+
+
+def test_a_resumed_run_applies_a_new_weight_decay_even_over_zero(tmp_path):
+    """Bug: the decaying parameter group was recognised by a non-zero decay, so a run stored with
+    weight_decay 0 kept 0 whatever --resume asked (and announced the change)."""
+    ts = training_set(tmp_path)
+    train(ts.path, tmp_path / "run", TINY, TrainConfig(steps=2, weight_decay=0.0, **FAST))
+    resumed = TrainConfig(steps=3, weight_decay=0.1, **FAST)
+    train(ts.path, tmp_path / "run", None, resumed, resume=True)
+    groups = checkpoint.load(tmp_path / "run")["optimizer"]["param_groups"]
+    assert [g["weight_decay"] for g in groups] == [0.1, 0.0]
+
+
+@pytest.mark.parametrize("field", ["log_every", "checkpoint_every", "val_every"])
+def test_zero_steps_between_logs_checkpoints_or_validations_is_refused(tmp_path, field):
+    """Bug: 0 passed the checks and the run crashed after its first step (a modulo by zero)."""
+    ts = training_set(tmp_path)
+    with pytest.raises(ConfigError, match="--log-every, --checkpoint-every and --val-every ≥ 1"):
+        train(ts.path, tmp_path / "run", TINY, TrainConfig(steps=2, **{**FAST, field: 0}))
+    flag = "--" + field.replace("_", "-")
+    out = _cli("train", "--data", str(ts.path), "--out", str(tmp_path / "cli"), flag, "0")
+    assert out.returncode == 1 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cli").exists()
+
+
+def test_resuming_under_another_number_of_processes_is_refused(tmp_path):
+    """Bug: extra ranks took the last rank's noise and data stream. Here a checkpoint of two
+    processes is resumed by one."""
+    ts = training_set(tmp_path)
+    train(ts.path, tmp_path / "run", TINY, TrainConfig(steps=2, **FAST))
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    state["rng"] = state["rng"] * 2
+    torch.save(state, tmp_path / "run" / "checkpoint.pt")
+    with pytest.raises(ConfigError, match="trained by 2 process.*resumed by 1.*nproc_per_node 2"):
+        train(ts.path, tmp_path / "run", None, TrainConfig(steps=3, **FAST), resume=True)
+
+
+def test_resuming_on_another_kind_of_device_restarts_the_noise_generator(tmp_path, capsys):
+    """Bug: a CUDA generator's state (16 bytes) was restored into a CPU generator, or a CPU one's
+    into a CUDA generator: a size error. Here a checkpoint saved on CUDA resumes on the CPU."""
+    ts = training_set(tmp_path)
+    train(ts.path, tmp_path / "run", TINY, TrainConfig(steps=2, **FAST))
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    state["rng"][0]["noise"] = torch.zeros(16, dtype=torch.uint8)  # a CUDA generator's state
+    state["rng"][0]["device"] = "cuda"
+    torch.save(state, tmp_path / "run" / "checkpoint.pt")
+    result = train(ts.path, tmp_path / "run", None, TrainConfig(steps=4, **FAST), resume=True)
+    assert result.step == 4
+    assert "noise generator ran on cuda; on cpu it restarts from a seed" in capsys.readouterr().err
+    assert checkpoint.load(tmp_path / "run")["rng"][0]["device"] == "cpu"
+
+
+def test_loss_png_plots_every_logged_term_and_the_diagnostics_at_any_time():
+    """Bug: loss.png listed the terms it plotted by name and left out Process 3's rate; its
+    diagnostics panel read t = 0.5 and 0.7 only, so other diagnostic times left it blank."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from protgen.training.logs import figure
+
+    steps = [10.0, 20.0, 30.0]
+    metrics = {"step": steps, "loss": [3.0, 2.0, 1.0], "rot": [1.0] * 3, "trans": [1.0] * 3}
+    metrics["rate"] = [0.5, 0.4, 0.3]
+    val = {"step": steps, "t=0.5": [1.0] * 3}
+    for t in ("0.3", "0.9"):
+        val |= {f"rmsd@{t}": [2.0] * 3, f"strand_recall@{t}": [0.5] * 3}
+        val |= {f"clashes_per_100@{t}": [9.0] * 3}
+    fig = figure(metrics, val)
+    training, _, diagnostics = fig.axes[:3]
+    assert [line.get_label() for line in training.lines] == ["loss", "rot", "trans", "rate"]
+    labels = [text.get_text() for text in diagnostics.get_legend().get_texts()]
+    assert (
+        len(labels) == 6 and "x̂₁ CA RMSD, Å (t=0.3)" in labels and "strand recall (t=0.9)" in labels
+    )
+    plt.close(fig)
+
+
+def test_config_json_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """Bug: config.json was written in place; a failure mid-write left half of it."""
+    ts = training_set(tmp_path)
+    train(ts.path, tmp_path / "run", TINY, TrainConfig(steps=2, **FAST))
+    before = (tmp_path / "run" / "config.json").read_bytes()
+    real = Path.write_text
+
+    def half_a_text(self, text, *args, **kwargs):
+        real(self, text[: len(text) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half_a_text)
+    with pytest.raises(OSError):
+        train(ts.path, tmp_path / "run", None, TrainConfig(steps=3, **FAST), resume=True)
+    assert (tmp_path / "run" / "config.json").read_bytes() == before

@@ -1,26 +1,22 @@
-"""``protgen train``: flags and an optional TOML file → ModelConfig and TrainConfig → train().
+"""``protgen train``: flags and an optional TOML file → the fields of a RunRequest → training.
 
-A new run starts from the defaults, then the TOML file, then the flags. A resumed run starts from
-its checkpoint's settings and applies only what the TOML file and the flags say explicitly.
+The flags override the TOML file; what a new, resumed or initialised run then is — its base, the
+rules, what may change on resume — is decided in one place, ``protgen.training.resolve``.
 """
 
-import dataclasses
 import os
 import sys
 import tomllib
-import types
-import typing
 from pathlib import Path
 
 from protgen.cli.threads import add_threads_flag, set_threads
 from protgen.errors import ConfigError
-from protgen.method.loss import LossConfig
-from protgen.method.process import ProcessConfig
-from protgen.method.registry import PROCESSES, make_process
+from protgen.method.registry import PROCESSES
 from protgen.network.ipa import PRESET_PARAMETERS, PRESETS
-from protgen.training.config import ModelConfig, TrainConfig
+from protgen.training.config import TrainConfig
+from protgen.training.resolve import RunRequest
 
-__all__ = ["register", "configs_from"]
+__all__ = ["register", "request_from"]
 
 _FLAGS = {  # TrainConfig field → type
     "steps": int,
@@ -110,39 +106,6 @@ def register(sub) -> None:
     p.set_defaults(run=_run)
 
 
-def _check_type(name: str, value, kind, where: str) -> None:
-    """Refuse a TOML value whose type does not fit the field (ints are accepted for floats)."""
-    kinds = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
-    for k in kinds:
-        if k is type(None) and value is None:
-            return
-        if k is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return
-        if k in (int, str) and isinstance(value, k) and not isinstance(value, bool):
-            return
-        if k is bool and isinstance(value, bool):
-            return
-    expected = " or ".join(getattr(k, "__name__", str(k)) for k in kinds)
-    raise ConfigError(f"{where}: {name} = {value!r} is not of type {expected}")
-
-
-def _replace(obj, values: dict, where: str):
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where} must be a table")
-    known = {f.name: f.type for f in dataclasses.fields(obj)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"unknown key(s) {', '.join(unknown)} in {where}; known: {', '.join(sorted(known))}"
-        )
-    for name, value in values.items():
-        _check_type(name, value, known[name], where)
-    try:
-        return dataclasses.replace(obj, **values)
-    except ValueError as error:  # a config's own check (an unknown choice)
-        raise ConfigError(f"{where}: {error}") from None
-
-
 def _read_toml(path: str | None) -> dict:
     if not path:
         return {}
@@ -159,106 +122,41 @@ def _read_toml(path: str | None) -> dict:
         raise ConfigError(
             f"unknown key(s) {', '.join(unknown)} in {path}; known: {', '.join(_TABLES)}"
         )
+    for name in _TABLES[1:]:
+        if not isinstance(table.get(name, {}), dict):
+            raise ConfigError(f"{path} [{name}] must be a table")
     return table
 
 
-def configs_from(
-    args, base: tuple[ModelConfig, TrainConfig] | None = None
-) -> tuple[ModelConfig | None, TrainConfig]:
-    """Configs from ``base`` (defaults, or a resumed run's) with the TOML file and the flags on top.
-    The model config is None when nothing changes it and ``base`` is given (resume keeps it)."""
+def request_from(args) -> RunRequest:
+    """The run the flags and the TOML file ask for: the fields they set (flags over the file)."""
     table = _read_toml(args.config)
-    model_base, train_base = base or (ModelConfig(), TrainConfig())
-    model_given = bool(
-        args.preset or args.process or {"preset", "network", "process", "loss"} & set(table)
-    )
-    preset = args.preset or table.get("preset")
-    if preset is not None and preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    where = args.config or "config"
-    network = _replace(
-        PRESETS[preset] if preset else model_base.network,
-        table.get("network", {}),
-        f"{where} [network]",
-    )
-    process = _replace(
-        model_base.process if base else ProcessConfig(),
-        table.get("process", {}),
-        f"{where} [process]",
-    )
-    loss = _replace(
-        model_base.loss if base else LossConfig(), table.get("loss", {}), f"{where} [loss]"
-    )
-    if args.process:
-        process = dataclasses.replace(process, name=args.process)
+    network = dict(table.get("network", {}))
     if args.neighbours is not None:
-        if args.neighbours < 0:
-            raise ConfigError(f"--neighbours {args.neighbours}: need K ≥ 0 (0 = every pair)")
-        network, model_given = dataclasses.replace(network, neighbours=args.neighbours), True
-    train_config = _replace(train_base, table.get("train", {}), f"{where} [train]")
+        network["neighbours"] = args.neighbours
+    process = dict(table.get("process", {}))
+    if args.process:
+        process["name"] = args.process
     flags = {name: getattr(args, name) for name in _FLAGS if getattr(args, name) is not None}
     if args.bf16:
         flags["bf16"] = True
-    train_config = dataclasses.replace(train_config, **flags)
-    if train_config.time_limit < 0:
-        raise ConfigError(
-            f"--time-limit {train_config.time_limit:g}: need minutes ≥ 0 (0 = no limit)"
-        )
-    if (
-        train_config.steps < 1
-        or train_config.batch_size < 1
-        or train_config.crop_length < 8
-        or train_config.lr <= 0
-    ):
-        raise ConfigError("need --steps ≥ 1, --batch-size ≥ 1, --crop-length ≥ 8 and --lr > 0")
-    # conditional training needs the flag embedding
-    if train_config.motif_prob > 0 and not network.motif:
-        network, model_given = dataclasses.replace(network, motif=True), True
-    # an emerging length needs the gap head
-    if make_process(process).emerging_length and not network.insertion:
-        network, model_given = dataclasses.replace(network, insertion=True), True
-    model = ModelConfig(network, process, loss)
-    return (model if model_given or base is None else None), train_config
+    return RunRequest(
+        preset=args.preset or table.get("preset"),
+        network=network,
+        process=process,
+        loss=dict(table.get("loss", {})),
+        train={**table.get("train", {}), **flags},
+        resume=args.resume,
+        init_from=args.init_from,
+        where=args.config or "config",
+    )
 
 
 def _run(args) -> None:
     set_threads(args.threads)
-    from protgen.training import checkpoint
-    from protgen.training.config import model_config_from_dict, train_config_from_dict
-    from protgen.training.loop import train
+    from protgen.training.loop import train_run
 
-    init_from = args.init_from
-    if args.resume and init_from is not None:
-        raise ConfigError("--init-from starts a new run; it cannot be combined with --resume")
-    if args.resume:
-        state = checkpoint.load(Path(args.out) / "checkpoint.pt")
-        model, config = configs_from(
-            args,
-            (
-                model_config_from_dict(state["model_config"]),
-                train_config_from_dict(state["train_config"]),
-            ),
-        )
-    else:
-        model, config = configs_from(args)
-    if init_from is not None:
-        init_from = (
-            checkpoint.default_checkpoint()
-            if init_from == "shipped"
-            else checkpoint.resolve(init_from)
-        )
-        table = _read_toml(args.config)
-        if not (args.preset or "network" in table or "preset" in table):
-            source = model_config_from_dict(checkpoint.load(init_from)["model_config"])
-            network = dataclasses.replace(
-                source.network,
-                motif=model.network.motif or source.network.motif,
-                insertion=model.network.insertion or source.network.insertion,
-            )
-            if args.neighbours is not None:
-                network = dataclasses.replace(network, neighbours=args.neighbours)
-            model = dataclasses.replace(model, network=network)
-    result = train(args.data, args.out, model, config, resume=args.resume, init_from=init_from)
+    result = train_run(args.data, args.out, request_from(args))
     if os.environ.get("RANK", "0") == "0":
         print(f"checkpoint: {result.checkpoint} (step {result.step})")
     if result.stopped:

@@ -7,7 +7,7 @@ The divergence is chosen by the type of the generator parameter, so any latent p
 targets are FrameVelocity (or plain tensors, for toy processes) goes through the same pipeline.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import torch
 
@@ -20,6 +20,7 @@ from protgen.method.generator import FrameVelocity
 __all__ = [
     "LossConfig",
     "LossTerms",
+    "TERM_NAMES",
     "time_weight",
     "squared_divergence",
     "poisson_divergence",
@@ -63,11 +64,24 @@ TIME_DENSITIES = ("uniform", "mid")
 
 @dataclass(frozen=True)
 class LossTerms:
-    """total: the weighted scalar to minimise; terms: each component's w(t)-weighted mean
-    divergence (before its term weight), detached, for reporting."""
+    """total: the weighted scalar to minimise; then each component's w(t)-weighted mean divergence
+    (before its term weight), detached, for reporting — None where the loss has no such term."""
 
     total: torch.Tensor
-    terms: dict[str, torch.Tensor]
+    rot: torch.Tensor | None = None  # rotations, rad² per unit time²
+    trans: torch.Tensor | None = None  # translations, nm² per unit time²
+    rate: torch.Tensor | None = None  # Poisson divergence of the gap counts (Process 3)
+    aux_atom: torch.Tensor | None = None  # auxiliary backbone-atom loss, nm²
+    aux_pair: torch.Tensor | None = None  # auxiliary pair-distance loss, nm²
+    flow: torch.Tensor | None = None  # a toy's plain velocity
+
+    @property
+    def terms(self) -> dict[str, torch.Tensor]:
+        """The components present, by name (metrics.csv's columns), in TERM_NAMES order."""
+        return {name: getattr(self, name) for name in TERM_NAMES if getattr(self, name) is not None}
+
+
+TERM_NAMES = tuple(f.name for f in fields(LossTerms) if f.name != "total")
 
 
 def squared_divergence(target: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
@@ -137,7 +151,8 @@ def frame_velocity_loss(
     ).mean()
     return LossTerms(
         config.rot_weight * rot + config.trans_weight * trans,
-        {"rot": rot.detach(), "trans": trans.detach()},
+        rot=rot.detach(),
+        trans=trans.detach(),
     )
 
 
@@ -178,7 +193,8 @@ def backbone_aux_loss(
     pair = on * ((d_true - d_pred) ** 2 * near).sum((-1, -2)) / near.sum((-1, -2)).clamp_min(1)
     return LossTerms(
         atom.mean() + pair.mean(),
-        {"aux_atom": atom.mean().detach(), "aux_pair": pair.mean().detach()},
+        aux_atom=atom.mean().detach(),
+        aux_pair=pair.mean().detach(),
     )
 
 
@@ -200,12 +216,10 @@ def _divergence(target, prediction, t: torch.Tensor, mask, config: LossConfig) -
         if target.gap_counts is None or prediction.gap_counts is None:
             return flow
         rate = gap_count_loss(target.gap_counts, prediction.gap_counts, mask)
-        return LossTerms(
-            flow.total + config.rate_weight * rate, {**flow.terms, "rate": rate.detach()}
-        )
+        return replace(flow, total=flow.total + config.rate_weight * rate, rate=rate.detach())
     # a plain velocity (toys)
     d = (time_weight(t, config.weight_clip) * squared_divergence(target, prediction)).mean()
-    return LossTerms(d, {"flow": d.detach()})
+    return LossTerms(d, flow=d.detach())
 
 
 def generator_matching_loss(
@@ -239,7 +253,10 @@ def generator_matching_loss(
         # the data frames of the residues in x_t (Process 3 shows only the inserted ones)
         clean = process.clean_frames(path, x_1)
         extra = backbone_aux_loss(prediction.x1_hat, clean, t, mask, config)
-        loss = LossTerms(
-            loss.total + config.aux_weight * extra.total, {**loss.terms, **extra.terms}
+        loss = replace(
+            loss,
+            total=loss.total + config.aux_weight * extra.total,
+            aux_atom=extra.aux_atom,
+            aux_pair=extra.aux_pair,
         )
     return loss

@@ -4,14 +4,24 @@ Both are stored in every checkpoint as plain dicts, so a checkpoint rebuilds its
 pickled classes; fields added since protgen 0.1 take the value that reproduces older models.
 """
 
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 
-from protgen.errors import CheckpointError
+from protgen.errors import CheckpointError, ConfigError
 from protgen.method.loss import LossConfig
 from protgen.method.process import ProcessConfig
 from protgen.network.ipa import PRESETS, NetworkConfig
 
-__all__ = ["ModelConfig", "TrainConfig", "model_config_from_dict", "train_config_from_dict"]
+__all__ = [
+    "ModelConfig",
+    "TrainConfig",
+    "model_config_from_dict",
+    "train_config_from_dict",
+    "replace_fields",
+]
 
 
 @dataclass(frozen=True)
@@ -97,3 +107,38 @@ def model_config_from_dict(d: dict, where: str = "checkpoint") -> ModelConfig:
 def train_config_from_dict(d: dict) -> TrainConfig:
     known = {f.name for f in fields(TrainConfig)}
     return TrainConfig(**{k: v for k, v in {**_LEGACY_TRAIN, **d}.items() if k in known})
+
+
+def _check_type(name: str, value, kind, where: str) -> None:
+    """Refuse a value whose type does not fit the field (ints are accepted for floats)."""
+    kinds = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
+    for k in kinds:
+        if k is type(None) and value is None:
+            return
+        if k is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return
+        if k in (int, str) and isinstance(value, k) and not isinstance(value, bool):
+            return
+        if k is bool and isinstance(value, bool):
+            return
+    expected = " or ".join(getattr(k, "__name__", str(k)) for k in kinds)
+    raise ConfigError(f"{where}: {name} = {value!r} is not of type {expected}")
+
+
+def replace_fields(config, values: Mapping[str, object], where: str):
+    """A config dataclass with the given fields replaced; unknown fields, values of the wrong type
+    and the config's own checks (an unknown choice) raise ConfigError naming ``where``."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    known = {f.name: f.type for f in fields(config)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(unknown)} in {where}; known: {', '.join(sorted(known))}"
+        )
+    for name, value in values.items():
+        _check_type(name, value, known[name], where)
+    try:
+        return dataclasses.replace(config, **values)
+    except ValueError as error:  # a config's own check (an unknown choice)
+        raise ConfigError(f"{where}: {error}") from None

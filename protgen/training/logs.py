@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 
 from protgen.files import atomic_path
+from protgen.method.loss import TERM_NAMES
 
-__all__ = ["append_csv", "truncate_csv", "read_csv", "plot"]
+__all__ = ["append_csv", "truncate_csv", "read_csv", "plot", "figure"]
 
 
 def append_csv(path: Path, row: dict) -> None:
@@ -66,7 +67,7 @@ def _readable_log_axis(ax) -> None:
 
 def plot(out: Path) -> None:
     """loss.png: training loss per component, validation loss by time bin, and the denoising
-    diagnostics (x̂_1 RMSD, strand recall, clashes per 100 residues at t = 0.5 and 0.7)."""
+    diagnostics (x̂_1 RMSD, strand recall, clashes per 100 residues at each diagnostic time)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -75,10 +76,19 @@ def plot(out: Path) -> None:
     metrics, val = read_csv(out / "metrics.csv"), read_csv(out / "validation.csv")
     if not metrics:
         return
+    fig = figure(metrics, val)
+    with atomic_path(out / "loss.png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+def figure(metrics: dict[str, list[float]], val: dict[str, list[float]]):
+    """The three panels of loss.png from the columns of metrics.csv and validation.csv: every
+    loss term the run logged (TERM_NAMES), and the diagnostics at whatever times were logged."""
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, 3, figsize=(16, 4))
-    for k, key in enumerate(
-        key for key in ("loss", "rot", "trans", "aux_atom", "aux_pair") if key in metrics
-    ):
+    for k, key in enumerate(key for key in ("loss", *TERM_NAMES) if key in metrics):
         values = np.asarray(metrics[key])
         window = max(1, min(25, len(values) // 10))
         label = key if window == 1 else f"{key} (running mean of {window} rows)"
@@ -109,30 +119,31 @@ def plot(out: Path) -> None:
         _readable_log_axis(ax)
     diag = axes[2]
     twin = diag.twinx()
-    for k, t in enumerate(("0.5", "0.7")):
-        if f"rmsd@{t}" in val:
-            diag.plot(
-                val["step"],
-                val[f"rmsd@{t}"],
-                color="C0",
-                ls="-" if k == 0 else "--",
-                marker=".",
-                label=f"x̂₁ CA RMSD, Å (t={t})",
-            )
-            twin.plot(
-                val["step"],
-                val[f"strand_recall@{t}"],
-                color="C2",
-                ls="-" if k == 0 else "--",
-                label=f"strand recall (t={t})",
-            )
-            twin.plot(
-                val["step"],
-                np.asarray(val[f"clashes_per_100@{t}"]) / 100,
-                color="C3",
-                ls="-" if k == 0 else "--",
-                label=f"clashes per residue (t={t})",
-            )
+    times = [key.removeprefix("rmsd@") for key in val if key.startswith("rmsd@")]
+    for k, t in enumerate(times):
+        style = ("-", "--", ":", "-.")[k % 4]
+        diag.plot(
+            val["step"],
+            val[f"rmsd@{t}"],
+            color="C0",
+            ls=style,
+            marker=".",
+            label=f"x̂₁ CA RMSD, Å (t={t})",
+        )
+        twin.plot(
+            val["step"],
+            val[f"strand_recall@{t}"],
+            color="C2",
+            ls=style,
+            label=f"strand recall (t={t})",
+        )
+        twin.plot(
+            val["step"],
+            np.asarray(val[f"clashes_per_100@{t}"]) / 100,
+            color="C3",
+            ls=style,
+            label=f"clashes per residue (t={t})",
+        )
     diag.set(xlabel="step", ylabel="Å", title="one-pass denoising of validation chains")
     twin.set_ylabel("fraction")
     if val:
@@ -141,6 +152,4 @@ def plot(out: Path) -> None:
         if lines:
             diag.legend(lines, [line.get_label() for line in lines], fontsize=7)
     fig.tight_layout()
-    with atomic_path(out / "loss.png") as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    return fig

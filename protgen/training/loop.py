@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -21,7 +21,8 @@ import torch.distributed as dist
 from protgen.data.dataset import TrainingSet
 from protgen.data.loader import Batch, BatchLoader, Step
 from protgen.data.random_motifs import with_random_motifs
-from protgen.errors import CheckpointError, ConfigError, DatasetError, ProtgenError
+from protgen.errors import ConfigError, DatasetError, ProtgenError
+from protgen.files import atomic_path
 from protgen.geometry.rigid import Rigid
 from protgen.method.generator import FrameVelocity, Prediction
 from protgen.method.loss import LossTerms, generator_matching_loss
@@ -29,39 +30,15 @@ from protgen.method.registry import make_process
 from protgen.network.model import GeneratorModel
 from protgen.progress import Progress
 from protgen.training import checkpoint
-from protgen.training.config import (
-    ModelConfig,
-    TrainConfig,
-    model_config_from_dict,
-    train_config_from_dict,
-)
+from protgen.training.checkpoint import TrainedModel
+from protgen.training.config import ModelConfig, TrainConfig
 from protgen.training.distributed import StopRequest, any_rank, setup
 from protgen.training.ema import EMA
 from protgen.training.logs import append_csv, plot, truncate_csv
+from protgen.training.resolve import RunRequest, resolve_run
 from protgen.training.validation import denoising_diagnostics, validation_loss
 
-__all__ = ["TrainResult", "train", "RESUMABLE", "resume_configs"]
-
-# Settings a resumed run may change; the others define the run (data order, model) and are refused.
-RESUMABLE = frozenset(
-    {
-        "steps",
-        "lr",
-        "warmup",
-        "weight_decay",
-        "grad_clip",
-        "ema_decay",
-        "self_condition_prob",
-        "checkpoint_every",
-        "val_every",
-        "val_batches",
-        "log_every",
-        "bf16",
-        "max_nonfinite",
-        "device",
-        "time_limit",
-    }
-)
+__all__ = ["TrainResult", "train", "train_run"]
 
 
 @dataclass(frozen=True)
@@ -74,35 +51,6 @@ class TrainResult:
     step: int
     model: GeneratorModel
     stopped: bool
-
-
-def resume_configs(
-    state: dict, model_config: ModelConfig | None, config: TrainConfig | None
-) -> tuple[ModelConfig, TrainConfig, list[str]]:
-    """The configs a resumed run continues with: the checkpoint's, with the given training
-    settings applied where RESUMABLE allows. Returns them and one line per applied change;
-    raises ConfigError naming the first setting that cannot change (or a different model)."""
-    stored_model = model_config_from_dict(state["model_config"])
-    stored = train_config_from_dict(state["train_config"])
-    if model_config is not None and model_config != stored_model:
-        raise ConfigError(
-            "--resume continues the stored model; --preset, --process and the [network]/[process]/[loss] tables "
-            "cannot change it (start a new run, or use --init-from to start from its weights)"
-        )
-    if config is None:
-        return stored_model, stored, []
-    applied = []
-    for f in fields(TrainConfig):
-        old, new = getattr(stored, f.name), getattr(config, f.name)
-        if old == new:
-            continue
-        if f.name not in RESUMABLE:
-            raise ConfigError(
-                f"--{f.name.replace('_', '-')} cannot change on --resume (the run uses {old!r}, asked {new!r}); "
-                "start a new run or use --init-from"
-            )
-        applied.append(f"{f.name} {old!r} → {new!r}")
-    return stored_model, config, applied
 
 
 def _lr_factor(step: int, config: TrainConfig) -> float:
@@ -144,41 +92,6 @@ def _loss_on(
     return generator_matching_loss(process, predict, batch.x_1, rng, config=config.loss)
 
 
-def _start(
-    data, out: Path, model_config, config, resume: bool, init_from
-) -> tuple[TrainingSet, ModelConfig, TrainConfig, dict | None]:
-    """The data set, the configs the run uses and, on resume, the checkpoint's state."""
-    dataset = TrainingSet.load(data)
-    ckpt_path = out / "checkpoint.pt"
-    if not dataset.indices("train"):
-        raise DatasetError(
-            f"{data} has no training segments (every cluster went to validation); rebuild it with a smaller --val-fraction"
-        )
-    if not resume:
-        if ckpt_path.exists():
-            raise ProtgenError(
-                f"{out} already holds a run; pass --resume to continue it or choose another --out"
-            )
-        return dataset, model_config, config, None
-    if init_from is not None:
-        raise ConfigError("--init-from starts a new run; it cannot be combined with --resume")
-    if not ckpt_path.exists():
-        raise CheckpointError(
-            f"{out} holds no checkpoint.pt to resume; start the run without --resume"
-        )
-    state = checkpoint.load(ckpt_path, map_location="cpu")
-    if state["data_fingerprint"] != dataset.meta["fingerprint"]:
-        raise CheckpointError(
-            f"{ckpt_path} was trained on data {state['data_fingerprint']}, but {data} is {dataset.meta['fingerprint']}"
-        )
-    model_config, config, applied = resume_configs(state, model_config, config)
-    if applied and os.environ.get("RANK", "0") == "0":
-        print(
-            f"protgen train: resuming at step {state['step']} with {'; '.join(applied)}", flush=True
-        )
-    return dataset, model_config, config, state
-
-
 def train(
     data: str | Path,
     out: str | Path,
@@ -189,39 +102,59 @@ def train(
 ) -> TrainResult:
     """Train a model (or continue the run in ``out`` with ``resume``).
 
-    On resume, None configs mean "as stored"; given ones are compared with the stored ones (see
-    :func:`resume_configs`). ``init_from``: a checkpoint or weights file whose (EMA) network
-    weights start a new run — fine-tuning, or continuing on another machine; its network config
-    must equal model_config's.
+    On resume, None configs mean "as stored"; given ones must keep the stored model and change
+    only resumable training settings (``protgen.training.resolve``). ``init_from``: a checkpoint
+    or weights file whose (EMA) network weights start a new run — fine-tuning, or continuing on
+    another machine; its network config must equal model_config's.
     """
+    return train_run(data, out, RunRequest.of(model_config, config, resume, init_from))
+
+
+def train_run(data: str | Path, out: str | Path, request: RunRequest) -> TrainResult:
+    """Train the run ``request`` describes (see :func:`protgen.training.resolve.resolve_run`)."""
     out = Path(out)
-    dataset, model_config, config, state = _start(
-        data, out, model_config, config, resume, init_from
-    )
-    rank, world, device = setup(config.device)
-    if config.motif_prob > 0 and not model_config.network.motif:
-        raise ConfigError(
-            "motif_prob > 0 needs a network with motif = true ([network] table), which sees the fixed flags"
+    dataset = TrainingSet.load(data)
+    if not dataset.indices("train"):
+        raise DatasetError(
+            f"{data} has no training segments (every cluster went to validation); rebuild it "
+            "with a smaller --val-fraction"
         )
+    run = resolve_run(request, out, dataset.meta["fingerprint"])
+    model_config, config, state = run.model, run.train, run.state
+    if run.applied and os.environ.get("RANK", "0") == "0":
+        print(
+            f"protgen train: resuming at step {state['step']} with {'; '.join(run.applied)}",
+            flush=True,
+        )
+    rank, world, device = setup(config.device)
     if rank == 0 and state is None and config.warmup >= config.steps:
         print(
-            f"protgen train: warning: the warm-up ({config.warmup} steps) is not shorter than the run ({config.steps} steps); "
-            "the learning rate never reaches its peak",
+            f"protgen train: warning: the warm-up ({config.warmup} steps) is not shorter than "
+            f"the run ({config.steps} steps); the learning rate never reaches its peak",
             file=sys.stderr,
             flush=True,
         )
     torch.manual_seed(config.seed)
     module = GeneratorModel(model_config.network).to(device)
-    if init_from is not None:
-        _initialise_from(module, init_from, model_config)
-    run = _Run(out, dataset, model_config, config, module, rank, world, device)
+    if run.source is not None:
+        _initialise_from(module, run.source, run.init_from, model_config)
+    trainer = _Run(out, dataset, model_config, config, module, rank, world, device)
     if state is not None:
-        run.restore(state)
+        trainer.restore(state)
     if rank == 0:
         _open_run_directory(
-            out, data, dataset, model_config, config, module, world, device, run.step, init_from
+            out,
+            data,
+            dataset,
+            model_config,
+            config,
+            module,
+            world,
+            device,
+            trainer.step,
+            run.init_from,
         )
-    return run.loop()
+    return trainer.loop()
 
 
 class _Run:
@@ -282,7 +215,17 @@ class _Run:
         return self.out / "checkpoint.pt"
 
     def restore(self, state: dict) -> None:
-        """Model, optimiser, EMA and every RNG of a checkpoint (this rank's, or the last rank's)."""
+        """Model, optimiser, EMA and every RNG of a checkpoint (this rank's). A checkpoint of
+        another number of processes is refused (each rank's data shard and noise depend on it);
+        one whose noise generator ran on another kind of device restarts that generator from a
+        seed, since a CPU and a CUDA generator's states do not convert."""
+        if len(state["rng"]) != self.world:
+            raise ConfigError(
+                f"the run was trained by {len(state['rng'])} process(es) and is resumed by "
+                f"{self.world}: each process's data shard and noise depend on that number; "
+                f"resume with torchrun --nproc_per_node {len(state['rng'])} (or start a new run "
+                "with --init-from)"
+            )
         self.step, self.skipped = state["step"], state["skipped_steps"]
         self.train_seconds, self.cpu_seconds = (
             state.get("train_seconds", 0.0),
@@ -290,21 +233,43 @@ class _Run:
         )
         self.module.network.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        for group in self.optimizer.param_groups:  # a resumed run may change these (RESUMABLE)
-            group["weight_decay"] = self.config.weight_decay if group["weight_decay"] else 0.0
+        # a resumed run may change these (RESUMABLE); group 0 decays, group 1 (biases, norms) not
+        self.optimizer.param_groups[0]["weight_decay"] = self.config.weight_decay
+        self.optimizer.param_groups[1]["weight_decay"] = 0.0
         self.ema.shadow = {k: v.to(self.device) for k, v in state["ema"].items()}
         self.ema.decay = self.config.ema_decay
-        rng = state["rng"][min(self.rank, len(state["rng"]) - 1)]
+        rng = state["rng"][self.rank]
         self.loader.restore(rng["loader"])
-        self.rng.set_state(rng["noise"])
+        self._restore_noise(rng)
         self.coin.set_state(rng["coin"])
         torch.set_rng_state(rng["torch"])
+
+    def _restore_noise(self, rng: dict) -> None:
+        """The noise generator's state, or — when it was saved on another kind of device — a
+        fresh seed for it (the run goes on, with other noise than an uninterrupted run's)."""
+        saved_on = rng.get("device", "cpu")
+        if saved_on == self.device.type:
+            try:
+                self.rng.set_state(rng["noise"])
+                return
+            except RuntimeError:  # a state of another size: saved on another device
+                pass
+        self.rng.manual_seed(self.config.seed * 1000 + self.rank + 1_000_003 * self.step)
+        if self.rank == 0:
+            print(
+                f"protgen train: the checkpoint's noise generator ran on {saved_on}; on "
+                f"{self.device.type} it restarts from a seed (the losses will differ from an "
+                "uninterrupted run's)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def snapshot(self) -> None:
         """An atomic checkpoint of everything (every rank's RNGs gathered on rank 0)."""
         rngs = {
             "loader": self.loader.state(),
             "noise": self.rng.get_state(),
+            "device": self.device.type,
             "coin": self.coin.get_state(),
             "torch": torch.get_rng_state(),
         }
@@ -471,7 +436,11 @@ class _Run:
             for name in parts[0][0].terms
         }
         grad_norm = torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.config.grad_clip)
-        return LossTerms(total, terms), grad_norm, int(sum(b.mask.sum() for b in step.batches))
+        return (
+            LossTerms(total, **terms),
+            grad_norm,
+            int(sum(b.mask.sum() for b in step.batches)),
+        )
 
     def validate(self) -> None:
         """validation.csv: the EMA model's loss by time bin and its denoising diagnostics."""
@@ -503,11 +472,13 @@ class _Run:
         plot(self.out)
 
 
-def _initialise_from(module: GeneratorModel, path: str | Path, model_config: ModelConfig) -> None:
-    """Load the (EMA) network weights of another run into a new one. The architectures must match,
-    except for capabilities switched on and sequence-transformer layers added (``node_layers``
-    grown): their new parameters start so that the new network computes what the source did."""
-    source = checkpoint.load_model(path)
+def _initialise_from(
+    module: GeneratorModel, source: TrainedModel, path: Path, model_config: ModelConfig
+) -> None:
+    """Load the (EMA) network weights of another run (``source``, read from ``path``) into a new
+    one. The architectures must match, except for capabilities switched on and
+    sequence-transformer layers added (``node_layers`` grown): their new parameters start so that
+    the new network computes what the source did."""
     a, b = asdict(source.config.network), asdict(model_config.network)
     grown = b["node_layers"] > a["node_layers"]
     diff = ", ".join(
@@ -580,7 +551,8 @@ def _open_run_directory(
         "world_size": world,
         "init_from": None if init_from is None else str(init_from),
     }
-    (out / "config.json").write_text(json.dumps(info, indent=2) + "\n")
+    with atomic_path(out / "config.json") as tmp:
+        tmp.write_text(json.dumps(info, indent=2) + "\n")
     truncate_csv(out / "metrics.csv", step)
     truncate_csv(out / "validation.csv", step)
     print(
