@@ -99,3 +99,17 @@ def test_oxygen_from_next_n_matches_real_structures(shared_pdb):
     errors = np.concatenate(errors)
     assert len(errors) > 200
     assert np.median(errors) < 0.1
+
+
+def test_each_chain_of_a_multi_chain_state_ends_with_its_own_terminal_oxygen():
+    """Bug: "has a next residue" was read from the mask alone, so the last residue of chain A
+    placed its O toward chain B's first N. Two chains numbered with a jump (as a contig's /0 makes
+    them) give the atoms of each chain built alone."""
+    a, b = _random_frames((1, 6), seed=4), _random_frames((1, 5), seed=5)
+    joined = Rigid.cat([a, b], 1)
+    index = torch.cat([torch.arange(6), 200 + torch.arange(5)])[None]
+    atoms = frames_to_backbone(joined, index=index)
+    alone = torch.cat([frames_to_backbone(a), frames_to_backbone(b)], 1)
+    assert torch.allclose(atoms, alone, atol=1e-12)
+    # without the numbering the O of residue 5 would point at chain B
+    assert not torch.allclose(frames_to_backbone(joined)[0, 5, 3], alone[0, 5, 3], atol=0.1)

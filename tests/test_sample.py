@@ -285,6 +285,37 @@ def test_clash_guidance_pushes_overlapping_segments_apart_equivariantly():
     assert torch.allclose(v_rot, v @ q.T, atol=1e-5)
 
 
+def test_clash_guidance_does_not_bond_residues_across_a_chain_break():
+    """Bug: CA–CA(next) terms joined array neighbours, so guidance pulled the ends of two chains
+    of a /0 contig toward 3.8 Å. Two straight chains 20 Å apart, numbered with a jump: no
+    penalty, no nudge; numbered consecutively they would be bonded."""
+    import torch
+
+    from protgen.geometry import so3
+    from protgen.geometry.rigid import Rigid
+    from protgen.geometry.world import WorldState
+    from protgen.method.generator import FrameVelocity
+    from protgen.sampling.guidance import ClashGuidance, clash_penalty
+
+    chain = torch.arange(6.0)[:, None] * torch.tensor([3.8, 0, 0])
+    ca = torch.cat([chain, chain + torch.tensor([0.0, 20.0, 0.0])])[None]
+    index = torch.cat([torch.arange(6), 200 + torch.arange(6)])[None]
+    mask = torch.ones(1, 12, dtype=torch.bool)
+    assert clash_penalty(ca, mask, index) < 1e-9 and clash_penalty(ca, mask) > 100
+
+    class Fixed:
+        x1_hat = ca
+
+        def __call__(self, t, x_t):
+            return FrameVelocity(torch.zeros(1, 12, 3), torch.zeros(1, 12, 3))
+
+    x = WorldState(Rigid(so3.uniform((1, 12)), ca.clone()), mask, index)
+    guided = ClashGuidance(Fixed(), strength=0.05)
+    assert guided(torch.tensor([0.8]), x).v.abs().max() < 1e-6
+    one_chain = WorldState.of(x.frames, mask)
+    assert guided(torch.tensor([0.8]), one_chain).v.abs().max() > 1.0
+
+
 @pytest.mark.parametrize("kind", ["default", "sparse", "motif", "insertion"])
 def test_shipped_models_load_as_the_command_line_uses_them(kind):
     """Each model in protgen/weights loads with this code, under 20 MB, with the network and

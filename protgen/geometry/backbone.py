@@ -102,14 +102,18 @@ def place_oxygen(ca: torch.Tensor, c: torch.Tensor, n_next: torch.Tensor) -> tor
 
 
 def frames_to_backbone(
-    frames: Rigid, mask: torch.Tensor | None = None, psi_last: torch.Tensor | float | None = None
+    frames: Rigid,
+    mask: torch.Tensor | None = None,
+    psi_last: torch.Tensor | float | None = None,
+    index: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Φ: residue frames → backbone atoms (N, CA, C, O) with ideal geometry.
 
     N, CA, C are the ideal residue placed by each frame. O(i) is placed from N(i+1) of the next
-    real residue; for the last real residue (and one followed by padding) from ψ = psi_last
-    (default :data:`TERMINAL_PSI`). frames: Rigid (..., L); mask: (..., L) bool → Å, (..., L, 4, 3).
-    Padded residues come out as zeros.
+    residue of its chain; for a chain's last residue — followed by padding, or by a residue whose
+    number is not the next (a chain break, e.g. ``/0`` of a contig) — from ψ = psi_last (default
+    :data:`TERMINAL_PSI`). frames: Rigid (..., L); mask: (..., L) bool; index: (..., L) int
+    residue numbers (None: consecutive) → Å, (..., L, 4, 3). Padded residues come out as zeros.
     """
     dtype, device = frames.trans.dtype, frames.trans.device
     shape = frames.shape
@@ -124,6 +128,8 @@ def frames_to_backbone(
     n_terminal = _next_n_from_psi(frames, psi.expand(shape))
     has_next = torch.zeros_like(mask)
     has_next[..., :-1] = mask[..., :-1] & mask[..., 1:]
+    if index is not None:
+        has_next[..., :-1] &= index[..., 1:] == index[..., :-1] + 1
     n_next = torch.zeros_like(n)
     n_next[..., :-1, :] = n[..., 1:, :]
     n_next = torch.where(has_next[..., None], n_next, n_terminal)

@@ -203,11 +203,11 @@ def sample_states(
         trained.process.config.sigma,
         noise_rngs,
     )
-    atoms = frames_to_backbone(x_1.frames, x_1.mask).cpu()
+    atoms = frames_to_backbone(x_1.frames, x_1.mask, index=x_1.index).cpu()
     return (
         atoms,
         x_1.mask.sum(-1).tolist(),
-        [frames_to_backbone(x.frames, x.mask).cpu() for x in path],
+        [frames_to_backbone(x.frames, x.mask, index=x.index).cpu() for x in path],
     )
 
 

@@ -95,10 +95,10 @@ def denoising_diagnostics(
             x1_hat = model(t, x_t).x1_hat
             if self_condition:
                 x1_hat = model(t, x_t, x1_hat).x1_hat
-            predicted = frames_to_backbone(x1_hat, x_t.mask).float().cpu().numpy()
+            predicted = frames_to_backbone(x1_hat, x_t.mask, index=x_t.index).float().cpu().numpy()
             if process.emerging_length:  # Φ shows only the residues there at t
                 clean = process.clean_frames(path, batch.x_1)
-                true = frames_to_backbone(clean, x_t.mask).float().cpu().numpy()
+                true = frames_to_backbone(clean, x_t.mask, index=x_t.index).float().cpu().numpy()
             else:
                 true = batch.atoms.float().cpu().numpy()
             for k, n in enumerate(x_t.mask.sum(-1).tolist()):
