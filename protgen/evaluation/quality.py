@@ -2,14 +2,17 @@
 structure, compactness and Ramachandran angles — what can be measured without a folding model.
 
 Reference values for real chains (measured on ~1,600 PDB chain segments): N–CA 1.459 Å, CA–C 1.525 Å,
-C–N(next) 1.329 Å, CA–CA(next) 3.805 Å; Rg/L^0.38 median 2.45 Å (5–95 %: 2.09–3.37).
+C–N(next) 1.329 Å, CA–CA(next) 3.805 Å; Rg/L^0.38 as in ``geometry/compactness.py``.
 """
 
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import torch
 
 from protgen.data.segment import peptide_breaks
+from protgen.geometry.backbone import dihedral
+from protgen.geometry.compactness import radius_of_gyration, rg_ratio
 from protgen.geometry.contacts import count_clashes
 from protgen.geometry.secondary import composition, dssp
 
@@ -44,20 +47,26 @@ class QualityPanel:
         return asdict(self)
 
 
-def _dihedral(a, b, c, d):
-    b0, b1, b2 = a - b, c - b, d - c
-    b1 = b1 / np.linalg.norm(b1, axis=-1, keepdims=True)
-    v = b0 - (b0 * b1).sum(-1, keepdims=True) * b1
-    w = b2 - (b2 * b1).sum(-1, keepdims=True) * b1
-    return np.degrees(np.arctan2((np.cross(b1, v) * w).sum(-1), (v * w).sum(-1)))
+def ramachandran(
+    atoms: np.ndarray, chain: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """φ and ψ of every residue with a neighbour of its own chain on either side (the inner
+    residues of each chain), in degrees: two arrays of equal length (L − 2 for one chain).
+    atoms: Å, (L, 4, 3); chain: (L,) chain label per residue (None: one chain)."""
+    n, ca, c = (torch.as_tensor(atoms[:, k], dtype=torch.float64) for k in range(3))
+    phi = torch.rad2deg(dihedral(c[:-2], n[1:-1], ca[1:-1], c[1:-1])).numpy()
+    psi = torch.rad2deg(dihedral(n[1:-1], ca[1:-1], c[1:-1], n[2:])).numpy()
+    joined = _joined(len(atoms), chain)
+    inner = joined[:-1] & joined[1:]
+    return phi[inner], psi[inner]
 
 
-def ramachandran(atoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """φ (residues 2..L) and ψ (residues 1..L−1) paired per inner residue: both (L − 2,) in degrees."""
-    n, ca, c = atoms[:, 0], atoms[:, 1], atoms[:, 2]
-    phi = _dihedral(c[:-2], n[1:-1], ca[1:-1], c[1:-1])
-    psi = _dihedral(n[1:-1], ca[1:-1], c[1:-1], n[2:])
-    return phi, psi
+def _joined(length: int, chain: np.ndarray | None) -> np.ndarray:
+    """(L − 1,) bool: residue i and i + 1 belong to the same chain."""
+    if chain is None:
+        return np.ones(max(length - 1, 0), bool)
+    chain = np.asarray(chain)
+    return chain[1:] == chain[:-1]
 
 
 # Broad allowed (φ, ψ) regions, degrees: right-handed helix, β/polyproline (two ψ bands), left-handed helix.
@@ -83,27 +92,35 @@ def _angle(a, b, c):
     return np.degrees(np.arccos(np.clip(cos, -1, 1)))
 
 
-def quality_panel(atoms: np.ndarray) -> QualityPanel:
-    """All figures of one backbone. atoms: Å, (L, 4, 3), N, CA, C, O; L ≥ 3."""
+def _median(x: np.ndarray) -> float:
+    return float(np.median(x)) if len(x) else float("nan")
+
+
+def quality_panel(atoms: np.ndarray, chain: np.ndarray | None = None) -> QualityPanel:
+    """All figures of one backbone. atoms: Å, (L, 4, 3), N, CA, C, O; L ≥ 3. chain: (L,) chain
+    label of each residue (None: one chain): bonds to the next residue, chain breaks, clashes and
+    angles are taken within chains, so the junction of two chains is not a break."""
     atoms = np.asarray(atoms, dtype=np.float64)
     n, ca, c, o = atoms[:, 0], atoms[:, 1], atoms[:, 2], atoms[:, 3]
-    ca_ca = np.linalg.norm(ca[1:] - ca[:-1], axis=-1)
-    c_n = np.linalg.norm(n[1:] - c[:-1], axis=-1)
+    joined = _joined(len(atoms), chain)
+    ca_ca = np.linalg.norm(ca[1:] - ca[:-1], axis=-1)[joined]
+    c_n = np.linalg.norm(n[1:] - c[:-1], axis=-1)[joined]
     h, e, coil = composition(dssp(atoms))
     length = len(atoms)
-    rg = float(np.sqrt(((ca - ca.mean(0)) ** 2).sum(-1).mean()))
-    phi, psi = ramachandran(atoms)
-    breaks = int(peptide_breaks(atoms).sum())
-    clashes = count_clashes(atoms)
-    ok = float(((ca_ca > CA_CA_RANGE[0]) & (ca_ca < CA_CA_RANGE[1])).mean())
+    rg = radius_of_gyration(ca)
+    phi, psi = ramachandran(atoms, chain)
+    breaks = int((peptide_breaks(atoms) & joined).sum())
+    clashes = count_clashes(atoms, chain)
+    in_range = (ca_ca > CA_CA_RANGE[0]) & (ca_ca < CA_CA_RANGE[1])
+    ok = float(in_range.mean()) if len(ca_ca) else float("nan")
     return QualityPanel(
         length=length,
-        n_ca=float(np.median(np.linalg.norm(ca - n, axis=-1))),
-        ca_c=float(np.median(np.linalg.norm(c - ca, axis=-1))),
-        c_n=float(np.median(c_n)),
-        c_o=float(np.median(np.linalg.norm(o - c, axis=-1))),
-        ca_ca=float(np.median(ca_ca)),
-        n_ca_c=float(np.median(_angle(n, ca, c))),
+        n_ca=_median(np.linalg.norm(ca - n, axis=-1)),
+        ca_c=_median(np.linalg.norm(c - ca, axis=-1)),
+        c_n=_median(c_n),
+        c_o=_median(np.linalg.norm(o - c, axis=-1)),
+        ca_ca=_median(ca_ca),
+        n_ca_c=_median(_angle(n, ca, c)),
         ca_ca_ok=ok,
         chain_breaks=breaks,
         clashes=clashes,
@@ -111,7 +128,7 @@ def quality_panel(atoms: np.ndarray) -> QualityPanel:
         strand=e,
         coil=coil,
         rg=rg,
-        rg_ratio=rg / length**0.38,
+        rg_ratio=rg_ratio(rg, length),
         rama_allowed=float(_allowed(phi, psi).mean()) if len(phi) else float("nan"),
         geometry_ok=breaks == 0 and clashes == 0 and ok >= 0.95,
     )

@@ -5,10 +5,22 @@ from pathlib import Path
 
 import numpy as np
 
+from protgen.evaluation.designability import MPNN_MODES, design_column
 from protgen.evaluation.quality import ALLOWED_REGIONS
+from protgen.files import atomic_path
+from protgen.geometry.compactness import RG_EXPONENT, RG_RATIO_MEDIAN, RG_RATIO_RANGE
 
 __all__ = ["write_report"]
 
+_MODE_NAMES = {"full": "full backbone", "ca": "CA-only"}
+_DESIGN_ROWS = [  # (figure, label, format): one row per ProteinMPNN mode that ran
+    ("mpnn_score", "ProteinMPNN score", "{:.3f}"),
+    ("seq_entropy", "designed-sequence entropy, bits", "{:.2f}"),
+    ("seq_top_fraction", "largest single-residue fraction", "{:.1%}"),
+    ("sc_rmsd", "scRMSD, Å", "{:.2f}"),
+    ("sc_tm", "scTM", "{:.3f}"),
+    ("designable", "designable (scRMSD < 2 Å)", "{:.1%}"),
+]
 _TABLE = [  # (summary key, label, format)
     ("count", "structures", "{:.0f}"),
     ("length_mean", "mean length", "{:.1f}"),
@@ -22,17 +34,13 @@ _TABLE = [  # (summary key, label, format)
     ("helix", "helix (DSSP)", "{:.1%}"),
     ("strand", "strand (DSSP)", "{:.1%}"),
     ("coil", "coil (DSSP)", "{:.1%}"),
-    ("rg_ratio", "Rg / L^0.38, Å (real ≈ 2.45)", "{:.2f}"),
+    ("rg_ratio", f"Rg / L^0.38, Å (real ≈ {RG_RATIO_MEDIAN})", "{:.2f}"),
     ("rama_allowed", "Ramachandran allowed", "{:.1%}"),
-    ("full_mpnn_score", "ProteinMPNN score (full backbone)", "{:.3f}"),
-    ("full_seq_entropy", "designed-sequence entropy, bits", "{:.2f}"),
-    ("full_seq_top_fraction", "largest single-residue fraction", "{:.1%}"),
-    ("ca_mpnn_score", "ProteinMPNN score (CA only)", "{:.3f}"),
-    ("full_sc_rmsd", "scRMSD, Å (full backbone MPNN)", "{:.2f}"),
-    ("full_sc_tm", "scTM (full backbone MPNN)", "{:.3f}"),
-    ("full_designable", "designable (scRMSD < 2 Å)", "{:.1%}"),
-    ("ca_sc_rmsd", "scRMSD, Å (CA-only MPNN)", "{:.2f}"),
-    ("ca_designable", "designable (CA-only MPNN)", "{:.1%}"),
+    *(
+        (design_column(mode, figure), f"{label} ({_MODE_NAMES[mode]} MPNN)", fmt)
+        for mode in MPNN_MODES
+        for figure, label, fmt in _DESIGN_ROWS
+    ),
     ("pairwise_tm_mean", "mean pairwise TM-score", "{:.3f}"),
     ("clusters_tm0.5_fraction", "clusters at TM 0.5 / structures", "{:.2f}"),
     ("clusters_tm0.6_fraction", "clusters at TM 0.6 / structures", "{:.2f}"),
@@ -66,8 +74,11 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
 
     def save(fig, name):
         fig.tight_layout()
-        fig.savefig(out / name, dpi=100)
-        plt.close(fig)
+        try:
+            with atomic_path(out / name) as tmp:
+                fig.savefig(tmp, dpi=100, format="png")
+        finally:
+            plt.close(fig)
         made.append(name)
 
     sets = [("samples", rows, "C0")] + ([("real chains", ref_rows, "C1")] if ref_rows else [])
@@ -98,11 +109,18 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
         max(r.panel.length for r in rows + ref_rows) * 1.1,
         100,
     )
-    ax.plot(length, 2.45 * length**0.38, "k--", lw=1, label="2.45·L^0.38 (real chains, median)")
+    scale = length**RG_EXPONENT
+    ax.plot(
+        length,
+        RG_RATIO_MEDIAN * scale,
+        "k--",
+        lw=1,
+        label=f"{RG_RATIO_MEDIAN}·L^{RG_EXPONENT} (real chains, median)",
+    )
     ax.fill_between(
         length,
-        2.09 * length**0.38,
-        3.37 * length**0.38,
+        RG_RATIO_RANGE[0] * scale,
+        RG_RATIO_RANGE[1] * scale,
         color="0.85",
         zorder=0,
         label="real chains, 5–95 %",
@@ -156,15 +174,27 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
     if novelty:
         ax.hist(novelty, bins, alpha=0.6, density=True, label="samples, max TM to reference")
     ax.set(xlabel="TM-score", ylabel="density", title="diversity and novelty")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # one sample and no reference: nothing to label
+        ax.legend(fontsize=8)
     save(fig, "tm_scores.png")
 
-    sc = [(r.panel.length, r.design["full_sc_rmsd"]) for r in rows if "full_sc_rmsd" in r.design]
-    if sc:
+    sc = {
+        mode: [
+            (r.panel.length, d.folded.sc_rmsd)
+            for r in rows
+            for d in r.designs
+            if d.mode == mode and d.folded is not None
+        ]
+        for mode in MPNN_MODES
+    }
+    if any(sc.values()):
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.scatter(*zip(*sc), s=12)
+        for mode, points in sc.items():
+            if points:
+                ax.scatter(*zip(*points), s=12, label=f"{_MODE_NAMES[mode]} ProteinMPNN")
         ax.axhline(2.0, color="k", ls="--", lw=1)
         ax.set(xlabel="length", ylabel="scRMSD, Å", title="self-consistency")
+        ax.legend(fontsize=8)
         save(fig, "scrmsd_vs_length.png")
     return made
 
@@ -199,17 +229,20 @@ def write_report(out: Path, rows, ref_rows, tm, ref_tm, summary: dict) -> Path:
             f"Skipped {len(summary['skipped'])} file(s): "
             + ", ".join(f"{x['file']} ({x['reason']})" for x in summary["skipped"][:20]),
         ]
-    if "full_mpnn_score" not in s:
+    ran = [m for m in MPNN_MODES if design_column(m, "mpnn_score") in s]
+    if not ran:
         lines += [
             "",
-            "ProteinMPNN was not run (not installed, or --mpnn off); designability needs it and a folding model.",
+            "ProteinMPNN was not run (not installed, or --mpnn off); designability needs it and a "
+            "folding model.",
         ]
-    elif "full_sc_rmsd" not in s:
+    elif not any(design_column(m, "sc_rmsd") in s for m in ran):
         lines += [
             "",
             "No folding model was given (--fold-model): scRMSD/scTM/designability were not computed.",
         ]
     lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
     path = out / "report.md"
-    path.write_text("\n".join(lines))
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines))
     return path
