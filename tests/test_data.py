@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -93,6 +94,30 @@ def test_greedy_clusters_families_like_mmseqs():
     if mmseqs_available():
         mm = cluster_sequences(seqs, 0.3, method="mmseqs")
         assert len(set(mm)) == 5
+
+
+def test_a_failing_mmseqs2_is_one_line_naming_its_error(tmp_path, monkeypatch, capsys):
+    """Bug: an MMseqs2 failure escaped as a CalledProcessError traceback. A fake mmseqs on the
+    PATH fails the way a real one does when it runs out of memory."""
+    from protgen.cli.main import main
+
+    fake = tmp_path / "bin" / "mmseqs"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'Error: Not enough memory' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    with pytest.raises(DatasetError, match="MMseqs2 failed clustering 2 sequences"):
+        cluster_sequences(["MKTAYIAKQR", "GSHMLEEVKK"], method="mmseqs")
+    folder = _make_folder(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(
+            ["data", "build", str(folder), "--out", str(tmp_path / "set")]
+            + ["--cluster-method", "mmseqs", "--max-rg-ratio", "10"]
+        )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 1 and "Traceback" not in "".join(err)
+    assert "(Error: Not enough memory); pass --cluster-method greedy" in err[-1]
+    assert not (tmp_path / "set").exists()
 
 
 def test_build_mixed_folder_reports_exactly_the_broken_files(tmp_path):

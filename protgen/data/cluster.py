@@ -80,7 +80,17 @@ def _mmseqs(sequences: list[str], identity: float, coverage: float, threads: int
             "-v",
             "1",
         ]
-        subprocess.run(cmd, check=True, capture_output=True)
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+        except OSError as error:  # not executable, or vanished from the PATH
+            raise DatasetError(f"cannot run MMseqs2 ({error.strerror or error})") from None
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
+            raise DatasetError(
+                f"MMseqs2 failed clustering {len(sequences):,} sequences "
+                f"({tail[0] if tail else f'exit status {done.returncode}'}); "
+                "pass --cluster-method greedy to use the built-in clustering"
+            )
         labels = np.arange(len(sequences))
         for line in (Path(tmp) / "out_cluster.tsv").read_text().splitlines():
             rep, member = line.split("\t")
