@@ -74,7 +74,7 @@ def worker(spec):
             model = GeneratorModel(network).to(device).eval()
             model.network.load_state_dict(trained.model.network.state_dict())
             trained = TrainedModel(
-                model, trained.process, replace(trained.config, network=network), trained.payload
+                model, trained.process, replace(trained.config, network=network), trained.checkpoint
             )
 
         def run(steps):

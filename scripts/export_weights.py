@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 from protgen.training import checkpoint
-from protgen.training.config import model_config_from_dict
 
 
 def main():
@@ -23,31 +22,31 @@ def main():
     state = checkpoint.load(args.checkpoint)
     run = Path(args.checkpoint).parent
     summary = {
-        "steps": state["step"],
-        "skipped_steps": state["skipped_steps"],
-        "world_size": len(state["rng"]),
+        "steps": state.step,
+        "skipped_steps": state.skipped_steps,
+        "world_size": len(state.rng),
     }
     logged = {}
     for name in ("metrics", "validation"):
         if (run / f"{name}.csv").exists():
             with open(run / f"{name}.csv", newline="") as handle:
-                logged[name] = [
-                    r for r in csv.DictReader(handle) if int(r["step"]) <= state["step"]
-                ]
+                logged[name] = [r for r in csv.DictReader(handle) if int(r["step"]) <= state.step]
             if logged[name]:
                 summary[name] = logged[name][-1]
     # wall-clock training time from the logged rates (includes any pause of the run)
     if "metrics" in logged:
-        every = state["train_config"]["log_every"]
+        every = state.train_config.log_every
         summary["train_hours"] = round(
             sum(every / float(r["steps_per_s"]) for r in logged["metrics"]) / 3600, 2
         )
-    payload = {key: state[key] for key in ("train_config", "data_fingerprint", "ema")}
-    # today's schema
-    payload["model_config"] = model_config_from_dict(state["model_config"]).to_dict()
-    payload["ema"] = {k: v.float().cpu() for k, v in payload["ema"].items()}
-    payload["summary"] = summary
-    checkpoint.save(args.out, payload)
+    weights = checkpoint.Checkpoint(
+        model_config=state.model_config,
+        ema={k: v.float().cpu() for k, v in state.ema.items()},
+        data_fingerprint=state.data_fingerprint,
+        train_config=state.train_config,
+        summary=summary,
+    )
+    checkpoint.save(args.out, weights)
     print(json.dumps(summary, indent=2))
     print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB)")
 

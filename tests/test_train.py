@@ -88,8 +88,9 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
     for p, q in zip(full.model.parameters(), resumed.model.parameters()):
         assert torch.allclose(p, q, atol=1e-6)
     state = checkpoint.load(tmp_path / "part" / "checkpoint.pt")
-    assert state["step"] == 12 and state["data_fingerprint"] == ts.meta["fingerprint"]
-    assert {"model", "ema", "optimizer", "rng", "model_config", "train_config"} <= set(state)
+    assert state.step == 12 and state.data_fingerprint == ts.meta.fingerprint
+    assert state.train_config == TrainConfig(steps=12, **FAST) and state.model_config == TINY
+    assert state.model and state.ema and state.optimizer and len(state.rng) == 1
     assert (tmp_path / "part" / "loss.png").stat().st_size > 1000
 
 
@@ -133,7 +134,7 @@ def test_sigint_or_sigterm_writes_a_checkpoint_that_resumes(tmp_path, stop):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err  # interrupted: non-zero, after the checkpoint
     assert "stopped at step" in out
-    step = checkpoint.load(run / "checkpoint.pt")["step"]
+    step = checkpoint.load(run / "checkpoint.pt").step
     assert step >= 1
     result = train(ts.path, run, TINY, TrainConfig(steps=step + 2, **FAST), resume=True)
     assert result.step == step + 2
@@ -158,8 +159,8 @@ def test_non_finite_steps_are_skipped_then_stop_the_run(tmp_path, monkeypatch):
         train(ts.path, tmp_path / "run", TINY, TrainConfig(steps=50, max_nonfinite=4, **FAST))
     assert calls["n"] == 11
     state = checkpoint.load(tmp_path / "run" / "checkpoint.pt")
-    assert state["step"] == 5 and state["skipped_steps"] == 0
-    assert all(torch.isfinite(v).all() for v in state["model"].values())
+    assert state.step == 5 and state.skipped_steps == 0
+    assert all(torch.isfinite(v).all() for v in state.model.values())
 
 
 _DDP_SCRIPT = """
@@ -199,7 +200,7 @@ def test_two_ddp_ranks_on_cpu_end_with_identical_weights(tmp_path):
     assert any(not torch.equal(a[k], initial[k]) for k in a), "weights did not train"
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    assert checkpoint.load(tmp_path / "run" / "checkpoint.pt")["step"] == 4
+    assert checkpoint.load(tmp_path / "run" / "checkpoint.pt").step == 4
 
 
 def _cli(*args):
@@ -236,15 +237,11 @@ def test_bad_inputs_fail_in_one_line(tmp_path):
     )
     train(ts.path, tmp_path / "run", TINY, TrainConfig(steps=2, **FAST))
     state = checkpoint.load(tmp_path / "run" / "checkpoint.pt")
-    state["model_config"]["network"] = vars(PRESETS["small"]).copy()
-    checkpoint.save(
-        tmp_path / "other.pt",
-        {k: v for k, v in state.items() if k not in ("format_version", "protgen_version")},
-    )
+    other = replace(state, model_config=replace(state.model_config, network=PRESETS["small"]))
+    checkpoint.save(tmp_path / "other.pt", other)
     with pytest.raises(CheckpointError, match="incompatible"):
         checkpoint.load_model(tmp_path / "other.pt")
-    state["format_version"] = 99
-    torch.save(state, tmp_path / "future.pt")
+    torch.save({**state.to_payload(), "format_version": 99}, tmp_path / "future.pt")
     with pytest.raises(CheckpointError, match="format 99"):
         checkpoint.load_model(tmp_path / "future.pt")
     (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
@@ -278,7 +275,7 @@ def test_chain_process_is_a_config_field_that_trains_and_samples(tmp_path):
     result = train(ts.path, tmp_path / "run", config, TrainConfig(steps=6, **FAST))
     trained = checkpoint.load_model(result.checkpoint)
     assert (
-        trained.payload["model_config"]["process"]["name"] == "chain"
+        trained.checkpoint.model_config.process.name == "chain"
         and type(trained.process).__name__ == "ChainFrameFlow"
     )
     rows = sample_to_directory(
@@ -301,7 +298,7 @@ def test_bf16_autocast_trains_close_to_float32(tmp_path):
         )
         assert result.step == 3
         runs[bf16] = _losses(tmp_path / f"bf16_{bf16}")
-    assert checkpoint.load(tmp_path / "bf16_True")["train_config"]["bf16"] is True
+    assert checkpoint.load(tmp_path / "bf16_True").train_config.bf16 is True
     assert all(np.isfinite(v) for r in runs.values() for v in r.values())
     # the total alone may agree to 6 digits
     terms = {bf16: _terms(tmp_path / f"bf16_{bf16}", 3) for bf16 in (False, True)}
@@ -616,7 +613,7 @@ def test_a_resumed_run_applies_a_new_weight_decay_even_over_zero(tmp_path):
     train(ts.path, tmp_path / "run", TINY, TrainConfig(steps=2, weight_decay=0.0, **FAST))
     resumed = TrainConfig(steps=3, weight_decay=0.1, **FAST)
     train(ts.path, tmp_path / "run", None, resumed, resume=True)
-    groups = checkpoint.load(tmp_path / "run")["optimizer"]["param_groups"]
+    groups = checkpoint.load(tmp_path / "run").optimizer["param_groups"]
     assert [g["weight_decay"] for g in groups] == [0.1, 0.0]
 
 
@@ -656,7 +653,7 @@ def test_resuming_on_another_kind_of_device_restarts_the_noise_generator(tmp_pat
     result = train(ts.path, tmp_path / "run", None, TrainConfig(steps=4, **FAST), resume=True)
     assert result.step == 4
     assert "noise generator ran on cuda; on cpu it restarts from a seed" in capsys.readouterr().err
-    assert checkpoint.load(tmp_path / "run")["rng"][0]["device"] == "cpu"
+    assert checkpoint.load(tmp_path / "run").rng[0].device == "cpu"
 
 
 def test_loss_png_plots_every_logged_term_and_the_diagnostics_at_any_time():

@@ -399,7 +399,7 @@ def test_resume_keeps_its_settings_applies_allowed_flags_and_refuses_others(
     code, stdout, _ = run(capsys, *base, "--resume")
     from protgen.training import checkpoint
 
-    assert code == 0 and checkpoint.load(out)["train_config"]["steps"] == 3, (
+    assert code == 0 and checkpoint.load(out).train_config.steps == 3, (
         "no --steps: the stored target stays"
     )
     one_line_error(
@@ -411,7 +411,7 @@ def test_resume_keeps_its_settings_applies_allowed_flags_and_refuses_others(
         "--resume continues the stored model",
     )
     code, stdout, err = run(capsys, *base, "--resume", "--steps", "5", "--lr", "0.001")
-    assert code == 0 and checkpoint.load(out)["step"] == 5
+    assert code == 0 and checkpoint.load(out).step == 5
     assert "resuming at step 3 with steps 3 → 5; lr 0.0002 → 0.001" in stdout
     assert "training  5/5" in err and "/2 " not in err, (
         "progress counts from the absolute step, not from 0 of 2"
@@ -439,10 +439,10 @@ def test_time_limit_checkpoints_exits_zero_and_resume_finishes(capsys, tmp_path,
         "--time-limit",
         "0.00001",
     )
-    stopped_at = checkpoint.load(out)["step"]
+    stopped_at = checkpoint.load(out).step
     assert code == 0 and "time limit (1e-05 min) reached at step" in stdout and stopped_at < 50
     code, stdout, _ = run(capsys, *base, "--resume", "--time-limit", "0")
-    assert code == 0 and checkpoint.load(out)["step"] == 50 and "time limit" not in stdout
+    assert code == 0 and checkpoint.load(out).step == 50 and "time limit" not in stdout
     one_line_error(
         *run(capsys, *base, "--resume", "--time-limit", "-1")[::2],
         "--time-limit -1: need minutes ≥ 0",
@@ -554,7 +554,7 @@ def test_inspect_shows_configs_fingerprints_and_the_training_summary(capsys, tin
         and "process: name frames" in out
         and "checkpoint at step 4" in out
     )
-    assert f"data fingerprint: {tiny_set.meta['fingerprint']}" in out
+    assert f"data fingerprint: {tiny_set.meta.fingerprint}" in out
     code, out, _ = run(capsys, "inspect", tiny_run, "--json")
     import json
 
@@ -562,7 +562,7 @@ def test_inspect_shows_configs_fingerprints_and_the_training_summary(capsys, tin
     assert (
         code == 0
         and info["step"] == 4
-        and info["data_fingerprint"] == tiny_set.meta["fingerprint"]
+        and info["data_fingerprint"] == tiny_set.meta.fingerprint
         and "model" not in info
     )
 

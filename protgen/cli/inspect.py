@@ -25,12 +25,13 @@ def register(sub) -> None:
 
 def describe_checkpoint(path) -> dict:
     """Everything a file holds except tensors: versions, configs, data, step and summary."""
-    payload = checkpoint.load(path)
-    info = {k: v for k, v in payload.items() if k not in ("model", "ema", "optimizer", "rng")}
+    stored = checkpoint.load(path)
+    tensors = ("model", "ema", "optimizer", "rng")
+    info = {k: v for k, v in stored.to_payload().items() if k not in tensors}
     info["file"] = str(checkpoint.resolve(path))
     info["file_fingerprint"] = checkpoint.fingerprint(path)
-    weights = payload.get("ema") or payload.get("model") or {}
-    info["parameters"] = int(sum(v.numel() for v in weights.values() if v.dtype.is_floating_point))
+    floats = [v for v in stored.ema.values() if v.dtype.is_floating_point]
+    info["parameters"] = int(sum(v.numel() for v in floats))
     return info
 
 

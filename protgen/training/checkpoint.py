@@ -9,7 +9,7 @@ summary. Files are read with ``weights_only=True``: a crafted file cannot run co
 import errno
 import hashlib
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from pathlib import Path
 
@@ -21,10 +21,17 @@ from protgen.files import atomic_path
 from protgen.method.process import LatentProcess
 from protgen.method.registry import make_process
 from protgen.network.model import GeneratorModel
-from protgen.training.config import ModelConfig, model_config_from_dict
+from protgen.training.config import (
+    ModelConfig,
+    TrainConfig,
+    model_config_from_dict,
+    train_config_from_dict,
+)
 
 __all__ = [
     "FORMAT_VERSION",
+    "Checkpoint",
+    "RngState",
     "TrainedModel",
     "save",
     "load",
@@ -38,24 +45,97 @@ FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
+class RngState:
+    """One training process's random streams: the loader's position, the noise generator (and
+    the kind of device it ran on; None in runs saved before this was recorded), the coin of
+    random motifs and self-conditioning, and torch's global CPU generator."""
+
+    loader: dict
+    noise: torch.Tensor
+    coin: torch.Tensor
+    torch: torch.Tensor
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a checkpoint file holds. A training checkpoint has every field; a weights file (what
+    ships in the package) the configs, the EMA weights, the data fingerprint and a training
+    summary. On disk it is a dict of plain values and tensors (:meth:`to_payload`), the format of
+    every protgen checkpoint so far; fields a file lacks read as None."""
+
+    model_config: ModelConfig
+    ema: dict[str, torch.Tensor]  # the EMA weights: what sampling uses
+    data_fingerprint: str | None = None  # the training set's (TrainingSet.meta.fingerprint)
+    train_config: TrainConfig | None = None
+    model: dict[str, torch.Tensor] | None = None  # the raw weights
+    optimizer: dict | None = None  # AdamW's state_dict
+    step: int | None = None  # optimiser steps done
+    skipped_steps: int | None = None  # steps skipped for a non-finite loss or gradient
+    rng: tuple[RngState, ...] | None = None  # one per training process (rank)
+    train_seconds: float | None = None  # training wall time, steps only, across resumes
+    cpu_seconds: float | None = None  # CPU time of the training steps (one process)
+    summary: dict | None = None  # a weights file's training summary (scripts/export_weights.py)
+    protgen_version: str = __version__
+
+    def to_payload(self) -> dict:
+        """The dict torch.save writes (configs as dicts; absent fields left out)."""
+        out = {"format_version": FORMAT_VERSION, "protgen_version": self.protgen_version}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None or f.name == "protgen_version":
+                continue
+            if f.name == "model_config":
+                value = value.to_dict()
+            elif f.name == "train_config":
+                value = asdict(value)
+            elif f.name == "rng":
+                value = [asdict(r) for r in value]
+            out[f.name] = value
+        return out
+
+    @staticmethod
+    def from_payload(payload: dict, where: str = "checkpoint") -> "Checkpoint":
+        """The record of a loaded file's dict; a field it cannot read raises CheckpointError."""
+        try:
+            rng = payload.get("rng")
+            train = payload.get("train_config")
+            return Checkpoint(
+                model_config=model_config_from_dict(payload.get("model_config", {}), where),
+                ema=payload.get("ema") or payload["model"],
+                data_fingerprint=payload.get("data_fingerprint"),
+                train_config=None if train is None else train_config_from_dict(train),
+                model=payload.get("model"),
+                optimizer=payload.get("optimizer"),
+                step=payload.get("step"),
+                skipped_steps=payload.get("skipped_steps"),
+                rng=None if rng is None else tuple(RngState(**r) for r in rng),
+                train_seconds=payload.get("train_seconds"),
+                cpu_seconds=payload.get("cpu_seconds"),
+                summary=payload.get("summary"),
+                protgen_version=payload.get("protgen_version", "unknown"),
+            )
+        except (KeyError, TypeError) as error:
+            raise CheckpointError(f"{where}: not a complete protgen checkpoint ({error})") from None
+
+
+@dataclass(frozen=True)
 class TrainedModel:
     """A model ready to sample: the network (eval mode), the latent process it was trained for,
-    their configs and the checkpoint's payload (summary, data fingerprint, ...)."""
+    their configs and the checkpoint it came from (summary, data fingerprint, ...)."""
 
     model: GeneratorModel
     process: LatentProcess
     config: ModelConfig
-    payload: dict
+    checkpoint: Checkpoint
 
 
-def save(path: str | Path, payload: dict) -> None:
+def save(path: str | Path, checkpoint: Checkpoint) -> None:
     """torch.save through a temporary file and a rename: never half-written. A full disk (or
     another write error) raises CheckpointError; the previous checkpoint stays intact."""
     try:
         with atomic_path(path) as tmp:
-            torch.save(
-                {"format_version": FORMAT_VERSION, "protgen_version": __version__, **payload}, tmp
-            )
+            torch.save(checkpoint.to_payload(), tmp)
     except (OSError, RuntimeError) as error:
         # torch's zip writer reports a full disk as "[enforce fail at inline_container.cc] unexpected pos"
         full = (
@@ -90,7 +170,9 @@ def resolve(path: str | Path) -> Path:
     return path
 
 
-def load(path: str | Path, map_location="cpu") -> dict:
+def load(path: str | Path, map_location="cpu") -> Checkpoint:
+    """The checkpoint in a file or run directory; other formats and unreadable files raise
+    CheckpointError."""
     path = resolve(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
@@ -105,22 +187,22 @@ def load(path: str | Path, map_location="cpu") -> dict:
             f"{path}: checkpoint format {payload['format_version']} (protgen {payload.get('protgen_version')}); "
             f"this protgen {__version__} reads format {FORMAT_VERSION}"
         )
-    return payload
+    return Checkpoint.from_payload(payload, str(path))
 
 
 def load_model(path: str | Path, device="cpu", ema: bool = True) -> TrainedModel:
     """Rebuild the model of a checkpoint or weights file (EMA weights by default), in eval mode."""
-    payload = load(path)
-    config = model_config_from_dict(payload.get("model_config", {}), str(path))
+    stored = load(path)
+    config = stored.model_config
     try:
         model = GeneratorModel(config.network)
-        state = payload["ema"] if ema and "ema" in payload else payload["model"]
+        state = stored.ema if ema or stored.model is None else stored.model
         model.network.load_state_dict(state)
     except (KeyError, TypeError, RuntimeError) as error:
         raise CheckpointError(
             f"{path}: incompatible with this protgen's model ({str(error).splitlines()[0]})"
         ) from None
-    return TrainedModel(model.to(device).eval(), make_process(config.process), config, payload)
+    return TrainedModel(model.to(device).eval(), make_process(config.process), config, stored)
 
 
 def fingerprint(path: str | Path) -> str:

@@ -30,7 +30,7 @@ from protgen.method.registry import make_process
 from protgen.network.model import GeneratorModel
 from protgen.progress import Progress
 from protgen.training import checkpoint
-from protgen.training.checkpoint import TrainedModel
+from protgen.training.checkpoint import Checkpoint, RngState, TrainedModel
 from protgen.training.config import ModelConfig, TrainConfig
 from protgen.training.distributed import StopRequest, any_rank, setup
 from protgen.training.ema import EMA
@@ -119,11 +119,11 @@ def train_run(data: str | Path, out: str | Path, request: RunRequest) -> TrainRe
             f"{data} has no training segments (every cluster went to validation); rebuild it "
             "with a smaller --val-fraction"
         )
-    run = resolve_run(request, out, dataset.meta["fingerprint"])
+    run = resolve_run(request, out, dataset.meta.fingerprint)
     model_config, config, state = run.model, run.train, run.state
     if run.applied and os.environ.get("RANK", "0") == "0":
         print(
-            f"protgen train: resuming at step {state['step']} with {'; '.join(run.applied)}",
+            f"protgen train: resuming at step {state.step} with {'; '.join(run.applied)}",
             flush=True,
         )
     rank, world, device = setup(config.device)
@@ -214,46 +214,43 @@ class _Run:
     def checkpoint_path(self) -> Path:
         return self.out / "checkpoint.pt"
 
-    def restore(self, state: dict) -> None:
+    def restore(self, state: Checkpoint) -> None:
         """Model, optimiser, EMA and every RNG of a checkpoint (this rank's). A checkpoint of
         another number of processes is refused (each rank's data shard and noise depend on it);
         one whose noise generator ran on another kind of device restarts that generator from a
         seed, since a CPU and a CUDA generator's states do not convert."""
-        if len(state["rng"]) != self.world:
+        if len(state.rng) != self.world:
             raise ConfigError(
-                f"the run was trained by {len(state['rng'])} process(es) and is resumed by "
+                f"the run was trained by {len(state.rng)} process(es) and is resumed by "
                 f"{self.world}: each process's data shard and noise depend on that number; "
-                f"resume with torchrun --nproc_per_node {len(state['rng'])} (or start a new run "
+                f"resume with torchrun --nproc_per_node {len(state.rng)} (or start a new run "
                 "with --init-from)"
             )
-        self.step, self.skipped = state["step"], state["skipped_steps"]
-        self.train_seconds, self.cpu_seconds = (
-            state.get("train_seconds", 0.0),
-            state.get("cpu_seconds", 0.0),
-        )
-        self.module.network.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.skipped = state.step, state.skipped_steps
+        self.train_seconds, self.cpu_seconds = state.train_seconds or 0.0, state.cpu_seconds or 0.0
+        self.module.network.load_state_dict(state.model)
+        self.optimizer.load_state_dict(state.optimizer)
         # a resumed run may change these (RESUMABLE); group 0 decays, group 1 (biases, norms) not
         self.optimizer.param_groups[0]["weight_decay"] = self.config.weight_decay
         self.optimizer.param_groups[1]["weight_decay"] = 0.0
-        self.ema.shadow = {k: v.to(self.device) for k, v in state["ema"].items()}
+        self.ema.shadow = {k: v.to(self.device) for k, v in state.ema.items()}
         self.ema.decay = self.config.ema_decay
-        rng = state["rng"][self.rank]
-        self.loader.restore(rng["loader"])
+        rng = state.rng[self.rank]
+        self.loader.restore(rng.loader)
         self._restore_noise(rng)
-        self.coin.set_state(rng["coin"])
-        torch.set_rng_state(rng["torch"])
+        self.coin.set_state(rng.coin)
+        torch.set_rng_state(rng.torch)
 
-    def _restore_noise(self, rng: dict) -> None:
+    def _restore_noise(self, rng: RngState) -> None:
         """The noise generator's state, or — when it was saved on another kind of device — a
         fresh seed for it (the run goes on, with other noise than an uninterrupted run's)."""
-        saved_on = rng.get("device", "cpu")
-        if saved_on == self.device.type:
+        if rng.device in (None, self.device.type):
             try:
-                self.rng.set_state(rng["noise"])
+                self.rng.set_state(rng.noise)
                 return
             except RuntimeError:  # a state of another size: saved on another device
                 pass
+        saved_on = rng.device or "another device"
         self.rng.manual_seed(self.config.seed * 1000 + self.rank + 1_000_003 * self.step)
         if self.rank == 0:
             print(
@@ -266,13 +263,13 @@ class _Run:
 
     def snapshot(self) -> None:
         """An atomic checkpoint of everything (every rank's RNGs gathered on rank 0)."""
-        rngs = {
-            "loader": self.loader.state(),
-            "noise": self.rng.get_state(),
-            "device": self.device.type,
-            "coin": self.coin.get_state(),
-            "torch": torch.get_rng_state(),
-        }
+        rngs = RngState(
+            loader=self.loader.state(),
+            noise=self.rng.get_state(),
+            coin=self.coin.get_state(),
+            torch=torch.get_rng_state(),
+            device=self.device.type,
+        )
         gathered = [rngs]
         if self.world > 1:
             gathered = [None] * self.world
@@ -280,19 +277,19 @@ class _Run:
         if self.rank == 0:
             checkpoint.save(
                 self.checkpoint_path,
-                {
-                    "model_config": self.model_config.to_dict(),
-                    "train_config": asdict(self.config),
-                    "data_fingerprint": self.dataset.meta["fingerprint"],
-                    "model": self.module.network.state_dict(),
-                    "ema": self.ema.shadow,
-                    "optimizer": self.optimizer.state_dict(),
-                    "step": self.step,
-                    "skipped_steps": self.skipped,
-                    "rng": gathered,
-                    "train_seconds": self.train_seconds,
-                    "cpu_seconds": self.cpu_seconds,
-                },
+                Checkpoint(
+                    model_config=self.model_config,
+                    ema=self.ema.shadow,
+                    data_fingerprint=self.dataset.meta.fingerprint,
+                    train_config=self.config,
+                    model=self.module.network.state_dict(),
+                    optimizer=self.optimizer.state_dict(),
+                    step=self.step,
+                    skipped_steps=self.skipped,
+                    rng=tuple(gathered),
+                    train_seconds=self.train_seconds,
+                    cpu_seconds=self.cpu_seconds,
+                ),
             )
 
     def loop(self) -> TrainResult:
@@ -546,7 +543,7 @@ def _open_run_directory(
         "model": model_config.to_dict(),
         "train": asdict(config),
         "data": str(data),
-        "data_fingerprint": dataset.meta["fingerprint"],
+        "data_fingerprint": dataset.meta.fingerprint,
         "parameters": count,
         "world_size": world,
         "init_from": None if init_from is None else str(init_from),

@@ -25,14 +25,8 @@ from protgen.method.process import ProcessConfig
 from protgen.method.registry import make_process
 from protgen.network.ipa import PRESETS, NetworkConfig
 from protgen.training import checkpoint
-from protgen.training.checkpoint import TrainedModel
-from protgen.training.config import (
-    ModelConfig,
-    TrainConfig,
-    model_config_from_dict,
-    replace_fields,
-    train_config_from_dict,
-)
+from protgen.training.checkpoint import Checkpoint, TrainedModel
+from protgen.training.config import ModelConfig, TrainConfig, replace_fields
 
 __all__ = ["RESUMABLE", "RunRequest", "ResolvedRun", "resolve_run"]
 
@@ -100,7 +94,7 @@ class ResolvedRun:
 
     model: ModelConfig
     train: TrainConfig
-    state: dict | None = None
+    state: Checkpoint | None = None
     applied: tuple[str, ...] = ()
     init_from: Path | None = None
     source: TrainedModel | None = None
@@ -123,13 +117,14 @@ def resolve_run(request: RunRequest, out: str | Path, data_fingerprint: str) -> 
             f"{out} holds no checkpoint.pt to resume; start the run without --resume"
         )
     state = checkpoint.load(path, map_location="cpu")
-    if state["data_fingerprint"] != data_fingerprint:
+    if state.data_fingerprint != data_fingerprint:
         raise CheckpointError(
-            f"{path} was trained on data {state['data_fingerprint']}, but the training set is "
+            f"{path} was trained on data {state.data_fingerprint}, but the training set is "
             f"{data_fingerprint}"
         )
-    stored = model_config_from_dict(state["model_config"])
-    stored_train = train_config_from_dict(state["train_config"])
+    if state.train_config is None or state.rng is None:
+        raise CheckpointError(f"{path} is a weights file, not a run to resume; use --init-from")
+    stored, stored_train = state.model_config, state.train_config
     model = _model(request, stored.network, stored.process, stored.loss)
     config = _train(request, stored_train)
     _check(model, config)
