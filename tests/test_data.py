@@ -144,7 +144,7 @@ def test_build_mixed_folder_reports_exactly_the_broken_files(tmp_path):
     )
     skipped = {p.split("/")[-1] for p, _ in ts.skipped()}
     assert skipped == {"empty.pdb", "binary.cif", "truncated.pdb.gz", "dna.pdb", "ca_only.pdb"}
-    assert len(ts) == 19 and ts.meta["clusters"] == 7
+    assert len(ts) == 19 and ts.meta.clusters == 7
     clusters = {}
     for r in ts.records:
         clusters.setdefault(r.cluster, set()).add(r.split)
@@ -158,7 +158,7 @@ def test_build_mixed_folder_reports_exactly_the_broken_files(tmp_path):
             SegmentConfig(min_length=40, max_rg_ratio=10), cluster_method="greedy", val_fraction=0.3
         ),
     )
-    assert again.meta["fingerprint"] == ts.meta["fingerprint"]
+    assert again.meta.fingerprint == ts.meta.fingerprint
     with pytest.raises(DatasetError, match="already exists"):
         build([folder], tmp_path / "set")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -10,6 +10,7 @@ from protgen.data.dataset import BuildConfig, TrainingSet, build
 from protgen.data.fetch import PROMOD3_URL, FetchConfig
 from protgen.data.segment import SegmentConfig
 from protgen.errors import ConfigError, ProtgenError
+from protgen.geometry.secondary import composition
 
 __all__ = ["register", "describe"]
 
@@ -255,14 +256,14 @@ def describe(ts: TrainingSet) -> str:
     lengths = np.array([r.length for r in ts.records])
     ss = "".join(r.ss for r in ts.records)
     splits = Counter(r.split for r in ts.records)
+    helix, strand, coil = composition(ss)
     lines = [
-        f"training set {ts.path} (format {m['format_version']}, fingerprint {m['fingerprint']})",
-        f"  files read: {m['files']}   skipped: {m['skipped_files']}   build time: {m['build_seconds']} s",
-        f"  segments: {m['segments']}  (train {splits.get('train', 0)}, val {splits.get('val', 0)}"
-        f"{', test ' + str(splits['test']) if splits.get('test') else ''})   residues: {m['residues']}",
-        f"  sequence clusters: {m['clusters']} at {m['config']['identity']:.0%} identity",
-        f"  secondary structure: helix {ss.count('H') / len(ss):.1%}  strand {ss.count('E') / len(ss):.1%}  "
-        f"coil {1 - (ss.count('H') + ss.count('E')) / len(ss):.1%}",
+        f"training set {ts.path} (format {m.format_version}, fingerprint {m.fingerprint})",
+        f"  files read: {m.files}   skipped: {m.skipped_files}   build time: {m.build_seconds} s",
+        f"  segments: {m.segments}  (train {splits.get('train', 0)}, val {splits.get('val', 0)}"
+        f"{', test ' + str(splits['test']) if splits.get('test') else ''})   residues: {m.residues}",
+        f"  sequence clusters: {m.clusters} at {m.config.identity:.0%} identity",
+        f"  secondary structure: helix {helix:.1%}  strand {strand:.1%}  coil {coil:.1%}",
         f"  length: min {lengths.min()}  median {int(np.median(lengths))}  max {lengths.max()}",
     ]
     edges = [40, 60, 80, 100, 150, 200, 300, 400, 513]

@@ -19,7 +19,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -37,6 +37,7 @@ from protgen.workers import one_thread_worker
 __all__ = [
     "FORMAT_VERSION",
     "BuildConfig",
+    "DatasetMeta",
     "SegmentRecord",
     "TrainingSet",
     "build",
@@ -355,22 +356,52 @@ def _write(
         writer = csv.writer(handle)
         writer.writerow(("source", "reason"))
         writer.writerows(skipped)
-    fingerprint = hashlib.sha256(atoms.tobytes() + (tmp / "segments.csv").read_bytes()).hexdigest()[
-        :16
-    ]
-    meta = {
-        "format_version": FORMAT_VERSION,
-        "protgen_version": __version__,
-        "config": asdict(config),
-        "files": n_files,
-        "skipped_files": len(skipped),
-        "segments": len(segments),
-        "residues": int(len(atoms)),
-        "clusters": len(cluster_index),
-        "fingerprint": fingerprint,
-        "build_seconds": round(seconds, 1),
-    }
-    (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
+    content = atoms.tobytes() + (tmp / "segments.csv").read_bytes()
+    meta = DatasetMeta(
+        config=config,
+        files=n_files,
+        skipped_files=len(skipped),
+        segments=len(segments),
+        residues=int(len(atoms)),
+        clusters=len(cluster_index),
+        fingerprint=hashlib.sha256(content).hexdigest()[:16],
+        build_seconds=round(seconds, 1),
+    )
+    (tmp / "dataset.json").write_text(json.dumps(meta.to_dict(), indent=2) + "\n")
+
+
+@dataclass(frozen=True)
+class DatasetMeta:
+    """dataset.json: how a training set was built and what it holds. fingerprint: a content hash
+    of the atoms and segments.csv (checkpoints record it, so a run resumes on the same data)."""
+
+    config: BuildConfig  # the build's options
+    files: int  # files and database entries read
+    skipped_files: int  # those that gave no segment (skipped.csv)
+    segments: int
+    residues: int
+    clusters: int  # sequence clusters
+    fingerprint: str
+    build_seconds: float
+    format_version: int = FORMAT_VERSION
+    protgen_version: str = __version__
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "DatasetMeta":
+        """From dataset.json; build options a set predates take their defaults, and options this
+        protgen does not know are dropped."""
+        config = d.get("config", {})
+        segments = _known(SegmentConfig, config.get("segments", {}))
+        build = _known(BuildConfig, {**config, "segments": SegmentConfig(**segments)})
+        return DatasetMeta(**{**_known(DatasetMeta, d), "config": BuildConfig(**build)})
+
+
+def _known(cls, values: dict) -> dict:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in values.items() if k in names}
 
 
 @dataclass(frozen=True)
@@ -408,7 +439,7 @@ class TrainingSet:
     records: one SegmentRecord per segment, as in segments.csv; meta: dataset.json."""
 
     path: Path
-    meta: dict
+    meta: DatasetMeta
     records: list[SegmentRecord]
     atoms: np.ndarray
 
@@ -428,7 +459,7 @@ class TrainingSet:
             raise DatasetError(f"{meta_file} is corrupt ({error})") from None
         except OSError as error:
             raise DatasetError(f"{meta_file}: cannot read ({error.strerror or error})") from None
-        version = meta.get("format_version")
+        version = meta.get("format_version") if isinstance(meta, dict) else None
         if version != FORMAT_VERSION:
             raise DatasetError(
                 f"{path} has training-set format version {version}, this protgen reads version {FORMAT_VERSION}; "
@@ -444,7 +475,11 @@ class TrainingSet:
             records = [SegmentRecord.from_row(r) for r in records]
         except (KeyError, TypeError, ValueError) as error:
             raise DatasetError(f"{path}/segments.csv is corrupt ({error}); rebuild it") from None
-        if len(records) != meta["segments"] or (
+        try:
+            meta = DatasetMeta.from_dict(meta)
+        except (AttributeError, TypeError, ValueError) as error:
+            raise DatasetError(f"{meta_file} is corrupt ({error}); rebuild it") from None
+        if len(records) != meta.segments or (
             records and records[-1].offset + records[-1].length != len(atoms)
         ):
             raise DatasetError(

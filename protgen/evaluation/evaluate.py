@@ -545,9 +545,7 @@ def _novelty(rows, atoms, ref_set: TrainingSet, config: EvalConfig, cache: _Cach
             )
         )
         keys.append(
-            _key(
-                a, "novelty", ref_set.meta["fingerprint"], config.novelty_candidates, config.seed, 2
-            )
+            _key(a, "novelty", ref_set.meta.fingerprint, config.novelty_candidates, config.seed, 2)
         )
     values = _cached_map(cache, keys, _novelty_job, jobs, config.workers, "novelty")
     for result, value in zip(rows, values):
