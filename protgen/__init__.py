@@ -102,10 +102,12 @@ def quality(atoms):
     return quality_panel(np.asarray(atoms))
 
 
-def evaluate(structures, out, reference=None, **options) -> dict:
+def evaluate(structures, out, reference=None, **options):
     """Evaluate backbones — a folder, a sample manifest.csv, or a list of (L, 4, 3) arrays — into
-    ``out`` (structures.csv, summary.json, report.md, plots) and return the summary. ``options``
-    are fields of ``protgen.evaluation.evaluate.EvalConfig`` (mpnn, fold_model, workers, ...)."""
+    ``out`` (structures.csv, summary.json, report.md, plots) and return the summary
+    (``protgen.evaluation.summary.EvalSummary``: ``.samples.count``, ``.samples.mean("helix")``;
+    ``to_dict()`` is summary.json). ``options`` are fields of
+    ``protgen.evaluation.evaluate.EvalConfig`` (mpnn, fold_model, workers, ...)."""
     from protgen.evaluation.evaluate import EvalConfig
     from protgen.evaluation.evaluate import evaluate as _evaluate
 

@@ -111,11 +111,11 @@ def main() -> None:
             )
     ins = evaluate(
         out / "insertion" / "manifest.csv", out / "insertion_eval", EvalConfig(mpnn="off")
-    )["samples"]
+    ).samples.to_dict()
     fix = (
-        evaluate(out / "fixed" / "manifest.csv", out / "fixed_eval", EvalConfig(mpnn="off"))[
-            "samples"
-        ]
+        evaluate(
+            out / "fixed" / "manifest.csv", out / "fixed_eval", EvalConfig(mpnn="off")
+        ).samples.to_dict()
         if subset
         else None
     )

@@ -184,7 +184,7 @@ def run(args) -> None:
             out / p["name"] / "manifest.csv",
             out / p["name"] / "eval",
             EvalConfig(mpnn=args.mpnn, workers=1),
-        )["samples"]
+        ).samples.to_dict()
         summary["junction_breaks"] = junction_breaks(out / p["name"])
         table.append((p, summary))
     print(

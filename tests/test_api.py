@@ -69,7 +69,7 @@ def test_helpers_write_convert_and_measure(run_dir, tmp_path):
     assert read_structure(tmp_path / "one.cif").chains[0].atoms.shape == (12, 4, 3)
     assert protgen.quality(atoms[0]).length == 12
     summary = protgen.evaluate(list(atoms), tmp_path / "eval", mpnn="off")
-    assert summary["samples"]["count"] == 3 and (tmp_path / "eval" / "report.md").exists()
+    assert summary.samples.count == 3 and (tmp_path / "eval" / "report.md").exists()
 
 
 def test_import_is_cheap():

@@ -88,10 +88,11 @@ def test_evaluate_end_to_end_with_cache(tmp_path, monkeypatch):
     (samples / "broken.pdb").write_text("garbage\n")
     config = EvalConfig(reference=str(ref.path), max_reference=4, mpnn="off")
     summary = evaluate(samples, tmp_path / "eval", config)
-    assert summary["samples"]["count"] == 3 and summary["reference"]["count"] == 4
-    assert [s["file"] for s in summary["skipped"]] == ["broken.pdb"]
-    assert summary["samples"]["geometry_ok"] == 1.0 and summary["samples"]["novelty_max_tm"] > 0.5
-    assert 0 < summary["samples"]["pairwise_tm_mean"] < 1
+    assert summary.samples.count == 3 and summary.reference.count == 4
+    assert [name for name, _ in summary.skipped] == ["broken.pdb"]
+    assert summary.samples.mean("geometry_ok") == 1.0
+    assert summary.samples.mean("novelty_max_tm") > 0.5
+    assert 0 < summary.samples.pairwise_tm_mean < 1
     for name in (
         "structures.csv",
         "summary.json",
@@ -122,7 +123,7 @@ def test_evaluate_end_to_end_with_cache(tmp_path, monkeypatch):
     assert (
         calls == []
         and pairs == []
-        and again["samples"]
+        and again.to_dict()["samples"]
         == json.loads((tmp_path / "eval" / "summary.json").read_text())["samples"]
     )
     write_backbone(samples / "s3.pdb", ideal_chain(HELIX, 33).astype(np.float32))
@@ -147,7 +148,7 @@ def test_a_file_of_two_chains_is_scored_chain_by_chain(tmp_path):
         res_ids=np.r_[1:21, 1:16],
     )
     summary = evaluate(tmp_path / "in", tmp_path / "eval", EvalConfig(mpnn="off"))
-    panel = summary["samples"]
+    panel = summary.samples.to_dict()
     assert panel["chain_breaks"] == 0 and panel["ca_ca_ok"] == 1.0 and panel["geometry_ok"] == 1.0
     assert panel["rama_allowed"] == 1.0 and panel["length_mean"] == 35
     cached = [json.loads(line)["value"] for line in (tmp_path / "eval" / "cache.jsonl").open()]
@@ -337,8 +338,8 @@ def test_ca_only_proteinmpnn_runs_are_reported_plotted_and_count_for_the_motif_r
         write_backbone(tmp_path / "in" / f"s{k}.pdb", ideal_chain(shape).astype(np.float32))
     config = EvalConfig(mpnn="on", mpnn_modes=("ca",), fold_model="esm")
     summary = evaluate(tmp_path / "in", tmp_path / "eval", config)
-    assert summary["samples"]["ca_sc_rmsd"] == pytest.approx(1.2)
-    assert "full_sc_rmsd" not in summary["samples"]
+    assert summary.samples.mean("ca_sc_rmsd") == pytest.approx(1.2)
+    assert "full_sc_rmsd" not in summary.samples.means
     report = (tmp_path / "eval" / "report.md").read_text()
     assert "was not run" not in report and "No folding model" not in report
     assert "scRMSD, Å (CA-only MPNN) | 1.20" in report
@@ -348,7 +349,7 @@ def test_ca_only_proteinmpnn_runs_are_reported_plotted_and_count_for_the_motif_r
         "ca", designability.sequence_sanity([]), fake_consistency(None, [Design("A", 1)], None)
     )
     results = [module.StructureResult("s", panel, [], [], [ca_only], motif_rmsd=0.3)]
-    assert module._motif_success(results, None)["motif_success"] == 1.0
+    assert module._motif_success(results, None).success == 1.0
 
 
 @pytest.mark.slow
@@ -366,7 +367,7 @@ def test_designability_columns_end_to_end_with_proteinmpnn_and_a_tiny_esmfold(tm
         fold_model=str(tmp_path / "esm"),
         plddt_floor=70,
     )
-    summary = evaluate(samples, tmp_path / "eval", config)["samples"]
+    summary = evaluate(samples, tmp_path / "eval", config).samples.to_dict()
     for key in (
         "full_sc_rmsd",
         "full_sc_tm",

@@ -45,8 +45,8 @@ def test_summary_keeps_design_figures_when_the_first_structure_fails(tmp_path, m
 
     monkeypatch.setattr(designability, "ProteinMPNN", FakeMPNN)
     summary = evaluate(tmp_path / "in", tmp_path / "out", EvalConfig(mpnn="on"))
-    assert "full_mpnn_score" in summary["samples"] and "full_seq_entropy" in summary["samples"]
-    assert any("ProteinMPNN failed" in s["reason"] for s in summary["skipped"])
+    assert {"full_mpnn_score", "full_seq_entropy"} <= set(summary.samples.means)
+    assert any("ProteinMPNN failed" in reason for _, reason in summary.skipped)
 
 
 def test_sampling_starts_at_the_checkpoints_t_min(tmp_path, monkeypatch):

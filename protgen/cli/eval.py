@@ -113,9 +113,9 @@ def _run(args) -> None:
         args.seed,
         args.motif,
     )
-    summary = evaluate(args.source, args.out, config)
-    s = summary["samples"]
+    s = evaluate(args.source, args.out, config).samples
     print(
-        f"evaluated {s['count']} structures: geometry OK {s['geometry_ok']:.0%}, helix {s['helix']:.0%}, "
-        f"strand {s['strand']:.0%}, Rg/L^0.38 {s['rg_ratio']:.2f}; report: {args.out}/report.md"
+        f"evaluated {s.count} structures: geometry OK {s.mean('geometry_ok'):.0%}, "
+        f"helix {s.mean('helix'):.0%}, strand {s.mean('strand'):.0%}, "
+        f"Rg/L^0.38 {s.mean('rg_ratio'):.2f}; report: {args.out}/report.md"
     )

@@ -11,7 +11,7 @@ import json
 import math
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from protgen.errors import ConfigError, ProtgenError, StructureError
 from protgen.evaluation.designability import DesignFigures
 from protgen.evaluation.quality import QualityPanel, quality_panel, ramachandran
 from protgen.evaluation.similarity import kabsch_rmsd, single_linkage_clusters, tm_align
+from protgen.evaluation.summary import EvalSummary, MotifSuccess, SetSummary
 from protgen.files import atomic_path
 from protgen.progress import Progress
 from protgen.workers import one_thread_worker
@@ -151,24 +152,23 @@ def _motif_rmsd(
         result.motif_rmsd = float(kabsch_rmsd(made.reshape(-1, 3), true.reshape(-1, 3)))
 
 
-def _motif_success(results: list["StructureResult"], tm: np.ndarray | None) -> dict:
+def _motif_success(results: list["StructureResult"], tm: np.ndarray | None) -> MotifSuccess | None:
     """The benchmark's rule (RFdiffusion, MotifBench): a scaffold succeeds when one of its designs
     refolds with scRMSD < 2 Å and its motif RMSD is < 1 Å; unique successes are the clusters of
     successful scaffolds at TM-score 0.6. Without folds only the motif-RMSD part is counted."""
     scaffolds = [k for k, r in enumerate(results) if r.motif_rmsd is not None]
     if not scaffolds:
-        return {}
+        return None
     motif_ok = [k for k in scaffolds if results[k].motif_rmsd < 1.0]
-    out = {"motif_scaffolds": len(scaffolds), "motif_rmsd_below_1A": len(motif_ok) / len(scaffolds)}
+    out = MotifSuccess(len(scaffolds), len(motif_ok) / len(scaffolds))
     # the designs of every ProteinMPNN mode that ran (full backbone, CA only) count
     folded = [k for k in scaffolds if results[k].best_sc_rmsd is not None]
     if folded:
         success = [k for k in motif_ok if (results[k].best_sc_rmsd or float("inf")) < 2.0]
-        out["motif_success"] = len(success) / len(scaffolds)
+        unique = None
         if success and tm is not None:
-            out["motif_unique_successes"] = single_linkage_clusters(
-                tm[np.ix_(success, success)], 0.6
-            )
+            unique = single_linkage_clusters(tm[np.ix_(success, success)], 0.6)
+        out = replace(out, success=len(success) / len(scaffolds), unique_successes=unique)
     return out
 
 
@@ -384,7 +384,9 @@ def _mean(rows: list[dict], key: str) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def _summary(results: list["StructureResult"], tm: np.ndarray | None) -> dict:
+def _summary(
+    results: list["StructureResult"], tm: np.ndarray | None, motif: MotifSuccess | None = None
+) -> SetSummary:
     rows = [r.row() for r in results]
     # every numeric column of any row: a first row whose designability failed must not hide it
     numeric = [
@@ -392,21 +394,21 @@ def _summary(results: list["StructureResult"], tm: np.ndarray | None) -> dict:
         for k in dict.fromkeys(k for r in rows for k in r)
         if not k.startswith("_") and any(isinstance(r.get(k), (int, float, bool)) for r in rows)
     ]
-    out = {"count": len(rows)}
-    out.update({k: _mean(rows, k) for k in numeric if k not in ("length",)})
-    out["length_mean"] = _mean(rows, "length")
+    means = {k: _mean(rows, k) for k in numeric if k not in ("length",)}
+    diversity = {}
     if tm is not None and len(tm) > 1:
-        pairs = tm[np.triu_indices(len(tm), 1)]
-        out["pairwise_tm_mean"] = float(pairs.mean())
-        out["clusters_tm0.5_fraction"] = single_linkage_clusters(tm, 0.5) / len(tm)
-        out["clusters_tm0.6_fraction"] = single_linkage_clusters(tm, 0.6) / len(tm)
-    return out
+        diversity = {
+            "pairwise_tm_mean": float(tm[np.triu_indices(len(tm), 1)].mean()),
+            "clusters_tm05_fraction": single_linkage_clusters(tm, 0.5) / len(tm),
+            "clusters_tm06_fraction": single_linkage_clusters(tm, 0.6) / len(tm),
+        }
+    return SetSummary(len(rows), _mean(rows, "length"), means, **diversity, motif=motif)
 
 
-def evaluate(source, out: str | Path, config: EvalConfig = EvalConfig()) -> dict:
+def evaluate(source, out: str | Path, config: EvalConfig = EvalConfig()) -> EvalSummary:
     """Evaluate the backbones in ``source`` — a folder of structure files, a sample manifest.csv, or
     a list of (L, 4, 3) arrays (named structure_0000, ...); writes structures.csv, summary.json,
-    report.md and plots to ``out`` and returns the summary."""
+    report.md and plots to ``out`` and returns the summary (``to_dict()``: summary.json)."""
     from protgen.evaluation.report import write_report
 
     out = Path(out)
@@ -475,23 +477,21 @@ def evaluate(source, out: str | Path, config: EvalConfig = EvalConfig()) -> dict
         ]
         reference_tm = _tm_matrix([a[:, 1] for a in ref_atoms], config.workers, cache)
         _novelty(rows, atoms, ref_set, config, cache)
-    summary = {
-        "source": str(source),
-        "samples": {**_summary(rows, tm), **_motif_success(rows, tm)},
-        "reference": _summary(reference_rows, reference_tm) if reference_rows else None,
-        "rg_ratio_in_reference_range": _in_range(rows, reference_rows) if reference_rows else None,
-        "reference_set": str(config.reference) if config.reference else None,
-        "reference_distinct_chains": len({name for name, _ in reference})
-        if config.reference
-        else 0,
-        "skipped": [{"file": f, "reason": r} for f, r in skipped],
-        "config": asdict(config),
-    }
+    summary = EvalSummary(
+        source=str(source),
+        samples=_summary(rows, tm, _motif_success(rows, tm)),
+        reference=_summary(reference_rows, reference_tm) if reference_rows else None,
+        rg_ratio_in_reference_range=_in_range(rows, reference_rows) if reference_rows else None,
+        reference_set=str(config.reference) if config.reference else None,
+        reference_distinct_chains=len({name for name, _ in reference}) if config.reference else 0,
+        skipped=tuple(skipped),
+        config=config,
+    )
     _write_rows(out / "structures.csv", [r.row() for r in rows])
     if reference_rows:
         _write_rows(out / "reference.csv", [r.row() for r in reference_rows])
     with atomic_path(out / "summary.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, default=float) + "\n")
+        tmp.write_text(json.dumps(summary.to_dict(), indent=2, default=float) + "\n")
     write_report(out, rows, reference_rows, tm, reference_tm, summary)
     return summary
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from protgen.evaluation.designability import MPNN_MODES, design_column
 from protgen.evaluation.quality import ALLOWED_REGIONS
+from protgen.evaluation.summary import EvalSummary
 from protgen.files import atomic_path
 from protgen.geometry.compactness import RG_EXPONENT, RG_RATIO_MEDIAN, RG_RATIO_RANGE
 
@@ -199,16 +200,18 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
     return made
 
 
-def write_report(out: Path, rows, ref_rows, tm, ref_tm, summary: dict) -> Path:
+def write_report(out: Path, rows, ref_rows, tm, ref_tm, summary: EvalSummary) -> Path:
     """report.md with the summary table (samples | real chains) and the plots."""
     plots = _plots(out, rows, ref_rows, tm, ref_tm)
-    s, r = summary["samples"], summary["reference"]
+    s = summary.samples.to_dict()
+    r = summary.reference.to_dict() if summary.reference is not None else None
     lines = [
         "# protgen evaluation",
         "",
-        f"Samples: `{summary['source']}`"
+        f"Samples: `{summary.source}`"
         + (
-            f"; real chains: {summary['reference_distinct_chains']} distinct chains from `{summary['reference_set']}`"
+            f"; real chains: {summary.reference_distinct_chains} distinct chains from "
+            f"`{summary.reference_set}`"
             if r
             else ""
         ),
@@ -219,15 +222,16 @@ def write_report(out: Path, rows, ref_rows, tm, ref_tm, summary: dict) -> Path:
     for key, label, fmt in _TABLE:
         if _fmt(s, key, fmt) != "—" or _fmt(r, key, fmt) != "—":
             lines.append(f"| {label} | {_fmt(s, key, fmt)} | {_fmt(r, key, fmt)} |")
-    if summary.get("rg_ratio_in_reference_range") is not None:
+    if summary.rg_ratio_in_reference_range is not None:
         lines.append(
-            f"| Rg/L^0.38 within the real chains' 5–95 % range | {summary['rg_ratio_in_reference_range']:.1%} | 90.0% |"
+            "| Rg/L^0.38 within the real chains' 5–95 % range | "
+            f"{summary.rg_ratio_in_reference_range:.1%} | 90.0% |"
         )
-    if summary["skipped"]:
+    if summary.skipped:
         lines += [
             "",
-            f"Skipped {len(summary['skipped'])} file(s): "
-            + ", ".join(f"{x['file']} ({x['reason']})" for x in summary["skipped"][:20]),
+            f"Skipped {len(summary.skipped)} file(s): "
+            + ", ".join(f"{name} ({reason})" for name, reason in summary.skipped[:20]),
         ]
     ran = [m for m in MPNN_MODES if design_column(m, "mpnn_score") in s]
     if not ran:
