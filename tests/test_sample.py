@@ -343,3 +343,37 @@ def test_sparse_flag_samples_with_the_shipped_sparse_model(tmp_path):
         row["length"] == "30"
         and len(read_structure(tmp_path / "s" / row["file"]).chains[0].atoms) == 30
     )
+
+
+def test_manifest_rows_round_trip_and_older_manifests_still_read(tmp_path):
+    """The manifest's schema is one record: rows written read back equal, and a manifest of an
+    older protgen (without the sampler-option and motif columns) reads with empty defaults."""
+    from protgen.sampling.manifest import ManifestRow, read_manifest, write_manifest
+
+    rows = [ManifestRow("len0012_0000.pdb", 12, 0, 7, 100, 5.0, "abc", 0.25, 0.0, 0.0, 1.0)]
+    scaffold = ManifestRow(
+        "m_0000.pdb",
+        30,
+        0,
+        9,
+        50,
+        None,
+        "abc",
+        1.5,
+        0.1,
+        2.0,
+        0.5,
+        "/m.pdb",
+        "3,A1-5",
+        "4-8",
+        "A1-5",
+    )
+    write_manifest(tmp_path / "manifest.csv", [*rows, scaffold])
+    assert read_manifest(tmp_path / "manifest.csv") == [*rows, scaffold]
+    text = (tmp_path / "manifest.csv").read_text().splitlines()
+    assert text[1] == "len0012_0000.pdb,12,0,7,100,5.0,abc,0.250,0.0,0.0,1.0,,,,"
+    (tmp_path / "old.csv").write_text(
+        "file,length,index,seed,steps,rot_rate,checkpoint,seconds\nx.pdb,20,1,3,100,,ff,0.5\n"
+    )
+    (old,) = read_manifest(tmp_path / "old.csv")
+    assert (old.length, old.rot_rate, old.langevin, old.motif_positions) == (20, None, 0.0, None)

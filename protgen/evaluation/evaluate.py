@@ -26,6 +26,7 @@ from protgen.evaluation.similarity import kabsch_rmsd, single_linkage_clusters, 
 from protgen.evaluation.summary import EvalSummary, MotifSuccess, SetSummary
 from protgen.files import atomic_path
 from protgen.progress import Progress
+from protgen.sampling.manifest import ManifestRow, read_manifest
 from protgen.workers import one_thread_worker
 
 __all__ = ["EvalConfig", "Backbone", "StructureResult", "evaluate", "load_backbones"]
@@ -74,8 +75,7 @@ def load_backbones(source: str | Path) -> tuple[list[Backbone], list[tuple[str, 
         raise ProtgenError(f"{source}: permission denied (cannot read it)")
     if source.is_file() and source.name.endswith(".csv"):
         try:
-            with open(source, newline="") as handle:
-                files = [source.parent / row["file"] for row in csv.DictReader(handle)]
+            files = [source.parent / row.file for row in read_manifest(source)]
         except (KeyError, csv.Error, UnicodeDecodeError):
             raise ProtgenError(f"{source}: not a sample manifest (no 'file' column)") from None
     elif source.is_dir():
@@ -114,19 +114,21 @@ def load_backbones(source: str | Path) -> tuple[list[Backbone], list[tuple[str, 
     return backbones, skipped
 
 
-def _manifest_rows(source) -> tuple[Path, dict[str, dict]]:
+def _manifest_rows(source) -> tuple[Path, dict[str, ManifestRow]]:
     """The manifest's folder and its rows by file name (no rows for a folder or arrays)."""
     path = Path(source) if isinstance(source, (str, Path)) else None
     if path is None or not (path.is_file() and path.name.endswith(".csv")):
         return Path("."), {}
-    with open(path, newline="") as handle:
-        return path.parent, {row["file"]: row for row in csv.DictReader(handle)}
+    try:
+        return path.parent, {row.file: row for row in read_manifest(path)}
+    except (KeyError, csv.Error, UnicodeDecodeError):
+        return path.parent, {}
 
 
 def _motif_rmsd(
     results: list["StructureResult"],
     backbones,
-    manifest: tuple[Path, dict[str, dict]],
+    manifest: tuple[Path, dict[str, ManifestRow]],
     config: EvalConfig,
 ) -> None:
     """motif_rmsd (Å, N/CA/C after superposition) of every scaffold listed with motif columns. A
@@ -136,18 +138,18 @@ def _motif_rmsd(
     folder, rows = manifest
     motifs: dict[str, object] = {}
     for result, backbone in zip(results, backbones):
-        info, atoms = rows.get(backbone.name, {}), backbone.atoms
-        if not info.get("motif_positions"):
+        info, atoms = rows.get(backbone.name), backbone.atoms
+        if info is None or not info.motif_positions:
             continue
-        motif_file = Path(config.motif or info.get("motif_file") or "")
+        motif_file = Path(config.motif or info.motif_file or "")
         if not motif_file.is_absolute() and not motif_file.exists():
             motif_file = folder / motif_file
-        contig = parse_contig(info["motif_residues"].replace(";", ","))
-        key = f"{motif_file}|{info['motif_residues']}"
+        contig = parse_contig((info.motif_residues or "").replace(";", ","))
+        key = f"{motif_file}|{info.motif_residues}"
         if key not in motifs:
             motifs[key] = read_motif(motif_file, contig)
         true = np.concatenate([motifs[key].segments[seg] for seg in contig.motif_segments])[:, :3]
-        ranges = [tuple(map(int, r.split("-"))) for r in info["motif_positions"].split(";")]
+        ranges = [tuple(map(int, r.split("-"))) for r in info.motif_positions.split(";")]
         made = np.concatenate([atoms[a - 1 : b, :3] for a, b in ranges])
         result.motif_rmsd = float(kabsch_rmsd(made.reshape(-1, 3), true.reshape(-1, 3)))
 
@@ -413,7 +415,7 @@ def evaluate(source, out: str | Path, config: EvalConfig = EvalConfig()) -> Eval
 
     out = Path(out)
     manifest = _manifest_rows(source)
-    if config.motif is not None and not any(r.get("motif_positions") for r in manifest[1].values()):
+    if config.motif is not None and not any(r.motif_positions for r in manifest[1].values()):
         raise ConfigError(
             f"--motif {config.motif}: motif RMSD needs the manifest.csv of scaffolds from "
             "`protgen sample --motif` (its motif_positions say where each scaffold holds the "

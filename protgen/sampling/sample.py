@@ -8,7 +8,6 @@ existing outputs are never overwritten unless ``force``.
 import csv
 import errno
 import hashlib
-import io
 import os
 import tempfile
 import time
@@ -23,7 +22,6 @@ import torch
 
 from protgen.data.structure import write_backbone
 from protgen.errors import ConfigError, ProtgenError
-from protgen.files import atomic_path
 from protgen.geometry.backbone import frames_to_backbone
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.world import WorldState
@@ -32,6 +30,7 @@ from protgen.method.simulation import SimulationConfig, simulate
 from protgen.network.model import SelfConditioned
 from protgen.progress import Progress
 from protgen.sampling.guidance import ClashGuidance
+from protgen.sampling.manifest import ManifestRow, read_manifest, write_manifest
 from protgen.sampling.motif import (
     Layout,
     Motif,
@@ -56,23 +55,6 @@ __all__ = [
 ]
 
 MAX_LENGTH = 1000
-MANIFEST_FIELDS = (
-    "file",
-    "length",
-    "index",
-    "seed",
-    "steps",
-    "rot_rate",
-    "checkpoint",
-    "seconds",
-    "clash_guidance",
-    "langevin",
-    "noise_scale",
-    "motif_file",
-    "contig",
-    "motif_positions",
-    "motif_residues",
-)
 
 
 @dataclass(frozen=True)
@@ -236,27 +218,17 @@ def _check_writable(out: Path) -> None:
         raise ProtgenError(f"cannot write to {out} ({error.strerror or error})") from None
 
 
-def _write_manifest(out: Path, rows: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_FIELDS)
-    writer.writeheader()
-    writer.writerows(rows)
-    with atomic_path(out / "manifest.csv") as tmp:
-        tmp.write_text(buffer.getvalue())
+def _write_manifest(out: Path, rows: list[ManifestRow]) -> None:
+    write_manifest(out / "manifest.csv", rows)
 
 
-def _previous_rows(out: Path, replaced: set[str]) -> list[dict]:
+def _previous_rows(out: Path, replaced: set[str]) -> list[ManifestRow]:
     """Rows of an existing manifest whose files still exist and are not written again now."""
     try:
-        with open(out / "manifest.csv", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, csv.Error, UnicodeDecodeError):
+        rows = read_manifest(out / "manifest.csv")
+    except (OSError, KeyError, csv.Error, UnicodeDecodeError):
         return []
-    return [
-        {k: r.get(k, "") for k in MANIFEST_FIELDS}
-        for r in rows
-        if r.get("file") and r["file"] not in replaced and (out / r["file"]).exists()
-    ]
+    return [r for r in rows if r.file and r.file not in replaced and (out / r.file).exists()]
 
 
 @dataclass(frozen=True)
@@ -335,7 +307,7 @@ def _finish(
     return atoms, layout.fixed.astype(float), layout.chain, columns
 
 
-def _prepare(out: Path, jobs: list[_Job], force: bool) -> list[dict]:
+def _prepare(out: Path, jobs: list[_Job], force: bool) -> list[ManifestRow]:
     """Check the output folder; return the rows of an earlier manifest to keep (with --force)."""
     if out.exists() and not out.is_dir():
         raise ProtgenError(f"--out {out} is a file, not a directory")
@@ -382,7 +354,7 @@ def sample_to_directory(
     force: bool = False,
     trained: TrainedModel | None = None,
     workers: int = 1,
-) -> list[dict]:
+) -> list[ManifestRow]:
     """Sample config.num backbones per length — or config.num scaffolds of a motif, or config.num
     chains of emerging length — with the model of ``checkpoint_path`` into ``out``.
 
@@ -523,7 +495,7 @@ class _Writer:
     def __init__(
         self,
         out: Path,
-        earlier: list[dict],
+        earlier: list[ManifestRow],
         config: SampleConfig,
         fingerprint: str,
         order: list[str],
@@ -531,7 +503,7 @@ class _Writer:
         self.out, self.earlier, self.config, self.fingerprint = out, earlier, config, fingerprint
         # rows are listed in job order, whichever batch ends first
         self.order = {name: k for k, name in enumerate(order)}
-        self.rows: list[dict] = []
+        self.rows: list[ManifestRow] = []
         self.listed = 0
 
     def write(
@@ -561,22 +533,22 @@ class _Writer:
                         chain_ids=chains,
                     )
                 self.rows.append(
-                    {
-                        "file": job.name,
-                        "length": job.length,
-                        "index": job.index,
-                        "seed": job.seed,
-                        "steps": config.simulation.steps,
-                        "rot_rate": config.simulation.rot_rate,
-                        "checkpoint": self.fingerprint,
-                        "seconds": f"{seconds:.3f}",
-                        "clash_guidance": config.clash_guidance,
-                        "langevin": config.simulation.langevin,
-                        "noise_scale": config.simulation.noise_scale,
+                    ManifestRow(
+                        file=job.name,
+                        length=job.length,
+                        index=job.index,
+                        seed=job.seed,
+                        steps=config.simulation.steps,
+                        rot_rate=config.simulation.rot_rate,
+                        checkpoint=self.fingerprint,
+                        seconds=seconds,
+                        clash_guidance=config.clash_guidance,
+                        langevin=config.simulation.langevin,
+                        noise_scale=config.simulation.noise_scale,
                         **columns,
-                    }
+                    )
                 )
-            self.rows.sort(key=lambda row: self.order[row["file"]])
+            self.rows.sort(key=lambda row: self.order[row.file])
             _write_manifest(self.out, self.earlier + self.rows)
             self.listed = len(self.rows)
         except OSError as error:
