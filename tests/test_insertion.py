@@ -71,7 +71,8 @@ def test_insertion_targets_have_the_schedules_exact_expectations():
     assert abs(mean - (1 + (n - 1) * kappa)) < 4 * sd
     assert torch.equal(counts.sum(-1).round(), (n - visible.sum(-1)).to(counts.dtype))
     born = ((path.y_t.tau > t) & (path.y_t.tau <= t + dt)).sum().item() / draws
-    expected = process.hazard(t) * dt * (n - visible.sum(-1)).double().mean().item()
+    hazard = 1 / (CONFIG.insertion_end - t)  # h(t) = κ'/(1 − κ) = 1/(T − t)
+    expected = hazard * dt * (n - visible.sum(-1)).double().mean().item()
     assert abs(born - expected) < 0.1 * expected + 4 * math.sqrt(expected / draws)
 
 

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from chains import HELIX, STRAND, ideal_chain
 from fixtures import HAIRPIN
+from structure_db import write_structure_db
 
 from protgen.data.dataset import BuildConfig, build, find_structure_files
-from protgen.data.promod3 import DEB_MEMBER, extract_from_deb, read_structure_db, write_structure_db
+from protgen.data.promod3 import DEB_MEMBER, extract_from_deb, read_structure_db
 from protgen.data.segment import SegmentConfig
 from protgen.data.structure import write_backbone
 from protgen.errors import StructureError

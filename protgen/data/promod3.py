@@ -39,7 +39,6 @@ __all__ = [
     "read_structure_db",
     "extract_from_deb",
     "is_structure_db",
-    "write_structure_db",
     "DEB_MEMBER",
 ]
 
@@ -280,38 +279,3 @@ class _Limited:
 
     def readable(self) -> bool:
         return True
-
-
-def write_structure_db(
-    path: str | Path, entries: list[tuple[str, str, int, np.ndarray, str]]
-) -> Path:
-    """Write a structure database in the layout above (tests build small ones with it).
-
-    entries: (pdb_id, chain_id, first author residue number, atoms Å (L, 4, 3), sequence).
-    Dihedrals, the uint16 blocks and profiles are written as zeros; DSSP as 'C'.
-    """
-    parts = [_HEADER, struct.pack("<Q", len(entries))]
-    offset = 0
-    for pdb_id, chain_id, first, atoms, _ in entries:
-        parts += [
-            struct.pack("<I", len(pdb_id)),
-            pdb_id.encode(),
-            struct.pack("<I", len(chain_id)),
-            chain_id.encode(),
-        ]
-        parts.append(struct.pack("<IHh3f", offset, len(atoms), first, 0.0, 0.0, 0.0))
-        offset += len(atoms)
-    n = offset
-    sequence = "".join(e[4] for e in entries).encode()
-    coords = (
-        np.concatenate([np.round(np.asarray(e[3]) * 100) for e in entries]).astype("<i2")
-        if entries
-        else np.zeros((0, 4, 3), "<i2")
-    )
-    for (name, width), content in zip(
-        _BLOCKS, (sequence, coords.tobytes(), None, None, None, b"C" * n, None, None)
-    ):
-        parts += [struct.pack("<Q", n), content if content is not None else bytes(n * width)]
-    path = Path(path)
-    path.write_bytes(b"".join(parts))
-    return path

@@ -11,7 +11,6 @@ import torch
 from protgen.geometry.rigid import Rigid
 
 __all__ = [
-    "ATOMS",
     "IDEAL_N",
     "IDEAL_C",
     "C_O_BOND",
@@ -25,7 +24,6 @@ __all__ = [
     "dihedral",
 ]
 
-ATOMS = ("N", "CA", "C", "O")
 # AlphaFold's ideal residue in its own frame (Å).
 IDEAL_N = (-0.525, 1.363, 0.0)
 IDEAL_C = (1.526, 0.0, 0.0)

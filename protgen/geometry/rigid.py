@@ -38,10 +38,6 @@ class Rigid:
         """World coordinates of local points. x: (..., 3) broadcast against the frames."""
         return (self.rots @ x[..., None])[..., 0] + self.trans
 
-    def apply_inverse(self, x: torch.Tensor) -> torch.Tensor:
-        """Local coordinates of world points. x: (..., 3)."""
-        return (self.rots.transpose(-1, -2) @ (x - self.trans)[..., None])[..., 0]
-
     def to(self, *args, **kwargs) -> "Rigid":
         return Rigid(self.rots.to(*args, **kwargs), self.trans.to(*args, **kwargs))
 

@@ -108,13 +108,6 @@ class InsertionProcess:
         already visible with probability κ(t), which a one-residue start would ignore)."""
         return 0.0
 
-    def hazard(self, t) -> torch.Tensor | float:
-        """h(t) = 1/(T − t) before the insertion end T, 0 after."""
-        end = self.config.insertion_end
-        if isinstance(t, torch.Tensor):
-            return torch.where(t < end, 1 / (end - t).clamp_min(1e-6), torch.zeros_like(t))
-        return 1 / max(end - t, 1e-6) if t < end else 0.0
-
     def step_probability(self, t: float, dt: float) -> float:
         """P(a residue hidden at t is inserted by t + dt) = (κ(t + dt) − κ(t))/(1 − κ(t)): the exact
         integral of the hazard over the step (1 on the step that reaches the insertion end)."""
