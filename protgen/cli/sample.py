@@ -1,7 +1,5 @@
 """``protgen sample``: write backbone files from the shipped model or a checkpoint."""
 
-import torch
-
 from protgen.cli.threads import add_threads_flag, set_threads
 from protgen.errors import ConfigError
 from protgen.method.simulation import SimulationConfig
@@ -14,6 +12,7 @@ from protgen.sampling.sample import (
     sample_to_directory,
 )
 from protgen.training.checkpoint import default_checkpoint, load_model
+from protgen.training.distributed import resolve_device
 
 __all__ = ["register"]
 
@@ -176,11 +175,7 @@ def _run(args) -> None:
             f"--rot-rate must be ≥ 0 (0 = the learned rotation rate), got {args.rot_rate}"
         )
     set_threads(args.threads)
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: CUDA is not available on this machine")
+    device = str(resolve_device(args.device))
     if args.workers > 1 and device != "cpu":
         raise ConfigError(
             f"--workers {args.workers} runs CPU processes; on --device {device} use --batch-size instead"

@@ -8,23 +8,29 @@ import torch.distributed as dist
 
 from protgen.errors import ConfigError
 
-__all__ = ["setup", "any_rank", "StopRequest"]
+__all__ = ["resolve_device", "setup", "any_rank", "StopRequest"]
+
+
+def resolve_device(name: str) -> torch.device:
+    """The device a --device value names: "auto" is CUDA when available, else the CPU; a name
+    that is not a device, or CUDA where there is none, raises ConfigError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(
+            f"--device {name}: not a device name (use auto, cpu, cuda or cuda:N)"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: CUDA is not available on this machine")
+    return device
 
 
 def setup(device_name: str) -> tuple[int, int, torch.device]:
     """(rank, world size, device) of this process; initialises the process group under torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if device_name == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        try:
-            device = torch.device(device_name)
-        except RuntimeError:
-            raise ConfigError(
-                f"--device {device_name}: not a device name (use auto, cpu, cuda or cuda:N)"
-            ) from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(f"--device {device_name}: CUDA is not available on this machine")
+    device = resolve_device(device_name)
     if world == 1:
         return 0, 1, device
     if device.type == "cuda":
