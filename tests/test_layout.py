@@ -137,6 +137,41 @@ def test_the_cycle_check_finds_a_cycle_through_a_function_level_import(tmp_path)
     assert import_cycles(import_graph(package, "toy")) == []
 
 
+def _without_parentheses(text: str) -> str:
+    out, depth = [], 0
+    for ch in text:
+        depth += ch == "("
+        if depth == 0:
+            out.append(ch)
+        depth -= ch == ")" and depth > 0
+    return "".join(out)
+
+
+def _declared(doc: str, label: str) -> set[str]:
+    """The names an ``Owns:``/``May import:`` sentence lists (parenthesised notes left out)."""
+    text = " ".join(doc.split()).split(f"{label}: ", 1)[1]
+    end = text.index(". May import:") if label == "Owns" else len(text)
+    names = _without_parentheses(text[:end]).rstrip(".")
+    return {n.strip() for n in names.split(",")} - {"none"}
+
+
+def test_each_stage_says_which_modules_it_owns_and_which_stages_it_imports():
+    """The "Owns:" and "May import:" lines of every stage's __init__ are what the code does."""
+    graph = import_graph(ROOT)
+    for stage in STAGES:
+        doc = ast.get_docstring(ast.parse((ROOT / stage / "__init__.py").read_text()))
+        modules = {p.stem for p in (ROOT / stage).glob("*.py")} - {"__init__"}
+        assert _declared(doc, "Owns") == modules, stage
+        imported = {
+            other.split(".")[1]
+            for name, deps in graph.items()
+            if name.split(".")[1] == stage
+            for other in deps
+            if other.split(".")[1] in STAGES and other.split(".")[1] != stage
+        }
+        assert _declared(doc, "May import") == imported, stage
+
+
 def test_network_and_model_do_not_load_the_process_or_the_loss():
     code = (
         "import sys, protgen.network.model, protgen.network.ipa; "

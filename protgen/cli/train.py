@@ -98,9 +98,9 @@ def register(sub) -> None:
     p.add_argument(
         "--init-from",
         metavar="CKPT",
-        help="start from the weights of a checkpoint, run directory or weights file "
-        "('shipped' = the model in the package): fine-tuning; the network config is taken from it, unless "
-        "--config/--preset gives one (it may add sequence-transformer layers: node_layers)",
+        help="start from the weights of a checkpoint, run directory or weights file ('shipped' = "
+        "the model in the package): fine-tuning; the network config is taken from it unless a "
+        "preset is named, [network] fields on top (more node_layers grow it)",
     )
     add_threads_flag(p)
     p.set_defaults(run=_run)

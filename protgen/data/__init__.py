@@ -1,6 +1,7 @@
 """Data: structure files and databases → clean segments → clustered training sets → batches.
 
 Owns: structure (the only module that touches file formats), promod3 (ProMod3's structure
-database), fetch (downloads from the RCSB), segment, cluster, dataset, loader. May import:
-geometry.
+database), fetch (downloads from the RCSB), segment, cluster, dataset, loader, random_motifs
+(the motifs of conditional training).
+May import: geometry.
 """

@@ -1,5 +1,6 @@
 """Evaluation: the quality panel, designability (ProteinMPNN, ESMFold), diversity and novelty
-(TM-align), reports and plots.
+(TM-align), the summary, reports and plots.
 
-Owns: quality, similarity, designability, evaluate, report. May import: geometry, data.
+Owns: quality, similarity, designability, evaluate, summary, report.
+May import: geometry, data, sampling (the manifest and motif files of samples).
 """

@@ -1,6 +1,7 @@
 """Geometry: SO(3) and SE(3) in torch, backbone atoms ↔ residue frames (Φ's atom placement), the
-world state record, secondary structure (DSSP), clashes and the one unit conversion.
+world state record, superposition, secondary structure (DSSP), clashes, compactness and the one
+unit conversion. Every later stage builds on it.
 
-Owns: so3, rigid, backbone, world, secondary, contacts, units. May import: nothing of protgen but
-errors/files/progress. Every later stage builds on it.
+Owns: so3, rigid, backbone, world, superposition, secondary, contacts, compactness, units.
+May import: none.
 """

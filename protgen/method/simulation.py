@@ -1,4 +1,5 @@
-"""Simulating a generator on the world state: Euler steps from the prior at t_0 to t = 1."""
+"""Simulating a generator on the world state: Euler steps from the prior at t_0 (the process's
+start time) to t = 1."""
 
 from dataclasses import dataclass
 from typing import Callable
@@ -16,7 +17,9 @@ __all__ = ["SimulationConfig", "simulate"]
 class SimulationConfig:
     """How the learned generator is simulated."""
 
-    steps: int = 100  # Euler steps on the uniform grid t_0 → 1 (t_0: the process's t_min)
+    # Euler steps on the uniform grid t_0 → 1 (t_0: the process's start_time — t_min for Processes 1
+    # and 2, 0 for Process 3)
+    steps: int = 100
     # FrameFlow's trick: ω ← c·(1 − t)·ω̂ (rotations settle early); None = exact ω̂. c = 5 came closest
     # to real chains' helix/strand fractions among the rates that keep CA–CA(next) ≥ 97 % in range
     # and Ramachandran ≥ 95 % allowed (scripts/choose_sampler.py, README's model card). A residue
@@ -86,7 +89,9 @@ def simulate(
 ) -> tuple[WorldState, list[WorldState]]:
     """Integrate dX = F_t(X) dt with ``predict(t, x_t)`` → FrameVelocity from X_{t_0} = x_0.
 
-    t_0: the first time, the latent process's t_min (the network is trained on t ≥ t_min).
+    t_0: the first time, the latent process's ``start_time``: where its prior is the law of the
+    world state (t_min for Processes 1 and 2, whose networks are trained on t ≥ t_min; 0 for
+    Process 3, whose one-residue prior is the law at t = 0 only).
     Returns the state at t = 1 and, if asked, the states at every grid time (t_0 first). Each
     step reads the mask and numbering from the state, so a step may change the residues.
     ``on_step()`` is called after every step (progress). ``jump(x, gap_counts, t, dt)``, for a

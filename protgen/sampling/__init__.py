@@ -1,4 +1,6 @@
-"""Sampling: simulate a trained model's generator from its prior and write backbone files.
+"""Sampling: simulate a trained model's generator from its prior and write backbone files and
+their manifest; motif scaffolding's contigs and conditioned states; clash guidance.
 
-Owns: sample. May import: geometry, data (file writing), method, network, training (checkpoints).
+Owns: sample, manifest, motif, guidance.
+May import: geometry, data (file writing), method, network, training (checkpoints).
 """

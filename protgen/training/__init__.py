@@ -1,6 +1,6 @@
-"""Training: configs stored in checkpoints, the training loop (DDP, EMA, resume), validation
-diagnostics, logs and checkpoints.
+"""Training: configs stored in checkpoints, what a new or resumed run is, the training loop
+(DDP, EMA, resume), validation diagnostics, logs, checkpoints and the shipped weights' lookup.
 
-Owns: config, loop, checkpoint, validation, ema, distributed, logs. May import: geometry, data,
-method, network.
+Owns: config, resolve, loop, checkpoint, validation, ema, distributed, logs.
+May import: geometry, data, method, network.
 """
