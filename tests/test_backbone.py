@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from chains import HELIX, STRAND, ideal_chain
+from equivariance import move, random_motion
 
 from protgen.geometry import so3
 from protgen.geometry.backbone import backbone_to_frames, dihedral, frames_to_backbone
@@ -35,10 +36,9 @@ def test_frames_of_phi_are_the_frames():
 
 def test_phi_is_se3_equivariant():
     f = _random_frames((2, 30), seed=1)
-    motion = _random_frames((), seed=2)
-    moved = Rigid(motion.rots.expand(2, 30, 3, 3), motion.trans.expand(2, 30, 3)).compose(f)
+    motion = random_motion(2)
     assert torch.allclose(
-        frames_to_backbone(moved), motion.apply(frames_to_backbone(f)), atol=1e-10
+        frames_to_backbone(move(f, motion)), motion.apply(frames_to_backbone(f)), atol=1e-10
     )
 
 

@@ -200,7 +200,7 @@ def test_every_filter_drops_what_it_should(tmp_path):
     assert "nmr.pdb" not in ids(multi_model="skip")
 
 
-def test_old_format_and_missing_sets_are_refused(tmp_path):
+def test_older_sets_load_and_other_formats_and_missing_sets_are_refused(tmp_path):
     folder = _make_folder(tmp_path, 2, 2)
     ts = build(
         [folder],
@@ -208,6 +208,13 @@ def test_old_format_and_missing_sets_are_refused(tmp_path):
         BuildConfig(SegmentConfig(max_rg_ratio=10), cluster_method="greedy"),
     )
     meta = json.loads((ts.path / "dataset.json").read_text())
+    # a set built by an older protgen: options it predates are missing, one it had is gone
+    older = {**meta, "config": {**meta["config"], "threads": 2}}
+    del older["config"]["test_fraction"], older["config"]["segments"]["multi_model"]
+    (ts.path / "dataset.json").write_text(json.dumps(older))
+    again = TrainingSet.load(ts.path)
+    assert again.meta.config.test_fraction == 0.0 and again.meta.config.segments.max_rg_ratio == 10
+    assert again.meta.fingerprint == ts.meta.fingerprint and again.meta.segments == len(ts)
     meta["format_version"] = 0
     (ts.path / "dataset.json").write_text(json.dumps(meta))
     with pytest.raises(DatasetError, match="format version 0"):

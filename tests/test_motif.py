@@ -2,16 +2,19 @@
 the conditional network's equivariance, and the hard constraint end to end (train, sample, eval)."""
 
 import csv
+import math
 
 import numpy as np
 import pytest
 import torch
 from chains import HELIX, STRAND, ideal_chain
+from equivariance import assert_network_equivariant, move, random_motion
 from fixtures import training_set
 
 from protgen.data.structure import read_structure, write_backbone
 from protgen.errors import ConfigError
 from protgen.geometry import so3
+from protgen.geometry.backbone import TERMINAL_PSI, dihedral
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.world import WorldState
 from protgen.method.process import ChainFrameFlow, ResidueFrameFlow
@@ -142,27 +145,20 @@ def test_the_conditional_network_is_equivariant_and_starts_as_the_unconditional_
     missing, _ = conditional.load_state_dict(plain.state_dict(), strict=False)
     assert missing == ["fixed_embedding"]
     x, t = _conditioned(), torch.tensor([0.3, 0.6], dtype=torch.float64)
-    assert torch.allclose(conditional(t, x).rotvec, plain(t, x).rotvec), (
-        "zero-initialised flag embedding"
-    )
+    start, unconditional = conditional(t, x), plain(t, x)
+    for name in ("rotvec", "trans"):  # the zero-initialised flag embedding adds nothing
+        assert torch.equal(getattr(start, name), getattr(unconditional, name)), name
+    assert torch.equal(start.x1_hat.trans, unconditional.x1_hat.trans)
+    assert torch.equal(start.x1_hat.rots, unconditional.x1_hat.rots)
     with torch.no_grad():
         conditional.fixed_embedding.normal_()
         for block in conditional.blocks:
             block.update.weight.normal_(0, 0.1)
     out = conditional(t, x)
     assert not torch.allclose(out.rotvec, plain(t, x).rotvec)
-    motion = Rigid(
-        so3.uniform((), torch.float64), torch.tensor([3.0, -7.0, 11.0], dtype=torch.float64)
-    )
-    moved = x.with_frames(
-        Rigid(motion.rots.expand_as(x.frames.rots), motion.trans.expand_as(x.frames.trans)).compose(
-            x.frames
-        )
-    )
-    o = conditional(t, moved)
-    assert torch.allclose(o.rotvec, out.rotvec, atol=1e-9) and torch.allclose(
-        o.x1_hat.trans, motion.apply(out.x1_hat.trans), atol=1e-8
-    )
+    motion = random_motion(7)
+    o = conditional(t, x.with_frames(move(x.frames, motion)))
+    assert_network_equivariant(out, o, motion, x.mask)
 
 
 def test_scaffolds_keep_the_motif_exactly_end_to_end(tmp_path, motif_file, capsys):
@@ -263,6 +259,10 @@ def test_scaffolds_keep_the_motif_exactly_end_to_end(tmp_path, motif_file, capsy
         assert [c.chain_id for c in structure.chains] == ["A", "B"] and row[
             "motif_residues"
         ] == "A10-19;B101-105"
+        # chain A ends in scaffold: its last O is placed from ψ = 135°, not toward chain B's N
+        last = torch.from_numpy(structure.chains[0].atoms[-1]).double()
+        torsion = dihedral(last[0], last[1], last[2], last[3]).item()
+        assert abs(math.remainder(torsion - TERMINAL_PSI - math.pi, 2 * math.pi)) < 0.01
     lines = [
         l
         for l in (tmp_path / "s" / "motif_0000.pdb").read_text().splitlines()

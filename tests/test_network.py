@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from equivariance import assert_network_equivariant, move, random_motion
 
 from protgen.geometry import so3
 from protgen.geometry.rigid import Rigid
@@ -38,18 +39,9 @@ def test_outputs_are_invariant_and_x1_hat_equivariant_under_global_motions(prese
     mask[1, 12:] = False
     out = net(t, WorldState.of(x, mask), sc)
     for seed in range(3):
-        g = torch.Generator().manual_seed(10 + seed)
-        motion = Rigid(
-            so3.uniform((), torch.float64, generator=g),
-            20 * torch.randn(3, generator=g, dtype=torch.float64),
-        )
-        moved = Rigid(motion.rots.expand_as(x.rots), motion.trans.expand_as(x.trans)).compose(x)
-        o = net(t, WorldState.of(moved, mask), motion.apply(sc))
-        assert torch.allclose(o.rotvec, out.rotvec, atol=1e-9) and torch.allclose(
-            o.trans, out.trans, atol=1e-8
-        )
-        assert torch.allclose(o.x1_hat.trans[mask], motion.apply(out.x1_hat.trans)[mask], atol=1e-8)
-        assert torch.allclose(o.x1_hat.rots[mask], (motion.rots @ out.x1_hat.rots)[mask], atol=1e-9)
+        motion = random_motion(10 + seed)
+        o = net(t, WorldState.of(move(x, motion), mask), motion.apply(sc))
+        assert_network_equivariant(out, o, motion, mask)
 
 
 def test_padding_does_not_change_real_outputs():
@@ -144,15 +136,9 @@ def test_sparse_network_is_equivariant_and_ignores_padding():
             block.update.weight.normal_(0, 0.1)
     x, t, sc = _inputs(1, 20)
     out = net(t, WorldState.of(x), sc)
-    motion = Rigid(
-        so3.uniform((), torch.float64, generator=torch.Generator().manual_seed(3)),
-        torch.tensor([5.0, -2.0, 9.0], dtype=torch.float64),
-    )
-    moved = Rigid(motion.rots.expand_as(x.rots), motion.trans.expand_as(x.trans)).compose(x)
-    o = net(t, WorldState.of(moved), motion.apply(sc))
-    assert torch.allclose(o.rotvec, out.rotvec, atol=1e-9) and torch.allclose(
-        o.x1_hat.trans, motion.apply(out.x1_hat.trans), atol=1e-8
-    )
+    motion = random_motion(3)
+    o = net(t, WorldState.of(move(x, motion)), motion.apply(sc))
+    assert_network_equivariant(out, o, motion, torch.ones(1, 20, dtype=torch.bool))
     # padding placed on top of real residues
     junk = Rigid(so3.uniform((1, 5), torch.float64), torch.zeros(1, 5, 3, dtype=torch.float64))
     mask = torch.zeros(1, 25, dtype=torch.bool)
@@ -163,6 +149,8 @@ def test_sparse_network_is_equivariant_and_ignores_padding():
         torch.cat([sc, torch.zeros(1, 5, 3, dtype=torch.float64)], 1),
     )
     assert torch.allclose(padded.rotvec[:, :20], out.rotvec, atol=1e-10)
+    assert torch.allclose(padded.trans[:, :20], out.trans, atol=1e-9)
+    assert torch.allclose(padded.x1_hat.trans[:, :20], out.x1_hat.trans, atol=1e-9)
 
 
 @pytest.mark.parametrize("neighbours", [0, 6])
@@ -197,19 +185,9 @@ def test_self_conditioning_on_x1_hat_frames_is_equivariant_and_starts_as_the_mod
     assert not torch.allclose(out.rotvec, net(t, WorldState.of(x, mask), ca).rotvec, atol=1e-6), (
         "the frames are read"
     )
-    motion = Rigid(
-        so3.uniform((), torch.float64, generator=g),
-        20 * torch.randn(3, generator=g, dtype=torch.float64),
-    )
-    # noqa: E731
-    move = lambda r: Rigid(motion.rots.expand_as(r.rots), motion.trans.expand_as(r.trans)).compose(
-        r
-    )
-    o = net(t, WorldState.of(move(x), mask), move(sc))
-    assert torch.allclose(o.rotvec[mask], out.rotvec[mask], atol=1e-9) and torch.allclose(
-        o.trans[mask], out.trans[mask], atol=1e-8
-    )
-    assert torch.allclose(o.x1_hat.trans[mask], motion.apply(out.x1_hat.trans)[mask], atol=1e-8)
+    motion = random_motion(5)
+    o = net(t, WorldState.of(move(x, motion), mask), move(sc, motion))
+    assert_network_equivariant(out, o, motion, mask)
     # every residue a neighbour: the sparse path computes the same frame features
     if neighbours == 0:
         full = FrameNetwork(replace(config, neighbours=64)).double()

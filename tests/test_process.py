@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from equivariance import move, random_motion
 
 from protgen.geometry import so3
 from protgen.geometry.rigid import Rigid
@@ -108,25 +109,17 @@ def test_global_motion_rotates_world_state_and_targets_as_the_convention_says(cl
     x_1 = _state((2, 9), 5)
     t = torch.tensor([0.3, 0.8], dtype=torch.float64)
     path = process.sample_path(x_1, t, torch.Generator().manual_seed(6))
-    motion = _frames((), 7)
+    motion = random_motion(7, scale=8.0)
 
-    def move(y):
+    def moved_latent(y):
         if isinstance(y, ChainLatent):
-            return ChainLatent(
-                Rigid(motion.rots.expand_as(y.g.rots), motion.trans.expand_as(y.g.trans)).compose(
-                    y.g
-                ),
-                y.h,
-            )
-        return y.with_frames(
-            Rigid(
-                motion.rots.expand_as(y.frames.rots), motion.trans.expand_as(y.frames.trans)
-            ).compose(y.frames)
-        )
+            return ChainLatent(move(y.g, motion), y.h)
+        return y.with_frames(move(y.frames, motion))
 
-    moved = PathSample(t, move(path.y_0), move(path.y_1), move(path.y_t))
+    moved = PathSample(t, *(moved_latent(y) for y in (path.y_0, path.y_1, path.y_t)))
     x, xm = process.phi(path.y_t).frames, process.phi(moved.y_t).frames
-    assert torch.allclose(xm.trans, motion.apply(x.trans), atol=1e-9)
+    assert torch.allclose(xm.trans, move(x, motion).trans, atol=1e-9)
+    assert torch.allclose(xm.rots, move(x, motion).rots, atol=1e-9)
     a, b = process.target(path), process.target(moved)
     assert torch.allclose(b.omega, a.omega, atol=1e-9), "body angular velocity must be invariant"
     assert torch.allclose(b.v, (motion.rots @ a.v[..., None])[..., 0], atol=1e-9), (

@@ -599,11 +599,32 @@ def test_whole_steps_resume_and_log_how_often_clipping_acted(tmp_path):
 
 
 def test_a_run_saved_before_whole_steps_resumes_as_it_was_trained(tmp_path):
-    """A checkpoint whose train config lacks whole_steps (protgen ≤ 0.2) keeps one batch per step."""
+    """A checkpoint of protgen ≤ 0.2 — its train config without whole_steps and val_chains, the
+    file without training seconds or the noise generator's device — resumes with one pair-budget
+    batch per step: the losses of an uninterrupted run trained that way."""
     from protgen.training.config import train_config_from_dict
+    from protgen.training.loop import train_run
+    from protgen.training.resolve import RunRequest
 
     assert train_config_from_dict({"steps": 10}).whole_steps is False
     assert TrainConfig().whole_steps is True
+    ts = training_set(tmp_path)
+    old = TrainConfig(
+        steps=4, whole_steps=False, val_chains=0, **{**FAST, "batch_size": 3, "max_pairs": 4050}
+    )
+    train(ts.path, tmp_path / "full", TINY, old)
+    train(ts.path, tmp_path / "half", TINY, replace(old, steps=2))
+    path = tmp_path / "half" / "checkpoint.pt"
+    payload = torch.load(path, weights_only=True)
+    for key in ("whole_steps", "val_chains"):
+        del payload["train_config"][key]
+    del payload["train_seconds"], payload["cpu_seconds"], payload["rng"][0]["device"]
+    torch.save(payload, path)
+    train_run(ts.path, tmp_path / "half", RunRequest(train={"steps": 4}, resume=True))
+    assert checkpoint.load(path).train_config == old
+    a, b = _losses(tmp_path / "full"), _losses(tmp_path / "half")
+    assert sorted(a) == sorted(b) == [1, 2, 3, 4]
+    assert all(a[step] == pytest.approx(b[step], rel=1e-5, abs=1e-6) for step in a)
 
 
 def test_a_resumed_run_applies_a_new_weight_decay_even_over_zero(tmp_path):
