@@ -41,12 +41,13 @@ def sample(
     noise_scale: float = 1.0,
 ):
     """``num`` backbones of ``length`` residues as a numpy array (num, length, 4, 3), Å, atoms N,
-    CA, C, O. Sample i uses the same seed as ``protgen sample --seed seed`` does for index i, so
-    the API and the command line give the same structures. ``rot_rate`` None or 0: the learned
-    rotation rate; "model": what ``protgen sample`` uses for this model (5 for fixed-length models,
-    the learned rate for insertion models). ``langevin`` κ > 0 and ``noise_scale`` η: stochastic
-    translations, as ``protgen sample --langevin --noise-scale``. With an insertion model (Process 3) the length emerges: ``length`` is ignored
-    and a list of ``num`` arrays (L_i, 4, 3) is returned."""
+    CA, C, O. Sample i uses the same seed as ``protgen sample --seed seed`` does for index i, so the
+    API and the command line give the same structures. ``rot_rate`` None or 0: the learned rotation
+    rate; "model": what ``protgen sample`` uses for this model (5 for fixed-length models, the
+    learned rate for insertion models). ``langevin`` κ > 0 and ``noise_scale`` η: stochastic
+    translations, as ``protgen sample --langevin --noise-scale``. With an insertion model
+    (Process 3) the length emerges: ``length`` is ignored and a list of ``num`` arrays (L_i, 4, 3)
+    is returned."""
     from protgen.method.simulation import SimulationConfig
     from protgen.sampling.sample import (
         SampleConfig,

@@ -11,7 +11,7 @@ __all__ = ["atomic_path"]
 @contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path next to ``path``; on success it replaces ``path`` (with the usual
-    umask permissions, not mkstemp's 0600), on error it is removed. Readers never see half a file."""
+    umask permissions, not mkstemp's 0600), on error it is removed: no reader sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

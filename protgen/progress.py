@@ -52,7 +52,10 @@ class Progress:
         eta = ""
         if self.total and rate > 0:
             eta = f"  ETA {_clock((self.total - self.done) / rate)}"
-        line = f"{self.label}  {self.done}{of}  {rate:.2f} {self.unit}/s  {_clock(elapsed)}{eta}  {self.extra}".rstrip()
+        line = (
+            f"{self.label}  {self.done}{of}  {rate:.2f} {self.unit}/s  {_clock(elapsed)}{eta}  "
+            f"{self.extra}"
+        ).rstrip()
         sys.stderr.write(("\r" + line + "\033[K") if self.tty else line + "\n")
         sys.stderr.flush()
         self._printed = (self.done, self.extra)

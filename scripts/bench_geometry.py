@@ -74,10 +74,12 @@ def main():
         ("phi (frames→N,CA,C,O)", _time(lambda: frames_to_backbone(frames)), float("nan")),
     ]
     print(
-        f"{args.n} frames, float32, {torch.get_num_threads()} thread; geomstats metric API timed on {m} frames and scaled"
+        f"{args.n} frames, float32, {torch.get_num_threads()} thread; geomstats metric API timed "
+        f"on {m} frames and scaled"
     )
     print(
-        f"{'operation':<24}{'protgen ms':>12}{'gs vector ms':>14}{'speed-up':>10}{'gs metric ms':>14}{'speed-up':>10}"
+        f"{'operation':<24}{'protgen ms':>12}{'gs vector ms':>14}{'speed-up':>10}"
+        f"{'gs metric ms':>14}{'speed-up':>10}"
     )
     for name, ours, ref in rows:
         met = metric.get(name.split()[0], float("nan"))

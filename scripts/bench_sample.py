@@ -7,11 +7,12 @@ speed-up) and with the CPU's slab-by-slab pair track turned off ("whole tensors"
 run, beside the dense-matmul GFLOP/s these cores reach, so the network's arithmetic rate reads as
 a fraction of it.
 
-Per-step cost is constant along the path, so each configuration times --timed-steps steps (after
-one warm-up step) and scales to 100 steps. Each configuration runs in its own process.
-A second table times whole `protgen sample --lengths 60:200:20` runs (100 steps, wall clock,
-start-up included): one process with all the threads against --workers processes of one thread.
-Usage: python scripts/bench_sample.py [--checkpoint FILE] [--device cpu] [--baseline ecf079e] [--before REV] [--runs-num 2]
+Per-step cost is constant along the path, so each configuration times --timed-steps steps
+(after one warm-up step) and scales to 100 steps. Each configuration runs in its own process. A
+second table times whole `protgen sample --lengths 60:200:20` runs (100 steps, wall clock, start-up
+included): one process with all the threads against --workers processes of one thread. Usage: python
+scripts/bench_sample.py [--checkpoint FILE] [--device cpu] [--baseline ecf079e] [--before REV]
+[--runs-num 2]
 """
 
 import argparse
@@ -117,8 +118,9 @@ def worker(spec):
 def matmul_rate(threads: int) -> float:
     """GFLOP/s of a 2048² float32 matrix product on this machine (the reference ceiling)."""
     code = (
-        "import time, torch; torch.set_num_threads(%d); a = torch.randn(2048, 2048); a @ a; t = time.perf_counter(); "
-        "[a @ a for _ in range(10)]; print(10 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9)"
+        "import time, torch; torch.set_num_threads(%d); a = torch.randn(2048, 2048); a @ a; t = "
+        "time.perf_counter(); [a @ a for _ in range(10)]; print(10 * 2 * 2048**3 / "
+        "(time.perf_counter() - t) / 1e9)"
     ) % threads
     return float(
         subprocess.run(
@@ -146,7 +148,8 @@ def lengths_runs(threads: int, num: int, checkpoint: str | None) -> None:
     """Wall time of `protgen sample --lengths 60:200:20 --num NUM` with 1 process × threads and
     with threads processes × 1 thread (--workers), batch 1 and batch 8."""
     print(
-        f"\nprotgen sample --lengths 60:200:20 --num {num} (100 steps; {8 * num} backbones; wall clock, start-up included)"
+        f"\nprotgen sample --lengths 60:200:20 --num {num} (100 steps; {8 * num} backbones; wall "
+        "clock, start-up included)"
     )
     print(f"{'configuration':<34}{'wall s':>8}{'backbones/min':>15}")
     for batch in (1, 8):
@@ -181,7 +184,8 @@ def lengths_runs(threads: int, num: int, checkpoint: str | None) -> None:
                 wall = time.perf_counter() - start
             if done.returncode:
                 print(
-                    f"{label + f', batch {batch}':<34}  failed: {done.stderr.strip().splitlines()[-1][:80]}",
+                    f"{label + f', batch {batch}':<34}  failed: "
+                    f"{done.stderr.strip().splitlines()[-1][:80]}",
                     flush=True,
                 )
                 continue
@@ -231,8 +235,9 @@ def main():
     }
     ceiling = matmul_rate(args.threads)
     print(
-        f"device {args.device}, {args.threads} thread(s); s/bb = seconds per backbone for 100 steps (timed over {args.timed_steps} steps); "
-        f"dense float32 matmul here: {ceiling:.0f} GFLOP/s"
+        f"device {args.device}, {args.threads} thread(s); s/bb = seconds per backbone for 100 "
+        f"steps (timed over {args.timed_steps} steps); dense float32 matmul here: {ceiling:.0f} "
+        "GFLOP/s"
     )
     before = f"dense ({args.before[:7]})"
     configs = [
@@ -256,7 +261,8 @@ def main():
                 capture_output=True,
             )
     print(
-        f"{'configuration':<28}{'L':>6}{'s/bb':>9}{'peak MB':>9}{'GFLOP/fwd':>11}{'GFLOP/s':>9}{'% matmul':>10}"
+        f"{'configuration':<28}{'L':>6}{'s/bb':>9}{'peak MB':>9}{'GFLOP/fwd':>11}{'GFLOP/s':>9}"
+        f"{'% matmul':>10}"
     )
     dense_flops: dict[int, float] = {}
     try:
@@ -282,7 +288,8 @@ def main():
                 )
                 rate = flops * batch / r["per_step"] / 1e9 if flops else float("nan")
                 print(
-                    f"{label:<28}{length:>6}{per_bb:>9.2f}{r['peak_mb']:>9.0f}{flops / 1e9:>11.2f}{rate:>9.1f}{100 * rate / ceiling:>9.0f}%",
+                    f"{label:<28}{length:>6}{per_bb:>9.2f}{r['peak_mb']:>9.0f}"
+                    f"{flops / 1e9:>11.2f}{rate:>9.1f}{100 * rate / ceiling:>9.0f}%",
                     flush=True,
                 )
     finally:

@@ -9,7 +9,8 @@ side in one run on the same training set:
 
 Each configuration runs in its own process; the first 5 steps are warm-up and not counted.
 ``--before REV`` adds both recipes run by an earlier revision of this code (from a git worktree).
-Usage: python scripts/bench_train.py --data SET [--steps 30] [--baseline ecf079e] [--before REV] [--threads 2]
+Usage: python scripts/bench_train.py --data SET [--steps 30] [--baseline ecf079e] [--before REV]
+[--threads 2]
 """
 
 import argparse
@@ -104,7 +105,8 @@ def run(
     residues = sum(float(r["residues_per_s"]) / float(r["steps_per_s"]) for r in rows)
     peak = Path(spec["out"], "peak_mb").read_text()
     print(
-        f"{label:<34}{len(rows) / seconds:>9.2f}{residues / seconds:>13.0f}{residues / len(rows):>14.0f}{peak:>13}",
+        f"{label:<34}{len(rows) / seconds:>9.2f}{residues / seconds:>13.0f}"
+        f"{residues / len(rows):>14.0f}{peak:>13}",
         flush=True,
     )
 
@@ -132,13 +134,16 @@ def main() -> None:
         return worker(json.loads(args.worker))
     if not args.data or not Path(args.data, "dataset.json").exists():
         sys.exit(
-            "give --data SET: a training set built with `protgen data promod3 --out SET` or `protgen data build PDB_DIR --out SET`"
+            "give --data SET: a training set built with `protgen data promod3 --out SET` or "
+            "`protgen data build PDB_DIR --out SET`"
         )
     print(
-        f"training set {args.data}; {args.steps} timed steps per configuration, {args.threads} thread(s) per process"
+        f"training set {args.data}; {args.steps} timed steps per configuration, {args.threads} "
+        "thread(s) per process"
     )
     print(
-        f"{'configuration':<34}{'steps/s':>9}{'residues/s':>13}{'residues/step':>14}{'peak RSS MB':>13}"
+        f"{'configuration':<34}{'steps/s':>9}{'residues/s':>13}{'residues/step':>14}"
+        f"{'peak RSS MB':>13}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         spec = {"data": args.data, "steps": args.steps}

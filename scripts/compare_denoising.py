@@ -47,10 +47,12 @@ def main() -> None:
     batches = [next(loader) for _ in range(args.batches)]
     residues = sum(int(b.mask.sum()) for b in batches)
     print(
-        f"{sum(b.mask.shape[0] for b in batches)} validation chains, {residues} residues; noise seed {args.seed}"
+        f"{sum(b.mask.shape[0] for b in batches)} validation chains, {residues} residues; noise "
+        f"seed {args.seed}"
     )
     print(
-        f"{'model':<44}{'passes':>7}{'t':>5}{'RMSD Å':>8}{'strand rec':>11}{'helix rec':>10}{'clash/100':>10}"
+        f"{'model':<44}{'passes':>7}{'t':>5}{'RMSD Å':>8}{'strand rec':>11}{'helix rec':>10}"
+        f"{'clash/100':>10}"
     )
     for path in args.checkpoints:
         if path == "shipped":

@@ -9,7 +9,8 @@ panel samples ``--num`` backbones at each of ``--lengths`` (100 steps, the sampl
 scores them with the offline quality panel, beside as many distinct validation chains of the
 nearest lengths.
 
-Usage: python scripts/compare_recipes.py RUN [RUN ...] --set SET [--panel] [--plot PNG] [--budgets 0.25,0.5,0.75]
+Usage: python scripts/compare_recipes.py RUN [RUN ...] --set SET [--panel] [--plot PNG] [--budgets
+0.25,0.5,0.75]
 """
 
 import argparse
@@ -69,7 +70,10 @@ def summarise(panels: list) -> str:
     helix = sum(p.helix * p.length for p in panels) / residues
     ca_ca = np.mean([p.ca_ca_ok for p in panels])
     breaks = np.mean([p.chain_breaks for p in panels])
-    return f"{100 * ok:>7.0f}{clashes:>9.1f}{breaks:>8.2f}{100 * strand:>8.1f}{100 * helix:>7.1f}{100 * ca_ca:>8.1f}"
+    return (
+        f"{100 * ok:>7.0f}{clashes:>9.1f}{breaks:>8.2f}{100 * strand:>8.1f}{100 * helix:>7.1f}"
+        f"{100 * ca_ca:>8.1f}"
+    )
 
 
 def main() -> None:
@@ -115,7 +119,8 @@ def main() -> None:
         for run, curve in curves.items():
             values = "".join(f"{at_budget(curve, figure, b):>7.3f}" for b in budgets)
             print(
-                f"  {run.name:<{width}}{values}   (last: step {int(curve['step'][-1])}, {curve['core_hours'][-1]:.2f} core-h, {curve[figure][-1]:.3f})"
+                f"  {run.name:<{width}}{values}   (last: step {int(curve['step'][-1])}, "
+                f"{curve['core_hours'][-1]:.2f} core-h, {curve[figure][-1]:.3f})"
             )
     if args.plot:
         import matplotlib
@@ -136,19 +141,21 @@ def main() -> None:
     if args.panel:
         lengths = [int(x) for x in args.lengths.split(",")]
         print(
-            f"\npanel: {args.num} samples at each of {lengths} residues (100 steps, seed 0), last checkpoints"
+            f"\npanel: {args.num} samples at each of {lengths} residues (100 steps, seed 0), last "
+            "checkpoints"
         )
         print(
-            f"  {'':<{width}}{'geom ok%':>7}{'clashes':>9}{'breaks':>8}{'strand%':>8}{'helix%':>7}{'CA-CA%':>8}"
+            f"  {'':<{width}}{'geom ok%':>7}{'clashes':>9}{'breaks':>8}{'strand%':>8}{'helix%':>7}"
+            f"{'CA-CA%':>8}"
         )
         for run in curves:
+            rows = panel_rows(run / "checkpoint.pt", lengths, args.num, 0)
             print(
-                f"  {run.name:<{width}}{summarise(panel_rows(run / 'checkpoint.pt', lengths, args.num, 0))}",
+                f"  {run.name:<{width}}{summarise(rows)}",
                 flush=True,
             )
-        print(
-            f"  {'real chains (' + args.split + ')':<{width}}{summarise(real_rows(args.set, lengths, args.num, args.split))}"
-        )
+        real = summarise(real_rows(args.set, lengths, args.num, args.split))
+        print(f"  {'real chains (' + args.split + ')':<{width}}{real}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ and the two-sample Kolmogorov–Smirnov statistic, and the quality panel of the 
 fixed-length samples of the same lengths from a fixed-length model (default: the shipped default
 model; pass one of the same size and training cost with --fixed-checkpoint).
 
-Usage: python scripts/evaluate_insertion.py --set SET --out DIR [--checkpoint CKPT] [--fixed-checkpoint CKPT]
+Usage: python scripts/evaluate_insertion.py --set SET --out DIR [--checkpoint CKPT]
+[--fixed-checkpoint CKPT]
                                             [--num 200] [--fixed-num 100] [--rot-rate C]
 """
 
@@ -65,8 +66,8 @@ def main() -> None:
     parser.add_argument(
         "--rot-rate",
         type=float,
-        help="the insertion samples' rotation schedule (0 = the learned rate; "
-        "default: protgen sample's for the model); the fixed-length samples use protgen sample's default",
+        help="the insertion samples' rotation schedule (0 = the learned rate; default: protgen "
+        "sample's for the model); the fixed-length samples use protgen sample's default",
     )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -163,10 +164,12 @@ def main() -> None:
         "ca_ca_ok",
     )
     print(
-        f"lengths: mean {lengths.mean():.1f} (training {data.mean():.1f}); KS {statistic:.3f} (5 % critical {critical:.3f})"
+        f"lengths: mean {lengths.mean():.1f} (training {data.mean():.1f}); KS {statistic:.3f} (5 % "
+        f"critical {critical:.3f})"
     )
     print(
-        "| figure | insertion model (emerging length) | fixed-length model (same lengths) |\n|---|---|---|"
+        "| figure | insertion model (emerging length) | fixed-length model (same lengths) "
+        "|\n|---|---|---|"
     )
     for k in keys:
         print(f"| {k} | {ins[k]:.3f} | {fix[k]:.3f} |" if fix else f"| {k} | {ins[k]:.3f} | — |")

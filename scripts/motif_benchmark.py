@@ -1,8 +1,8 @@
 """Motif-scaffolding benchmark that runs offline: problems cut from real chains that are not in
 training (the validation clusters of the training set), scaffolded and scored.
 
-    python scripts/motif_benchmark.py make --set SET --out data/motif_benchmark.csv
-    python scripts/motif_benchmark.py run --db structure_db.dat --out bench/ [--checkpoint CKPT] [--num 8]
+    python scripts/motif_benchmark.py make --set SET --out data/motif_benchmark.csv python
+    scripts/motif_benchmark.py run --db structure_db.dat --out bench/ [--checkpoint CKPT] [--num 8]
 
 ``make`` picks problems deterministically from the set's validation split (ProMod3 entries of
 60–150 residues): single segments (a helix, a β-hairpin, a loop with its flanks) and two or three
@@ -188,15 +188,16 @@ def run(args) -> None:
         summary["junction_breaks"] = junction_breaks(out / p["name"])
         table.append((p, summary))
     print(
-        "| problem | kind | motif residues | scaffolds | motif RMSD < 1 Å | motif RMSD, Å | geometry OK | clashes | breaks "
-        "(at motif ends) | helix | strand |"
+        "| problem | kind | motif residues | scaffolds | motif RMSD < 1 Å | motif RMSD, Å | "
+        "geometry OK | clashes | breaks (at motif ends) | helix | strand |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for p, s in table:
         print(
-            f"| {p['name']} | {p['kind']} | {p['motif_residues']} | {s['count']} | {s['motif_rmsd_below_1A']:.0%} | {s['motif_rmsd']:.3f} | "
-            f"{s['geometry_ok']:.0%} | {s['clashes']:.1f} | {s['chain_breaks']:.2f} ({s['junction_breaks']:.2f}) | {s['helix']:.0%} | "
-            f"{s['strand']:.0%} |"
+            f"| {p['name']} | {p['kind']} | {p['motif_residues']} | {s['count']} | "
+            f"{s['motif_rmsd_below_1A']:.0%} | {s['motif_rmsd']:.3f} | {s['geometry_ok']:.0%} | "
+            f"{s['clashes']:.1f} | {s['chain_breaks']:.2f} ({s['junction_breaks']:.2f}) | "
+            f"{s['helix']:.0%} | {s['strand']:.0%} |"
         )
     pooled = {
         k: float(np.mean([s[k] for _, s in table]))
@@ -211,8 +212,10 @@ def run(args) -> None:
         )
     }
     print(
-        f"| **all {len(table)} problems** | | | {sum(s['count'] for _, s in table)} | {pooled['motif_rmsd_below_1A']:.0%} | | "
-        f"{pooled['geometry_ok']:.0%} | {pooled['clashes']:.1f} | {pooled['chain_breaks']:.2f} ({pooled['junction_breaks']:.2f}) | {pooled['helix']:.0%} | {pooled['strand']:.0%} |"
+        f"| **all {len(table)} problems** | | | {sum(s['count'] for _, s in table)} | "
+        f"{pooled['motif_rmsd_below_1A']:.0%} | | {pooled['geometry_ok']:.0%} | "
+        f"{pooled['clashes']:.1f} | {pooled['chain_breaks']:.2f} ({pooled['junction_breaks']:.2f}) "
+        f"| {pooled['helix']:.0%} | {pooled['strand']:.0%} |"
     )
 
 

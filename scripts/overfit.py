@@ -90,7 +90,8 @@ def main():
             print(f"{t:>6.1f}{before[t]:>14.3f}{after[t]:>12.3f}{before[t] / after[t]:>8.1f}")
         late = [t for t in before if t >= 0.5]
         print(
-            f"loss ratio for t ≥ 0.5: {sum(before[t] for t in late) / sum(after[t] for t in late):.1f} (target ≥ 10)"
+            "loss ratio for t ≥ 0.5: "
+            f"{sum(before[t] for t in late) / sum(after[t] for t in late):.1f} (target ≥ 10)"
         )
         target = torch.tensor(ts.segment_atoms(0)[:, 1], dtype=torch.float64)
         template = WorldState.of(

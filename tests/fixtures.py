@@ -11,7 +11,7 @@ HAIRPIN = [HELIX] * 18 + [(-60.0, 130.0), (80.0, 10.0), (-90.0, 0.0)] + [HELIX] 
 
 
 def training_set(tmp_path, n_chains=6, val_fraction=0.3):
-    """A built training set of n_chains ideal 40–60-residue backbones (helices, strands, a hairpin)."""
+    """A built training set of n_chains ideal 40–60-residue backbones (helix, strand, hairpin)."""
     folder = tmp_path / "pdb"
     folder.mkdir(exist_ok=True)
     shapes = [

@@ -73,7 +73,10 @@ def test_helpers_write_convert_and_measure(run_dir, tmp_path):
 
 
 def test_import_is_cheap():
-    code = "import sys, protgen; print(sorted(m for m in ('torch', 'biotite', 'matplotlib') if m in sys.modules))"
+    code = (
+        "import sys, protgen; print(sorted(m for m in ('torch', 'biotite', 'matplotlib') if m in "
+        "sys.modules))"
+    )
     assert (
         subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True

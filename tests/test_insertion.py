@@ -1,7 +1,8 @@
 """Process 3 (insertion): flow targets by finite differences, insertion targets by exact
 expectations, the structured-order bias the Rao–Blackwellised form avoids, a toy of variable-length
 chains whose oracle and learned generators reproduce the length law (with a negative control that
-must fail), the gap head's invariance, the jump step, and sampling of emerging lengths end to end."""
+must fail), the gap head's invariance, the jump step, and sampling of emerging lengths end to
+end."""
 
 import math
 
@@ -136,7 +137,8 @@ class CountModel(torch.nn.Module):
         ).double()
 
     def per_gap(self, t, n):
-        """t, n: (B,) → (B,); the count n enters one-hot (1..16), the time also as −log(1 − κ(t))."""
+        """t, n: (B,) → (B,); the count n enters one-hot (1..16), the time also as
+        −log(1 − κ(t))."""
         onehot = torch.nn.functional.one_hot(n.long().clamp(1, 16) - 1, 16).double()
         u = -torch.log1p(-(t / CONFIG.insertion_end).clamp(max=0.999))
         return torch.nn.functional.softplus(
@@ -291,10 +293,10 @@ def test_the_jump_step_places_new_residues_from_the_world_state():
 
 
 def test_a_late_residue_runs_the_rotation_schedule_on_its_own_clock():
-    """Rotations toward a fixed x̂_1 under the schedule close the fraction c·dt/(1 − τ) of the remaining
-    geodesic per Euler step: from t = 0.5, a residue there from the start keeps (1 − c·dt)^K of its
-    angle and one born at τ = 0.5 (1 − 2c·dt)^K — the seed's exp(−c) over its own lifetime, where a
-    shared clock would leave it exp(−c/2). A step never passes x̂_1."""
+    """Rotations toward a fixed x̂_1 under the schedule close the fraction c·dt/(1 − τ) of the
+    remaining geodesic per Euler step: from t = 0.5, a residue there from the start keeps
+    (1 − c·dt)^K of its angle and one born at τ = 0.5 (1 − 2c·dt)^K — the seed's exp(−c) over its
+    own lifetime, where a shared clock would leave it exp(−c/2). A step never passes x̂_1."""
     from protgen.method.simulation import SimulationConfig, simulate
 
     target = so3.uniform((1, 2), torch.float64, generator=torch.Generator().manual_seed(3))

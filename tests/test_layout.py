@@ -1,10 +1,14 @@
 """The package layout holds its architecture: no stage imports a later one, no module imports
-itself back through others, and the network never loads the latent processes or the loss."""
+itself back through others, each stage's docstring says what it owns and imports, the network
+never loads the latent processes or the loss, and ruff's format and lint hold."""
 
 import ast
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import protgen
 
@@ -170,6 +174,31 @@ def test_each_stage_says_which_modules_it_owns_and_which_stages_it_imports():
             if other.split(".")[1] in STAGES and other.split(".")[1] != stage
         }
         assert _declared(doc, "May import") == imported, stage
+
+
+def _ruff() -> str | None:
+    try:
+        from ruff.__main__ import find_ruff_bin
+
+        return str(find_ruff_bin())
+    except (ImportError, FileNotFoundError):
+        return shutil.which("ruff")
+
+
+def test_ruff_format_and_ruff_check_are_clean():
+    """The tree is as `ruff format` leaves it and `ruff check` finds nothing (pyproject.toml's
+    settings: 100 columns, pyflakes, import order, pycodestyle errors); skipped without ruff or
+    outside a checkout."""
+    ruff, repo = _ruff(), ROOT.parent
+    if ruff is None:
+        pytest.skip("ruff is not installed (pip install -e '.[test]')")
+    if not (repo / "pyproject.toml").is_file() or not (repo / "tests").is_dir():
+        pytest.skip("protgen is not imported from a checkout")
+    for check in (["format", "--check"], ["check"]):
+        done = subprocess.run(
+            [ruff, *check, "protgen", "tests", "scripts"], cwd=repo, capture_output=True, text=True
+        )
+        assert done.returncode == 0, f"ruff {' '.join(check)}:\n{done.stdout[-3000:]}{done.stderr}"
 
 
 def test_network_and_model_do_not_load_the_process_or_the_loss():

@@ -61,7 +61,8 @@ def test_bad_contigs_are_one_line_errors_naming_the_fault(text, fault):
 
 @pytest.fixture
 def motif_file(tmp_path):
-    """Chain A: 50 helical residues numbered 1..50; chain B: a 45-residue strand numbered 101..145."""
+    """Chain A: 50 helical residues numbered 1..50; chain B: a 45-residue strand numbered
+    101..145."""
     a, b = (
         ideal_chain(HELIX, 50).astype(np.float32),
         ideal_chain(STRAND, 45).astype(np.float32) + 30,

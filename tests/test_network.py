@@ -1,4 +1,5 @@
-"""The network: SE(3) equivariance in float64, padding invariance, batch permutation, cost by design."""
+"""The network: SE(3) equivariance in float64, padding invariance, batch permutation, cost by
+design."""
 
 import pytest
 import torch

@@ -149,8 +149,9 @@ def test_loss_is_zero_at_the_target_ignores_padding_and_reports_terms():
 
 
 def test_mid_time_density_is_the_stated_mixture_on_the_process_interval():
-    """Empirical CDF of 40,000 "mid" draws against 0.5·u + 0.5·I_u(3, 3), I_u(3, 3) = 10u³ − 15u⁴ + 6u⁵,
-    u the position in [t_min, t_max]: the Kolmogorov–Smirnov distance is within sampling noise."""
+    """Empirical CDF of 40,000 "mid" draws against 0.5·u + 0.5·I_u(3, 3),
+    I_u(3, 3) = 10u³ − 15u⁴ + 6u⁵, u the position in [t_min, t_max]: the Kolmogorov–Smirnov distance
+    is within sampling noise."""
     process = ResidueFrameFlow(ProcessConfig(t_min=0.1, t_max=0.9))
     t = (
         training_times(process, 40_000, "mid", torch.Generator().manual_seed(3))
@@ -176,9 +177,10 @@ def test_mid_time_density_is_the_stated_mixture_on_the_process_interval():
 
 @pytest.mark.parametrize("kappa, eta", [(0.0, 1.0), (3.0, 1.0), (3.0, 0.5)])
 def test_stochastic_translations_keep_the_marginal_of_gaussian_data(kappa, eta):
-    """Data: every coordinate of every residue N(0, s²), so E[p_1 | p_t] = t s² p_t/(t²s² + (1 − t)²σ²)
-    is known exactly. The ODE (κ = 0) and the SDE at η = 1 both end with variance s²; η = ½ ends
-    measurably narrower (lower temperature); the rotations, left at ω = 0, do not move."""
+    """Data: every coordinate of every residue N(0, s²), so E[p_1 | p_t] = t s²
+    p_t/(t²s² + (1 − t)²σ²) is known exactly. The ODE (κ = 0) and the SDE at η = 1 both end with
+    variance s²; η = ½ ends measurably narrower (lower temperature); the rotations, left at ω = 0,
+    do not move."""
     sigma, s2, n = 10.0, 9.0, 3000
     process = ResidueFrameFlow(ProcessConfig(sigma=sigma))
     x_0 = process.world_prior(_state((2, n), 1), torch.Generator().manual_seed(4))
@@ -275,7 +277,8 @@ class ToyProcess:
 
 
 def marginal_generator(x, t, weights=PI):
-    """E[F^{Y_t} | Φ(Y_t) = x] by Gaussian conditioning within each mixture component. x, t: (n,)."""
+    """E[F^{Y_t} | Φ(Y_t) = x] by Gaussian conditioning within each mixture component. x, t:
+    (n,)."""
     # Linear coefficients of x_t and F on (a_0, b_0, z_a, z_b), whose variances are (1, 1, S², S²).
     cx = torch.stack([1 - t, 1 - t**2, t, t**2], -1)
     cf = torch.stack([-torch.ones_like(t), -2 * t, torch.ones_like(t), 2 * t], -1)

@@ -178,7 +178,8 @@ def test_build_merges_a_database_and_pdb_files(tmp_path):
 def real_db() -> Path:
     if not REAL_DB or not Path(REAL_DB).is_file():
         pytest.skip(
-            "set PROTGEN_PROMOD3_DB to structure_db.dat (or the promod3-data .deb) to test the real file"
+            "set PROTGEN_PROMOD3_DB to structure_db.dat (or the promod3-data .deb) to test the "
+            "real file"
         )
     return Path(REAL_DB)
 

@@ -111,7 +111,7 @@ def test_training_keeps_the_jump_part_of_the_generator(tmp_path):
 
 
 def test_the_panel_cache_version_lives_in_one_constant(tmp_path, monkeypatch):
-    """0.1 wrote the cache version in two places; bumping the one constant recomputes both panels."""
+    """0.1 wrote the cache version twice; bumping the one constant recomputes both panels."""
     import protgen.evaluation.evaluate as module
 
     ref = training_set(tmp_path, n_chains=3, val_fraction=0.0)

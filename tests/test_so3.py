@@ -92,8 +92,8 @@ def test_agrees_with_geomstats_on_thousands_of_rotations():
     ours = so3.exp(v).numpy()
     ref = group.matrix_from_rotation_vector(v.numpy())
     np.testing.assert_allclose(ours, ref, atol=1e-10)
-    # geomstats' own log loses accuracy (up to 5e-5, even flipping the sign) for θ > π − 0.01,
-    # where ours round-trips to 1e-15 (test_log_exp_round_trip), so the oracle comparison stops there.
+    # geomstats' own log loses accuracy (up to 5e-5, even flipping the sign) for θ > π − 0.01, where
+    # ours round-trips to 1e-15 (test_log_exp_round_trip), so the oracle comparison stops there.
     v = _rotvecs(5000, 0.0, math.pi - 1e-2, seed=5)
     ref = group.matrix_from_rotation_vector(v.numpy())
     back = so3.log(torch.from_numpy(ref)).numpy()
@@ -103,7 +103,8 @@ def test_agrees_with_geomstats_on_thousands_of_rotations():
 def test_haar_uniform_angles_follow_the_haar_law():
     r = so3.uniform((20000,), torch.float64, generator=torch.Generator().manual_seed(4))
     theta = so3.angle(r).numpy()
-    # Haar: P(θ ≤ x) = (x − sin x)/π; Kolmogorov–Smirnov distance at n = 20000 is ~0.01 at α = 0.001.
+    # Haar: P(θ ≤ x) = (x − sin x)/π; Kolmogorov–Smirnov distance at n = 20000 is ~0.01 at
+    # α = 0.001.
     xs = np.sort(theta)
     cdf = (xs - np.sin(xs)) / np.pi
     ks = np.max(np.abs(cdf - np.arange(1, len(xs) + 1) / len(xs)))

@@ -1,4 +1,5 @@
-"""Structure I/O: round trips through every format, and one clear error for every kind of bad file."""
+"""Structure I/O: round trips through every format, and one clear error for every kind of bad
+file."""
 
 import gzip
 
@@ -107,7 +108,8 @@ def test_altloc_insertion_codes_mse_and_missing_atoms(tmp_path):
         (gzip.compress(b"ATOM      1  N   GLY A   1" * 100)[:40], "gzip"),
         (b"hello, this is a text file\nwith two lines\n", "not a PDB"),
         (
-            b"ATOM      1  P    DA A   1       1.000   2.000   3.000  1.00  0.00           P\nEND\n",
+            b"ATOM      1  P    DA A   1       1.000   2.000   3.000  1.00  0.00"
+            b"           P\nEND\n",
             "amino-acid",
         ),
     ],

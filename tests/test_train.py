@@ -169,7 +169,11 @@ torch.set_num_threads(1)
 from protgen.network.ipa import PRESETS
 from protgen.training.config import ModelConfig, TrainConfig
 from protgen.training.loop import train
-r = train(sys.argv[1], sys.argv[2], ModelConfig(PRESETS["tiny"]), TrainConfig(steps=4, batch_size=2, crop_length=40, warmup=2, log_every=1, val_every=10**6, checkpoint_every=4))
+config = TrainConfig(
+    steps=4, batch_size=2, crop_length=40, warmup=2, log_every=1, val_every=10**6,
+    checkpoint_every=4,
+)
+r = train(sys.argv[1], sys.argv[2], ModelConfig(PRESETS["tiny"]), config)
 rank = torch.distributed.get_rank()
 torch.save(r.model.state_dict(), f"{sys.argv[2]}/rank{rank}.pt")
 """
@@ -431,7 +435,8 @@ def test_denoising_diagnostics_score_an_oracle_exactly_and_feed_the_second_pass_
 def test_init_from_grows_sequence_layers_starting_as_the_source_network(tmp_path):
     """--init-from with more sequence-transformer layers per block (node_layers 0 → 2): the new
     layers start as the identity, so the grown network's x̂_1 equals the source's on any state; it
-    then trains them (their outputs move off zero). Fewer layers than the source fail in one line."""
+    then trains them (their outputs move off zero). Fewer layers than the source fail in one
+    line."""
     from protgen.geometry import so3
     from protgen.geometry.rigid import Rigid
     from protgen.geometry.world import WorldState

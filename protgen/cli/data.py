@@ -21,9 +21,9 @@ def register(sub) -> None:
     b = verbs.add_parser(
         "build",
         help="turn folders of PDB/mmCIF files (and ProMod3 databases) into a training set",
-        description="Read every structure file under SRC (recursively; .pdb .ent .cif .mmcif .bcif, gzipped or not, "
-        "extension-less files sniffed; ProMod3 structure_db.dat files and promod3-data .deb packages) into "
-        "clean, clustered, split segments.",
+        description="Read every structure file under SRC (recursively; .pdb .ent .cif .mmcif "
+        ".bcif, gzipped or not, extension-less files sniffed; ProMod3 structure_db.dat files and "
+        "promod3-data .deb packages) into clean, clustered, split segments.",
     )
     b.add_argument(
         "sources",
@@ -39,8 +39,9 @@ def register(sub) -> None:
     f = verbs.add_parser(
         "fetch",
         help="download mmCIF files from the RCSB (or a mirror) by PDB id",
-        description="Download PDB entries as ID.cif.gz into --out, in parallel, with retries; complete files "
-        "are skipped, so an interrupted fetch resumes. Failures are listed in OUT/fetch_failures.csv.",
+        description="Download PDB entries as ID.cif.gz into --out, in parallel, with retries; "
+        "complete files are skipped, so an interrupted fetch resumes. Failures are listed in "
+        "OUT/fetch_failures.csv.",
     )
     f.add_argument(
         "ids", nargs="*", metavar="ID", help="PDB ids or PDBID_CHAIN names (1ABC, 1abc_A)"
@@ -77,9 +78,11 @@ def register(sub) -> None:
     f.set_defaults(run=_fetch)
     p = verbs.add_parser(
         "promod3",
-        help="download ProMod3's 21,000-chain PDB set (Debian promod3-data) and build a training set",
-        description="Download the promod3-data package (371 MB) from a Debian mirror, verify its sha256, and "
-        "build a training set from its structure database (with any further SRC merged in).",
+        help="download ProMod3's 21,000-chain PDB set (Debian promod3-data) and build a training "
+        "set",
+        description="Download the promod3-data package (371 MB) from a Debian mirror, verify its "
+        "sha256, and build a training set from its structure database (with any further SRC "
+        "merged in).",
     )
     p.add_argument(
         "sources",
@@ -132,7 +135,8 @@ def _build_options(b) -> None:
         "--max-rg-ratio",
         type=float,
         default=d.max_rg_ratio,
-        help="drop segments with Rg > ratio·2.2·L^0.38 Å, extended chains cut from complexes (default %(default)s)",
+        help="drop segments with Rg > ratio·2.2·L^0.38 Å, extended chains cut from complexes "
+        "(default %(default)s)",
     )
     b.add_argument(
         "--max-resolution",
@@ -156,7 +160,8 @@ def _build_options(b) -> None:
         "--cluster-method",
         choices=("auto", "mmseqs", "greedy"),
         default=c.cluster_method,
-        help="mmseqs2 if installed (auto), or the built-in greedy clustering (slow above a few thousand sequences)",
+        help="mmseqs2 if installed (auto), or the built-in greedy clustering (slow above a few "
+        "thousand sequences)",
     )
     b.add_argument(
         "--val-fraction",
@@ -168,7 +173,8 @@ def _build_options(b) -> None:
         "--test-fraction",
         type=float,
         default=c.test_fraction,
-        help="fraction of further clusters held out as a second set, for final tables (default %(default)s)",
+        help="fraction of further clusters held out as a second set, for final tables (default "
+        "%(default)s)",
     )
     b.add_argument(
         "--seed", type=int, default=c.seed, help="seed of the cluster split (default %(default)s)"
@@ -228,7 +234,8 @@ def _fetch(args) -> None:
     config = FetchConfig(args.url, args.workers, args.retries, timeout=args.timeout)
     result = fetch_entries(ids, args.out, config)
     print(
-        f"{len(result.downloaded)} downloaded, {len(result.skipped)} already present, {len(result.failed)} failed → {args.out}"
+        f"{len(result.downloaded)} downloaded, {len(result.skipped)} already present, "
+        f"{len(result.failed)} failed → {args.out}"
     )
     for pdb_id, reason in result.failed[:10]:
         print(f"  {pdb_id}: {reason}")
@@ -260,8 +267,9 @@ def describe(ts: TrainingSet) -> str:
     lines = [
         f"training set {ts.path} (format {m.format_version}, fingerprint {m.fingerprint})",
         f"  files read: {m.files}   skipped: {m.skipped_files}   build time: {m.build_seconds} s",
-        f"  segments: {m.segments}  (train {splits.get('train', 0)}, val {splits.get('val', 0)}"
-        f"{', test ' + str(splits['test']) if splits.get('test') else ''})   residues: {m.residues}",
+        f"  segments: {m.segments}  (train {splits.get('train', 0)}, val "
+        f"{splits.get('val', 0)}{', test ' + str(splits['test']) if splits.get('test') else ''})   "
+        f"residues: {m.residues}",
         f"  sequence clusters: {m.clusters} at {m.config.identity:.0%} identity",
         f"  secondary structure: helix {helix:.1%}  strand {strand:.1%}  coil {coil:.1%}",
         f"  length: min {lengths.min()}  median {int(np.median(lengths))}  max {lengths.max()}",

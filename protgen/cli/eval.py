@@ -13,7 +13,8 @@ def register(sub) -> None:
         "eval",
         help="evaluate backbones: quality panel, designability, diversity, novelty",
         description="Evaluate a directory of backbone files (or a sample manifest.csv). Writes "
-        "structures.csv, summary.json, report.md and PNG plots to --out; re-runs reuse cache.jsonl.",
+        "structures.csv, summary.json, report.md and PNG plots to --out; re-runs reuse "
+        "cache.jsonl.",
     )
     p.add_argument(
         "source", help="directory of PDB/mmCIF files, or a manifest.csv from protgen sample"
@@ -32,7 +33,8 @@ def register(sub) -> None:
         "--reference-split",
         choices=("all", "train", "val", "test"),
         default=d.reference_split,
-        help="reference segments: all, or the training set's train or held-out val clusters (default %(default)s)",
+        help="reference segments: all, or the training set's train or held-out val clusters "
+        "(default %(default)s)",
     )
     p.add_argument(
         "--novelty-candidates",

@@ -1,4 +1,4 @@
-"""``protgen inspect``: what a checkpoint or weights file holds (configs, data, training summary)."""
+"""``protgen inspect``: what a checkpoint or weights file holds (configs, data, summary)."""
 
 import json
 
@@ -11,8 +11,8 @@ def register(sub) -> None:
     p = sub.add_parser(
         "inspect",
         help="show a checkpoint's configs, data fingerprint and training summary",
-        description="Print what a checkpoint, run directory or weights file holds; without an argument, "
-        "the model shipped in the package.",
+        description="Print what a checkpoint, run directory or weights file holds; without an "
+        "argument, the model shipped in the package.",
     )
     p.add_argument(
         "checkpoint",
@@ -42,7 +42,8 @@ def _run(args) -> None:
         return
     net, proc = info["model_config"]["network"], info["model_config"]["process"]
     print(
-        f"{info['file']} (fingerprint {info['file_fingerprint']}; format {info['format_version']}, protgen {info['protgen_version']})"
+        f"{info['file']} (fingerprint {info['file_fingerprint']}; format {info['format_version']}, "
+        f"protgen {info['protgen_version']})"
     )
     print(
         f"  network: {info['parameters']:,} parameters — "

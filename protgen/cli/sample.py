@@ -55,15 +55,16 @@ def register(sub) -> None:
     p.add_argument(
         "--rot-rate",
         type=float,
-        help=f"rotation-rate schedule: ω = c·log(R_tᵀR̂_1) with this c (FrameFlow uses 10); 0 = the learned ω exactly "
-        f"(default {s.rot_rate:g} for fixed-length and motif models, 0 for insertion models)",
+        help="rotation-rate schedule: ω = c·log(R_tᵀR̂_1) with this c (FrameFlow uses 10); 0 = "
+        f"the learned ω exactly (default {s.rot_rate:g} for fixed-length and motif models, 0 for "
+        "insertion models)",
     )
     p.add_argument(
         "--sparse",
         action="store_true",
-        help="use the shipped sparse model (pair features and attention over each "
-        "residue's 48 nearest residues; for long chains: ~3x faster at 300 residues, ~13x at 1,000) instead of the dense "
-        "one; fixed length, without --checkpoint",
+        help="use the shipped sparse model (pair features and attention over each residue's 48 "
+        "nearest residues; for long chains: ~3x faster at 300 residues, ~13x at 1,000) instead of "
+        "the dense one; fixed length, without --checkpoint",
     )
     p.add_argument(
         "--no-self-condition",
@@ -75,24 +76,25 @@ def register(sub) -> None:
         type=float,
         default=0.0,
         metavar="ETA",
-        help="from t = 0.6 on, nudge x̂_1 away from overlapping CA atoms and off-3.8 Å CA–CA bonds with this step (Å²; "
-        "e.g. 0.1); changes the sampled law, off by default",
+        help="from t = 0.6 on, nudge x̂_1 away from overlapping CA atoms and off-3.8 Å CA–CA "
+        "bonds with this step (Å²; e.g. 0.1); changes the sampled law, off by default",
     )
     p.add_argument(
         "--langevin",
         type=float,
         default=s.langevin,
         metavar="KAPPA",
-        help="stochastic translations: Langevin strength κ of the SDE with the ODE's marginals (g² = 2κ(1−t)²σ², "
-        "score from x̂_1); 0 = the ODE (default %(default)s); fixed-length models",
+        help="stochastic translations: Langevin strength κ of the SDE with the ODE's marginals "
+        "(g² = 2κ(1−t)²σ², score from x̂_1); 0 = the ODE (default %(default)s); fixed-length "
+        "models",
     )
     p.add_argument(
         "--noise-scale",
         type=float,
         default=s.noise_scale,
         metavar="ETA",
-        help="with --langevin: scale of the injected noise; 1 keeps the marginals, < 1 lowers the temperature "
-        "(fewer, sharper modes) (default %(default)s)",
+        help="with --langevin: scale of the injected noise; 1 keeps the marginals, < 1 lowers the "
+        "temperature (fewer, sharper modes) (default %(default)s)",
     )
     p.add_argument(
         "--trajectory",
@@ -109,15 +111,16 @@ def register(sub) -> None:
         "--workers",
         type=int,
         default=1,
-        help="CPU processes of one thread each, sampling different batches: keeps the "
-        "cores busy on runs of many small batches (--lengths, --num); each holds its own copy of the model (default 1)",
+        help="CPU processes of one thread each, sampling different batches: keeps the cores busy "
+        "on runs of many small batches (--lengths, --num); each holds its own copy of the model "
+        "(default 1)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     m = p.add_argument_group(
         "motif scaffolding",
-        "generate scaffolds around fixed residues of a structure file "
-        "(RFdiffusion's contig syntax); files are MOTIFSTEM_IIII.pdb, motif residues with B-factor 1.0",
+        "generate scaffolds around fixed residues of a structure file (RFdiffusion's contig "
+        "syntax); files are MOTIFSTEM_IIII.pdb, motif residues with B-factor 1.0",
     )
     m.add_argument("--motif", metavar="FILE", help="PDB/mmCIF file holding the motif residues")
     m.add_argument(
@@ -168,7 +171,8 @@ def _run(args) -> None:
         )
     if args.langevin > args.steps:
         raise ConfigError(
-            f"--langevin {args.langevin} with --steps {args.steps}: need κ ≤ steps (κ·Δt ≤ 1, else the step overshoots)"
+            f"--langevin {args.langevin} with --steps {args.steps}: need κ ≤ steps (κ·Δt ≤ 1, else "
+            "the step overshoots)"
         )
     if args.rot_rate is not None and args.rot_rate < 0:
         raise ConfigError(
@@ -178,13 +182,15 @@ def _run(args) -> None:
     device = str(resolve_device(args.device))
     if args.workers > 1 and device != "cpu":
         raise ConfigError(
-            f"--workers {args.workers} runs CPU processes; on --device {device} use --batch-size instead"
+            f"--workers {args.workers} runs CPU processes; on --device {device} use --batch-size "
+            "instead"
         )
     if (args.motif is None) != (args.contig is None):
         raise ConfigError("motif scaffolding needs both --motif FILE and --contig")
     if args.motif is not None and (args.length is not None or args.lengths):
         raise ConfigError(
-            "with --motif the lengths come from --contig (and --total-length), not --length/--lengths"
+            "with --motif the lengths come from --contig (and --total-length), not "
+            "--length/--lengths"
         )
     if args.contig is not None:  # a malformed contig is named before any model is loaded
         parse_contig(args.contig, args.total_length)
@@ -196,7 +202,8 @@ def _run(args) -> None:
         args.checkpoint is not None or args.motif is not None or args.process == "insertion"
     ):
         raise ConfigError(
-            "--sparse picks the shipped sparse fixed-length model; a --checkpoint's own network decides (see protgen train --neighbours)"
+            "--sparse picks the shipped sparse fixed-length model; a --checkpoint's own network "
+            "decides (see protgen train --neighbours)"
             if args.checkpoint is not None
             else "--sparse is a fixed-length model: not for --motif or --process insertion"
         )

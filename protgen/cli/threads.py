@@ -23,8 +23,8 @@ def add_threads_flag(parser) -> None:
         "--threads",
         type=int,
         default=None,
-        help=f"CPU threads for torch (default: half the cores per process, here {default_threads()}; "
-        "OMP_NUM_THREADS also works)",
+        help="CPU threads for torch (default: half the cores per process, here "
+        f"{default_threads()}; OMP_NUM_THREADS also works)",
     )
 
 

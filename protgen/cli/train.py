@@ -36,8 +36,8 @@ _FLAGS = {  # TrainConfig field → type
     "grad_clip": float,
 }
 _HELP = {
-    "time_limit": "minutes this invocation may train; it then writes its checkpoint and exits 0 (--resume continues; "
-    "the learning-rate schedule still spans --steps). Default 0: no limit"
+    "time_limit": "minutes this invocation may train; it then writes its checkpoint and exits 0 "
+    "(--resume continues; the learning-rate schedule still spans --steps). Default 0: no limit"
 }
 _TABLES = ("preset", "network", "process", "loss", "train")
 
@@ -47,8 +47,8 @@ def register(sub) -> None:
     p = sub.add_parser(
         "train",
         help="train a model on a training set",
-        description=f"Train an LPGM model. Network presets (parameters): {counts}. "
-        "Several processes: torchrun --nproc_per_node N -m protgen train ... A run stopped by Ctrl-C or "
+        description=f"Train an LPGM model. Network presets (parameters): {counts}. Several "
+        "processes: torchrun --nproc_per_node N -m protgen train ... A run stopped by Ctrl-C or "
         "SIGTERM writes its checkpoint and exits with status 130; --resume continues it.",
     )
     p.add_argument("--data", required=True, help="training-set directory from `protgen data build`")
@@ -59,7 +59,8 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--config",
-        help="TOML file with preset and [network], [process], [loss], [train] tables (flags override it)",
+        help="TOML file with preset and [network], [process], [loss], [train] tables (flags "
+        "override it)",
     )
     p.add_argument("--preset", choices=sorted(PRESETS), help="network size (default small)")
     p.add_argument(
@@ -72,9 +73,9 @@ def register(sub) -> None:
         "--neighbours",
         type=int,
         metavar="K",
-        help="pair features and attention over each residue's K nearest residues "
-        "(sparse; cost ∝ L·K, for long chains) instead of every pair (0 = dense, the default); the parameters are the same, "
-        "so a fine-tune may switch it",
+        help="pair features and attention over each residue's K nearest residues (sparse; cost ∝ "
+        "L·K, for long chains) instead of every pair (0 = dense, the default); the parameters are "
+        "the same, so a fine-tune may switch it",
     )
     t = TrainConfig()
     for name, kind in _FLAGS.items():
@@ -87,13 +88,15 @@ def register(sub) -> None:
         "--bf16",
         action="store_true",
         default=None,
-        help="bfloat16 autocast of the network (for GPUs; on CPUs measure first: slower on 2 AVX-512 cores)",
+        help="bfloat16 autocast of the network (for GPUs; on CPUs measure first: slower on 2 "
+        "AVX-512 cores)",
     )
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue the run in --out from its checkpoint with its own settings; "
-        "flags given explicitly are applied where they may change (steps, lr, logging, device, time limit) and refused otherwise",
+        help="continue the run in --out from its checkpoint with its own settings; flags given "
+        "explicitly are applied where they may change (steps, lr, logging, device, time limit) "
+        "and refused otherwise",
     )
     p.add_argument(
         "--init-from",

@@ -39,14 +39,16 @@ def cluster_sequences(
     if method == "auto":
         if not mmseqs_available() and len(sequences) > GREEDY_LIMIT:
             raise DatasetError(
-                f"clustering {len(sequences):,} sequences needs MMseqs2 (`apt-get install mmseqs2`, or conda's mmseqs2); the "
-                f"built-in greedy clustering is meant for up to {GREEDY_LIMIT:,} (pass --cluster-method greedy to wait for it anyway)"
+                f"clustering {len(sequences):,} sequences needs MMseqs2 (`apt-get install "
+                "mmseqs2`, or conda's mmseqs2); the built-in greedy clustering is meant for up to "
+                f"{GREEDY_LIMIT:,} (pass --cluster-method greedy to wait for it anyway)"
             )
         method = "mmseqs" if mmseqs_available() else "greedy"
     if method == "mmseqs":
         if not mmseqs_available():
             raise DatasetError(
-                "--cluster-method mmseqs: the mmseqs program is not on the PATH (`apt-get install mmseqs2`)"
+                "--cluster-method mmseqs: the mmseqs program is not on the PATH (`apt-get install "
+                "mmseqs2`)"
             )
         print(
             f"clustering {len(sequences):,} sequences at {identity:.0%} identity with MMseqs2 ...",

@@ -83,7 +83,7 @@ def find_structure_files(
     """Structure files under the sources, recursively, sorted: known suffixes (optionally .gz),
     extension-less files, ProMod3 structure databases (``.dat``) and ``promod3-data`` packages
     (``.deb``). Hidden files and directories are ignored. Folders that cannot be read are added to
-    ``unreadable`` as (path, reason) when given; a source that cannot be read raises DatasetError."""
+    ``unreadable`` as (path, reason) when given; an unreadable source raises DatasetError."""
     found: set[Path] = set()
     for source in map(Path, sources):
         if not source.exists():
@@ -258,8 +258,8 @@ def build(
         split = _split(sorted(set(keys)), config.val_fraction, config.seed, config.test_fraction)
         if "train" not in split.values():
             print(
-                f"protgen data build: warning: all {len(split)} cluster(s) went to validation; the set cannot be trained on "
-                "(add structures or lower --val-fraction)",
+                f"protgen data build: warning: all {len(split)} cluster(s) went to validation; the "
+                "set cannot be trained on (add structures or lower --val-fraction)",
                 file=sys.stderr,
                 flush=True,
             )
@@ -288,8 +288,8 @@ def build(
 
 
 def _check_output(out: Path, force: bool) -> None:
-    """Refuse an output that is a file, the working directory (or above it), or — without
-    ``force`` — anything that exists; with ``force``, anything but a training set or an empty folder."""
+    """Refuse an output that is a file, the working directory (or above it), or — without ``force``
+    — anything that exists; with ``force``, anything but a training set or an empty folder."""
     if out.exists() and not out.is_dir():
         raise DatasetError(f"--out {out} is a file, not a directory")
     if not out.exists():
@@ -301,7 +301,8 @@ def _check_output(out: Path, force: bool) -> None:
         raise DatasetError(f"{out} already exists; pass --force to replace it")
     if not (out / "dataset.json").is_file() and any(out.iterdir()):
         raise DatasetError(
-            f"{out} is neither a protgen training set nor empty; --force replaces only those (choose another --out)"
+            f"{out} is neither a protgen training set nor empty; --force replaces only those "
+            "(choose another --out)"
         )
 
 
@@ -408,8 +409,8 @@ def _known(cls, values: dict) -> dict:
 class SegmentRecord:
     """One row of segments.csv: where a segment came from and where its atoms are.
 
-    start/end: author residue numbers (with insertion codes); ss: three-state DSSP; resolution: Å
-    or None; cluster: sequence-cluster number; split: "train", "val" or "test"; offset: first residue's
+    start/end: author residue numbers (with insertion codes); ss: three-state DSSP; resolution: Å or
+    None; cluster: sequence-cluster number; split: "train", "val" or "test"; offset: first residue's
     row in atoms.npy.
     """
 
@@ -451,7 +452,8 @@ class TrainingSet:
             raise DatasetError(f"{path}: permission denied (cannot read the training set)")
         if not meta_file.exists():
             raise DatasetError(
-                f"{path} is not a protgen training set (no dataset.json); build one with `protgen data build`"
+                f"{path} is not a protgen training set (no dataset.json); build one with `protgen "
+                "data build`"
             )
         try:
             meta = json.loads(meta_file.read_text())
@@ -462,8 +464,8 @@ class TrainingSet:
         version = meta.get("format_version") if isinstance(meta, dict) else None
         if version != FORMAT_VERSION:
             raise DatasetError(
-                f"{path} has training-set format version {version}, this protgen reads version {FORMAT_VERSION}; "
-                "rebuild it with `protgen data build`"
+                f"{path} has training-set format version {version}, this protgen reads version "
+                f"{FORMAT_VERSION}; rebuild it with `protgen data build`"
             )
         try:
             with open(path / "segments.csv", newline="") as handle:

@@ -236,7 +236,8 @@ def fetch_entries(
                 (result.downloaded if status == "downloaded" else result.skipped).append(pdb_id)
             progress.update(
                 1,
-                extra=f"{len(result.downloaded)} new, {len(result.skipped)} present, {len(result.failed)} failed",
+                extra=f"{len(result.downloaded)} new, {len(result.skipped)} present, "
+                f"{len(result.failed)} failed",
             )
     progress.close()
     failures = out / "fetch_failures.csv"

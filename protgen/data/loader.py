@@ -63,7 +63,8 @@ class Step:
 
 
 def collate(backbones: list[np.ndarray], ids: list[str]) -> Batch:
-    """Centre each backbone at its CA centroid and pad to the longest. backbones: list of (L_i, 4, 3)."""
+    """Centre each backbone at its CA centroid and pad to the longest. backbones: list of
+    (L_i, 4, 3)."""
     length = max(len(b) for b in backbones)
     atoms = torch.zeros(len(backbones), length, 4, 3)
     mask = torch.zeros(len(backbones), length, dtype=torch.bool)

@@ -195,7 +195,8 @@ def read_structure_db(path: str | Path) -> StructureDB:
             )
         if cursor.pos + n * width > size:
             cursor.fail(
-                f"the {name} block needs {n * width} bytes at byte {cursor.pos}, the file has {size - cursor.pos} left (truncated?)"
+                f"the {name} block needs {n * width} bytes at byte {cursor.pos}, the file has "
+                f"{size - cursor.pos} left (truncated?)"
             )
         blocks[name] = (cursor.pos, n)
         cursor.pos += n * width
@@ -208,7 +209,8 @@ def read_structure_db(path: str | Path) -> StructureDB:
     if entries and (ends.max() > total or (lengths_a == 0).any()):
         bad = int(np.argmax((ends > total) | (lengths_a == 0)))
         cursor.fail(
-            f"entry {bad} ({pdb_ids[bad]}_{chain_ids[bad]}) covers residues {offsets[bad]}..{ends[bad]} of {total}"
+            f"entry {bad} ({pdb_ids[bad]}_{chain_ids[bad]}) covers residues "
+            f"{offsets[bad]}..{ends[bad]} of {total}"
         )
     start = blocks["sequence"][0]
     sequence = raw[start : start + total]

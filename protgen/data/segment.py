@@ -134,7 +134,8 @@ def segments_of(
             else:
                 key = f"{source}|{chain.chain_id}|{start}|{end}"
                 stem = source.rsplit("/", 1)[-1].split(".")[0]
-                seg_id = f"{stem}_{chain.chain_id}_{start}-{end}_{hashlib.sha1(key.encode()).hexdigest()[:6]}"
+                digest = hashlib.sha1(key.encode()).hexdigest()[:6]
+                seg_id = f"{stem}_{chain.chain_id}_{start}-{end}_{digest}"
             out.append(
                 Segment(
                     seg_id,

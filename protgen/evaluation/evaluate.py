@@ -262,7 +262,7 @@ def _novelty_job(args) -> float:
 
 
 def _pool_map(fn, jobs, workers: int, label: str, unit: str):
-    """fn over jobs, in order, in a process pool when workers > 1; yields each result as it comes."""
+    """fn over jobs, in order, in a process pool when workers > 1; yields each result in turn."""
     progress = Progress(len(jobs), label, unit=unit)
     if workers > 1 and len(jobs) > 1:
         with get_context("spawn").Pool(workers, initializer=one_thread_worker) as pool:
@@ -304,8 +304,8 @@ def _reference_chains(
     seg_lengths = np.array([ts.records[i].length for i in pool])
     if len(seg_lengths) < count:
         print(
-            f"protgen eval: warning: the reference set has only {len(seg_lengths)} segments; the real-chain column uses "
-            f"{len(seg_lengths)} distinct chains instead of {count}",
+            f"protgen eval: warning: the reference set has only {len(seg_lengths)} segments; the "
+            f"real-chain column uses {len(seg_lengths)} distinct chains instead of {count}",
             file=sys.stderr,
             flush=True,
         )

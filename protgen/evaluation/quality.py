@@ -1,8 +1,8 @@
 """The offline quality panel of one backbone: bond geometry, chain breaks, clashes, secondary
 structure, compactness and Ramachandran angles — what can be measured without a folding model.
 
-Reference values for real chains (measured on ~1,600 PDB chain segments): N–CA 1.459 Å, CA–C 1.525 Å,
-C–N(next) 1.329 Å, CA–CA(next) 3.805 Å; Rg/L^0.38 as in ``geometry/compactness.py``.
+Reference values for real chains (measured on ~1,600 PDB chain segments): N–CA 1.459 Å, CA–C 1.525
+Å, C–N(next) 1.329 Å, CA–CA(next) 3.805 Å; Rg/L^0.38 as in ``geometry/compactness.py``.
 """
 
 from dataclasses import asdict, dataclass
@@ -69,7 +69,7 @@ def _joined(length: int, chain: np.ndarray | None) -> np.ndarray:
     return chain[1:] == chain[:-1]
 
 
-# Broad allowed (φ, ψ) regions, degrees: right-handed helix, β/polyproline (two ψ bands), left-handed helix.
+# Broad allowed (φ, ψ) regions, degrees: right-handed helix, β/PPII (two ψ bands), left helix.
 ALLOWED_REGIONS = (
     ((-180, -20), (-120, 60)),
     ((-180, -30), (60, 181)),

@@ -243,7 +243,8 @@ def write_report(out: Path, rows, ref_rows, tm, ref_tm, summary: EvalSummary) ->
     elif not any(design_column(m, "sc_rmsd") in s for m in ran):
         lines += [
             "",
-            "No folding model was given (--fold-model): scRMSD/scTM/designability were not computed.",
+            "No folding model was given (--fold-model): scRMSD/scTM/designability were not "
+            "computed.",
         ]
     lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
     path = out / "report.md"

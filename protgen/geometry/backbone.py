@@ -65,7 +65,8 @@ def dihedral(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, d: torch.Tensor)
 
 
 def _next_n_from_psi(frames: Rigid, psi: torch.Tensor) -> torch.Tensor:
-    """Position of N(i+1) from ψ_i with ideal C–N and CA–C–N, in world coordinates. psi: (..., L)."""
+    """Position of N(i+1) from ψ_i with ideal C–N and CA–C–N, in world coordinates. psi:
+    (..., L)."""
     dtype, device = frames.trans.dtype, frames.trans.device
     n = torch.tensor(IDEAL_N, dtype=dtype, device=device)
     c = torch.tensor(IDEAL_C, dtype=dtype, device=device)

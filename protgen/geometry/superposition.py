@@ -31,7 +31,8 @@ def superpose(mobile: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def kabsch_rmsd(mobile, target) -> torch.Tensor:
-    """RMSD after optimal superposition, Å. mobile, target: (..., N, 3) arrays or tensors → (...)."""
+    """RMSD after optimal superposition, Å. mobile, target: (..., N, 3) arrays or
+    tensors → (...)."""
     mobile, target = (
         torch.as_tensor(mobile, dtype=torch.float64),
         torch.as_tensor(target, dtype=torch.float64),

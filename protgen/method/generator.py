@@ -56,7 +56,7 @@ def displacement_to_velocity(
 
 
 def euler_step(x: WorldState, velocity: FrameVelocity, dt: float) -> WorldState:
-    """R ← R·exp(dt·ω), p ← p + dt·v on generated residues; padded and fixed (condition) ones stay put."""
+    """R ← R·exp(dt·ω), p ← p + dt·v on generated residues; padded and fixed ones stay put."""
     m = x.generated[..., None].to(x.frames.trans.dtype)
     rots = x.frames.rots @ so3.exp(dt * velocity.omega * m)
     return x.with_frames(Rigid(rots, x.frames.trans + dt * velocity.v * m))

@@ -80,7 +80,8 @@ def gap_counts(
     visible: torch.Tensor, real: torch.Tensor, weights: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Hidden residues (or the sum of their ``weights``) in each gap of the visible ones: gap g is
-    before the g-th visible residue, gap n after the last. visible, real: (B, N) bool → (B, n_max + 1)."""
+    before the g-th visible residue, gap n after the last. visible, real: (B, N)
+    bool → (B, n_max + 1)."""
     hidden = (real & ~visible).to(torch.float64 if weights is None else weights.dtype)
     if weights is not None:
         hidden = hidden * weights
@@ -177,7 +178,8 @@ class InsertionProcess:
         data = x_1.frames.trans
 
         def now(j: torch.Tensor, when: torch.Tensor) -> torch.Tensor:
-            """Positions (B, 3) of residues j (B,) at times `when` (B,) on their birth → data lines."""
+            """Positions (B, 3) of residues j (B,) at times `when` (B,) on their birth → data
+            lines."""
             tj, pj = tau[batch, j], position[batch, j]
             s = ((when - tj) / (1 - tj).clamp_min(1e-6)).clamp(0, 1)[:, None]
             return pj + s * (data[batch, j] - pj)
@@ -207,7 +209,7 @@ class InsertionProcess:
     def _at(
         self, x_1: WorldState, tau: torch.Tensor, birth: Rigid, t: torch.Tensor
     ) -> InsertionLatent:
-        """The latent at times t (B,): visible residues and their frames on their birth→data paths."""
+        """The latent at times t (B,): the visible residues, frames on their birth → data paths."""
         visible = (tau <= t[:, None]) & x_1.mask
         s = ((t[:, None] - tau) / (1 - tau).clamp_min(1e-6)).clamp(0, 1)
         frames = paths.interpolate(birth, x_1.frames, s)
@@ -231,8 +233,8 @@ class InsertionProcess:
     def insert(
         self, x: WorldState, counts: torch.Tensor, t: float, dt: float, rngs: list[torch.Generator]
     ) -> WorldState:
-        """One jump step: in each gap, Poisson(p·count) new residues, p = step_probability(t, dt) — the
-        tau-leaping step of the insertion part (first-order in dt) — born from the world state
+        """One jump step: in each gap, Poisson(p·count) new residues, p = step_probability(t, dt) —
+        the tau-leaping step of the insertion part (first-order in dt) — born from the world state
         (evenly between the gap's neighbours, or on its one neighbour at a chain end, plus σ_b·ε,
         with a Haar rotation) with birth time t + dt in the returned state's ``birth``. counts:
         (B, n + 1) predicted expected hidden residues per gap; rngs: one generator per chain, so a
@@ -281,7 +283,7 @@ class InsertionProcess:
         (n + new,): the old ones, ``now`` for the new residues."""
         n = len(frames.trans)
         dtype, device = frames.trans.dtype, frames.trans.device
-        # the draws use the chain's CPU generator (reproducible on any device); the geometry follows the frames
+        # the draws use the chain's CPU generator (reproducible on any device)
         draws = torch.poisson(
             (rate * counts[: n + 1].double().clamp_min(0)).cpu(), generator=rng
         ).long()

@@ -92,7 +92,7 @@ def squared_divergence(target: torch.Tensor, prediction: torch.Tensor) -> torch.
 def poisson_divergence(
     target: torch.Tensor, prediction: torch.Tensor, eps: float = 1e-12
 ) -> torch.Tensor:
-    """Generalised KL a·log(a/b) − a + b for rates a (target) ≥ 0, b (prediction) > 0, elementwise."""
+    """Generalised KL a·log(a/b) − a + b of rates a (target) ≥ 0, b (prediction) > 0, each."""
     a, b = target, prediction.clamp_min(eps)
     return torch.xlogy(a, a) - a * torch.log(b) - a + b
 

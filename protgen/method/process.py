@@ -42,7 +42,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ProcessConfig:
-    """The latent process (stored in checkpoints; the loss's settings are method.loss.LossConfig)."""
+    """The latent process (stored in checkpoints; the loss's settings are
+    method.loss.LossConfig)."""
 
     # the process's name in method.registry: "frames" (Process 1), "chain" (Process 2, chain ∘
     # residue) or "insertion" (Process 3, variable length)
@@ -56,7 +57,8 @@ class ProcessConfig:
     # Å; Process 3: noise of a new residue's birth position (and of the seed's)
     birth_sigma: float = 2.0
     coupling: str = "kabsch"  # joint law of (Y_0, Y_1): "independent", or "kabsch" (each noise draw
-    #   rotated rigidly onto its data chain; a coupling, so the loss stays exact — protgen/THEORY.md §7)
+    # rotated rigidly onto its data chain; a coupling, so the loss stays exact — protgen/THEORY.md
+    # §7)
 
 
 class LatentProcess(Protocol):
@@ -158,7 +160,7 @@ def _couple(y_0: WorldState, y_1: WorldState, coupling: str) -> WorldState:
 
 
 class ResidueFrameFlow:
-    """Process 1: each residue frame flows from (Haar rotation, centred Gaussian position) to data."""
+    """Process 1: each residue frame flows from a Haar rotation and centred Gaussian position."""
 
     emerging_length = False
     supports_motif = True
@@ -169,8 +171,8 @@ class ResidueFrameFlow:
 
     @property
     def start_time(self) -> float:
-        """t_min: the prior is the law at t = 0, and the network is trained on t ≥ t_min (one step of
-        the path from the prior is negligible)."""
+        """t_min: the prior is the law at t = 0, and the network is trained on t ≥ t_min (one step
+        of the path from the prior is negligible)."""
         return self.config.t_min
 
     def sample_time(self, batch: int, rng=None, device=None) -> torch.Tensor:
@@ -244,7 +246,8 @@ class ChainFrameFlow:
     def sample_path(self, x_1: WorldState, t: torch.Tensor, rng=None) -> PathSample:
         if x_1.fixed is not None and bool(x_1.fixed.any()):
             raise ConfigError(
-                "the chain process (Process 2) does not support motif conditioning; use --process frames"
+                "the chain process (Process 2) does not support motif conditioning; use --process "
+                "frames"
             )
         batch, dtype, device = x_1.mask.shape[0], x_1.frames.trans.dtype, x_1.mask.device
         origin = torch.zeros(batch, 3, dtype=dtype, device=device)

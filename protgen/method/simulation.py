@@ -20,16 +20,16 @@ class SimulationConfig:
     # Euler steps on the uniform grid t_0 → 1 (t_0: the process's start_time — t_min for Processes 1
     # and 2, 0 for Process 3)
     steps: int = 100
-    # FrameFlow's trick: ω ← c·(1 − t)·ω̂ (rotations settle early); None = exact ω̂. c = 5 came closest
-    # to real chains' helix/strand fractions among the rates that keep CA–CA(next) ≥ 97 % in range
-    # and Ramachandran ≥ 95 % allowed (scripts/choose_sampler.py, README's model card). A residue
-    # inserted at τ (Process 3) runs the same schedule on its own clock (t − τ)/(1 − τ).
+    # FrameFlow's trick: ω ← c·(1 − t)·ω̂ (rotations settle early); None = exact ω̂. c = 5 came
+    # closest to real chains' helix/strand fractions among the rates that keep CA–CA(next) ≥ 97 % in
+    # range and Ramachandran ≥ 95 % allowed (scripts/choose_sampler.py, README's model card). A
+    # residue inserted at τ (Process 3) runs the same schedule on its own clock (t − τ)/(1 − τ).
     rot_rate: float | None = 5.0
-    # Stochastic translations (Process 1): Euler–Maruyama for dp = [v̂ + ½g²∇log p_t] dt + η g dW with
-    # g(t)² = 2κ(1 − t)²σ², the score read off x̂_1 as for a Gaussian path, −(p − t p̂_1)/((1 − t)σ)².
-    # κ = 0: the ODE. η = 1 keeps the marginals (exactly for the independent coupling; the Kabsch
-    # coupling's path is not Gaussian given x_1, so there it is an approximation); η < 1 lowers the
-    # temperature (FrameDiff's and Genie 2's noise scale): fewer, sharper modes.
+    # Stochastic translations (Process 1): Euler–Maruyama for dp = [v̂ + ½g²∇log p_t] dt + η g dW
+    # with g(t)² = 2κ(1 − t)²σ², the score read off x̂_1 as for a Gaussian path,
+    # −(p − t p̂_1)/((1 − t)σ)². κ = 0: the ODE. η = 1 keeps the marginals (exactly for the
+    # independent coupling; the Kabsch coupling's path is not Gaussian given x_1, so there it is an
+    # approximation); η < 1 lowers the temperature (FrameDiff's, Genie 2's noise scale).
     langevin: float = 0.0  # κ, per unit time
     noise_scale: float = 1.0  # η
 
@@ -43,10 +43,10 @@ def _langevin_step(
     sigma: float,
     rngs: list[torch.Generator],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The score drift (B, N, 3) and the noise increment (B, N, 3) of one step, in Å per unit time and
-    Å. The score drift ½g²∇log p_t = −κ(p − t p̂_1) with p̂_1 = p + (1 − t)v̂ stays bounded as t → 1
-    (κ·dt ≤ 1 keeps the step stable). Noise is drawn per sample from its own generator (a sample does
-    not depend on its batch), on generated residues only, and centred over them, as the prior is."""
+    """The score drift (B, N, 3) and the noise increment (B, N, 3) of one step, in Å per unit time
+    and Å. The score drift ½g²∇log p_t = −κ(p − t p̂_1) with p̂_1 = p + (1 − t)v̂ stays bounded as
+    t → 1 (κ·dt ≤ 1 keeps the step stable). Noise is drawn per sample from its own generator (a
+    sample does not depend on its batch), on generated residues only, centred as the prior is."""
     p = x.frames.trans
     p_hat = p + (1 - t) * velocity.v
     drift = -config.langevin * (p - t * p_hat)
@@ -65,11 +65,11 @@ def _langevin_step(
 def _rotation_scale(
     c: float, t: torch.Tensor, dt: float, birth: torch.Tensor | None
 ) -> torch.Tensor:
-    """The factor on ω̂ = log(R_tᵀR̂_1)/(1 − t) of the rotation schedule: c·(1 − t), so rotations close
-    the fraction c·dt of their remaining geodesic per step, capped at 1 (a step never passes x̂_1).
-    A residue born at τ (Process 3) runs it on its own clock s = (t − τ)/(1 − τ) — c·(1 − t)/(1 − τ)
-    — so a late residue settles as fully as the seed does (exp(−c) of its birth rotation left).
-    birth: (B, N) or None → a scalar or (B, N, 1)."""
+    """The factor on ω̂ = log(R_tᵀR̂_1)/(1 − t) of the rotation schedule: c·(1 − t), so rotations
+    close the fraction c·dt of their remaining geodesic per step, capped at 1 (a step never passes
+    x̂_1). A residue born at τ (Process 3) runs it on its own clock s = (t − τ)/(1 − τ) —
+    c·(1 − t)/(1 − τ) — so a late residue settles as fully as the seed does (exp(−c) of its birth
+    rotation left). birth: (B, N) or None → a scalar or (B, N, 1)."""
     cap = (1 - t) / dt
     if birth is None:
         return torch.minimum(c * (1 - t), cap)

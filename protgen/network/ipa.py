@@ -1,4 +1,5 @@
-"""An SE(3)-equivariant network on residue frames: invariant point attention (IPA) with pair features.
+"""An SE(3)-equivariant network on residue frames: invariant point attention (IPA) with pair
+features.
 
 Input: the world state only — residue frames (from the backbone) at time t, a residue mask and,
 optionally, the previous prediction of the clean CA positions (self-conditioning). Output, per
@@ -103,7 +104,7 @@ PRESET_PARAMETERS = {"tiny": 22_435, "small": 1_104_843, "base": 15_263_255}
 @dataclass(frozen=True)
 class NetworkOutput:
     """rotvec: rad, (B, N, 3) body; trans: Å, (B, N, 3) local; x1_hat: Rigid (B, N), the estimate of
-    x_1; gap_counts: (B, N + 1) ≥ 0, expected hidden residues per gap (insertion networks), or None."""
+    x_1; gap_counts: (B, N + 1) ≥ 0, expected hidden residues per gap (insertion) or None."""
 
     rotvec: torch.Tensor
     trans: torch.Tensor
@@ -123,7 +124,7 @@ class GapHead(nn.Module):
         )
 
     def forward(self, s: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """s: (B, N, C); mask: (B, N) → (B, N + 1); gap g lies before residue g, gap n after the last."""
+        """s: (B, N, C); mask: (B, N) → (B, N + 1): gap g before residue g, gap n after the last."""
         b, n, c = s.shape
         gap = torch.arange(n + 1, device=s.device)[None]
         count = mask.sum(-1, keepdim=True)
@@ -168,7 +169,8 @@ SLAB_FLOATS = 1 << 16
 
 
 def by_slabs(z: torch.Tensor) -> bool:
-    """Whether the dense pair track of this pass runs by slabs: CPU, autograd off, SLAB_FLOATS > 0."""
+    """Whether the dense pair track of this pass runs by slabs: CPU, autograd off,
+    SLAB_FLOATS > 0."""
     return SLAB_FLOATS > 0 and z.device.type == "cpu" and not torch.is_grad_enabled()
 
 
@@ -226,7 +228,7 @@ class Neighbours:
         index: torch.Tensor | None = None,
         window: int = 0,
     ) -> "Neighbours":
-        """ca: Å, (B, N, 3); mask: (B, N) bool; index: (B, N) residue numbers, for the chain window."""
+        """ca: Å, (B, N, 3); mask: (B, N) bool; index: (B, N) residue numbers (the chain window)."""
         dist = torch.cdist(ca, ca, compute_mode="donot_use_mm_for_euclid_dist")
         # chain neighbours rank before every residue in space, nearest in sequence
         if index is not None and window > 0:
@@ -345,8 +347,9 @@ class PairFeatures(nn.Module):
         self, dist, geometry, offset, sc_dist, sc_geometry, pair_mask, out=None
     ) -> torch.Tensor:
         """Pair features (..., c_z) from the pair invariants of any leading shape (...): CA distance
-        (Å), the 12 frame invariants, sequence offset, x̂_1's CA distance and frame invariants (or
-        None) and the pair mask (None: every pair real); written into ``out`` if given (no autograd)."""
+        (Å), the 12 frame invariants, sequence offset, x̂_1's CA distance and frame invariants
+        (or None) and the pair mask (None: every pair real); written into ``out`` if given
+        (no autograd)."""
         c = self.c
         feats = [_rbf(dist, c.rbf), geometry]
         if c.self_condition:
@@ -451,7 +454,8 @@ class InvariantPointAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """IPA → LayerNorm → transition MLP → optional sequence transformer → optional pair update → frame update."""
+    """IPA → LayerNorm → transition MLP → optional sequence transformer → optional pair
+    update → frame update."""
 
     def __init__(self, c: NetworkConfig, last: bool = False):
         super().__init__()
@@ -516,7 +520,7 @@ class Block(nn.Module):
         s = self.norm2(s + self.transition(s)) * m
         if self.seq is not None:
             # Without padding no key mask: PyTorch's masked softmax is ~5× slower than its plain one
-            # (at 1,000 residues a sequence layer takes 57 ms with an all-False mask, 12 ms without).
+            # (at 1,000 residues a sequence layer takes 57 ms with an all-False mask, 12 ms without)
             s = self.seq(s, src_key_padding_mask=None if bool(mask.all()) else ~mask) * m
         if self.pair is not None:
             p = self.pair_in(s)
@@ -563,7 +567,8 @@ class FrameNetwork(nn.Module):
         self, t: torch.Tensor, x_t: WorldState, self_cond: Rigid | torch.Tensor | None = None
     ) -> NetworkOutput:
         """t: (B,); x_t: the world state (frames in Å, mask, numbering); self_cond: the previous
-        x̂_1 as frames (Å, (B, N)) or as CA positions (Å, (B, N, 3); its frame features then read zero)."""
+        x̂_1 as frames (Å, (B, N)) or as CA positions (Å, (B, N, 3); its frame features then read
+        zero)."""
         c = self.config
         mask = x_t.mask
         b, n = mask.shape

@@ -29,7 +29,8 @@ class GeneratorModel(nn.Module):
     def forward(
         self, t: torch.Tensor, x_t: WorldState, self_cond: Rigid | torch.Tensor | None = None
     ) -> Prediction:
-        """t: (B,); x_t: world state; self_cond: the previous x̂_1, frames (Å) or CA positions (Å, (B, N, 3))."""
+        """t: (B,); x_t: world state; self_cond: the previous x̂_1, frames (Å) or CA positions
+        (Å, (B, N, 3))."""
         out = self.network(t, x_t, self_cond)
         velocity = displacement_to_velocity(x_t.frames, out.rotvec, out.trans, t)
         return Prediction(FrameVelocity(velocity.omega, velocity.v, out.gap_counts), out.x1_hat)
@@ -50,7 +51,7 @@ class SelfConditioned:
     x1_frames: Rigid | None = None  # the last x̂_1, fed back to the network
 
     def __call__(self, t: torch.Tensor, x_t: WorldState) -> FrameVelocity:
-        # x̂_1 lines up with x_t only while the residues stay the same (torch.equal is False on a new shape)
+        # x̂_1 lines up with x_t while the residues stay the same (torch.equal: False on a new shape)
         use = (
             self.enabled
             and self.model.config.self_condition

@@ -30,9 +30,9 @@ CA_CA = 3.8  # Å; consecutive CA atoms of a trans peptide
 def clash_penalty(
     ca: torch.Tensor, mask: torch.Tensor, index: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """P of every chain: ca Å (B, N, 3), mask (B, N), index (B, N) residue numbers (None:
-    consecutive) → (B,). Sequence separations and CA–CA(next) bonds are read from the residue
-    numbers, so residues on either side of a chain break (a jump in the numbering) are not bonded."""
+    """P of every chain: ca Å (B, N, 3), mask (B, N), index (B, N) residue numbers
+    (None: consecutive) → (B,). Sequence separations and CA–CA(next) bonds are read from the residue
+    numbers: residues on either side of a chain break (a jump in the numbering) are not bonded."""
     d = torch.cdist(ca, ca, compute_mode="donot_use_mm_for_euclid_dist")
     if index is None:
         index = torch.arange(ca.shape[1], device=ca.device).expand(ca.shape[:2])

@@ -108,7 +108,8 @@ def parse_contig(text: str, total_length: str | None = None) -> Contig:
             current.append(MotifSegment(motif.group(1), start, end))
         else:
             raise ConfigError(
-                f"contig {text!r}: cannot read token {position} {token!r} (scaffold: 10 or 5-20; motif: A16-35; chain break: /0)"
+                f"contig {text!r}: cannot read token {position} {token!r} (scaffold: 10 or 5-20; "
+                "motif: A16-35; chain break: /0)"
             )
     if current:
         chains.append(tuple(current))
@@ -145,18 +146,21 @@ def read_motif(path: str | Path, contig: Contig) -> Motif:
         chain = chains.get(segment.chain)
         if chain is None:
             raise ConfigError(
-                f"--motif {path}: no protein chain {segment.chain} (chains: {', '.join(chains) or 'none'}) for {segment}"
+                f"--motif {path}: no protein chain {segment.chain} (chains: "
+                f"{', '.join(chains) or 'none'}) for {segment}"
             )
         atoms = []
         for number in range(segment.start, segment.end + 1):
             hits = np.nonzero((chain.res_ids == number) & (chain.ins_codes == ""))[0]
             if not len(hits):
                 raise ConfigError(
-                    f"--motif {path}: residue {segment.chain}{number} of {segment} is not in the file"
+                    f"--motif {path}: residue {segment.chain}{number} of {segment} is not in the "
+                    "file"
                 )
             if not chain.atom_mask[hits[0]].all():
                 raise ConfigError(
-                    f"--motif {path}: residue {segment.chain}{number} of {segment} lacks backbone atoms"
+                    f"--motif {path}: residue {segment.chain}{number} of {segment} lacks backbone "
+                    "atoms"
                 )
             atoms.append(chain.atoms[hits[0]])
         out[segment] = np.stack(atoms).astype(np.float32)
@@ -195,8 +199,8 @@ def draw_layout(
         if contig.min_total <= total <= contig.max_total:
             return _layout(contig, motif, iter(lengths))
     raise ConfigError(
-        f"no scaffold lengths of the contig give a total length in {contig.min_total}..{contig.max_total} "
-        f"(the motif alone has {fixed_length} residues)"
+        "no scaffold lengths of the contig give a total length in "
+        f"{contig.min_total}..{contig.max_total} (the motif alone has {fixed_length} residues)"
     )
 
 

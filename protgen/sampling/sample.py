@@ -317,7 +317,8 @@ def _prepare(out: Path, jobs: list[_Job], force: bool) -> list[ManifestRow]:
         ]
         if clash:
             raise ProtgenError(
-                f"{out / clash[0]} exists ({len(clash)} output(s) would be overwritten); pass --force or choose another --out"
+                f"{out / clash[0]} exists ({len(clash)} output(s) would be overwritten); pass "
+                "--force or choose another --out"
             )
     _check_writable(out)
     return _previous_rows(out, {j.name for j in jobs}) if force else []
@@ -335,8 +336,8 @@ def _redraws(
         attempts[job.index] += 1
         if attempts[job.index] > config.max_attempts:
             raise ProtgenError(
-                f"sample {job.index}: no length within {config.min_length}..{config.max_length} in {config.max_attempts} "
-                "draws; widen --min-length/--max-length"
+                f"sample {job.index}: no length within {config.min_length}..{config.max_length} in "
+                f"{config.max_attempts} draws; widen --min-length/--max-length"
             )
         again.append(
             _Job(
@@ -375,7 +376,8 @@ def sample_to_directory(
     emerging = trained.process.emerging_length
     if emerging and (config.contig is not None or config.trajectory):
         raise ConfigError(
-            "an insertion model makes unconditional samples of emerging length: no --motif, no --trajectory"
+            "an insertion model makes unconditional samples of emerging length: no --motif, no "
+            "--trajectory"
         )
     fingerprint = checkpoint.fingerprint(checkpoint_path)
     jobs, _ = _jobs(config, "cif" if config.fmt == "cif" else "pdb", emerging)
@@ -558,7 +560,10 @@ class _Writer:
                 self.listed = len(self.rows)
             except OSError:
                 pass
-            kept = f"{len(self.rows)} backbone(s) written so far are kept, {self.listed} of them listed in manifest.csv"
+            kept = (
+                f"{len(self.rows)} backbone(s) written so far are kept, {self.listed} of them "
+                "listed in manifest.csv"
+            )
             if error.errno == errno.ENOSPC:
                 raise ProtgenError(
                     f"the disk is full while writing to {self.out}; {kept}"

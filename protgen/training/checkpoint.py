@@ -137,7 +137,8 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
         with atomic_path(path) as tmp:
             torch.save(checkpoint.to_payload(), tmp)
     except (OSError, RuntimeError) as error:
-        # torch's zip writer reports a full disk as "[enforce fail at inline_container.cc] unexpected pos"
+        # torch's zip writer reports a full disk as
+        # "[enforce fail at inline_container.cc] unexpected pos"
         full = (
             getattr(error, "errno", None) == errno.ENOSPC
             or "No space left" in str(error)
@@ -151,7 +152,8 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
         reason = (
             "the disk is full"
             if full
-            else f"write failed ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+            else "write failed "
+            f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
         )
         raise CheckpointError(f"cannot write {path}: {reason}; {kept}") from None
 
@@ -163,7 +165,8 @@ def resolve(path: str | Path) -> Path:
         if (path / "checkpoint.pt").is_file():
             return path / "checkpoint.pt"
         raise CheckpointError(
-            f"{path} is a directory without checkpoint.pt; pass a checkpoint file or a run directory"
+            f"{path} is a directory without checkpoint.pt; pass a checkpoint file or a run "
+            "directory"
         )
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -184,8 +187,9 @@ def load(path: str | Path, map_location="cpu") -> Checkpoint:
         raise CheckpointError(f"{path}: not a protgen checkpoint")
     if payload["format_version"] != FORMAT_VERSION:
         raise CheckpointError(
-            f"{path}: checkpoint format {payload['format_version']} (protgen {payload.get('protgen_version')}); "
-            f"this protgen {__version__} reads format {FORMAT_VERSION}"
+            f"{path}: checkpoint format {payload['format_version']} (protgen "
+            f"{payload.get('protgen_version')}); this protgen {__version__} reads format "
+            f"{FORMAT_VERSION}"
         )
     return Checkpoint.from_payload(payload, str(path))
 

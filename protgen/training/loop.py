@@ -311,8 +311,9 @@ class _Run:
                     self.snapshot()
                     if self.rank == 0:
                         print(
-                            f"\nprotgen train: time limit ({config.time_limit:g} min) reached at step {self.step}; checkpoint written to "
-                            f"{self.checkpoint_path} (continue with --resume)",
+                            f"\nprotgen train: time limit ({config.time_limit:g} min) reached at "
+                            f"step {self.step}; checkpoint written to {self.checkpoint_path} "
+                            "(continue with --resume)",
                             flush=True,
                         )
                     return TrainResult(self.checkpoint_path, self.step, self.module, False)
@@ -320,8 +321,8 @@ class _Run:
                     self.snapshot()
                     if self.rank == 0:
                         print(
-                            f"\nprotgen train: stopped at step {self.step}; checkpoint written to {self.checkpoint_path} "
-                            "(continue with --resume)",
+                            f"\nprotgen train: stopped at step {self.step}; checkpoint written to "
+                            f"{self.checkpoint_path} (continue with --resume)",
                             flush=True,
                         )
                     return TrainResult(self.checkpoint_path, self.step, self.module, True)
@@ -331,8 +332,9 @@ class _Run:
                     consecutive_bad, self.skipped = consecutive_bad + 1, self.skipped + 1
                     if consecutive_bad >= config.max_nonfinite:
                         raise ProtgenError(
-                            f"{consecutive_bad} non-finite losses or gradients in a row at step {self.step}; "
-                            f"stopped, last good checkpoint kept at {self.checkpoint_path}"
+                            f"{consecutive_bad} non-finite losses or gradients in a row at step "
+                            f"{self.step}; stopped, last good checkpoint kept at "
+                            f"{self.checkpoint_path}"
                         )
                     continue
                 consecutive_bad = 0
@@ -357,7 +359,8 @@ class _Run:
                 if self.rank == 0 and (
                     self.step % config.log_every == 0 or self.step == config.steps
                 ):
-                    # rates over the steps since the last row, in training time (validation and checkpoints excluded)
+                    # rates over the steps since the last row, in training time (no validation or
+                    # checkpoint time)
                     append_csv(
                         self.out / "metrics.csv",
                         {
@@ -447,8 +450,8 @@ class _Run:
         val = validation_loss(
             ema_module, self.process, self.val_batches, self.config.seed, self.model_config.loss
         )
-        # hours: this run's training wall time; core_hours: its processes' CPU time (all ranks), both
-        # over training steps only, so runs on other machines or thread counts compare per unit of compute
+        # hours: this run's training wall time; core_hours: its processes' CPU time (all ranks),
+        # both over training steps only: runs on other machines or thread counts compare per compute
         row = {
             "step": self.step,
             "hours": self.train_seconds / 3600,
@@ -485,7 +488,8 @@ def _initialise_from(
     )
     if diff:
         raise ConfigError(
-            f"--init-from {path}: its network differs from this run's ({diff}); use its preset/config"
+            f"--init-from {path}: its network differs from this run's ({diff}); use its "
+            "preset/config"
         )
     missing, unexpected = module.network.load_state_dict(
         source.model.network.state_dict(), strict=False
@@ -497,8 +501,8 @@ def _initialise_from(
     }
     if unexpected or set(missing) - new:
         raise ConfigError(
-            f"--init-from {path}: weights do not fit this network (missing {sorted(set(missing) - new)[:3]}, "
-            f"unexpected {sorted(unexpected)[:3]})"
+            f"--init-from {path}: weights do not fit this network (missing "
+            f"{sorted(set(missing) - new)[:3]}, unexpected {sorted(unexpected)[:3]})"
         )
     if grown:
         for block in module.network.blocks:
@@ -553,7 +557,7 @@ def _open_run_directory(
     truncate_csv(out / "metrics.csv", step)
     truncate_csv(out / "validation.csv", step)
     print(
-        f"protgen train: {count:,} parameters, process {model_config.process.name!r}, device {device}, "
-        f"{world} process(es), {len(dataset.indices('train'))} training segments",
+        f"protgen train: {count:,} parameters, process {model_config.process.name!r}, device "
+        f"{device}, {world} process(es), {len(dataset.indices('train'))} training segments",
         flush=True,
     )
