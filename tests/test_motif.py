@@ -165,6 +165,53 @@ def test_the_conditional_network_is_equivariant_and_starts_as_the_unconditional_
     )
 
 
+def test_no_block_moves_the_motif_frames_and_their_estimate_is_x_t():
+    """Fixed residues are given: with trained-like (random, nonzero) frame updates, every block's
+    output keeps their frames at x_t to 1e-6 Å, and x̂_1 = x_t there; the scaffold does move."""
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    network = FrameNetwork(replace(PRESETS["tiny"], motif=True)).double()
+    with torch.no_grad():
+        network.fixed_embedding.normal_()
+        network.rot_residual.weight.normal_(0, 0.1)
+        for block in network.blocks:
+            block.update.weight.normal_(0, 0.1)
+    trunk = []
+    for block in network.blocks:
+        block.register_forward_hook(lambda module, args, out: trunk.append(out[2]))
+    x, t = _conditioned(), torch.tensor([0.3, 0.6], dtype=torch.float64)
+    out = network(t, x)
+    fixed = x.fixed
+    for frames in trunk:  # inside the trunk frames are in nm
+        assert (frames.trans[fixed] * 10 - x.frames.trans[fixed]).abs().max() < 1e-6
+        assert (frames.rots[fixed] - x.frames.rots[fixed]).abs().max() < 1e-9
+        assert (frames.trans[~fixed] * 10 - x.frames.trans[~fixed]).abs().max() > 1e-3
+    assert (out.x1_hat.trans[fixed] - x.frames.trans[fixed]).abs().max() < 1e-6
+    assert (out.x1_hat.rots[fixed] - x.frames.rots[fixed]).abs().max() < 1e-9
+    assert (out.rotvec[fixed] == 0).all() and (out.trans[fixed] == 0).all()
+
+
+def test_the_auxiliary_pair_term_scores_the_scaffold_against_the_motif_it_joins():
+    """A scaffold residue moved rigidly keeps its own atom distances: only its distances to the
+    adjacent motif residue change, and the pair term must see them (protgen 0.2 dropped
+    scaffold–motif pairs and scored 0 here)."""
+    from protgen.method.loss import LossConfig, backbone_aux_loss
+
+    atoms = torch.tensor(ideal_chain([HELIX] * 2), dtype=torch.float64)[None]
+    from protgen.geometry.backbone import backbone_to_frames
+
+    x_1 = backbone_to_frames(atoms)
+    shifted = Rigid(x_1.rots, x_1.trans + torch.tensor([[[0.0, 0.0, 0.0], [0.4, 0.0, 0.0]]]))
+    generated = torch.tensor([[False, True]])
+    t = torch.tensor([0.9], dtype=torch.float64)
+    real = torch.ones(1, 2, dtype=torch.bool)
+    terms = backbone_aux_loss(shifted, x_1, t, generated, LossConfig(), real=real).terms
+    assert terms["aux_pair"] > 1e-4 and terms["aux_atom"] > 0
+    alone = backbone_aux_loss(shifted, x_1, t, generated, LossConfig()).terms
+    assert alone["aux_pair"] < 1e-20, "without the motif only the residue's own atoms pair up"
+
+
 def test_scaffolds_keep_the_motif_exactly_end_to_end(tmp_path, motif_file, capsys):
     from protgen.cli.main import main
     from protgen.evaluation.similarity import kabsch_rmsd

@@ -510,7 +510,9 @@ class Block(nn.Module):
             )
         return out
 
-    def forward(self, s, z, frames: Rigid, mask, nbr: Neighbours | None = None):
+    def forward(self, s, z, frames: Rigid, mask, nbr: Neighbours | None = None, moving=None):
+        """moving: (B, N) bool, the residues whose frames the block may update (default: mask);
+        fixed (motif) residues keep their given frames through the whole trunk."""
         m = mask[..., None].to(s.dtype)
         s = self.norm1(s + self.ipa(s, z, frames, mask, nbr)) * m
         s = self.norm2(s + self.transition(s)) * m
@@ -528,7 +530,7 @@ class Block(nn.Module):
                 z = z + self.pair(z + p[:, :, None] + gather(p, nbr.index)) * nbr.mask[
                     ..., None
                 ].to(z.dtype)
-        u = self.update(s) * m
+        u = self.update(s) * (m if moving is None else moving[..., None].to(s.dtype))
         quat = torch.cat([torch.ones_like(u[..., :1]), u[..., :3]], -1)
         # frames inside the network are in nm
         step = Rigid(so3.quaternion_to_matrix(quat), u[..., 3:])
@@ -588,10 +590,13 @@ class FrameNetwork(nn.Module):
         )
         z = self.pairs(x_t, self_cond, nbr)
         frames = x_nm
+        # Fixed (motif) residues are given, not estimated: no block moves their frames (later blocks
+        # attend to the motif as it is) and their x̂_1 is x_t.
+        moving = x_t.generated
         for block in self.blocks:
-            s, z, frames = block(s, z, frames, mask, nbr)
+            s, z, frames = block(s, z, frames, mask, nbr, moving)
         rel = x_nm.invert().compose(frames)  # x̂_1 relative to x_t, in x_t's local frames
-        m = mask[..., None].to(s.dtype)
+        m = moving[..., None].to(s.dtype)
         rotvec = (so3.log(rel.rots) + self.rot_residual(s)) * m
         trans = rel.trans * ANGSTROM_PER_NM * m
         x1_hat = Rigid(x.rots @ so3.exp(rotvec), x.trans + (x.rots @ trans[..., None])[..., 0])
