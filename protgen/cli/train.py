@@ -213,8 +213,12 @@ def configs_from(
     # conditional training needs the flag embedding
     if train_config.motif_prob > 0 and not network.motif:
         network, model_given = dataclasses.replace(network, motif=True), True
-    if process.name == "insertion" and not network.insertion:  # Process 3 needs the gap head
-        network, model_given = dataclasses.replace(network, insertion=True), True
+    # Process 3 needs the gap head; new runs give it the insertion clock and the birth clock
+    if process.name == "insertion" and not network.insertion:
+        network = dataclasses.replace(
+            network, insertion=True, insertion_end=process.insertion_end, birth_clock=True
+        )
+        model_given = True
     model = ModelConfig(network, process, loss)
     return (model if model_given or base is None else None), train_config
 
@@ -252,6 +256,8 @@ def _run(args) -> None:
                 source.network,
                 motif=model.network.motif or source.network.motif,
                 insertion=model.network.insertion or source.network.insertion,
+                insertion_end=model.network.insertion_end or source.network.insertion_end,
+                birth_clock=model.network.birth_clock or source.network.birth_clock,
             )
             if args.neighbours is not None:
                 network = dataclasses.replace(network, neighbours=args.neighbours)

@@ -35,7 +35,7 @@ class EvalConfig:
 
     reference: str | None = None  # a `protgen data` directory: real-chain column and novelty
     max_reference: int = 200  # real chains in the reference panel
-    # which segments of the reference set: "all", "train" or "val" (held-out clusters)
+    # which segments of the reference set: "all", "train", "val" or "test" (held-out clusters)
     reference_split: str = "all"
     # reference chains (length 0.5–2× the sample's) per novelty search
     novelty_candidates: int = 300

@@ -22,8 +22,9 @@ class WorldState:
     numbers along each chain (relative offsets and distances to the chain ends are read from
     them; a gap in the numbering is a gap in the chain); fixed: (B, N) bool or None, residues whose
     frames are given by a condition (motif) rather than generated; birth: (B, N) float or None, the
-    time each residue appeared in a simulation with insertions (sampler bookkeeping for the rotation
-    schedule; the network does not read it), None when every residue was there from the start.
+    time each residue was inserted (Process 3: Φ keeps the latent's insertion times, the sampler
+    tracks them; the rotation schedule and networks with ``birth_clock`` read them), None when
+    every residue was there from the start.
     """
 
     frames: Rigid

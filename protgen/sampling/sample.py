@@ -29,7 +29,6 @@ from protgen.geometry.backbone import frames_to_backbone
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.world import WorldState
 from protgen.method.simulation import SimulationConfig, simulate
-from protgen.network.model import SelfConditioned
 from protgen.progress import Progress
 from protgen.sampling.guidance import ClashGuidance
 from protgen.sampling.motif import (
@@ -40,6 +39,7 @@ from protgen.sampling.motif import (
     parse_contig,
     read_motif,
 )
+from protgen.sampling.self_conditioning import SelfConditioned
 from protgen.training import checkpoint
 from protgen.training.checkpoint import TrainedModel
 from protgen.workers import one_thread_worker
@@ -188,11 +188,18 @@ def sample_states(
         torch.cat([p.index for p in priors]),
         fixed,
     ).to(device)
+    self_conditioned = SelfConditioned(trained.model, config.self_condition)
+    predict = self_conditioned
     jump = None
     if hasattr(trained.process, "insert"):
         rngs = [torch.Generator().manual_seed(s + 1) for s in seeds]
-        jump = lambda x, counts, t, dt: trained.process.insert(x, counts, t, dt, rngs)  # noqa: E731
-    predict = SelfConditioned(trained.model, config.self_condition)
+
+        def jump(x: WorldState, counts: torch.Tensor, t: float, dt: float) -> WorldState:
+            grown = trained.process.insert(x, counts, t, dt, rngs)
+            if grown is not x:  # newborns carry the step's end time t + dt, older residues ≤ t
+                self_conditioned.carry(grown, grown.birth > t + dt / 2)
+            return grown
+
     if config.clash_guidance > 0:
         predict = ClashGuidance(predict, config.clash_guidance)
     noise_rngs = None

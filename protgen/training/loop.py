@@ -539,9 +539,16 @@ def _initialise_from(module: GeneratorModel, path: str | Path, model_config: Mod
 
 # Network fields a fine-tune may change: capabilities switched on (their new heads start at zero)
 # and the pair selection (``neighbours``: dense or k nearest; the same parameters either way).
-_ADDED_CAPABILITIES = {"motif", "insertion", "self_condition_frames", "neighbours"}
+_ADDED_CAPABILITIES = {
+    "motif",
+    "insertion",
+    "self_condition_frames",
+    "neighbours",
+    "insertion_end",
+    "birth_clock",
+}
 # their parameters (names start so)
-_ADDED_PARAMETERS = ("fixed_embedding", "gaps.", "pairs.frames_linear.")
+_ADDED_PARAMETERS = ("fixed_embedding", "gaps.", "pairs.frames_linear.", "birth_embedding.")
 
 
 def _added_layer(name: str, source_layers: int) -> bool:
