@@ -45,27 +45,38 @@ def sample(
     the API and the command line give the same structures. ``rot_rate`` None or 0: the learned
     rotation rate; "model": what ``protgen sample`` uses for this model (5 for fixed-length models,
     the learned rate for insertion models). ``langevin`` κ > 0 and ``noise_scale`` η: stochastic
-    translations, as ``protgen sample --langevin --noise-scale``. With an insertion model (Process 3) the length emerges: ``length`` is ignored
-    and a list of ``num`` arrays (L_i, 4, 3) is returned."""
+    translations, as ``protgen sample --langevin --noise-scale``. With an insertion model (Process
+    3) the length emerges: ``length`` is ignored and a list of ``num`` arrays (L_i, 4, 3) is
+    returned. The arguments are checked as the command line checks its flags
+    (``protgen.sampling.sample.check_sample_config``): a bad one raises ConfigError."""
+    from dataclasses import replace
+
     from protgen.method.simulation import SimulationConfig
     from protgen.sampling.sample import (
         SampleConfig,
+        check_sample_config,
         default_rot_rate,
         sample_seed,
         sample_states,
         unconditioned_state,
     )
 
-    trained = model if model is not None else load_model(device=device)
-    trained.model.to(device)
-    if rot_rate == "model":
-        rot_rate = default_rot_rate(trained.config.process.name)
     config = SampleConfig(
         lengths=(length,),
         num=num,
         seed=seed,
-        simulation=SimulationConfig(steps, rot_rate or None, langevin, noise_scale),
+        simulation=SimulationConfig(
+            steps, None if rot_rate == "model" else rot_rate or None, langevin, noise_scale
+        ),
     )
+    check_sample_config(config)
+    trained = model if model is not None else load_model(device=device)
+    trained.model.to(device)
+    if rot_rate == "model":
+        simulation = replace(
+            config.simulation, rot_rate=default_rot_rate(trained.config.process.name)
+        )
+        config = replace(config, simulation=simulation)
     emerging = trained.config.process.name == "insertion"
     seeds = [sample_seed(seed, 0 if emerging else length, i) for i in range(num)]
     atoms, lengths, _ = sample_states(

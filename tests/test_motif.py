@@ -58,7 +58,7 @@ def test_bad_contigs_are_one_line_errors_naming_the_fault(text, fault):
 
 @pytest.fixture
 def motif_file(tmp_path):
-    """Chain A: 50 helical residues numbered 1..50; chain B: a 45-residue strand numbered 101..145."""
+    """Chain A: 50 helical residues numbered 1..50; chain B: a 45-residue strand, 101..145."""
     a, b = (
         ideal_chain(HELIX, 50).astype(np.float32),
         ideal_chain(STRAND, 45).astype(np.float32) + 30,
@@ -95,6 +95,84 @@ def test_motifs_are_read_and_missing_residues_named(motif_file):
             read_motif(motif_file, parse_contig(contig_text))
     with pytest.raises(ConfigError, match="total length in 100..120"):
         draw_layout(parse_contig("5,A10-19", "100-120"), motif, np.random.default_rng(0))
+
+
+@pytest.fixture
+def kabat_file(tmp_path):
+    """Chain H: a 14-residue helix numbered 80, 81, 82, 82A, 82B, 82C, 83, ..., 90 (Kabat-style
+    insertion codes, as in antibodies such as 1NCB)."""
+    labels = [(80, ""), (81, ""), (82, ""), (82, "A"), (82, "B"), (82, "C")]
+    labels += [(n, "") for n in range(83, 91)]
+    path = write_backbone(
+        tmp_path / "kabat.pdb",
+        ideal_chain(HELIX, len(labels)).astype(np.float32),
+        chain_ids=np.array(["H"] * len(labels)),
+    )
+    lines = []
+    for line in path.read_text().splitlines():
+        if line.startswith("ATOM"):
+            number, code = labels[int(line[22:26]) - 1]
+            line = line[:22] + f"{number:4d}{code or ' '}" + line[27:]
+        lines.append(line)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_motif_ranges_hold_every_residue_between_their_ends_insertion_codes_included(kabat_file):
+    """H80-85 is the 9 residues from 80 to 85 in file order (82A-C included), joined without a
+    gap; an insertion-coded residue can be named alone or as a range end."""
+    atoms = ideal_chain(HELIX, 14)
+    motif = read_motif(kabat_file, parse_contig("3,H80-85,3"))
+    block = motif.segments[MotifSegment("H", 80, 85)]
+    assert block.shape == (9, 4, 3) and np.allclose(block, atoms[:9], atol=1e-3)
+    ca_ca = np.linalg.norm(block[1:, 1] - block[:-1, 1], axis=-1)
+    assert ca_ca.max() < 3.9, "no gap inside the fixed motif"
+    contig = parse_contig("H82A,2,H82B-82C,2,H81-82A")
+    segments = contig.motif_segments
+    assert [str(s) for s in segments] == ["H82A", "H82B-82C", "H81-82A"]
+    motif = read_motif(kabat_file, contig)
+    assert [len(motif.segments[s]) for s in segments] == [1, 2, 3]
+    assert np.allclose(motif.segments[segments[0]], atoms[3:4], atol=1e-3)
+    layout = draw_layout(contig, motif, np.random.default_rng(0))
+    assert layout.motif_residues == "H82A;H82B-82C;H81-82A"
+    assert parse_contig(layout.motif_residues.replace(";", ",")).motif_segments == segments
+    for text, fault in (
+        ("H82D", "residue H82D of H82D is not in the file"),
+        ("H82C-82A", "runs backwards"),
+        ("H79-81", "residue H79 of H79-81 is not in the file"),
+    ):
+        with pytest.raises(ConfigError, match=fault):
+            read_motif(kabat_file, parse_contig(text))
+
+
+def test_eval_motif_rmsd_compares_with_the_motif_as_the_file_has_it(kabat_file, tmp_path):
+    """A scaffold that holds the file's 9 residues of H80-85 scores 0 Å; one made by a reader that
+    dropped 82A-C (6 residues at the motif positions) gets a note, not a false 0.000."""
+    from protgen.evaluation.evaluate import EvalConfig, evaluate
+
+    helix = ideal_chain(HELIX, 20).astype(np.float32)
+    folder = tmp_path / "s"
+    write_backbone(folder / "good.pdb", helix)
+    write_backbone(folder / "old.pdb", helix)
+    with open(folder / "manifest.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "motif_file", "motif_positions", "motif_residues"])
+        writer.writerow(["good.pdb", "../kabat.pdb", "4-12", "H80-85"])
+        writer.writerow(["old.pdb", "../kabat.pdb", "4-9", "H80-85"])
+    summary = evaluate(folder / "manifest.csv", tmp_path / "e", EvalConfig(mpnn="off"))
+    with open(tmp_path / "e" / "structures.csv", newline="") as handle:
+        rows = {r["file"]: r for r in csv.DictReader(handle)}
+    assert float(rows["good.pdb"]["motif_rmsd"]) < 0.01 and rows["old.pdb"].get("motif_rmsd") in (
+        None,
+        "",
+    )
+    assert summary["notes"] == [
+        {
+            "file": "old.pdb",
+            "note": "no motif RMSD: the manifest's motif positions hold 6 residues, H80-85 of "
+            f"{folder / '../kabat.pdb'} has 9",
+        }
+    ]
 
 
 def _conditioned(n=14, seed=0):

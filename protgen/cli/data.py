@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from protgen.data.dataset import BuildConfig, TrainingSet, build
+from protgen.data.dataset import BuildConfig, TrainingSet, build, check_build_config
 from protgen.data.fetch import PROMOD3_URL, FetchConfig
 from protgen.data.segment import SegmentConfig
 from protgen.errors import ConfigError, ProtgenError
@@ -20,9 +20,10 @@ def register(sub) -> None:
     b = verbs.add_parser(
         "build",
         help="turn folders of PDB/mmCIF files (and ProMod3 databases) into a training set",
-        description="Read every structure file under SRC (recursively; .pdb .ent .cif .mmcif .bcif, gzipped or not, "
-        "extension-less files sniffed; ProMod3 structure_db.dat files and promod3-data .deb packages) into "
-        "clean, clustered, split segments.",
+        description="Read every structure file under SRC (recursively; .pdb .ent .cif .mmcif "
+        ".bcif, gzipped or not, extension-less files sniffed; ProMod3 "
+        "structure_db.dat files and promod3-data .deb packages) into clean, "
+        "clustered, split segments.",
     )
     b.add_argument(
         "sources",
@@ -38,8 +39,9 @@ def register(sub) -> None:
     f = verbs.add_parser(
         "fetch",
         help="download mmCIF files from the RCSB (or a mirror) by PDB id",
-        description="Download PDB entries as ID.cif.gz into --out, in parallel, with retries; complete files "
-        "are skipped, so an interrupted fetch resumes. Failures are listed in OUT/fetch_failures.csv.",
+        description="Download PDB entries as ID.cif.gz into --out, in parallel, with retries; "
+        "complete files are skipped, so an interrupted fetch resumes. Failures are "
+        "listed in OUT/fetch_failures.csv.",
     )
     f.add_argument(
         "ids", nargs="*", metavar="ID", help="PDB ids or PDBID_CHAIN names (1ABC, 1abc_A)"
@@ -76,9 +78,11 @@ def register(sub) -> None:
     f.set_defaults(run=_fetch)
     p = verbs.add_parser(
         "promod3",
-        help="download ProMod3's 21,000-chain PDB set (Debian promod3-data) and build a training set",
-        description="Download the promod3-data package (371 MB) from a Debian mirror, verify its sha256, and "
-        "build a training set from its structure database (with any further SRC merged in).",
+        help="download ProMod3's 21,000-chain PDB set (Debian promod3-data) and build a "
+        "training set",
+        description="Download the promod3-data package (371 MB) from a Debian mirror, verify its "
+        "sha256, and build a training set from its structure database (with any "
+        "further SRC merged in).",
     )
     p.add_argument(
         "sources",
@@ -131,7 +135,8 @@ def _build_options(b) -> None:
         "--max-rg-ratio",
         type=float,
         default=d.max_rg_ratio,
-        help="drop segments with Rg > ratio·2.2·L^0.38 Å, extended chains cut from complexes (default %(default)s)",
+        help="drop segments with Rg > ratio·2.2·L^0.38 Å, extended chains cut from complexes "
+        "(default %(default)s)",
     )
     b.add_argument(
         "--max-resolution",
@@ -149,13 +154,14 @@ def _build_options(b) -> None:
         "--identity",
         type=float,
         default=c.identity,
-        help="sequence identity of a cluster (default %(default)s)",
+        help="sequence identity of a cluster, a fraction in (0, 1] (default %(default)s: 30 %%)",
     )
     b.add_argument(
         "--cluster-method",
         choices=("auto", "mmseqs", "greedy"),
         default=c.cluster_method,
-        help="mmseqs2 if installed (auto), or the built-in greedy clustering (slow above a few thousand sequences)",
+        help="mmseqs2 if installed (auto), or the built-in greedy clustering (slow above a few "
+        "thousand sequences)",
     )
     b.add_argument(
         "--val-fraction",
@@ -167,7 +173,8 @@ def _build_options(b) -> None:
         "--test-fraction",
         type=float,
         default=c.test_fraction,
-        help="fraction of further clusters held out as a second set, for final tables (default %(default)s)",
+        help="fraction of further clusters held out as a second set, for final tables (default "
+        "%(default)s)",
     )
     b.add_argument(
         "--seed", type=int, default=c.seed, help="seed of the cluster split (default %(default)s)"
@@ -180,18 +187,6 @@ def _build_options(b) -> None:
 
 
 def _build_config(args) -> BuildConfig:
-    if args.min_length < 1 or args.max_length < args.min_length:
-        raise ConfigError(
-            f"need 1 ≤ --min-length ≤ --max-length, got {args.min_length} and {args.max_length}"
-        )
-    if not 0 <= args.val_fraction < 1:
-        raise ConfigError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
-    if not 0 <= args.test_fraction < 1 - args.val_fraction:
-        raise ConfigError(
-            f"--test-fraction must be in [0, 1 − val fraction), got {args.test_fraction}"
-        )
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     segments = SegmentConfig(
         args.min_length,
         args.max_length,
@@ -200,7 +195,7 @@ def _build_config(args) -> BuildConfig:
         args.max_resolution,
         args.multi_model,
     )
-    return BuildConfig(
+    config = BuildConfig(
         segments,
         args.identity,
         args.cluster_method,
@@ -209,6 +204,8 @@ def _build_config(args) -> BuildConfig:
         args.workers,
         args.test_fraction,
     )
+    check_build_config(config)
+    return config
 
 
 def _build(args) -> None:
@@ -227,7 +224,8 @@ def _fetch(args) -> None:
     config = FetchConfig(args.url, args.workers, args.retries, timeout=args.timeout)
     result = fetch_entries(ids, args.out, config)
     print(
-        f"{len(result.downloaded)} downloaded, {len(result.skipped)} already present, {len(result.failed)} failed → {args.out}"
+        f"{len(result.downloaded)} downloaded, {len(result.skipped)} already present, "
+        f"{len(result.failed)} failed → {args.out}"
     )
     for pdb_id, reason in result.failed[:10]:
         print(f"  {pdb_id}: {reason}")
@@ -240,12 +238,21 @@ def _fetch(args) -> None:
 
 
 def _promod3(args) -> None:
-    from protgen.data.fetch import PROMOD3_SHA256, download
+    from protgen.data.cluster import MMSEQS_INSTALL, mmseqs_available
+    from protgen.data.fetch import PROMOD3_SHA256, download, is_downloaded
 
     config = _build_config(args)
+    if config.cluster_method == "auto" and not mmseqs_available():
+        raise ConfigError(
+            f"ProMod3's ~18,700 segments need MMseqs2 to cluster: {MMSEQS_INSTALL} "
+            "(or --cluster-method greedy, which takes hours)"
+        )
     deb = Path(args.download_dir) / args.url.rsplit("/", 1)[-1]
-    print(f"downloading {args.url} → {deb} (371 MB; verified by sha256) ...", flush=True)
-    download(args.url, deb, PROMOD3_SHA256, FetchConfig(timeout=60.0, max_bytes=2**30))
+    if is_downloaded(deb, PROMOD3_SHA256):
+        print(f"using {deb}, downloaded before (sha256 verified)", flush=True)
+    else:
+        print(f"downloading {args.url} → {deb} (371 MB; verified by sha256) ...", flush=True)
+        download(args.url, deb, PROMOD3_SHA256, FetchConfig(timeout=60.0, max_bytes=2**30))
     print(describe(build([deb, *args.sources], args.out, config, force=args.force)))
 
 
@@ -257,12 +264,14 @@ def describe(ts: TrainingSet) -> str:
     splits = Counter(r.split for r in ts.records)
     lines = [
         f"training set {ts.path} (format {m['format_version']}, fingerprint {m['fingerprint']})",
-        f"  files read: {m['files']}   skipped: {m['skipped_files']}   build time: {m['build_seconds']} s",
-        f"  segments: {m['segments']}  (train {splits.get('train', 0)}, val {splits.get('val', 0)}"
-        f"{', test ' + str(splits['test']) if splits.get('test') else ''})   residues: {m['residues']}",
+        f"  files read: {m['files']}   skipped: {m['skipped_files']}   build time: "
+        f"{m['build_seconds']} s",
+        f"  segments: {m['segments']}  (train {splits.get('train', 0)}, val "
+        f"{splits.get('val', 0)}{', test ' + str(splits['test']) if splits.get('test') else ''})  "
+        f" residues: {m['residues']}",
         f"  sequence clusters: {m['clusters']} at {m['config']['identity']:.0%} identity",
-        f"  secondary structure: helix {ss.count('H') / len(ss):.1%}  strand {ss.count('E') / len(ss):.1%}  "
-        f"coil {1 - (ss.count('H') + ss.count('E')) / len(ss):.1%}",
+        f"  secondary structure: helix {ss.count('H') / len(ss):.1%}  strand "
+        f"{ss.count('E') / len(ss):.1%}  coil {1 - (ss.count('H') + ss.count('E')) / len(ss):.1%}",
         f"  length: min {lengths.min()}  median {int(np.median(lengths))}  max {lengths.max()}",
     ]
     edges = [40, 60, 80, 100, 150, 200, 300, 400, 513]
@@ -284,9 +293,12 @@ def describe(ts: TrainingSet) -> str:
 
 
 def _reason_kind(reason: str) -> str:
-    """A skip reason without its numbers: 'length 30 outside 40..512' → 'length N outside N..N'."""
+    """A skip reason without what was measured on the file, the thresholds kept: 'length 30
+    outside 40..512' → 'length outside 40..512', 'Rg ratio 1.72 > 1.5 (extended)' → 'Rg ratio >
+    1.5 (extended)', '12 models (--multi-model skip)' → 'several models (--multi-model skip)'."""
     if "first: " in reason:
         reason = "filtered out: " + reason.split("first: ", 1)[1].removesuffix(")")
-    else:
-        reason = reason.split(" (")[0]
-    return re.sub(r"\d+(\.\d+)?", "N", reason)
+    elif not reason.startswith("resolution "):
+        reason = reason.split(" (")[0] if "--multi-model" not in reason else reason
+    reason = re.sub(r"\b(length|Rg ratio|coil fraction|resolution) [\d.]+( Å)? ", r"\1 ", reason)
+    return re.sub(r"^\d+ models", "several models", reason)

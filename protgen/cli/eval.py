@@ -1,7 +1,6 @@
 """``protgen eval``: designability, secondary structure, diversity and novelty in one command."""
 
 from protgen.cli.threads import add_threads_flag, set_threads
-from protgen.errors import ConfigError
 from protgen.evaluation.evaluate import EvalConfig, evaluate
 
 __all__ = ["register"]
@@ -13,7 +12,10 @@ def register(sub) -> None:
         "eval",
         help="evaluate backbones: quality panel, designability, diversity, novelty",
         description="Evaluate a directory of backbone files (or a sample manifest.csv). Writes "
-        "structures.csv, summary.json, report.md and PNG plots to --out; re-runs reuse cache.jsonl.",
+        "structures.csv, summary.json, report.md, PNG plots and, with ProteinMPNN, "
+        "designs/ (FASTA of the designs with their scores; with --fold-model the best "
+        "fold as PDB) to --out; re-runs reuse cache.jsonl, and the reference chains' "
+        "figures are cached per reference set in ~/.cache/protgen.",
     )
     p.add_argument(
         "source", help="directory of PDB/mmCIF files, or a manifest.csv from protgen sample"
@@ -32,7 +34,8 @@ def register(sub) -> None:
         "--reference-split",
         choices=("all", "train", "val", "test"),
         default=d.reference_split,
-        help="reference segments: all, or the training set's train or held-out val clusters (default %(default)s)",
+        help="reference segments: all, or the training set's train or held-out val clusters "
+        "(default %(default)s)",
     )
     p.add_argument(
         "--novelty-candidates",
@@ -90,13 +93,7 @@ def register(sub) -> None:
 
 
 def _run(args) -> None:
-    if args.workers < 1 or args.num_seqs < 1:
-        raise ConfigError("--workers and --num-seqs must be positive")
     set_threads(args.threads)
-    if args.mpnn == "on":
-        from protgen.evaluation.designability import ProteinMPNN
-
-        ProteinMPNN()  # fails now, with install instructions, if it is missing
     modes = ("full", "ca") if args.mpnn_mode == "both" else (args.mpnn_mode,)
     config = EvalConfig(
         args.reference,
@@ -113,9 +110,10 @@ def _run(args) -> None:
         args.seed,
         args.motif,
     )
-    summary = evaluate(args.source, args.out, config)
+    summary = evaluate(args.source, args.out, config)  # checks config before any work
     s = summary["samples"]
     print(
-        f"evaluated {s['count']} structures: geometry OK {s['geometry_ok']:.0%}, helix {s['helix']:.0%}, "
-        f"strand {s['strand']:.0%}, Rg/L^0.38 {s['rg_ratio']:.2f}; report: {args.out}/report.md"
+        f"evaluated {s['count']} structures: geometry OK {s['geometry_ok']:.0%}, "
+        f"helix {s['helix']:.0%}, strand {s['strand']:.0%}, Rg/L^0.38 {s['rg_ratio']:.2f}; "
+        f"report: {args.out}/report.md"
     )

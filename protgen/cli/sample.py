@@ -1,13 +1,15 @@
 """``protgen sample``: write backbone files from the shipped model or a checkpoint."""
 
+from dataclasses import replace
+
 import torch
 
 from protgen.cli.threads import add_threads_flag, set_threads
 from protgen.errors import ConfigError
 from protgen.method.simulation import SimulationConfig
-from protgen.sampling.motif import parse_contig
 from protgen.sampling.sample import (
     SampleConfig,
+    check_sample_config,
     default_checkpoint,
     default_rot_rate,
     parse_lengths,
@@ -56,15 +58,16 @@ def register(sub) -> None:
     p.add_argument(
         "--rot-rate",
         type=float,
-        help=f"rotation-rate schedule: ω = c·log(R_tᵀR̂_1) with this c (FrameFlow uses 10); 0 = the learned ω exactly "
-        f"(default {s.rot_rate:g} for fixed-length and motif models, 0 for insertion models)",
+        help="rotation-rate schedule: ω = c·log(R_tᵀR̂_1) with this c (FrameFlow uses 10); 0 = "
+        f"the learned ω exactly (default {s.rot_rate:g} for fixed-length and motif models, 0 "
+        "for insertion models)",
     )
     p.add_argument(
         "--sparse",
         action="store_true",
-        help="use the shipped sparse model (pair features and attention over each "
-        "residue's 48 nearest residues; for long chains: ~3x faster at 300 residues, ~13x at 1,000) instead of the dense "
-        "one; fixed length, without --checkpoint",
+        help="use the shipped sparse model (pair features and attention over each residue's 48 "
+        "nearest residues; for long chains: ~2× faster at 300 residues, ~5× at 1,000, "
+        "README's Benchmarks) instead of the dense one; fixed length, without --checkpoint",
     )
     p.add_argument(
         "--no-self-condition",
@@ -76,24 +79,25 @@ def register(sub) -> None:
         type=float,
         default=0.0,
         metavar="ETA",
-        help="from t = 0.6 on, nudge x̂_1 away from overlapping CA atoms and off-3.8 Å CA–CA bonds with this step (Å²; "
-        "e.g. 0.1); changes the sampled law, off by default",
+        help="from t = 0.6 on, nudge x̂_1 away from overlapping CA atoms and off-3.8 Å CA–CA "
+        "bonds with this step (Å²; e.g. 0.1); changes the sampled law, off by default",
     )
     p.add_argument(
         "--langevin",
         type=float,
         default=s.langevin,
         metavar="KAPPA",
-        help="stochastic translations: Langevin strength κ of the SDE with the ODE's marginals (g² = 2κ(1−t)²σ², "
-        "score from x̂_1); 0 = the ODE (default %(default)s); fixed-length models",
+        help="stochastic translations: Langevin strength κ of the SDE with the ODE's marginals "
+        "(g² = 2κ(1−t)²σ², score from x̂_1); 0 = the ODE (default %(default)s); fixed-length "
+        "models",
     )
     p.add_argument(
         "--noise-scale",
         type=float,
-        default=s.noise_scale,
+        default=None,
         metavar="ETA",
-        help="with --langevin: scale of the injected noise; 1 keeps the marginals, < 1 lowers the temperature "
-        "(fewer, sharper modes) (default %(default)s)",
+        help="with --langevin: scale of the injected noise; 1 keeps the marginals, < 1 lowers "
+        f"the temperature (fewer, sharper modes) (default {s.noise_scale:g})",
     )
     p.add_argument(
         "--trajectory",
@@ -110,23 +114,35 @@ def register(sub) -> None:
         "--workers",
         type=int,
         default=1,
-        help="CPU processes of one thread each, sampling different batches: keeps the "
-        "cores busy on runs of many small batches (--lengths, --num); each holds its own copy of the model (default 1)",
+        help="CPU processes sampling different batches, dividing the threads among them: keeps "
+        "the cores busy on runs of many small batches (--lengths, --num); each holds its own "
+        "copy of the model (default 1)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the outputs of an earlier run in --out: its files are moved into "
+        "--out/replaced-YYYYMMDD-HHMMSS/, so the folder holds this run only",
+    )
     m = p.add_argument_group(
         "motif scaffolding",
-        "generate scaffolds around fixed residues of a structure file "
-        "(RFdiffusion's contig syntax); files are MOTIFSTEM_IIII.pdb, motif residues with B-factor 1.0",
+        "generate scaffolds around fixed residues of a structure file (RFdiffusion's contig "
+        "syntax); files are MOTIFSTEM_IIII.pdb, motif residues with B-factor 1.0",
     )
     m.add_argument("--motif", metavar="FILE", help="PDB/mmCIF file holding the motif residues")
     m.add_argument(
         "--contig",
         help='the output chain, e.g. "5-20,A16-35,10-25,A52-71,5-20" (scaffold lengths or ranges; '
-        "motif residues as chain+author numbers; /0 starts a new chain)",
+        "motif residues as chain+author numbers, a range holding every residue between its ends "
+        "in the file's order, insertion codes included, and an end may carry one: H82A; /0 "
+        "starts a new chain)",
     )
-    m.add_argument("--total-length", metavar="A-B", help="bounds of the whole length, e.g. 60-80")
+    m.add_argument(
+        "--total-length",
+        metavar="A-B",
+        help="bounds of the whole scaffold's length with --motif, e.g. 60-80",
+    )
     v = p.add_argument_group(
         "variable length",
         "an insertion model (Process 3) grows each chain from one residue: the length emerges",
@@ -159,22 +175,52 @@ def _run(args) -> None:
         if args.lengths
         else parse_lengths(str(100 if args.length is None else args.length))
     )
-    if args.num < 1 or args.steps < 1 or args.batch_size < 1 or args.workers < 1:
-        raise ConfigError("--num, --steps, --batch-size and --workers must be positive")
-    if args.clash_guidance < 0:
-        raise ConfigError(f"--clash-guidance must be ≥ 0, got {args.clash_guidance}")
-    if args.langevin < 0 or args.noise_scale < 0:
+    if args.workers < 1:
         raise ConfigError(
-            f"--langevin and --noise-scale must be ≥ 0, got {args.langevin} and {args.noise_scale}"
+            f"--workers {args.workers}: --num, --steps, --batch-size and --workers must be positive"
         )
-    if args.langevin > args.steps:
+    if args.noise_scale is not None and args.langevin == 0:
         raise ConfigError(
-            f"--langevin {args.langevin} with --steps {args.steps}: need κ ≤ steps (κ·Δt ≤ 1, else the step overshoots)"
+            "--noise-scale scales the noise of --langevin κ > 0; without --langevin sampling is "
+            "the deterministic ODE and the flag would do nothing"
         )
-    if args.rot_rate is not None and args.rot_rate < 0:
+    if args.motif is not None and (args.length is not None or args.lengths):
         raise ConfigError(
-            f"--rot-rate must be ≥ 0 (0 = the learned rotation rate), got {args.rot_rate}"
+            "with --motif the lengths come from --contig (and --total-length), not "
+            "--length/--lengths"
         )
+    if args.sparse and (
+        args.checkpoint is not None or args.motif is not None or args.process == "insertion"
+    ):
+        raise ConfigError(
+            "--sparse picks the shipped sparse fixed-length model; a --checkpoint's own network "
+            "decides (see protgen train --neighbours)"
+            if args.checkpoint is not None
+            else "--sparse is a fixed-length model: not for --motif or --process insertion"
+        )
+    rot_rate = args.rot_rate or None
+    config = SampleConfig(
+        lengths,
+        args.num,
+        args.seed,
+        args.batch_size,
+        args.format,
+        args.trajectory,
+        not args.no_self_condition,
+        SimulationConfig(
+            args.steps,
+            rot_rate,
+            args.langevin,
+            1.0 if args.noise_scale is None else args.noise_scale,
+        ),
+        args.motif,
+        args.contig,
+        args.total_length,
+        args.min_length,
+        args.max_length,
+        clash_guidance=args.clash_guidance,
+    )
+    check_sample_config(config)
     set_threads(args.threads)
     device = args.device
     if device == "auto":
@@ -183,27 +229,8 @@ def _run(args) -> None:
         raise ConfigError(f"--device {device}: CUDA is not available on this machine")
     if args.workers > 1 and device != "cpu":
         raise ConfigError(
-            f"--workers {args.workers} runs CPU processes; on --device {device} use --batch-size instead"
-        )
-    if (args.motif is None) != (args.contig is None):
-        raise ConfigError("motif scaffolding needs both --motif FILE and --contig")
-    if args.motif is not None and (args.length is not None or args.lengths):
-        raise ConfigError(
-            "with --motif the lengths come from --contig (and --total-length), not --length/--lengths"
-        )
-    if args.contig is not None:  # a malformed contig is named before any model is loaded
-        parse_contig(args.contig, args.total_length)
-    if not 1 <= args.min_length <= args.max_length:
-        raise ConfigError(
-            f"need 1 ≤ --min-length ≤ --max-length, got {args.min_length} and {args.max_length}"
-        )
-    if args.sparse and (
-        args.checkpoint is not None or args.motif is not None or args.process == "insertion"
-    ):
-        raise ConfigError(
-            "--sparse picks the shipped sparse fixed-length model; a --checkpoint's own network decides (see protgen train --neighbours)"
-            if args.checkpoint is not None
-            else "--sparse is a fixed-length model: not for --motif or --process insertion"
+            f"--workers {args.workers} runs CPU processes; on --device {device} use --batch-size "
+            "instead"
         )
     if args.checkpoint is None:
         path = default_checkpoint(
@@ -227,29 +254,18 @@ def _run(args) -> None:
         )
     if process == "insertion" and (args.length is not None or args.lengths):
         raise ConfigError(
-            "an insertion model lets the length emerge; bound it with --min-length/--max-length instead of --length"
+            "an insertion model lets the length emerge; bound it with --min-length/--max-length "
+            "instead of --length"
         )
     if process != "insertion" and (args.min_length != 1 or args.max_length != 1000):
         raise ConfigError(
-            "--min-length/--max-length bound the emerging length of an insertion model; this model takes --length/--lengths"
+            "--min-length/--max-length bound the emerging length of an insertion model; this "
+            "model takes --length/--lengths"
         )
-    rot_rate = default_rot_rate(process) if args.rot_rate is None else (args.rot_rate or None)
-    config = SampleConfig(
-        lengths,
-        args.num,
-        args.seed,
-        args.batch_size,
-        args.format,
-        args.trajectory,
-        not args.no_self_condition,
-        SimulationConfig(args.steps, rot_rate, args.langevin, args.noise_scale),
-        args.motif,
-        args.contig,
-        args.total_length,
-        args.min_length,
-        args.max_length,
-        clash_guidance=args.clash_guidance,
-    )
+    if args.rot_rate is None:
+        config = replace(
+            config, simulation=replace(config.simulation, rot_rate=default_rot_rate(process))
+        )
     rows = sample_to_directory(
         path, args.out, config, device, args.force, trained=trained, workers=args.workers
     )

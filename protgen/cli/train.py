@@ -5,6 +5,7 @@ its checkpoint's settings and applies only what the TOML file and the flags say 
 """
 
 import dataclasses
+import math
 import os
 import sys
 import tomllib
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from protgen.cli.threads import add_threads_flag, set_threads
 from protgen.errors import ConfigError
+from protgen.files import writable_folder
 from protgen.method.loss import LossConfig
 from protgen.method.process import PROCESSES, ProcessConfig
 from protgen.network.ipa import PRESET_PARAMETERS, PRESETS
@@ -39,8 +41,8 @@ _FLAGS = {  # TrainConfig field → type
     "grad_clip": float,
 }
 _HELP = {
-    "time_limit": "minutes this invocation may train; it then writes its checkpoint and exits 0 (--resume continues; "
-    "the learning-rate schedule still spans --steps). Default 0: no limit"
+    "time_limit": "minutes this invocation may train; it then writes its checkpoint and exits 0 "
+    "(--resume continues; the learning-rate schedule still spans --steps). Default 0: no limit"
 }
 _TABLES = ("preset", "network", "process", "loss", "train")
 
@@ -50,9 +52,10 @@ def register(sub) -> None:
     p = sub.add_parser(
         "train",
         help="train a model on a training set",
-        description=f"Train an LPGM model. Network presets (parameters): {counts}. "
-        "Several processes: torchrun --nproc_per_node N -m protgen train ... A run stopped by Ctrl-C or "
-        "SIGTERM writes its checkpoint and exits with status 130; --resume continues it.",
+        description=f"Train an LPGM model. Network presets (parameters): {counts}. Several "
+        "processes: torchrun --nproc_per_node N -m protgen train ... A run stopped "
+        "by Ctrl-C or SIGTERM writes its checkpoint and exits with status 130; "
+        "--resume continues it.",
     )
     p.add_argument("--data", required=True, help="training-set directory from `protgen data build`")
     p.add_argument(
@@ -62,7 +65,8 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--config",
-        help="TOML file with preset and [network], [process], [loss], [train] tables (flags override it)",
+        help="TOML file with preset and [network], [process], [loss], [train] tables (flags "
+        "override it)",
     )
     p.add_argument("--preset", choices=sorted(PRESETS), help="network size (default small)")
     p.add_argument(
@@ -75,9 +79,9 @@ def register(sub) -> None:
         "--neighbours",
         type=int,
         metavar="K",
-        help="pair features and attention over each residue's K nearest residues "
-        "(sparse; cost ∝ L·K, for long chains) instead of every pair (0 = dense, the default); the parameters are the same, "
-        "so a fine-tune may switch it",
+        help="pair features and attention over each residue's K nearest residues (sparse; cost ∝ "
+        "L·K, for long chains) instead of every pair (0 = dense, the default); the "
+        "parameters are the same, so a fine-tune may switch it",
     )
     t = TrainConfig()
     for name, kind in _FLAGS.items():
@@ -90,19 +94,21 @@ def register(sub) -> None:
         "--bf16",
         action="store_true",
         default=None,
-        help="bfloat16 autocast of the network (for GPUs; on CPUs measure first: slower on 2 AVX-512 cores)",
+        help="bfloat16 autocast of the network (for GPUs; on CPUs measure first: slower on 2 "
+        "AVX-512 cores)",
     )
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue the run in --out from its checkpoint with its own settings; "
-        "flags given explicitly are applied where they may change (steps, lr, logging, device, time limit) and refused otherwise",
+        help="continue the run in --out from its checkpoint with its own settings; flags given "
+        "explicitly are applied where they may change (steps, lr, logging, device, time "
+        "limit) and refused otherwise",
     )
     p.add_argument(
         "--init-from",
         metavar="CKPT",
-        help="start from the weights of a checkpoint, run directory or weights file "
-        "('shipped' = the model in the package): fine-tuning; the network config is taken from it, unless "
+        help="start from the weights of a checkpoint, run directory or weights file ('shipped' = "
+        "the model in the package): fine-tuning; the network config is taken from it, unless "
         "--config/--preset gives one (it may add sequence-transformer layers: node_layers)",
     )
     add_threads_flag(p)
@@ -203,6 +209,10 @@ def configs_from(
         raise ConfigError(
             f"--time-limit {train_config.time_limit:g}: need minutes ≥ 0 (0 = no limit)"
         )
+    for f in dataclasses.fields(train_config):
+        value = getattr(train_config, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"--{f.name.replace('_', '-')} {value}: need a finite number")
     if (
         train_config.steps < 1
         or train_config.batch_size < 1
@@ -241,8 +251,14 @@ def _run(args) -> None:
                 train_config_from_dict(state["train_config"]),
             ),
         )
+        if config.steps < state["step"]:
+            raise ConfigError(
+                f"--steps {config.steps} is below the run's step {state['step']}: a resumed run "
+                "continues to a later target (start a new run, or --init-from it, to train less)"
+            )
     else:
         model, config = configs_from(args)
+    writable_folder(args.out, create=False)
     if init_from is not None:
         from protgen.sampling.sample import default_checkpoint
 

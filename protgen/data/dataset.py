@@ -13,8 +13,10 @@ interrupted build leaves nothing a later step would trust.
 """
 
 import csv
+import errno
 import hashlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -26,17 +28,18 @@ from pathlib import Path
 import numpy as np
 
 from protgen import __version__
-from protgen.data.cluster import cluster_sequences
+from protgen.data.cluster import MMSEQS_INSTALL, cluster_sequences, mmseqs_available
 from protgen.data.promod3 import StructureDB, extract_from_deb, is_structure_db, read_structure_db
 from protgen.data.segment import Segment, SegmentConfig, segments_of
 from protgen.data.structure import Structure, read_structure
-from protgen.errors import DatasetError, StructureError
+from protgen.errors import ConfigError, DatasetError, StructureError
 from protgen.progress import Progress
-from protgen.workers import one_thread_worker
+from protgen.workers import threaded_worker, worker_threads
 
 __all__ = [
     "FORMAT_VERSION",
     "BuildConfig",
+    "check_build_config",
     "SegmentRecord",
     "TrainingSet",
     "build",
@@ -76,13 +79,61 @@ class BuildConfig:
     test_fraction: float = 0.0
 
 
+def _fraction(value, name: str, low_open: bool, high_open: bool, high: float = 1.0) -> None:
+    ok = isinstance(value, (int, float)) and math.isfinite(value)
+    ok = (
+        ok
+        and (value > 0 if low_open else value >= 0)
+        and (value < high if high_open else value <= high)
+    )
+    if not ok:
+        interval = f"{'(' if low_open else '['}0, {high:g}{')' if high_open else ']'}"
+        hint = ", e.g. 0.3 for 30 %" if name == "--identity" else ""
+        raise ConfigError(f"{name} {value}: a fraction in {interval}{hint}")
+
+
+def check_build_config(config: BuildConfig) -> None:
+    """Refuse build options that cannot work, before any file is read (``protgen data build``,
+    ``data promod3`` and :func:`build` share it). Raises ConfigError naming the option."""
+    seg = config.segments
+    if not 1 <= seg.min_length <= seg.max_length:
+        raise ConfigError(
+            f"need 1 ≤ --min-length ≤ --max-length, got {seg.min_length} and {seg.max_length}"
+        )
+    _fraction(config.identity, "--identity", low_open=True, high_open=False)
+    _fraction(seg.max_coil, "--max-coil", low_open=False, high_open=False)
+    _fraction(config.val_fraction, "--val-fraction", low_open=False, high_open=True)
+    _fraction(
+        config.test_fraction,
+        "--test-fraction",
+        low_open=False,
+        high_open=True,
+        high=1 - config.val_fraction,
+    )
+    if not (math.isfinite(seg.max_rg_ratio) and seg.max_rg_ratio > 0):
+        raise ConfigError(f"--max-rg-ratio {seg.max_rg_ratio}: need a number > 0 (default 1.5)")
+    if seg.max_resolution is not None and not (
+        math.isfinite(seg.max_resolution) and seg.max_resolution > 0
+    ):
+        raise ConfigError(f"--max-resolution {seg.max_resolution}: need Å > 0")
+    if seg.multi_model not in ("first", "skip"):
+        raise ConfigError(f"--multi-model {seg.multi_model!r}: use first or skip")
+    if config.cluster_method not in ("auto", "mmseqs", "greedy"):
+        raise ConfigError(f"--cluster-method {config.cluster_method!r}: use auto, mmseqs or greedy")
+    if config.cluster_method == "mmseqs" and not mmseqs_available():
+        raise ConfigError(f"--cluster-method mmseqs: MMseqs2 is not installed ({MMSEQS_INSTALL})")
+    if config.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {config.workers}")
+
+
 def find_structure_files(
     sources: list[str | Path], unreadable: list[tuple[str, str]] | None = None
 ) -> list[Path]:
     """Structure files under the sources, recursively, sorted: known suffixes (optionally .gz),
     extension-less files, ProMod3 structure databases (``.dat``) and ``promod3-data`` packages
     (``.deb``). Hidden files and directories are ignored. Folders that cannot be read are added to
-    ``unreadable`` as (path, reason) when given; a source that cannot be read raises DatasetError."""
+    ``unreadable`` as (path, reason) when given; a source that cannot be read raises
+    DatasetError."""
     found: set[Path] = set()
     for source in map(Path, sources):
         if not source.exists():
@@ -221,6 +272,7 @@ def build(
     """Read every structure file and structure database under ``sources`` into a clustered, split
     training set at ``out``."""
     out = Path(out)
+    check_build_config(config)
     _check_output(out, force)
     unreadable: list[tuple[str, str]] = []
     files = find_structure_files(sources, unreadable)
@@ -230,12 +282,19 @@ def build(
     start = time.monotonic()
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as error:
+        raise DatasetError(f"cannot write to {out.parent} ({error.strerror or error})") from None
     try:
         jobs = _jobs(files, config.segments, tmp / "scratch")
         progress = Progress(sum(j.items for j in jobs), "reading", unit="items")
         if config.workers > 1:
-            with get_context("spawn").Pool(config.workers, initializer=one_thread_worker) as pool:
+            with get_context("spawn").Pool(
+                config.workers,
+                initializer=threaded_worker,
+                initargs=(worker_threads(config.workers),),
+            ) as pool:
                 segments, skipped = _collect(pool.imap(_read_job, jobs), progress)
         else:
             segments, skipped = _collect(map(_read_job, jobs), progress)
@@ -257,8 +316,8 @@ def build(
         split = _split(sorted(set(keys)), config.val_fraction, config.seed, config.test_fraction)
         if "train" not in split.values():
             print(
-                f"protgen data build: warning: all {len(split)} cluster(s) went to validation; the set cannot be trained on "
-                "(add structures or lower --val-fraction)",
+                f"protgen data build: warning: all {len(split)} cluster(s) went to validation; "
+                "the set cannot be trained on (add structures or lower --val-fraction)",
                 file=sys.stderr,
                 flush=True,
             )
@@ -280,15 +339,27 @@ def build(
             shutil.rmtree(old)
         else:
             tmp.rename(out)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise DatasetError(_write_failure(out, error)) from None
         raise
     return TrainingSet.load(out)
 
 
+def _write_failure(out: Path, error: OSError) -> str:
+    """One line for a failed write (numpy reports a full disk as 'N requested and M written')."""
+    kept = f"the partial set was removed and {out} is unchanged"
+    if error.errno == errno.ENOSPC or "requested and" in str(error):
+        return f"the disk is full while building the training set {out}; {kept}"
+    where = error.filename or out
+    return f"cannot write {where} ({error.strerror or error}); {kept}"
+
+
 def _check_output(out: Path, force: bool) -> None:
     """Refuse an output that is a file, the working directory (or above it), or — without
-    ``force`` — anything that exists; with ``force``, anything but a training set or an empty folder."""
+    ``force`` — anything that exists; with ``force``, anything but a training set or an empty
+    folder."""
     if out.exists() and not out.is_dir():
         raise DatasetError(f"--out {out} is a file, not a directory")
     if not out.exists():
@@ -300,7 +371,8 @@ def _check_output(out: Path, force: bool) -> None:
         raise DatasetError(f"{out} already exists; pass --force to replace it")
     if not (out / "dataset.json").is_file() and any(out.iterdir()):
         raise DatasetError(
-            f"{out} is neither a protgen training set nor empty; --force replaces only those (choose another --out)"
+            f"{out} is neither a protgen training set nor empty; --force replaces only those "
+            "(choose another --out)"
         )
 
 
@@ -378,8 +450,8 @@ class SegmentRecord:
     """One row of segments.csv: where a segment came from and where its atoms are.
 
     start/end: author residue numbers (with insertion codes); ss: three-state DSSP; resolution: Å
-    or None; cluster: sequence-cluster number; split: "train", "val" or "test"; offset: first residue's
-    row in atoms.npy.
+    or None; cluster: sequence-cluster number; split: "train", "val" or "test"; offset: first
+    residue's row in atoms.npy.
     """
 
     id: str
@@ -420,7 +492,8 @@ class TrainingSet:
             raise DatasetError(f"{path}: permission denied (cannot read the training set)")
         if not meta_file.exists():
             raise DatasetError(
-                f"{path} is not a protgen training set (no dataset.json); build one with `protgen data build`"
+                f"{path} is not a protgen training set (no dataset.json); build one with "
+                "`protgen data build`"
             )
         try:
             meta = json.loads(meta_file.read_text())
@@ -431,8 +504,8 @@ class TrainingSet:
         version = meta.get("format_version")
         if version != FORMAT_VERSION:
             raise DatasetError(
-                f"{path} has training-set format version {version}, this protgen reads version {FORMAT_VERSION}; "
-                "rebuild it with `protgen data build`"
+                f"{path} has training-set format version {version}, this protgen reads version "
+                f"{FORMAT_VERSION}; rebuild it with `protgen data build`"
             )
         try:
             with open(path / "segments.csv", newline="") as handle:

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-from protgen.evaluation.quality import ALLOWED_REGIONS
+from protgen.evaluation.quality import RG_RATIO_PDB, allowed_grid
+from protgen.files import atomic_path
 
-__all__ = ["write_report"]
+__all__ = ["write_report", "figures"]
 
 _TABLE = [  # (summary key, label, format)
     ("count", "structures", "{:.0f}"),
@@ -22,8 +23,8 @@ _TABLE = [  # (summary key, label, format)
     ("helix", "helix (DSSP)", "{:.1%}"),
     ("strand", "strand (DSSP)", "{:.1%}"),
     ("coil", "coil (DSSP)", "{:.1%}"),
-    ("rg_ratio", "Rg / L^0.38, Å (real ≈ 2.45)", "{:.2f}"),
-    ("rama_allowed", "Ramachandran allowed", "{:.1%}"),
+    ("rg_ratio", "Rg / L^0.38, Å (PDB chains ≈ 2.45)", "{:.2f}"),
+    ("rama_allowed", "Ramachandran allowed (98 % contour of real chains)", "{:.1%}"),
     ("full_mpnn_score", "ProteinMPNN score (full backbone)", "{:.3f}"),
     ("full_seq_entropy", "designed-sequence entropy, bits", "{:.2f}"),
     ("full_seq_top_fraction", "largest single-residue fraction", "{:.1%}"),
@@ -55,35 +56,44 @@ def _fmt(summary: dict | None, key: str, fmt: str) -> str:
     return fmt.format(summary[key])
 
 
-def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
+def _legend_outside(ax, **kwargs) -> None:
+    """A legend to the right of the axes, where it covers no data point."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
+
+
+def _rg_band(ref_rows) -> tuple[tuple[float, float, float], str]:
+    """Rg/L^0.38 5 %, median and 95 % of the reference chains, or the PDB constant, and a label."""
+    if ref_rows:
+        ratios = [r.panel.rg_ratio for r in ref_rows]
+        low, mid, high = (float(v) for v in np.percentile(ratios, [5, 50, 95]))
+        return (low, mid, high), f"reference chains ({len(ratios)})"
+    return RG_RATIO_PDB, "PDB chains (constant; no --reference)"
+
+
+def figures(rows, ref_rows, tm, ref_tm) -> list:
+    """(file name, matplotlib figure) of every plot: samples beside the reference chains."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.patches
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     made = []
-
-    def save(fig, name):
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=100)
-        plt.close(fig)
-        made.append(name)
-
     sets = [("samples", rows, "C0")] + ([("real chains", ref_rows, "C1")] if ref_rows else [])
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
     width = 0.8 / len(sets)
     for k, (label, rs, colour) in enumerate(sets):
         values = [
-            np.mean([getattr(r.panel, key) for r in rs]) for key in ("helix", "strand", "coil")
+            np.nanmean([getattr(r.panel, key) for r in rs] or [np.nan])
+            for key in ("helix", "strand", "coil")
         ]
         ax.bar(np.arange(3) + k * width, values, width, label=label, color=colour)
     ax.set_xticks(np.arange(3) + width * (len(sets) - 1) / 2, ["helix", "strand", "coil"])
     ax.set(ylabel="fraction of residues", title="secondary structure (DSSP)")
-    ax.legend()
-    save(fig, "secondary_structure.png")
+    _legend_outside(ax)
+    made.append(("secondary_structure.png", fig))
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
     for label, rs, colour in sets:
         ax.scatter(
             [r.panel.length for r in rs],
@@ -98,20 +108,23 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
         max(r.panel.length for r in rows + ref_rows) * 1.1,
         100,
     )
-    ax.plot(length, 2.45 * length**0.38, "k--", lw=1, label="2.45·L^0.38 (real chains, median)")
+    (low, mid, high), source = _rg_band(ref_rows)
+    ax.plot(length, mid * length**0.38, "k--", lw=1, label=f"{mid:.2f}·L^0.38: {source}, median")
     ax.fill_between(
         length,
-        2.09 * length**0.38,
-        3.37 * length**0.38,
+        low * length**0.38,
+        high * length**0.38,
         color="0.85",
         zorder=0,
-        label="real chains, 5–95 %",
+        label=f"{source}, 5–95 %",
     )
     ax.set(xlabel="length", ylabel="Rg of CA, Å", title="compactness")
-    ax.legend()
-    save(fig, "rg_vs_length.png")
+    _legend_outside(ax, fontsize=8)
+    made.append(("rg_vs_length.png", fig))
 
-    fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets), 3.8), squeeze=False)
+    grid, bin_width = allowed_grid()
+    centres = np.arange(-180 + bin_width / 2, 180, bin_width)
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets) + 2.5, 3.8), squeeze=False)
     for ax, (label, rs, _) in zip(axes[0], sets):
         phi = np.concatenate([r.phi for r in rs] or [np.zeros(0)])
         psi = np.concatenate([r.psi for r in rs] or [np.zeros(0)])
@@ -119,12 +132,7 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
             phi, psi, bins=72, range=[[-180, 180], [-180, 180]], cmap="viridis", cmin=1
         )
         fig.colorbar(image, ax=ax, label="residues per 5°×5° bin")
-        for (x0, x1), (y0, y1) in ALLOWED_REGIONS:  # the panel's "allowed" rectangles
-            ax.add_patch(
-                matplotlib.patches.Rectangle(
-                    (x0, y0), x1 - x0, y1 - y0, fill=False, ec="red", lw=0.8, ls="--"
-                )
-            )
+        ax.contour(centres, centres, grid[::-1].astype(float), levels=[0.5], colors="red")
         ax.set(
             xlabel="φ, °",
             ylabel="ψ, °",
@@ -132,9 +140,16 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
             xlim=(-180, 180),
             ylim=(-180, 180),
         )
-    save(fig, "ramachandran.png")
+    axes[0][-1].legend(
+        [Line2D([], [], color="red")],
+        ["allowed: 98 % contour\nof real chains' density"],
+        loc="upper left",
+        bbox_to_anchor=(1.35, 1.0),
+        fontsize=8,
+    )
+    made.append(("ramachandran.png", fig))
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
     bins = np.linspace(0, 1, 41)
     if tm is not None and len(tm) > 1:
         ax.hist(
@@ -156,8 +171,9 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
     if novelty:
         ax.hist(novelty, bins, alpha=0.6, density=True, label="samples, max TM to reference")
     ax.set(xlabel="TM-score", ylabel="density", title="diversity and novelty")
-    ax.legend(fontsize=8)
-    save(fig, "tm_scores.png")
+    if ax.get_legend_handles_labels()[0]:
+        _legend_outside(ax, fontsize=8)
+    made.append(("tm_scores.png", fig))
 
     sc = [(r.panel.length, r.design["full_sc_rmsd"]) for r in rows if "full_sc_rmsd" in r.design]
     if sc:
@@ -165,8 +181,23 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
         ax.scatter(*zip(*sc), s=12)
         ax.axhline(2.0, color="k", ls="--", lw=1)
         ax.set(xlabel="length", ylabel="scRMSD, Å", title="self-consistency")
-        save(fig, "scrmsd_vs_length.png")
+        made.append(("scrmsd_vs_length.png", fig))
     return made
+
+
+def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
+    """Save every figure atomically; returns the file names."""
+    import matplotlib.pyplot as plt
+
+    names = []
+    for name, fig in figures(rows, ref_rows, tm, ref_tm):
+        try:
+            with atomic_path(out / name) as tmp:
+                fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+        finally:
+            plt.close(fig)
+        names.append(name)
+    return names
 
 
 def write_report(out: Path, rows, ref_rows, tm, ref_tm, summary: dict) -> Path:
@@ -178,7 +209,8 @@ def write_report(out: Path, rows, ref_rows, tm, ref_tm, summary: dict) -> Path:
         "",
         f"Samples: `{summary['source']}`"
         + (
-            f"; real chains: {summary['reference_distinct_chains']} distinct chains from `{summary['reference_set']}`"
+            f"; real chains: {summary['reference_distinct_chains']} distinct chains from "
+            f"`{summary['reference_set']}`"
             if r
             else ""
         ),
@@ -191,7 +223,8 @@ def write_report(out: Path, rows, ref_rows, tm, ref_tm, summary: dict) -> Path:
             lines.append(f"| {label} | {_fmt(s, key, fmt)} | {_fmt(r, key, fmt)} |")
     if summary.get("rg_ratio_in_reference_range") is not None:
         lines.append(
-            f"| Rg/L^0.38 within the real chains' 5–95 % range | {summary['rg_ratio_in_reference_range']:.1%} | 90.0% |"
+            "| Rg/L^0.38 within the real chains' 5–95 % range | "
+            f"{summary['rg_ratio_in_reference_range']:.1%} | 90.0% |"
         )
     if summary["skipped"]:
         lines += [
@@ -199,17 +232,28 @@ def write_report(out: Path, rows, ref_rows, tm, ref_tm, summary: dict) -> Path:
             f"Skipped {len(summary['skipped'])} file(s): "
             + ", ".join(f"{x['file']} ({x['reason']})" for x in summary["skipped"][:20]),
         ]
-    if "full_mpnn_score" not in s:
+    if summary.get("notes"):
+        lines += ["", "Notes:", ""] + [f"- {x['file']}: {x['note']}" for x in summary["notes"]]
+    if summary.get("designs"):
         lines += [
             "",
-            "ProteinMPNN was not run (not installed, or --mpnn off); designability needs it and a folding model.",
+            "ProteinMPNN's designs (FASTA with scores; best folds as PDB) are in "
+            f"`{summary['designs']}/`.",
         ]
-    elif "full_sc_rmsd" not in s:
+    if "full_mpnn_score" not in s and "ca_mpnn_score" not in s:
         lines += [
             "",
-            "No folding model was given (--fold-model): scRMSD/scTM/designability were not computed.",
+            "ProteinMPNN was not run (not installed, or --mpnn off); designability needs it and a "
+            "folding model.",
+        ]
+    elif "full_sc_rmsd" not in s and "ca_sc_rmsd" not in s:
+        lines += [
+            "",
+            "No folding model was given (--fold-model): scRMSD/scTM/designability were not "
+            "computed.",
         ]
     lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
     path = out / "report.md"
-    path.write_text("\n".join(lines))
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines))
     return path

@@ -9,8 +9,10 @@ import csv
 import errno
 import hashlib
 import io
+import math
+import numbers
 import os
-import tempfile
+import sys
 import time
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -24,7 +26,7 @@ import torch
 
 from protgen.data.structure import write_backbone
 from protgen.errors import ConfigError, ProtgenError
-from protgen.files import atomic_path
+from protgen.files import atomic_path, folder_lock, move_aside, writable_folder
 from protgen.geometry.backbone import frames_to_backbone
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.world import WorldState
@@ -42,10 +44,11 @@ from protgen.sampling.motif import (
 from protgen.sampling.self_conditioning import SelfConditioned
 from protgen.training import checkpoint
 from protgen.training.checkpoint import TrainedModel
-from protgen.workers import one_thread_worker
+from protgen.workers import threaded_worker, worker_threads
 
 __all__ = [
     "SampleConfig",
+    "check_sample_config",
     "default_checkpoint",
     "sample_backbones",
     "sample_to_directory",
@@ -101,11 +104,78 @@ class SampleConfig:
     clash_guidance: float = 0.0
 
 
+def _finite(value, at_least: float = 0.0) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= at_least
+    )
+
+
+def _count(value, at_least: int) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= at_least
+
+
+def check_sample_config(config: SampleConfig) -> None:
+    """Refuse a SampleConfig that cannot work or holds a setting that would do nothing, before a
+    model is loaded: one validation for ``protgen sample`` and ``protgen.sample``. Raises
+    ConfigError naming the flag (the API's argument of the same name)."""
+    sim = config.simulation
+    for name, value in (
+        ("num", config.num),
+        ("steps", sim.steps),
+        ("batch-size", config.batch_size),
+    ):
+        if not _count(value, 1):
+            raise ConfigError(
+                f"--{name} {value!r}: --num, --steps and --batch-size must be positive"
+            )
+    for n in config.lengths:
+        if not _count(n, 3) or n > MAX_LENGTH:
+            raise ConfigError(f"length {n!r} is outside 3..{MAX_LENGTH} residues")
+    if sim.rot_rate is not None and not _finite(sim.rot_rate):
+        raise ConfigError(
+            f"--rot-rate must be ≥ 0 (0 = the learned rotation rate), got {sim.rot_rate}"
+        )
+    if not (_finite(sim.langevin) and _finite(sim.noise_scale)):
+        raise ConfigError(
+            f"--langevin and --noise-scale must be ≥ 0, got {sim.langevin} and {sim.noise_scale}"
+        )
+    if sim.langevin > sim.steps:
+        raise ConfigError(
+            f"--langevin {sim.langevin} with --steps {sim.steps}: need κ ≤ steps "
+            "(κ·Δt ≤ 1, else the step overshoots)"
+        )
+    if sim.noise_scale != 1.0 and sim.langevin == 0:
+        raise ConfigError(
+            f"--noise-scale {sim.noise_scale} scales the noise of --langevin κ > 0; without it "
+            "sampling is the deterministic ODE and the flag would do nothing"
+        )
+    if not _finite(config.clash_guidance):
+        raise ConfigError(f"--clash-guidance must be ≥ 0, got {config.clash_guidance}")
+    if config.fmt not in ("pdb", "cif"):
+        raise ConfigError(f"--format {config.fmt!r}: use pdb or cif")
+    if (config.motif_file is None) != (config.contig is None):
+        raise ConfigError("motif scaffolding needs both --motif FILE and --contig")
+    if config.total_length is not None and config.contig is None:
+        raise ConfigError(
+            "--total-length bounds a motif scaffold's length; without --motif/--contig use --length"
+        )
+    if config.contig is not None:  # a malformed contig is named before any model is loaded
+        parse_contig(config.contig, config.total_length)
+    if not 1 <= config.min_length <= config.max_length:
+        raise ConfigError(
+            f"need 1 ≤ --min-length ≤ --max-length, got {config.min_length} and {config.max_length}"
+        )
+
+
 def default_rot_rate(process: str) -> float | None:
-    """The rotation schedule (``SimulationConfig.rot_rate``) used when the user names none: c = 5 for
-    fixed-length and motif models (chosen on secondary structure, README's model card); the learned
-    rate (None) for insertion models, whose gap head reads the state — the schedule moves the state
-    off the path the model learned and biases the emerging lengths (README: variable length)."""
+    """The rotation schedule (``SimulationConfig.rot_rate``) used when the user names none: c = 5
+    for fixed-length and motif models (chosen on secondary structure, README's model card); the
+    learned rate (None) for insertion models, whose gap head reads the state — the schedule moves
+    the state off the path the model learned and biases the emerging lengths (README: variable
+    length)."""
     return None if process == "insertion" else SimulationConfig().rot_rate
 
 
@@ -206,7 +276,8 @@ def sample_states(
     if config.simulation.langevin > 0:
         if trained.config.process.name != "frames":
             raise ConfigError(
-                f"stochastic translations (--langevin) need a Process 1 (frames) model, not {trained.config.process.name!r}: "
+                "stochastic translations (--langevin) need a Process 1 (frames) model, not "
+                f"{trained.config.process.name!r}: "
                 "its score is read off x̂_1 as for a Gaussian path"
             )
         noise_rngs = [torch.Generator().manual_seed(s + 2) for s in seeds]
@@ -244,16 +315,6 @@ def sample_backbones(
     return atoms, path
 
 
-def _check_writable(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".probe")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as error:
-        raise ProtgenError(f"cannot write to {out} ({error.strerror or error})") from None
-
-
 def _write_manifest(out: Path, rows: list[dict]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=MANIFEST_FIELDS)
@@ -263,18 +324,22 @@ def _write_manifest(out: Path, rows: list[dict]) -> None:
         tmp.write_text(buffer.getvalue())
 
 
-def _previous_rows(out: Path, replaced: set[str]) -> list[dict]:
-    """Rows of an existing manifest whose files still exist and are not written again now."""
+def _previous_outputs(out: Path, jobs: list["_Job"]) -> list[str]:
+    """Files a forced run replaces: those of the previous run's manifest, the manifest itself, and
+    any file this run would write (each with its trajectory file)."""
     try:
         with open(out / "manifest.csv", newline="") as handle:
-            rows = list(csv.DictReader(handle))
+            listed = [row.get("file") or "" for row in csv.DictReader(handle)]
     except (OSError, csv.Error, UnicodeDecodeError):
-        return []
-    return [
-        {k: r.get(k, "") for k in MANIFEST_FIELDS}
-        for r in rows
-        if r.get("file") and r["file"] not in replaced and (out / r["file"]).exists()
-    ]
+        listed = []
+    names = [n for n in listed if n and Path(n).name == n] + [j.name for j in jobs]
+    with_paths = [x for n in names for x in (n, _trajectory_name(n))]
+    return ["manifest.csv", *with_paths]
+
+
+def _trajectory_name(name: str) -> str:
+    stem, dot, suffix = name.rpartition(".")
+    return f"{stem}_traj.{suffix}" if dot else f"{name}_traj"
 
 
 @dataclass(frozen=True)
@@ -332,10 +397,11 @@ def _template(batch: list[_Job]) -> WorldState:
 
 
 def _finish(
-    job: _Job, atoms: np.ndarray, motif_file: str | None
+    job: _Job, atoms: np.ndarray, motif_file: str | None, out: Path
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, dict]:
     """Atoms to write, B-factors, chain IDs and the manifest's motif columns of one job. Motif
-    residues are written with the motif file's own atoms, moved as the sample placed them."""
+    residues are written with the motif file's own atoms, moved as the sample placed them; the
+    motif file is named relative to the output folder (the pair can move together)."""
     if job.layout is None:
         return atoms, None, None, {}
     layout = job.layout
@@ -345,7 +411,7 @@ def _finish(
     # the frames were fixed: a pure translation
     atoms[layout.fixed] = true - centre + atoms[layout.fixed][:, 1].mean(0)
     columns = {
-        "motif_file": str(Path(motif_file).resolve()),
+        "motif_file": _relative(Path(motif_file), out),
         "contig": layout.description,
         "motif_positions": layout.motif_positions,
         "motif_residues": layout.motif_residues,
@@ -353,20 +419,48 @@ def _finish(
     return atoms, layout.fixed.astype(float), layout.chain, columns
 
 
-def _prepare(out: Path, jobs: list[_Job], force: bool) -> list[dict]:
-    """Check the output folder; return the rows of an earlier manifest to keep (with --force)."""
+def _refuse_overwrite(out: Path, jobs: list["_Job"]) -> None:
+    clash = [name for name in [*(j.name for j in jobs), "manifest.csv"] if (out / name).exists()]
+    if clash:
+        raise ProtgenError(
+            f"{out / clash[0]} exists ({len(clash)} output(s) would be overwritten); pass --force "
+            "(the earlier files are moved into a replaced-… subfolder) or choose another --out"
+        )
+
+
+def _relative(path: Path, folder: Path) -> str:
+    """``path`` relative to ``folder`` (absolute only where no relative path exists)."""
+    try:
+        return Path(os.path.relpath(path.resolve(), folder.resolve())).as_posix()
+    except ValueError:  # another drive
+        return str(path.resolve())
+
+
+def _prepare(out: Path, jobs: list["_Job"], force: bool) -> None:
+    """Check the output folder before the model runs: not a file, writable, and — without
+    ``force`` — holding none of this run's outputs."""
     if out.exists() and not out.is_dir():
         raise ProtgenError(f"--out {out} is a file, not a directory")
+    if not force and out.is_dir():
+        _refuse_overwrite(out, jobs)
+    writable_folder(out)
+
+
+def _replace_previous(out: Path, jobs: list["_Job"], force: bool) -> None:
+    """Inside the folder's lock: refuse (without ``force``) or move aside (with it) the outputs of
+    an earlier run, so that the folder and its manifest hold this run's samples only."""
     if not force:
-        clash = [
-            name for name in [*(j.name for j in jobs), "manifest.csv"] if (out / name).exists()
-        ]
-        if clash:
-            raise ProtgenError(
-                f"{out / clash[0]} exists ({len(clash)} output(s) would be overwritten); pass --force or choose another --out"
-            )
-    _check_writable(out)
-    return _previous_rows(out, {j.name for j in jobs}) if force else []
+        _refuse_overwrite(out, jobs)
+        return
+    moved = move_aside(out, _previous_outputs(out, jobs))
+    if moved is not None:
+        count = sum(1 for p in moved.iterdir() if p.name != "manifest.csv")
+        print(
+            f"protgen sample: --force: moved the {count} earlier backbone file(s) this folder "
+            f"listed or this run writes (and their manifest.csv) to {moved}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _redraws(
@@ -381,8 +475,8 @@ def _redraws(
         attempts[job.index] += 1
         if attempts[job.index] > config.max_attempts:
             raise ProtgenError(
-                f"sample {job.index}: no length within {config.min_length}..{config.max_length} in {config.max_attempts} "
-                "draws; widen --min-length/--max-length"
+                f"sample {job.index}: no length within {config.min_length}..{config.max_length} "
+                f"in {config.max_attempts} draws; widen --min-length/--max-length"
             )
         again.append(
             _Job(
@@ -404,25 +498,39 @@ def sample_to_directory(
     """Sample config.num backbones per length — or config.num scaffolds of a motif, or config.num
     chains of emerging length — with the model of ``checkpoint_path`` into ``out``.
 
-    Returns this run's manifest rows; manifest.csv also keeps the rows of earlier runs whose
-    files are still there. ``trained``: the checkpoint's model, if the caller has loaded it.
-    ``workers`` > 1: batches run in that many one-thread processes (CPU), rows in job order.
+    Returns this run's manifest rows, which manifest.csv lists. Existing outputs are refused
+    unless ``force``; with it, the files of the previous run (those its manifest lists and those
+    this run writes, with the manifest) are moved into ``out/replaced-YYYYMMDD-HHMMSS/``, so the
+    folder holds one run. One run at a time may write to ``out`` (a second is refused).
+    ``trained``: the checkpoint's model, if the caller has loaded it. ``workers`` > 1: batches run
+    in that many processes (CPU) dividing this process's threads, rows in job order.
     """
     out = Path(out)
+    check_sample_config(config)
     trained = trained or checkpoint.load_model(checkpoint_path, device)
     if config.contig is not None and not trained.config.network.motif:
         raise ConfigError(
-            f"{checkpoint_path} was not trained for motif scaffolding (its network has no motif flags); "
-            "use a motif model (the shipped one is used when --checkpoint is not given)"
+            f"{checkpoint_path} was not trained for motif scaffolding (its network has no motif "
+            "flags); use a motif model (the shipped one is used when --checkpoint is not given)"
         )
     emerging = trained.config.process.name == "insertion"
     if emerging and (config.contig is not None or config.trajectory):
         raise ConfigError(
-            "an insertion model makes unconditional samples of emerging length: no --motif, no --trajectory"
+            "an insertion model makes unconditional samples of emerging length: no --motif, no "
+            "--trajectory"
         )
     fingerprint = checkpoint.fingerprint(checkpoint_path)
     jobs, _ = _jobs(config, "cif" if config.fmt == "cif" else "pdb", emerging)
-    writer = _Writer(out, _prepare(out, jobs, force), config, fingerprint, [j.name for j in jobs])
+    _prepare(out, jobs, force)
+    with folder_lock(out):
+        _replace_previous(out, jobs, force)
+        writer = _Writer(out, config, fingerprint, [j.name for j in jobs])
+        _run_jobs(trained, checkpoint_path, jobs, config, device, workers, emerging, writer)
+    return writer.rows
+
+
+def _run_jobs(trained, checkpoint_path, jobs, config, device, workers, emerging, writer) -> None:
+    """Simulate every job's batch (in a pool when workers > 1) and write each as it ends."""
     queue = _batches(jobs, config.batch_size)
     progress = Progress(len(queue) * config.simulation.steps, "sampling", unit="steps")
     attempts = {job.index: 1 for job in jobs}
@@ -461,14 +569,13 @@ def sample_to_directory(
         if again:
             queue.append(again)
     progress.close()
-    return writer.rows
 
 
 _WORKER: dict = {}
 
 
-def _worker_start(path: Path, device: str) -> None:
-    one_thread_worker()
+def _worker_start(path: Path, device: str, threads: int) -> None:
+    threaded_worker(threads)
     _WORKER["trained"] = checkpoint.load_model(path, device)
 
 
@@ -497,11 +604,11 @@ def _sample_in_pool(
     progress: Progress,
     finished: Callable,
 ) -> None:
-    """Run the batches of ``queue`` (emptied) in ``workers`` processes of one thread each, each
-    with its own copy of the model; ``finished`` writes each batch as it comes back (and returns
-    insertion samples to draw again, which go back into the pool). A batch's samples are the
-    ones a single process makes: seeds are per sample and the batches are the same. Leaving the
-    pool (an error, Ctrl-C) terminates the workers at once."""
+    """Run the batches of ``queue`` (emptied) in ``workers`` processes that divide this process's
+    threads, each with its own copy of the model; ``finished`` writes each batch as it comes back
+    (and returns insertion samples to draw again, which go back into the pool). A batch's samples
+    are the ones a single process makes: seeds are per sample and the batches are the same.
+    Leaving the pool (an error, Ctrl-C) terminates the workers at once."""
     results: SimpleQueue = SimpleQueue()
 
     def submit(pool, batch):
@@ -513,7 +620,7 @@ def _sample_in_pool(
         )
 
     with get_context("spawn").Pool(
-        workers, initializer=_worker_start, initargs=(path, device)
+        workers, initializer=_worker_start, initargs=(path, device, worker_threads(workers))
     ) as pool:
         for batch in queue:
             submit(pool, batch)
@@ -538,12 +645,11 @@ class _Writer:
     def __init__(
         self,
         out: Path,
-        earlier: list[dict],
         config: SampleConfig,
         fingerprint: str,
         order: list[str],
     ):
-        self.out, self.earlier, self.config, self.fingerprint = out, earlier, config, fingerprint
+        self.out, self.config, self.fingerprint = out, config, fingerprint
         # rows are listed in job order, whichever batch ends first
         self.order = {name: k for k, name in enumerate(order)}
         self.rows: list[dict] = []
@@ -561,7 +667,7 @@ class _Writer:
         try:
             for k, job in done:
                 final, b_factors, chains, columns = _finish(
-                    job, atoms[k, : job.length].numpy(), config.motif_file
+                    job, atoms[k, : job.length].numpy(), config.motif_file, self.out
                 )
                 write_backbone(
                     self.out / job.name, final, b_factors, fmt=config.fmt, chain_ids=chains
@@ -592,16 +698,19 @@ class _Writer:
                     }
                 )
             self.rows.sort(key=lambda row: self.order[row["file"]])
-            _write_manifest(self.out, self.earlier + self.rows)
+            _write_manifest(self.out, self.rows)
             self.listed = len(self.rows)
         except OSError as error:
             # the failed file's temporary copy is gone, so the small manifest usually still fits
             try:
-                _write_manifest(self.out, self.earlier + self.rows)
+                _write_manifest(self.out, self.rows)
                 self.listed = len(self.rows)
             except OSError:
                 pass
-            kept = f"{len(self.rows)} backbone(s) written so far are kept, {self.listed} of them listed in manifest.csv"
+            kept = (
+                f"{len(self.rows)} backbone(s) written so far are kept, {self.listed} of them "
+                "listed in manifest.csv"
+            )
             if error.errno == errno.ENOSPC:
                 raise ProtgenError(
                     f"the disk is full while writing to {self.out}; {kept}"

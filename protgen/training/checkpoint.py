@@ -8,6 +8,7 @@ summary. Files are read with ``weights_only=True``: a crafted file cannot run co
 
 import errno
 import hashlib
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,16 @@ from protgen.method.process import LatentProcess, make_process
 from protgen.network.model import GeneratorModel
 from protgen.training.config import ModelConfig, model_config_from_dict
 
-__all__ = ["FORMAT_VERSION", "TrainedModel", "save", "load", "load_model", "fingerprint", "resolve"]
+__all__ = [
+    "FORMAT_VERSION",
+    "TrainedModel",
+    "save",
+    "load",
+    "load_model",
+    "fingerprint",
+    "resolve",
+    "previous_path",
+]
 
 FORMAT_VERSION = 1
 
@@ -37,16 +47,26 @@ class TrainedModel:
     payload: dict
 
 
+def previous_path(path: str | Path) -> Path:
+    """Where ``save`` keeps the checkpoint it replaced: checkpoint.pt → checkpoint.prev.pt."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
 def save(path: str | Path, payload: dict) -> None:
-    """torch.save through a temporary file and a rename: never half-written. A full disk (or
-    another write error) raises CheckpointError; the previous checkpoint stays intact."""
+    """torch.save through a temporary file and a rename: never half-written. The checkpoint it
+    replaces is kept as checkpoint.prev.pt (a second copy to go back to if the new one is ever
+    damaged). A full disk (or another write error) raises CheckpointError; the previous
+    checkpoint stays intact."""
     try:
         with atomic_path(path) as tmp:
             torch.save(
                 {"format_version": FORMAT_VERSION, "protgen_version": __version__, **payload}, tmp
             )
+            _keep_previous(Path(path))
     except (OSError, RuntimeError) as error:
-        # torch's zip writer reports a full disk as "[enforce fail at inline_container.cc] unexpected pos"
+        # torch's zip writer reports a full disk as
+        # "[enforce fail at inline_container.cc] unexpected pos"
         full = (
             getattr(error, "errno", None) == errno.ENOSPC
             or "No space left" in str(error)
@@ -57,12 +77,23 @@ def save(path: str | Path, payload: dict) -> None:
             if Path(path).exists()
             else "no checkpoint was written"
         )
-        reason = (
-            "the disk is full"
-            if full
-            else f"write failed ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
-        )
+        said = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = "the disk is full" if full else f"write failed ({said})"
         raise CheckpointError(f"cannot write {path}: {reason}; {kept}") from None
+
+
+def _keep_previous(path: Path) -> None:
+    """Hard-link the current checkpoint as checkpoint.prev.pt (a copy where links fail) before the
+    new one is renamed over it; the link is made under a temporary name and renamed into place."""
+    if not path.is_file():
+        return
+    prev, staged = previous_path(path), path.with_name(f".{path.name}.prev.tmp")
+    staged.unlink(missing_ok=True)
+    try:
+        os.link(path, staged)
+    except OSError:
+        shutil.copy2(path, staged)
+    os.replace(staged, prev)
 
 
 def resolve(path: str | Path) -> Path:
@@ -72,7 +103,8 @@ def resolve(path: str | Path) -> Path:
         if (path / "checkpoint.pt").is_file():
             return path / "checkpoint.pt"
         raise CheckpointError(
-            f"{path} is a directory without checkpoint.pt; pass a checkpoint file or a run directory"
+            f"{path} is a directory without checkpoint.pt; pass a checkpoint file or a run "
+            "directory"
         )
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -84,14 +116,21 @@ def load(path: str | Path, map_location="cpu") -> dict:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
+        prev = previous_path(path)
+        hint = (
+            f"; the checkpoint before it is kept: `mv {prev} {path}` continues from there"
+            if prev.is_file()
+            else ""
+        )
         raise CheckpointError(
-            f"{path}: not a readable protgen checkpoint ({type(error).__name__})"
+            f"{path}: not a readable protgen checkpoint ({type(error).__name__}){hint}"
         ) from None
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"{path}: not a protgen checkpoint")
     if payload["format_version"] != FORMAT_VERSION:
         raise CheckpointError(
-            f"{path}: checkpoint format {payload['format_version']} (protgen {payload.get('protgen_version')}); "
+            f"{path}: checkpoint format {payload['format_version']} (protgen "
+            f"{payload.get('protgen_version')}); "
             f"this protgen {__version__} reads format {FORMAT_VERSION}"
         )
     return payload
