@@ -15,6 +15,7 @@ from protgen.sampling.sample import (
     parse_lengths,
     sample_to_directory,
 )
+from protgen.sampling.ss_condition import ss_codes, ss_from_file
 from protgen.training.checkpoint import load_model
 
 __all__ = ["register"]
@@ -143,6 +144,32 @@ def register(sub) -> None:
         metavar="A-B",
         help="bounds of the whole scaffold's length with --motif, e.g. 60-80",
     )
+    c = p.add_argument_group(
+        "secondary structure",
+        "generate backbones with a given helix/strand/loop string (the shipped ss model is used "
+        "when --checkpoint is not given); the manifest records the condition",
+    )
+    condition = c.add_mutually_exclusive_group()
+    condition.add_argument(
+        "--ss",
+        metavar="STRING",
+        help="one character per residue: H helix, E strand, L loop, ? or - unconstrained, e.g. "
+        "LLHHHHHHHHHLLLEEEEELLEEEEELL; the length is the string's",
+    )
+    condition.add_argument(
+        "--ss-from",
+        metavar="FILE[:CHAIN]",
+        help="take the condition from a real chain's DSSP (its first protein chain unless CHAIN "
+        "is named): new backbones in that protein's topology",
+    )
+    c.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        metavar="W",
+        help="classifier-free guidance weight: 0 unconditional, 1 conditional, > 1 guided "
+        f"(default {d.guidance:g})",
+    )
     v = p.add_argument_group(
         "variable length",
         "an insertion model (Process 3) grows each chain from one residue: the length emerges",
@@ -184,19 +211,36 @@ def _run(args) -> None:
             "--noise-scale scales the noise of --langevin κ > 0; without --langevin sampling is "
             "the deterministic ODE and the flag would do nothing"
         )
+    ss, ss_source = args.ss, None
+    if args.ss_from is not None:
+        ss, ss_source = ss_from_file(args.ss_from), args.ss_from
+    if ss is not None:
+        if args.length is not None or args.lengths:
+            raise ConfigError(
+                "--ss/--ss-from give the length (one residue per character); drop --length/--lengths"
+            )
+        lengths = (len(ss_codes(ss, "--ss")),)
+    if args.guidance is not None and ss is None:
+        raise ConfigError(
+            "--guidance weighs a secondary-structure condition; give --ss or --ss-from"
+        )
     if args.motif is not None and (args.length is not None or args.lengths):
         raise ConfigError(
             "with --motif the lengths come from --contig (and --total-length), not "
             "--length/--lengths"
         )
     if args.sparse and (
-        args.checkpoint is not None or args.motif is not None or args.process == "insertion"
+        args.checkpoint is not None
+        or args.motif is not None
+        or args.process == "insertion"
+        or ss is not None
     ):
         raise ConfigError(
             "--sparse picks the shipped sparse fixed-length model; a --checkpoint's own network "
             "decides (see protgen train --neighbours)"
             if args.checkpoint is not None
-            else "--sparse is a fixed-length model: not for --motif or --process insertion"
+            else "--sparse is an unconditional fixed-length model: not for --motif, --ss or "
+            "--process insertion"
         )
     rot_rate = args.rot_rate or None
     config = SampleConfig(
@@ -219,6 +263,9 @@ def _run(args) -> None:
         args.min_length,
         args.max_length,
         clash_guidance=args.clash_guidance,
+        ss=ss,
+        ss_source=ss_source,
+        guidance=SampleConfig.guidance if args.guidance is None else args.guidance,
     )
     check_sample_config(config)
     set_threads(args.threads)
@@ -238,6 +285,8 @@ def _run(args) -> None:
             if args.sparse
             else "motif"
             if args.motif
+            else "ss"
+            if ss is not None
             else ("insertion" if args.process == "insertion" else "default")
         )
     else:

@@ -39,6 +39,8 @@ _FLAGS = {  # TrainConfig field → type
     "motif_prob": float,
     "time_limit": float,
     "grad_clip": float,
+    "ss_drop": float,
+    "ss_partial": float,
 }
 _HELP = {
     "time_limit": "minutes this invocation may train; it then writes its checkpoint and exits 0 "
@@ -90,6 +92,14 @@ def register(sub) -> None:
             type=kind,
             help=_HELP.get(name, f"default {getattr(t, name)}"),
         )
+    p.add_argument(
+        "--ss-condition",
+        action="store_true",
+        help="condition on each residue's secondary structure (helix/strand/loop, from the set's "
+        "DSSP; a zero-initialised embedding, so --init-from an unconditional model starts equal "
+        "to it); --ss-drop and --ss-partial set how often training chains get no condition or a "
+        "partial one",
+    )
     p.add_argument(
         "--bf16",
         action="store_true",
@@ -196,6 +206,10 @@ def configs_from(
     )
     if args.process:
         process = dataclasses.replace(process, name=args.process)
+    if (
+        args.ss_condition
+    ):  # a per-residue secondary-structure condition (zero-initialised embedding)
+        network, model_given = dataclasses.replace(network, ss_condition=True), True
     if args.neighbours is not None:
         if args.neighbours < 0:
             raise ConfigError(f"--neighbours {args.neighbours}: need K ≥ 0 (0 = every pair)")
@@ -274,6 +288,7 @@ def _run(args) -> None:
                 insertion=model.network.insertion or source.network.insertion,
                 insertion_end=model.network.insertion_end or source.network.insertion_end,
                 birth_clock=model.network.birth_clock or source.network.birth_clock,
+                ss_condition=model.network.ss_condition or source.network.ss_condition,
             )
             if args.neighbours is not None:
                 network = dataclasses.replace(network, neighbours=args.neighbours)

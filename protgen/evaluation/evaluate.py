@@ -25,6 +25,7 @@ from protgen.evaluation.cache import ReferenceCache
 from protgen.evaluation.quality import QualityPanel, quality_panel, ramachandran
 from protgen.evaluation.similarity import kabsch_rmsd, single_linkage_clusters, tm_align
 from protgen.files import atomic_path, folder_lock
+from protgen.geometry.secondary import dssp
 from protgen.progress import Progress
 from protgen.workers import threaded_worker, worker_threads
 
@@ -228,6 +229,46 @@ def _motif_rmsd(results: list["StructureResult"], backbones, motifs: dict) -> li
     return notes
 
 
+def _ss_agreement(
+    results: list["StructureResult"], backbones, manifest: dict[str, dict]
+) -> dict | None:
+    """Per-residue 3-state agreement between each conditioned sample's requested secondary
+    structure (the manifest's ss column; ? unconstrained) and its DSSP: overall and per requested
+    state (helix, strand, loop). Sets each result's columns; returns the pooled figures (over
+    every constrained residue of every conditioned sample), or None without conditioned samples."""
+    pooled = {state: [0, 0] for state in "HEL"}
+    for result, (name, atoms) in zip(results, backbones):
+        requested = (manifest.get(name) or {}).get("ss") or ""
+        if len(requested) != len(atoms) or not (set(requested) - {"?"}):
+            continue
+        got = "".join({"H": "H", "E": "E"}.get(c, "L") for c in dssp(atoms))
+        columns = {}
+        for state, label in (("H", "helix"), ("E", "strand"), ("L", "loop")):
+            asked = [k for k, c in enumerate(requested) if c == state]
+            hits = sum(got[k] == state for k in asked)
+            pooled[state][0] += hits
+            pooled[state][1] += len(asked)
+            columns[f"ss_{label}_agreement"] = hits / len(asked) if asked else float("nan")
+        constrained = [k for k, c in enumerate(requested) if c != "?"]
+        columns["ss_agreement"] = sum(got[k] == requested[k] for k in constrained) / len(
+            constrained
+        )
+        columns["ss_requested_strand"] = requested.count("E") / len(requested)
+        result.ss_agreement = columns
+    total = sum(n for _, n in pooled.values())
+    if total == 0:
+        return None
+    return {
+        "samples": sum(1 for r in results if r.ss_agreement),
+        "residues": total,
+        "agreement": sum(h for h, _ in pooled.values()) / total,
+        **{
+            f"{label}_agreement": (h / n if n else None)
+            for (h, n), label in zip(pooled.values(), ("helix", "strand", "loop"))
+        },
+    }
+
+
 def _motif_success(results: list["StructureResult"], tm: np.ndarray | None) -> dict:
     """The benchmark's rule (RFdiffusion, MotifBench): a scaffold succeeds when one of its designs
     refolds with scRMSD < 2 Å and its motif RMSD is < 1 Å; unique successes are the clusters of
@@ -284,6 +325,8 @@ class StructureResult:
     design: dict = field(default_factory=dict)
     novelty_max_tm: float | None = None
     motif_rmsd: float | None = None
+    # for secondary-structure-conditioned samples: agreement of the sample's DSSP with the request
+    ss_agreement: dict = field(default_factory=dict)
 
     @staticmethod
     def of(file: str, cached: dict) -> "StructureResult":
@@ -298,7 +341,7 @@ class StructureResult:
             out["novelty_max_tm"] = self.novelty_max_tm
         if self.motif_rmsd is not None:
             out["motif_rmsd"] = self.motif_rmsd
-        return out
+        return {**out, **self.ss_agreement}
 
 
 def _key(atoms: np.ndarray, *parts) -> str:
@@ -605,7 +648,8 @@ def _evaluate(source, out: Path, config: EvalConfig, ref_set: TrainingSet | None
     _tell("skipped", skipped)
     if not backbones:
         raise ProtgenError(f"no usable backbone in {source} ({len(skipped)} skipped)")
-    motifs = _read_motifs(backbones, _manifest_rows(source), config)
+    manifest = _manifest_rows(source)
+    motifs = _read_motifs(backbones, manifest, config)
     _tell("note on", notes)
     atoms = [a for _, a in backbones]
     panels = _cached_map(
@@ -620,6 +664,7 @@ def _evaluate(source, out: Path, config: EvalConfig, ref_set: TrainingSet | None
     failed = _designability(backbones, rows, config, cache, out)
     _tell("no designability for", failed)
     skipped += failed
+    ss_condition = _ss_agreement(rows, backbones, manifest[1])
     motif_notes = _motif_rmsd(rows, backbones, motifs)
     _tell("note on", motif_notes)
     notes += motif_notes
@@ -656,6 +701,7 @@ def _evaluate(source, out: Path, config: EvalConfig, ref_set: TrainingSet | None
     summary = {
         "source": str(source),
         "samples": {**_summary(rows, tm), **_motif_success(rows, tm)},
+        "ss_condition": ss_condition,
         "reference": _summary(reference_rows, reference_tm) if reference_rows else None,
         "rg_ratio_in_reference_range": _in_range(rows, reference_rows) if reference_rows else None,
         "reference_set": str(config.reference) if config.reference else None,

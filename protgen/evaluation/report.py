@@ -226,6 +226,22 @@ def write_report(out: Path, rows, ref_rows, tm, ref_tm, summary: dict) -> Path:
             "| Rg/L^0.38 within the real chains' 5–95 % range | "
             f"{summary['rg_ratio_in_reference_range']:.1%} | 90.0% |"
         )
+    ss = summary.get("ss_condition")
+    if ss:
+        pct = lambda v: "—" if v is None else f"{v:.1%}"  # noqa: E731
+        lines += [
+            "",
+            f"Secondary-structure condition: {ss['samples']} conditioned sample(s), "
+            f"{ss['residues']} constrained residues; DSSP of the sample against the request, "
+            "per residue:",
+            "",
+            "| requested | agreement |",
+            "|---|---|",
+            f"| all constrained residues | {pct(ss['agreement'])} |",
+            f"| helix (H) | {pct(ss['helix_agreement'])} |",
+            f"| strand (E) | {pct(ss['strand_agreement'])} |",
+            f"| loop (L) | {pct(ss['loop_agreement'])} |",
+        ]
     if summary["skipped"]:
         lines += [
             "",

@@ -21,6 +21,7 @@ from torch import nn
 
 from protgen.geometry import so3
 from protgen.geometry.rigid import Rigid
+from protgen.geometry.secondary import SS_STATES
 from protgen.geometry.units import ANGSTROM_PER_NM
 from protgen.geometry.world import WorldState
 
@@ -75,6 +76,10 @@ class NetworkConfig:
     # Process 3: each residue's own clock (t − τ)/(1 − τ) and age t − τ since its insertion time τ
     # (WorldState.birth) as node features (zero-initialised), so newborn residues are recognisable
     birth_clock: bool = False
+    # conditional on a per-residue secondary structure (WorldState.ss: unknown, helix, strand,
+    # loop): a learned embedding of the state, zero-initialised, so a fine-tune from an
+    # unconditional model starts equal to it; "unknown" everywhere is the unconditional mode
+    ss_condition: bool = False
 
 
 PRESETS = {
@@ -585,6 +590,9 @@ class FrameNetwork(nn.Module):
         if c.motif:
             self.fixed_embedding = nn.Parameter(torch.zeros(c.node_dim))
         self.gaps = GapHead(c) if c.insertion else None
+        if c.ss_condition:  # zero-initialised, like the fixed flag
+            self.ss_embedding = nn.Embedding(SS_STATES, c.node_dim)
+            nn.init.zeros_(self.ss_embedding.weight)
         if c.birth_clock:  # zero-initialised, like the fixed flag
             self.birth_embedding = nn.Linear(2, c.node_dim)
             nn.init.zeros_(self.birth_embedding.weight)
@@ -616,6 +624,8 @@ class FrameNetwork(nn.Module):
             s = s + x_t.fixed[..., None].to(s.dtype) * self.fixed_embedding
         if c.birth_clock:
             s = s + self.birth_embedding(_birth_clock(t, x_t))
+        if c.ss_condition:  # no condition reads as "unknown" at every residue
+            s = s + self.ss_embedding(torch.zeros_like(x_t.index) if x_t.ss is None else x_t.ss)
         s = s * mask[..., None]
         nbr = (
             Neighbours.nearest(x.trans, mask, c.neighbours, x_t.index, c.chain_neighbours)

@@ -29,6 +29,7 @@ from protgen.errors import ConfigError, ProtgenError
 from protgen.files import atomic_path, folder_lock, move_aside, writable_folder
 from protgen.geometry.backbone import frames_to_backbone
 from protgen.geometry.rigid import Rigid
+from protgen.geometry.secondary import codes_to_ss
 from protgen.geometry.world import WorldState
 from protgen.method.simulation import SimulationConfig, simulate
 from protgen.progress import Progress
@@ -42,6 +43,7 @@ from protgen.sampling.motif import (
     read_motif,
 )
 from protgen.sampling.self_conditioning import SelfConditioned
+from protgen.sampling.ss_condition import ClassifierFreeGuidance, ss_codes
 from protgen.training import checkpoint
 from protgen.training.checkpoint import TrainedModel
 from protgen.workers import threaded_worker, worker_threads
@@ -76,6 +78,9 @@ MANIFEST_FIELDS = (
     "contig",
     "motif_positions",
     "motif_residues",
+    "ss",
+    "ss_source",
+    "guidance",
 )
 
 
@@ -102,6 +107,14 @@ class SampleConfig:
     max_attempts: int = 20
     # η of sampling.guidance.ClashGuidance (Å² per unit penalty); 0 = off
     clash_guidance: float = 0.0
+    # secondary-structure condition, one character per residue (H, E, L; ? or - unconstrained):
+    # the length is the string's; needs a model trained with ss_condition
+    ss: str | None = None
+    ss_source: str | None = (
+        None  # where the string came from (--ss-from FILE[:CHAIN]), for the manifest
+    )
+    # classifier-free guidance weight w: 0 unconditional, 1 conditional, > 1 guided
+    guidance: float = 1.0
 
 
 def _finite(value, at_least: float = 0.0) -> bool:
@@ -164,6 +177,24 @@ def check_sample_config(config: SampleConfig) -> None:
         )
     if config.contig is not None:  # a malformed contig is named before any model is loaded
         parse_contig(config.contig, config.total_length)
+    if not _finite(config.guidance):
+        raise ConfigError(f"--guidance must be ≥ 0, got {config.guidance}")
+    if config.ss is None and config.guidance != 1.0:
+        raise ConfigError(
+            f"--guidance {config.guidance} weighs a secondary-structure condition; without --ss "
+            "or --ss-from it would do nothing"
+        )
+    if config.ss is not None:
+        codes = ss_codes(config.ss)
+        if config.contig is not None:
+            raise ConfigError("--ss with --motif is not supported: condition on one or the other")
+        if config.lengths != (len(codes),):
+            raise ConfigError(
+                f"--ss gives the length ({len(codes)} residues); drop --length/--lengths "
+                f"(asked {','.join(map(str, config.lengths))})"
+            )
+        if not 3 <= len(codes) <= MAX_LENGTH:
+            raise ConfigError(f"--ss: {len(codes)} residues is outside 3..{MAX_LENGTH}")
     if not 1 <= config.min_length <= config.max_length:
         raise ConfigError(
             f"need 1 ≤ --min-length ≤ --max-length, got {config.min_length} and {config.max_length}"
@@ -181,8 +212,8 @@ def default_rot_rate(process: str) -> float | None:
 
 def default_checkpoint(kind: str = "default") -> Path:
     """A model shipped inside the package: "default" (unconditional, fixed length), "sparse" (the
-    same over each residue's 48 nearest residues, for long chains), "motif" (motif scaffolding) or
-    "insertion" (variable length, Process 3)."""
+    same over each residue's 48 nearest residues, for long chains), "motif" (motif scaffolding),
+    "ss" (secondary-structure conditioning) or "insertion" (variable length, Process 3)."""
     path = Path(str(resources.files("protgen") / "weights" / f"{kind}.pt"))
     if not path.is_file():
         raise ProtgenError(
@@ -252,14 +283,21 @@ def sample_states(
         for k, s in enumerate(seeds)
     ]
     fixed = None if priors[0].fixed is None else torch.cat([p.fixed for p in priors])
+    ss = None if priors[0].ss is None else torch.cat([p.ss for p in priors])
     x_0 = WorldState(
         Rigid.cat([p.frames for p in priors]),
         torch.cat([p.mask for p in priors]),
         torch.cat([p.index for p in priors]),
         fixed,
+        ss=ss,
     ).to(device)
     self_conditioned = SelfConditioned(trained.model, config.self_condition)
     predict = self_conditioned
+    if ss is not None and config.guidance == 0:  # the unconditional generator alone
+        x_0 = replace(x_0, ss=None)
+    elif ss is not None and config.guidance != 1:  # w = 1: the conditional generator alone
+        unconditional = SelfConditioned(trained.model, config.self_condition)
+        predict = ClassifierFreeGuidance(self_conditioned, unconditional, config.guidance)
     jump = None
     if hasattr(trained.process, "insert"):
         rngs = [torch.Generator().manual_seed(s + 1) for s in seeds]
@@ -390,10 +428,13 @@ def _batches(jobs: list[_Job], size: int) -> list[list[_Job]]:
     return batches
 
 
-def _template(batch: list[_Job]) -> WorldState:
-    if batch[0].layout is None:
-        return unconditioned_state(batch[0].length, len(batch))
-    return conditioned_state([job.layout for job in batch])
+def _template(batch: list[_Job], config: SampleConfig) -> WorldState:
+    if batch[0].layout is not None:
+        return conditioned_state([job.layout for job in batch])
+    state = unconditioned_state(batch[0].length, len(batch))
+    if config.ss is None:
+        return state
+    return replace(state, ss=ss_codes(config.ss).expand(len(batch), -1).clone())
 
 
 def _finish(
@@ -513,11 +554,17 @@ def sample_to_directory(
             f"{checkpoint_path} was not trained for motif scaffolding (its network has no motif "
             "flags); use a motif model (the shipped one is used when --checkpoint is not given)"
         )
+    if config.ss is not None and not trained.config.network.ss_condition:
+        raise ConfigError(
+            f"{checkpoint_path} was not trained with a secondary-structure condition (its network "
+            "has no ss_condition); use an ss model (the shipped one is used when --checkpoint is "
+            "not given)"
+        )
     emerging = trained.config.process.name == "insertion"
-    if emerging and (config.contig is not None or config.trajectory):
+    if emerging and (config.contig is not None or config.trajectory or config.ss is not None):
         raise ConfigError(
             "an insertion model makes unconditional samples of emerging length: no --motif, no "
-            "--trajectory"
+            "--ss, no --trajectory"
         )
     fingerprint = checkpoint.fingerprint(checkpoint_path)
     jobs, _ = _jobs(config, "cif" if config.fmt == "cif" else "pdb", emerging)
@@ -585,7 +632,7 @@ def _sample_batch(
     """One batch's atoms, lengths and path (sample_states) and the seconds per sample."""
     began = time.perf_counter()
     atoms, lengths, path = sample_states(
-        trained, _template(batch), [j.seed for j in batch], config, device, on_step
+        trained, _template(batch, config), [j.seed for j in batch], config, device, on_step
     )
     return atoms, lengths, path, (time.perf_counter() - began) / len(batch)
 
@@ -695,6 +742,15 @@ class _Writer:
                         "langevin": config.simulation.langevin,
                         "noise_scale": config.simulation.noise_scale,
                         **columns,
+                        **(
+                            {}
+                            if config.ss is None
+                            else {
+                                "ss": codes_to_ss(ss_codes(config.ss)),
+                                "ss_source": config.ss_source or "",
+                                "guidance": config.guidance,
+                            }
+                        ),
                     }
                 )
             self.rows.sort(key=lambda row: self.order[row["file"]])

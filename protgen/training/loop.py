@@ -21,6 +21,7 @@ import torch.distributed as dist
 from protgen.data.dataset import TrainingSet
 from protgen.data.loader import Batch, BatchLoader, Step
 from protgen.data.motifs import with_random_motifs
+from protgen.data.ss_masks import with_ss_condition
 from protgen.errors import CheckpointError, ConfigError, DatasetError, ProtgenError
 from protgen.geometry.rigid import Rigid
 from protgen.method.generator import FrameVelocity, Prediction
@@ -446,6 +447,10 @@ class _Run:
         for k, (batch, weight) in enumerate(zip(step.batches, weights)):
             if self.config.motif_prob > 0:
                 batch = with_random_motifs(batch, self.config.motif_prob, self.coin)
+            if self.model_config.network.ss_condition:
+                batch = with_ss_condition(
+                    batch, self.config.ss_drop, self.config.ss_partial, self.coin
+                )
             self_condition = (
                 self.model_config.network.self_condition
                 and torch.rand((), generator=self.coin).item() < self.config.self_condition_prob
@@ -546,9 +551,16 @@ _ADDED_CAPABILITIES = {
     "neighbours",
     "insertion_end",
     "birth_clock",
+    "ss_condition",
 }
 # their parameters (names start so)
-_ADDED_PARAMETERS = ("fixed_embedding", "gaps.", "pairs.frames_linear.", "birth_embedding.")
+_ADDED_PARAMETERS = (
+    "fixed_embedding",
+    "gaps.",
+    "pairs.frames_linear.",
+    "birth_embedding.",
+    "ss_embedding.",
+)
 
 
 def _added_layer(name: str, source_layers: int) -> bool:
