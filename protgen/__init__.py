@@ -39,39 +39,67 @@ def sample(
     device: str = "cpu",
     langevin: float = 0.0,
     noise_scale: float = 1.0,
+    ss: str | None = None,
+    guidance: float = 1.0,
 ):
     """``num`` backbones of ``length`` residues as a numpy array (num, length, 4, 3), Å, atoms N,
-    CA, C, O. Sample i uses the same seed as ``protgen sample --seed seed`` does for index i, so the
-    API and the command line give the same structures. ``rot_rate`` None or 0: the learned rotation
-    rate; "model": what ``protgen sample`` uses for this model (5 for fixed-length models, the
-    learned rate for insertion models). ``langevin`` κ > 0 and ``noise_scale`` η: stochastic
-    translations, as ``protgen sample --langevin --noise-scale``. With an insertion model
-    (Process 3) the length emerges: ``length`` is ignored and a list of ``num`` arrays (L_i, 4, 3)
-    is returned."""
+    CA, C, O. Sample i uses the same seed as ``protgen sample --seed seed`` does for index i, so
+    the API and the command line give the same structures. ``rot_rate`` None or 0: the learned
+    rotation rate; "model": what ``protgen sample`` uses for this model (5 for fixed-length models,
+    the learned rate for insertion models). ``langevin`` κ > 0 and ``noise_scale`` η: stochastic
+    translations, as ``protgen sample --langevin --noise-scale``. With an insertion model (Process
+    3) the length emerges: ``length`` is ignored and a list of ``num`` arrays (L_i, 4, 3) is
+    returned. ``ss``: a secondary-structure condition (H, E, L; ? or - unconstrained), which gives
+    the length (``length`` is then ignored), for a model trained with it (the shipped ss model by
+    default), with classifier-free ``guidance`` w (0 unconditional, 1 conditional, > 1 guided).
+    The arguments are checked as the command line checks its flags
+    (``protgen.sampling.sample.check_sample_config``): a bad one raises ConfigError."""
+    from dataclasses import replace
+
     from protgen.method.simulation import SimulationConfig
     from protgen.sampling.sample import (
         SampleConfig,
+        check_sample_config,
         default_rot_rate,
         sample_seed,
         sample_states,
         unconditioned_state,
     )
 
-    trained = model if model is not None else load_model(device=device)
-    trained.model.to(device)
-    if rot_rate == "model":
-        rot_rate = default_rot_rate(trained.process)
+    if ss is not None:
+        from protgen.sampling.ss_condition import ss_codes
+
+        length = len(ss_codes(ss, "ss"))
     config = SampleConfig(
         lengths=(length,),
         num=num,
         seed=seed,
-        simulation=SimulationConfig(steps, rot_rate or None, langevin, noise_scale),
+        simulation=SimulationConfig(
+            steps, None if rot_rate == "model" else rot_rate or None, langevin, noise_scale
+        ),
+        ss=ss,
+        guidance=guidance,
     )
+    check_sample_config(config)
+    if model is None and ss is not None:
+        from protgen.training.checkpoint import default_checkpoint
+
+        model = load_model(default_checkpoint("ss"), device)
+    trained = model if model is not None else load_model(device=device)
+    if ss is not None and not trained.config.network.ss_condition:
+        from protgen.errors import ConfigError
+
+        raise ConfigError("ss= needs a model trained with a secondary-structure condition")
+    trained.model.to(device)
+    if rot_rate == "model":
+        simulation = replace(config.simulation, rot_rate=default_rot_rate(trained.process))
+        config = replace(config, simulation=simulation)
     emerging = trained.process.emerging_length
     seeds = [sample_seed(seed, 0 if emerging else length, i) for i in range(num)]
-    atoms, lengths, _ = sample_states(
-        trained, unconditioned_state(1 if emerging else length, num), seeds, config, device
-    )
+    template = unconditioned_state(1 if emerging else length, num)
+    if ss is not None:
+        template = replace(template, ss=ss_codes(ss).expand(num, -1).clone())
+    atoms, lengths, _ = sample_states(trained, template, seeds, config, device)
     if emerging:
         return [atoms[k, :n].numpy() for k, n in enumerate(lengths)]
     return atoms.numpy()

@@ -31,7 +31,8 @@ def main():
     from protgen.method.registry import make_process
     from protgen.method.simulation import SimulationConfig, simulate
     from protgen.network.ipa import PRESETS
-    from protgen.network.model import GeneratorModel, SelfConditioned
+    from protgen.network.model import GeneratorModel
+    from protgen.sampling.self_conditioning import SelfConditioned
     from protgen.training import checkpoint
     from protgen.training.config import ModelConfig, TrainConfig
     from protgen.training.loop import train

@@ -21,3 +21,9 @@ def shared_pdb() -> Path:
     if not SHARED_PDB.is_dir():
         pytest.skip(f"no shared structure data at {SHARED_PDB}")
     return SHARED_PDB
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """protgen's user cache (the reference sets' results) goes to a folder of this test session."""
+    monkeypatch.setenv("PROTGEN_CACHE", str(tmp_path_factory.getbasetemp() / "user-cache"))

@@ -113,3 +113,22 @@ def test_each_chain_of_a_multi_chain_state_ends_with_its_own_terminal_oxygen():
     assert torch.allclose(atoms, alone, atol=1e-12)
     # without the numbering the O of residue 5 would point at chain B
     assert not torch.allclose(frames_to_backbone(joined)[0, 5, 3], alone[0, 5, 3], atol=0.1)
+
+
+def test_oxygen_placed_from_n_ca_c_is_the_chains_own_and_phi_s_at_a_break():
+    """add_oxygen rebuilds every O of an ideal chain from its N, CA, C (inner residues exactly;
+    the last from ψ = 135°, as Φ does), and after a broken peptide uses the terminal rule."""
+    from protgen.geometry.backbone import add_oxygen
+
+    atoms = torch.tensor(ideal_chain([HELIX] * 10 + [STRAND] * 10))
+    placed = add_oxygen(atoms[:, :3])
+    assert torch.allclose(placed[:-1], atoms[:-1], atol=1e-9)
+    # Φ's residue is ideal (CA–C 1.526 Å against the chain's 1.525): equal to a few mÅ
+    last = frames_to_backbone(backbone_to_frames(atoms))[-1, 3]
+    assert torch.allclose(placed[-1, 3], last, atol=5e-3)
+    moved = atoms.clone()
+    moved[10:] += torch.tensor([0.0, 0.0, 5.0], dtype=torch.float64)  # a break after residue 9
+    placed = add_oxygen(moved[:, :3])
+    terminal = frames_to_backbone(backbone_to_frames(moved[:10]))[-1, 3]
+    assert torch.allclose(placed[9, 3], terminal, atol=5e-3)
+    assert abs((placed[9, 3] - placed[9, 2]).norm().item() - 1.231) < 1e-9

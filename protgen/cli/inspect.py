@@ -1,6 +1,9 @@
-"""``protgen inspect``: what a checkpoint or weights file holds (configs, data, summary)."""
+"""``protgen inspect``: what a checkpoint or weights file holds (configs, data, training summary)
+and, for a run directory, what its logs say."""
 
 import json
+import math
+from pathlib import Path
 
 from protgen.training import checkpoint
 
@@ -24,7 +27,8 @@ def register(sub) -> None:
 
 
 def describe_checkpoint(path) -> dict:
-    """Everything a file holds except tensors: versions, configs, data, step and summary."""
+    """Everything a file holds except tensors: versions, configs, data, step and summary; for a
+    run's checkpoint also what its logs say (``run_log``)."""
     stored = checkpoint.load(path)
     tensors = ("model", "ema", "optimizer", "rng")
     info = {k: v for k, v in stored.to_payload().items() if k not in tensors}
@@ -32,7 +36,38 @@ def describe_checkpoint(path) -> dict:
     info["file_fingerprint"] = checkpoint.fingerprint(path)
     floats = [v for v in stored.ema.values() if v.dtype.is_floating_point]
     info["parameters"] = int(sum(v.numel() for v in floats))
+    log = run_log(checkpoint.resolve(path).parent)
+    if log:
+        info["run_log"] = log
     return info
+
+
+def run_log(folder: Path) -> dict:
+    """The last training row and the validation losses of a run directory's logs ({} without
+    them): step, loss and its terms, steps/s; last and best validation mean loss and their steps."""
+    from protgen.training.logs import read_csv
+
+    metrics, val = read_csv(folder / "metrics.csv"), read_csv(folder / "validation.csv")
+    out = {}
+    if metrics.get("step"):
+        last = {k: v[-1] for k, v in metrics.items()}
+        skip = {"step", "lr", "grad_norm", "skipped", "residues_per_s", "clipped"}
+        out["training"] = {"step": int(last["step"]), **{k: last[k] for k in last if k not in skip}}
+    if val.get("step") and val.get("mean"):
+        means = val["mean"]
+        best = min(range(len(means)), key=lambda k: (math.isnan(means[k]), means[k]))
+        out["validation"] = {
+            "step": int(val["step"][-1]),
+            "mean": means[-1],
+            "best_step": int(val["step"][best]),
+            "best_mean": means[best],
+        }
+        if val.get("hours"):
+            out["validation"]["hours"] = val["hours"][-1]
+    return out
+
+
+_NOT_TERMS = {"step", "loss", "steps_per_s"}
 
 
 def _run(args) -> None:
@@ -66,3 +101,18 @@ def _run(args) -> None:
         print(f"  checkpoint at step {info['step']} ({info.get('skipped_steps', 0)} skipped)")
     for key, value in (info.get("summary") or {}).items():
         print(f"  {key}: {json.dumps(value, default=str)}")
+    log = info.get("run_log", {})
+    if "training" in log:
+        t = log["training"]
+        terms = ", ".join(f"{k} {v:.4g}" for k, v in t.items() if k not in _NOT_TERMS)
+        rate = f"; {t['steps_per_s']:.2f} steps/s" if "steps_per_s" in t else ""
+        print(f"  last logged step {t['step']}: loss {t['loss']:.4g} ({terms}){rate}")
+    if "validation" in log:
+        v = log["validation"]
+        hours = f" after {v['hours']:.2f} h of training" if "hours" in v else ""
+        print(
+            f"  validation loss {v['mean']:.4g} at step {v['step']}{hours} "
+            f"(best {v['best_mean']:.4g} at step {v['best_step']})"
+        )
+    elif "training" in log:
+        print("  validation: none logged (the set has no validation segments, or none ran yet)")

@@ -1,6 +1,7 @@
 """Command-line interface: parses flags into config dataclasses and calls library functions."""
 
 import argparse
+import os
 import sys
 
 from protgen import __version__
@@ -35,9 +36,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     try:
         args.run(args)
+        sys.stdout.flush()
     except ProtgenError as error:
         print(f"protgen: error: {error}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("protgen: interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:
+        # the reader stopped early (``protgen inspect RUN | head``): what it read is all it wanted.
+        # stdout is pointed at /dev/null so Python's own flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)  # 128 + SIGPIPE, as a program the signal ended

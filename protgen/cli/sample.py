@@ -1,16 +1,19 @@
 """``protgen sample``: write backbone files from the shipped model or a checkpoint."""
 
+from dataclasses import replace
+
 from protgen.cli.threads import add_threads_flag, set_threads
 from protgen.errors import ConfigError
 from protgen.method.simulation import SimulationConfig
-from protgen.sampling.motif import parse_contig
 from protgen.sampling.sample import (
     MAX_LENGTH,
     SampleConfig,
+    check_sample_config,
     default_rot_rate,
     parse_lengths,
     sample_to_directory,
 )
+from protgen.sampling.ss_condition import ss_codes, ss_from_file
 from protgen.training.checkpoint import default_checkpoint, load_model
 from protgen.training.distributed import resolve_device
 
@@ -56,15 +59,15 @@ def register(sub) -> None:
         "--rot-rate",
         type=float,
         help="rotation-rate schedule: ω = c·log(R_tᵀR̂_1) with this c (FrameFlow uses 10); 0 = "
-        f"the learned ω exactly (default {s.rot_rate:g} for fixed-length and motif models, 0 for "
-        "insertion models)",
+        f"the learned ω exactly (default {s.rot_rate:g} for fixed-length and motif models, 0 "
+        "for insertion models)",
     )
     p.add_argument(
         "--sparse",
         action="store_true",
         help="use the shipped sparse model (pair features and attention over each residue's 48 "
-        "nearest residues; for long chains: ~3x faster at 300 residues, ~13x at 1,000) instead of "
-        "the dense one; fixed length, without --checkpoint",
+        "nearest residues; for long chains: ~2× faster at 300 residues, ~5× at 1,000, "
+        "README's Benchmarks) instead of the dense one; fixed length, without --checkpoint",
     )
     p.add_argument(
         "--no-self-condition",
@@ -91,10 +94,10 @@ def register(sub) -> None:
     p.add_argument(
         "--noise-scale",
         type=float,
-        default=s.noise_scale,
+        default=None,
         metavar="ETA",
-        help="with --langevin: scale of the injected noise; 1 keeps the marginals, < 1 lowers the "
-        "temperature (fewer, sharper modes) (default %(default)s)",
+        help="with --langevin: scale of the injected noise; 1 keeps the marginals, < 1 lowers "
+        f"the temperature (fewer, sharper modes) (default {s.noise_scale:g})",
     )
     p.add_argument(
         "--trajectory",
@@ -111,12 +114,17 @@ def register(sub) -> None:
         "--workers",
         type=int,
         default=1,
-        help="CPU processes of one thread each, sampling different batches: keeps the cores busy "
-        "on runs of many small batches (--lengths, --num); each holds its own copy of the model "
-        "(default 1)",
+        help="CPU processes sampling different batches, dividing the threads among them: keeps "
+        "the cores busy on runs of many small batches (--lengths, --num); each holds its own "
+        "copy of the model (default 1)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the outputs of an earlier run in --out: its files are moved into "
+        "--out/replaced-YYYYMMDD-HHMMSS/, so the folder holds this run only",
+    )
     m = p.add_argument_group(
         "motif scaffolding",
         "generate scaffolds around fixed residues of a structure file (RFdiffusion's contig "
@@ -126,9 +134,41 @@ def register(sub) -> None:
     m.add_argument(
         "--contig",
         help='the output chain, e.g. "5-20,A16-35,10-25,A52-71,5-20" (scaffold lengths or ranges; '
-        "motif residues as chain+author numbers; /0 starts a new chain)",
+        "motif residues as chain+author numbers, a range holding every residue between its ends "
+        "in the file's order, insertion codes included, and an end may carry one: H82A; /0 "
+        "starts a new chain)",
     )
-    m.add_argument("--total-length", metavar="A-B", help="bounds of the whole length, e.g. 60-80")
+    m.add_argument(
+        "--total-length",
+        metavar="A-B",
+        help="bounds of the whole scaffold's length with --motif, e.g. 60-80",
+    )
+    c = p.add_argument_group(
+        "secondary structure",
+        "generate backbones with a given helix/strand/loop string (the shipped ss model is used "
+        "when --checkpoint is not given); the manifest records the condition",
+    )
+    condition = c.add_mutually_exclusive_group()
+    condition.add_argument(
+        "--ss",
+        metavar="STRING",
+        help="one character per residue: H helix, E strand, L loop, ? or - unconstrained, e.g. "
+        "LLHHHHHHHHHLLLEEEEELLEEEEELL; the length is the string's",
+    )
+    condition.add_argument(
+        "--ss-from",
+        metavar="FILE[:CHAIN]",
+        help="take the condition from a real chain's DSSP (its first protein chain unless CHAIN "
+        "is named): new backbones in that protein's topology",
+    )
+    c.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        metavar="W",
+        help="classifier-free guidance weight: 0 unconditional, 1 conditional, > 1 guided "
+        f"(default {d.guidance:g})",
+    )
     v = p.add_argument_group(
         "variable length",
         "an insertion model (Process 3) grows each chain from one residue: the length emerges",
@@ -161,23 +201,73 @@ def _run(args) -> None:
         if args.lengths
         else parse_lengths(str(100 if args.length is None else args.length))
     )
-    if args.num < 1 or args.steps < 1 or args.batch_size < 1 or args.workers < 1:
-        raise ConfigError("--num, --steps, --batch-size and --workers must be positive")
-    if args.clash_guidance < 0:
-        raise ConfigError(f"--clash-guidance must be ≥ 0, got {args.clash_guidance}")
-    if args.langevin < 0 or args.noise_scale < 0:
+    if args.workers < 1:
         raise ConfigError(
-            f"--langevin and --noise-scale must be ≥ 0, got {args.langevin} and {args.noise_scale}"
+            f"--workers {args.workers}: --num, --steps, --batch-size and --workers must be positive"
         )
-    if args.langevin > args.steps:
+    if args.noise_scale is not None and args.langevin == 0:
         raise ConfigError(
-            f"--langevin {args.langevin} with --steps {args.steps}: need κ ≤ steps (κ·Δt ≤ 1, else "
-            "the step overshoots)"
+            "--noise-scale scales the noise of --langevin κ > 0; without --langevin sampling is "
+            "the deterministic ODE and the flag would do nothing"
         )
-    if args.rot_rate is not None and args.rot_rate < 0:
+    ss, ss_source = args.ss, None
+    if args.ss_from is not None:
+        ss, ss_source = ss_from_file(args.ss_from), args.ss_from
+    if ss is not None:
+        if args.length is not None or args.lengths:
+            raise ConfigError(
+                "--ss/--ss-from give the length (one residue per character); drop "
+                "--length/--lengths"
+            )
+        lengths = (len(ss_codes(ss, "--ss")),)
+    if args.guidance is not None and ss is None:
         raise ConfigError(
-            f"--rot-rate must be ≥ 0 (0 = the learned rotation rate), got {args.rot_rate}"
+            "--guidance weighs a secondary-structure condition; give --ss or --ss-from"
         )
+    if args.motif is not None and (args.length is not None or args.lengths):
+        raise ConfigError(
+            "with --motif the lengths come from --contig (and --total-length), not "
+            "--length/--lengths"
+        )
+    if args.sparse and (
+        args.checkpoint is not None
+        or args.motif is not None
+        or args.process == "insertion"
+        or ss is not None
+    ):
+        raise ConfigError(
+            "--sparse picks the shipped sparse fixed-length model; a --checkpoint's own network "
+            "decides (see protgen train --neighbours)"
+            if args.checkpoint is not None
+            else "--sparse is an unconditional fixed-length model: not for --motif, --ss or "
+            "--process insertion"
+        )
+    rot_rate = args.rot_rate or None
+    config = SampleConfig(
+        lengths,
+        args.num,
+        args.seed,
+        args.batch_size,
+        args.format,
+        args.trajectory,
+        not args.no_self_condition,
+        SimulationConfig(
+            args.steps,
+            rot_rate,
+            args.langevin,
+            1.0 if args.noise_scale is None else args.noise_scale,
+        ),
+        args.motif,
+        args.contig,
+        args.total_length,
+        args.min_length,
+        args.max_length,
+        clash_guidance=args.clash_guidance,
+        ss=ss,
+        ss_source=ss_source,
+        guidance=SampleConfig.guidance if args.guidance is None else args.guidance,
+    )
+    check_sample_config(config)
     set_threads(args.threads)
     device = str(resolve_device(args.device))
     if args.workers > 1 and device != "cpu":
@@ -185,34 +275,14 @@ def _run(args) -> None:
             f"--workers {args.workers} runs CPU processes; on --device {device} use --batch-size "
             "instead"
         )
-    if (args.motif is None) != (args.contig is None):
-        raise ConfigError("motif scaffolding needs both --motif FILE and --contig")
-    if args.motif is not None and (args.length is not None or args.lengths):
-        raise ConfigError(
-            "with --motif the lengths come from --contig (and --total-length), not "
-            "--length/--lengths"
-        )
-    if args.contig is not None:  # a malformed contig is named before any model is loaded
-        parse_contig(args.contig, args.total_length)
-    if not 1 <= args.min_length <= args.max_length:
-        raise ConfigError(
-            f"need 1 ≤ --min-length ≤ --max-length, got {args.min_length} and {args.max_length}"
-        )
-    if args.sparse and (
-        args.checkpoint is not None or args.motif is not None or args.process == "insertion"
-    ):
-        raise ConfigError(
-            "--sparse picks the shipped sparse fixed-length model; a --checkpoint's own network "
-            "decides (see protgen train --neighbours)"
-            if args.checkpoint is not None
-            else "--sparse is a fixed-length model: not for --motif or --process insertion"
-        )
     if args.checkpoint is None:
         path = default_checkpoint(
             "sparse"
             if args.sparse
             else "motif"
             if args.motif
+            else "ss"
+            if ss is not None
             else ("insertion" if args.process == "insertion" else "default")
         )
     else:
@@ -240,25 +310,11 @@ def _run(args) -> None:
             "--min-length/--max-length bound the emerging length of an insertion model; this "
             "model takes --length/--lengths"
         )
-    rot_rate = (
-        default_rot_rate(trained.process) if args.rot_rate is None else (args.rot_rate or None)
-    )
-    config = SampleConfig(
-        lengths,
-        args.num,
-        args.seed,
-        args.batch_size,
-        args.format,
-        args.trajectory,
-        not args.no_self_condition,
-        SimulationConfig(args.steps, rot_rate, args.langevin, args.noise_scale),
-        args.motif,
-        args.contig,
-        args.total_length,
-        args.min_length,
-        args.max_length,
-        clash_guidance=args.clash_guidance,
-    )
+    if args.rot_rate is None:
+        config = replace(
+            config,
+            simulation=replace(config.simulation, rot_rate=default_rot_rate(trained.process)),
+        )
     rows = sample_to_directory(
         path, args.out, config, device, args.force, trained=trained, workers=args.workers
     )

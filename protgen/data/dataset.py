@@ -13,8 +13,10 @@ interrupted build leaves nothing a later step would trust.
 """
 
 import csv
+import errno
 import hashlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -26,18 +28,19 @@ from pathlib import Path
 import numpy as np
 
 from protgen import __version__
-from protgen.data.cluster import cluster_sequences
+from protgen.data.cluster import MMSEQS_INSTALL, cluster_sequences, mmseqs_available
 from protgen.data.promod3 import StructureDB, extract_from_deb, is_structure_db, read_structure_db
 from protgen.data.segment import Segment, SegmentConfig, segments_of
 from protgen.data.structure import Structure, read_structure
-from protgen.errors import DatasetError, StructureError
+from protgen.errors import ConfigError, DatasetError, StructureError
 from protgen.progress import Progress
-from protgen.workers import one_thread_worker
+from protgen.workers import threaded_worker, worker_threads
 
 __all__ = [
     "FORMAT_VERSION",
     "BuildConfig",
     "DatasetMeta",
+    "check_build_config",
     "SegmentRecord",
     "TrainingSet",
     "build",
@@ -75,6 +78,53 @@ class BuildConfig:
     workers: int = 1  # parallel reader processes
     # fraction of further clusters held out as a second, untouched set (final tables)
     test_fraction: float = 0.0
+
+
+def _fraction(value, name: str, low_open: bool, high_open: bool, high: float = 1.0) -> None:
+    ok = isinstance(value, (int, float)) and math.isfinite(value)
+    ok = (
+        ok
+        and (value > 0 if low_open else value >= 0)
+        and (value < high if high_open else value <= high)
+    )
+    if not ok:
+        interval = f"{'(' if low_open else '['}0, {high:g}{')' if high_open else ']'}"
+        hint = ", e.g. 0.3 for 30 %" if name == "--identity" else ""
+        raise ConfigError(f"{name} {value}: a fraction in {interval}{hint}")
+
+
+def check_build_config(config: BuildConfig) -> None:
+    """Refuse build options that cannot work, before any file is read (``protgen data build``,
+    ``data promod3`` and :func:`build` share it). Raises ConfigError naming the option."""
+    seg = config.segments
+    if not 1 <= seg.min_length <= seg.max_length:
+        raise ConfigError(
+            f"need 1 ≤ --min-length ≤ --max-length, got {seg.min_length} and {seg.max_length}"
+        )
+    _fraction(config.identity, "--identity", low_open=True, high_open=False)
+    _fraction(seg.max_coil, "--max-coil", low_open=False, high_open=False)
+    _fraction(config.val_fraction, "--val-fraction", low_open=False, high_open=True)
+    _fraction(
+        config.test_fraction,
+        "--test-fraction",
+        low_open=False,
+        high_open=True,
+        high=1 - config.val_fraction,
+    )
+    if not (math.isfinite(seg.max_rg_ratio) and seg.max_rg_ratio > 0):
+        raise ConfigError(f"--max-rg-ratio {seg.max_rg_ratio}: need a number > 0 (default 1.5)")
+    if seg.max_resolution is not None and not (
+        math.isfinite(seg.max_resolution) and seg.max_resolution > 0
+    ):
+        raise ConfigError(f"--max-resolution {seg.max_resolution}: need Å > 0")
+    if seg.multi_model not in ("first", "skip"):
+        raise ConfigError(f"--multi-model {seg.multi_model!r}: use first or skip")
+    if config.cluster_method not in ("auto", "mmseqs", "greedy"):
+        raise ConfigError(f"--cluster-method {config.cluster_method!r}: use auto, mmseqs or greedy")
+    if config.cluster_method == "mmseqs" and not mmseqs_available():
+        raise ConfigError(f"--cluster-method mmseqs: MMseqs2 is not installed ({MMSEQS_INSTALL})")
+    if config.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {config.workers}")
 
 
 def find_structure_files(
@@ -222,6 +272,7 @@ def build(
     """Read every structure file and structure database under ``sources`` into a clustered, split
     training set at ``out``."""
     out = Path(out)
+    check_build_config(config)
     _check_output(out, force)
     unreadable: list[tuple[str, str]] = []
     files = find_structure_files(sources, unreadable)
@@ -231,12 +282,19 @@ def build(
     start = time.monotonic()
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as error:
+        raise DatasetError(f"cannot write to {out.parent} ({error.strerror or error})") from None
     try:
         jobs = _jobs(files, config.segments, tmp / "scratch")
         progress = Progress(sum(j.items for j in jobs), "reading", unit="items")
         if config.workers > 1:
-            with get_context("spawn").Pool(config.workers, initializer=one_thread_worker) as pool:
+            with get_context("spawn").Pool(
+                config.workers,
+                initializer=threaded_worker,
+                initargs=(worker_threads(config.workers),),
+            ) as pool:
                 segments, skipped = _collect(pool.imap(_read_job, jobs), progress)
         else:
             segments, skipped = _collect(map(_read_job, jobs), progress)
@@ -281,10 +339,21 @@ def build(
             shutil.rmtree(old)
         else:
             tmp.rename(out)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise DatasetError(_write_failure(out, error)) from None
         raise
     return TrainingSet.load(out)
+
+
+def _write_failure(out: Path, error: OSError) -> str:
+    """One line for a failed write (numpy reports a full disk as 'N requested and M written')."""
+    kept = f"the partial set was removed and {out} is unchanged"
+    if error.errno == errno.ENOSPC or "requested and" in str(error):
+        return f"the disk is full while building the training set {out}; {kept}"
+    where = error.filename or out
+    return f"cannot write {where} ({error.strerror or error}); {kept}"
 
 
 def _check_output(out: Path, force: bool) -> None:

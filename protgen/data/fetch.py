@@ -32,6 +32,7 @@ __all__ = [
     "parse_ids",
     "fetch_entries",
     "download",
+    "is_downloaded",
     "PROMOD3_URL",
     "PROMOD3_SHA256",
     "DEFAULT_URL",
@@ -260,13 +261,19 @@ def download(
         if sha256 is not None and _sha256(path) != sha256:
             raise _Final(f"sha256 {_sha256(path)} differs from the expected {sha256}")
 
-    if dest.is_file() and sha256 is not None and _sha256(dest) == sha256:
+    if sha256 is not None and is_downloaded(dest, sha256):
         return dest
     try:
         _with_retries(url, dest, config, check)
     except (_Transient, _Final) as error:
         raise DatasetError(f"cannot download {url}: {error}") from None
     return dest
+
+
+def is_downloaded(dest: str | Path, sha256: str) -> bool:
+    """Whether ``dest`` holds the file with this sha256 already (download would keep it)."""
+    dest = Path(dest)
+    return dest.is_file() and _sha256(dest) == sha256
 
 
 def _sha256(path: Path) -> str:

@@ -5,7 +5,7 @@ dominating. Each DDP rank draws from its own shard of the clusters. Batches are 
 given (seed, rank, world size, step).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ import torch
 from protgen.data.dataset import TrainingSet
 from protgen.geometry.backbone import backbone_to_frames
 from protgen.geometry.rigid import Rigid
+from protgen.geometry.secondary import dssp_to_codes
 from protgen.geometry.world import WorldState
 
 __all__ = ["Batch", "Step", "BatchLoader"]
@@ -62,9 +63,11 @@ class Step:
         return Step(tuple(b.to(device) for b in self.batches))
 
 
-def collate(backbones: list[np.ndarray], ids: list[str]) -> Batch:
+def collate(backbones: list[np.ndarray], ids: list[str], ss: list[str] | None = None) -> Batch:
     """Centre each backbone at its CA centroid and pad to the longest. backbones: list of
-    (L_i, 4, 3)."""
+    (L_i, 4, 3); ss: each one's three-state DSSP string, which becomes the world state's
+    secondary-structure condition (networks without ``ss_condition`` ignore it; padding is
+    'unknown')."""
     length = max(len(b) for b in backbones)
     atoms = torch.zeros(len(backbones), length, 4, 3)
     mask = torch.zeros(len(backbones), length, dtype=torch.bool)
@@ -77,7 +80,13 @@ def collate(backbones: list[np.ndarray], ids: list[str]) -> Batch:
         torch.where(mask[..., None, None], frames.rots, torch.eye(3)),
         frames.trans * mask[..., None],
     )
-    return Batch(atoms, WorldState.of(frames, mask), tuple(ids))
+    state = WorldState.of(frames, mask)
+    if ss is not None:
+        codes = torch.zeros(len(backbones), length, dtype=torch.long)
+        for k, string in enumerate(ss):
+            codes[k, : len(string)] = dssp_to_codes(string)
+        state = replace(state, ss=codes)
+    return Batch(atoms, state, tuple(ids))
 
 
 class BatchLoader:
@@ -142,14 +151,18 @@ class BatchLoader:
         for _ in range(state["popped"]):
             next(self)
 
-    def _draw(self) -> tuple[np.ndarray, str]:
+    def _draw(self) -> tuple[np.ndarray, str, str]:
+        """One segment (cropped): atoms (L, 4, 3), its ID and its DSSP string."""
         cluster = self.members[self.rng.integers(len(self.members))]
         index = cluster[self.rng.integers(len(cluster))]
         atoms = self.dataset.segment_atoms(index)
+        record = self.dataset.records[index]
+        ss = record.ss
         if len(atoms) > self.crop_length:
             start = self.rng.integers(len(atoms) - self.crop_length + 1)
             atoms = atoms[start : start + self.crop_length]
-        return atoms, self.dataset.records[index].id
+            ss = ss[start : start + self.crop_length]
+        return atoms, record.id, ss
 
     def __iter__(self):
         return self
@@ -184,7 +197,7 @@ class BatchLoader:
 
     @staticmethod
     def _collate(items: list) -> Batch:
-        return collate([a for a, _ in items], [i for _, i in items])
+        return collate([a for a, _, _ in items], [i for _, i, _ in items], [s for _, _, s in items])
 
     def __next__(self) -> "Batch | Step":
         if not self._queue:
@@ -198,7 +211,7 @@ def _pair_budget_groups(items: list, batch_size: int, max_pairs: int) -> list[li
     (at least one item) and at most batch_size items."""
     groups, current = [], []
     for item in items:
-        longest = max(len(item[0]), *(len(a) for a, _ in current)) if current else len(item[0])
+        longest = max(len(item[0]), *(len(c[0]) for c in current)) if current else len(item[0])
         if current and (len(current) >= batch_size or (len(current) + 1) * longest**2 > max_pairs):
             groups.append(current)
             current = []

@@ -282,7 +282,11 @@ def backbone_atom_array(
     array.res_id = np.repeat(
         np.arange(1, length + 1) if res_ids is None else np.asarray(res_ids), 4
     )
-    names = [WRITTEN_RESIDUE] * length if sequence is None else [ONE_TO_THREE[c] for c in sequence]
+    names = (
+        [WRITTEN_RESIDUE] * length
+        if sequence is None
+        else [ONE_TO_THREE.get(c, "UNK") for c in sequence]
+    )
     array.res_name = np.repeat(np.array(names), 4)
     array.atom_name = np.tile(np.array(BACKBONE), length)
     array.element = np.tile(np.array(["N", "C", "C", "O"]), length)
@@ -300,6 +304,7 @@ def write_backbone(
     chain_ids: np.ndarray | None = None,
     res_ids: np.ndarray | None = None,
     sequence: str | None = None,
+    ca_only: bool = False,
 ) -> Path:
     """Write a backbone-only structure atomically (temporary file, then rename).
 
@@ -307,6 +312,7 @@ def write_backbone(
     the order N, CA, C, O. b_factors: (L,) values for the B-factor column. fmt: 'pdb' or 'cif'
     (default from the extension, else 'pdb'). chain_ids: (L,) chain of each residue (default A);
     res_ids: (L,) residue numbers (default 1..L); sequence: one-letter residue names (default GLY).
+    ca_only: write the CA atoms alone (a CA trace; N, C and O may then be NaN).
     """
     import biotite.structure.io.pdb as pdb
     import biotite.structure.io.pdbx as pdbx
@@ -317,6 +323,8 @@ def write_backbone(
         raise ValueError(f"atoms must be (L, 4, 3) or (T, L, 4, 3), got {atoms.shape}")
     fmt = fmt or ("cif" if path.suffix.lower() in (".cif", ".mmcif") else "pdb")
     array = backbone_atom_array(atoms, b_factors, chain_ids, res_ids, sequence)
+    if ca_only:
+        array = array[..., array.atom_name == "CA"]
     if fmt == "pdb":
         out = pdb.PDBFile()
         out.set_structure(array)

@@ -41,6 +41,7 @@ __all__ = [
     "self_consistency",
     "sequence_sanity",
     "design_column",
+    "designs_fasta",
     "MPNN_INSTALL",
     "MPNN_MODES",
 ]
@@ -59,10 +60,12 @@ class Design:
 
 @dataclass(frozen=True)
 class Fold:
-    """A predicted structure: ca, Å, (L, 3); plddt, (L,) on 0–100."""
+    """A predicted structure: ca, Å, (L, 3); plddt, (L,) on 0–100; atoms, Å, (L, 4, 3) N, CA, C,
+    O when the folding model gives them."""
 
     ca: np.ndarray
     plddt: np.ndarray
+    atoms: np.ndarray | None = None
 
 
 class Folder(Protocol):
@@ -173,20 +176,33 @@ class ESMFold:
         folds = []
         for k, seq in enumerate(sequences):
             n = len(seq)
-            folds.append(Fold(positions[k, :n, 1], 100 * plddt[k, :n, 1]))
+            # atom14 order starts N, CA, C, O
+            folds.append(Fold(positions[k, :n, 1], 100 * plddt[k, :n, 1], positions[k, :n, :4]))
         return folds
 
 
 @dataclass(frozen=True)
 class SelfConsistency:
     """sc_rmsd: min CA RMSD (Å) over designs; sc_tm: max TM-score; plddt: mean pLDDT of the best
-    design; designable: sc_rmsd < 2 Å (and plddt ≥ the floor, if one is set)."""
+    design; designable: sc_rmsd < 2 Å (and plddt ≥ the floor, if one is set). Per design, in the
+    designs' order: rmsds (Å), tms, plddts; best_fold: the fold of the best design."""
 
     sc_rmsd: float
     sc_tm: float
     plddt: float
     designable: bool
     best_sequence: str
+    rmsds: tuple[float, ...] = ()
+    tms: tuple[float, ...] = ()
+    plddts: tuple[float, ...] = ()
+    best_fold: Fold | None = None
+
+    def figures(self) -> dict:
+        """The per-backbone figures (the columns of structures.csv)."""
+        return {name: getattr(self, name) for name in _SC_FIGURES}
+
+
+_SC_FIGURES = ("sc_rmsd", "sc_tm", "plddt", "designable", "best_sequence")
 
 
 def self_consistency(
@@ -197,9 +213,35 @@ def self_consistency(
     rmsds = [float(kabsch_rmsd(torch.tensor(f.ca), torch.tensor(ca))) for f in folds]
     tms = [tm_align(f.ca, ca)[1] for f in folds]
     best = int(np.argmin(rmsds))
-    plddt = float(folds[best].plddt.mean())
-    designable = rmsds[best] < 2.0 and (plddt_floor is None or plddt >= plddt_floor)
-    return SelfConsistency(rmsds[best], max(tms), plddt, designable, designs[best].sequence)
+    plddts = tuple(float(f.plddt.mean()) for f in folds)
+    designable = rmsds[best] < 2.0 and (plddt_floor is None or plddts[best] >= plddt_floor)
+    return SelfConsistency(
+        rmsds[best],
+        max(tms),
+        plddts[best],
+        designable,
+        designs[best].sequence,
+        tuple(rmsds),
+        tuple(tms),
+        plddts,
+        folds[best],
+    )
+
+
+def designs_fasta(
+    name: str, designs: list[Design], sc: SelfConsistency | None = None, mode: str = "full"
+) -> str:
+    """ProteinMPNN's designs of one backbone as FASTA: one record per design, its score (mean
+    −log p) and, when they were folded, its scRMSD (Å), scTM and mean pLDDT in the header."""
+    records = []
+    for k, design in enumerate(designs):
+        header = f">{name}_{mode}_{k + 1} score={design.score:.4f}"
+        if sc is not None and k < len(sc.rmsds):
+            header += f" sc_rmsd={sc.rmsds[k]:.3f} sc_tm={sc.tms[k]:.3f} plddt={sc.plddts[k]:.1f}"
+            if design.sequence == sc.best_sequence and sc.rmsds[k] == sc.sc_rmsd:
+                header += " best"
+        records.append(f"{header}\n{design.sequence}\n")
+    return "".join(records)
 
 
 @dataclass(frozen=True)
@@ -239,7 +281,8 @@ class DesignFigures:
     folded: SelfConsistency | None = None
 
     def columns(self) -> dict[str, object]:
-        parts = asdict(self.sanity) | (asdict(self.folded) if self.folded is not None else {})
+        """The per-backbone figures by column (the per-design lists and the fold are not kept)."""
+        parts = asdict(self.sanity) | (self.folded.figures() if self.folded is not None else {})
         return {design_column(self.mode, k): v for k, v in parts.items()}
 
     @staticmethod
@@ -251,7 +294,7 @@ class DesignFigures:
         sanity = SequenceSanity(*(values[f.name] for f in fields(SequenceSanity)))
         folded = None
         if "sc_rmsd" in values:
-            folded = SelfConsistency(*(values[f.name] for f in fields(SelfConsistency)))
+            folded = SelfConsistency(**{k: values[k] for k in _SC_FIGURES})
         return DesignFigures(mode, sanity, folded)
 
 

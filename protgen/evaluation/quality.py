@@ -1,29 +1,51 @@
 """The offline quality panel of one backbone: bond geometry, chain breaks, clashes, secondary
 structure, compactness and Ramachandran angles — what can be measured without a folding model.
 
-Reference values for real chains (measured on ~1,600 PDB chain segments): N–CA 1.459 Å, CA–C 1.525
-Å, C–N(next) 1.329 Å, CA–CA(next) 3.805 Å; Rg/L^0.38 as in ``geometry/compactness.py``.
+Reference values for real chains (measured on ~1,600 PDB chain segments): N–CA 1.459 Å, CA–C
+1.525 Å, C–N(next) 1.329 Å, CA–CA(next) 3.805 Å; Rg/L^0.38 as in ``geometry/compactness.py``.
+
+The Ramachandran "allowed" region is the 98 % contour of real chains' (φ, ψ) density, stored in
+``ramachandran_allowed.json`` beside this module by ``scripts/ramachandran_density.py``.
 """
 
+import json
 from dataclasses import asdict, dataclass
+from functools import cache
+from importlib import resources
 
 import numpy as np
 import torch
 
-from protgen.data.segment import peptide_breaks
+from protgen.data.segment import MAX_CA_CA, peptide_breaks
 from protgen.geometry.backbone import dihedral
-from protgen.geometry.compactness import radius_of_gyration, rg_ratio
-from protgen.geometry.contacts import count_clashes
+from protgen.geometry.compactness import (
+    RG_RATIO_MEDIAN,
+    RG_RATIO_RANGE,
+    radius_of_gyration,
+    rg_ratio,
+)
+from protgen.geometry.contacts import CLASH_CA_CA, count_clashes
 from protgen.geometry.secondary import composition, dssp
 
-__all__ = ["QualityPanel", "quality_panel", "ramachandran", "ALLOWED_REGIONS"]
+__all__ = [
+    "QualityPanel",
+    "quality_panel",
+    "ramachandran",
+    "allowed_grid",
+    "in_allowed_region",
+    "RG_RATIO_PDB",
+]
 
 CA_CA_RANGE = (3.65, 3.95)  # Å; trans peptides (cis ones are ~2.9 Å and rare)
+# Rg/L^0.38 of PDB chain segments, Å: 5 %, median, 95 % (the constant used without a reference set)
+RG_RATIO_PDB = (RG_RATIO_RANGE[0], RG_RATIO_MEDIAN, RG_RATIO_RANGE[1])
 
 
 @dataclass(frozen=True)
 class QualityPanel:
-    """Per-structure figures. Lengths in Å, angles in degrees, fractions in [0, 1]."""
+    """Per-structure figures. Lengths in Å, angles in degrees, fractions in [0, 1]. A CA-only
+    backbone has NaN for what needs N, C or O (bonds, DSSP, Ramachandran); its clashes and breaks
+    are those of the CA atoms."""
 
     length: int
     n_ca: float  # median N–CA bond
@@ -40,7 +62,7 @@ class QualityPanel:
     coil: float
     rg: float  # radius of gyration of CA
     rg_ratio: float  # Rg / L^0.38 (real chains: ~2.1–3.4)
-    rama_allowed: float  # fraction of (φ, ψ) in the broad allowed regions
+    rama_allowed: float  # fraction of (φ, ψ) inside the 98 % contour of real chains' density
     geometry_ok: bool  # no break, no clash and ≥ 95 % of CA–CA(next) in range
 
     def row(self) -> dict:
@@ -69,21 +91,28 @@ def _joined(length: int, chain: np.ndarray | None) -> np.ndarray:
     return chain[1:] == chain[:-1]
 
 
-# Broad allowed (φ, ψ) regions, degrees: right-handed helix, β/PPII (two ψ bands), left helix.
-ALLOWED_REGIONS = (
-    ((-180, -20), (-120, 60)),
-    ((-180, -30), (60, 181)),
-    ((-180, -30), (-181, -150)),
-    ((20, 120), (-60, 100)),
-)
+@cache
+def _allowed_file() -> dict:
+    path = resources.files("protgen.evaluation") / "ramachandran_allowed.json"
+    return json.loads(path.read_text())
 
 
-def _allowed(phi: np.ndarray, psi: np.ndarray) -> np.ndarray:
-    """True where (φ, ψ) lies strictly inside one of ALLOWED_REGIONS."""
-    inside = np.zeros(np.shape(phi), bool)
-    for (x0, x1), (y0, y1) in ALLOWED_REGIONS:
-        inside |= (phi > x0) & (phi < x1) & (psi > y0) & (psi < y1)
-    return inside
+def allowed_grid() -> tuple[np.ndarray, int]:
+    """The allowed (φ, ψ) bins — (ψ bins, φ bins) bool, ψ from +180° down, φ from −180° — and the
+    bin width in degrees."""
+    stored = _allowed_file()
+    grid = np.array([[c == "#" for c in row] for row in stored["grid"]])
+    return grid, int(stored["bin_degrees"])
+
+
+def in_allowed_region(phi: np.ndarray, psi: np.ndarray) -> np.ndarray:
+    """True where (φ, ψ), degrees, lies in the allowed region (98 % contour of real chains)."""
+    grid, width = allowed_grid()
+    n = grid.shape[0]
+    phi, psi = np.asarray(phi, dtype=float), np.asarray(psi, dtype=float)
+    i_phi = np.clip(((phi + 180) // width).astype(int), 0, n - 1)
+    i_psi = np.clip(((psi + 180) // width).astype(int), 0, n - 1)
+    return grid[n - 1 - i_psi, i_phi] & np.isfinite(phi) & np.isfinite(psi)
 
 
 def _angle(a, b, c):
@@ -99,8 +128,11 @@ def _median(x: np.ndarray) -> float:
 def quality_panel(atoms: np.ndarray, chain: np.ndarray | None = None) -> QualityPanel:
     """All figures of one backbone. atoms: Å, (L, 4, 3), N, CA, C, O; L ≥ 3. chain: (L,) chain
     label of each residue (None: one chain): bonds to the next residue, chain breaks, clashes and
-    angles are taken within chains, so the junction of two chains is not a break."""
+    angles are taken within chains, so the junction of two chains is not a break. A backbone
+    whose N, C and O are NaN (CA only) gets the CA figures only."""
     atoms = np.asarray(atoms, dtype=np.float64)
+    if np.isnan(atoms[:, [0, 2, 3]]).any():
+        return _ca_panel(atoms[:, 1], chain)
     n, ca, c, o = atoms[:, 0], atoms[:, 1], atoms[:, 2], atoms[:, 3]
     joined = _joined(len(atoms), chain)
     ca_ca = np.linalg.norm(ca[1:] - ca[:-1], axis=-1)[joined]
@@ -129,6 +161,41 @@ def quality_panel(atoms: np.ndarray, chain: np.ndarray | None = None) -> Quality
         coil=coil,
         rg=rg,
         rg_ratio=rg_ratio(rg, length),
-        rama_allowed=float(_allowed(phi, psi).mean()) if len(phi) else float("nan"),
+        rama_allowed=float(in_allowed_region(phi, psi).mean()) if len(phi) else float("nan"),
+        geometry_ok=breaks == 0 and clashes == 0 and ok >= 0.95,
+    )
+
+
+def _ca_panel(ca: np.ndarray, chain: np.ndarray | None = None) -> QualityPanel:
+    """The figures a CA trace allows: CA–CA(next), breaks and clashes between CA atoms, Rg (within
+    chains, as in :func:`quality_panel`)."""
+    joined = _joined(len(ca), chain)
+    ca_ca = np.linalg.norm(ca[1:] - ca[:-1], axis=-1)[joined]
+    sep = np.abs(np.arange(len(ca))[:, None] - np.arange(len(ca))[None, :]) >= 2
+    if chain is not None:
+        sep |= np.asarray(chain)[:, None] != np.asarray(chain)[None, :]
+    close = (np.linalg.norm(ca[:, None] - ca[None], axis=-1) < CLASH_CA_CA) & sep
+    breaks, clashes = int((ca_ca > MAX_CA_CA).sum()), int(np.triu(close).sum())
+    in_range = (ca_ca > CA_CA_RANGE[0]) & (ca_ca < CA_CA_RANGE[1])
+    ok = float(in_range.mean()) if len(ca_ca) else float("nan")
+    rg = radius_of_gyration(ca)
+    nan = float("nan")
+    return QualityPanel(
+        length=len(ca),
+        n_ca=nan,
+        ca_c=nan,
+        c_n=nan,
+        c_o=nan,
+        ca_ca=_median(ca_ca),
+        n_ca_c=nan,
+        ca_ca_ok=ok,
+        chain_breaks=breaks,
+        clashes=clashes,
+        helix=nan,
+        strand=nan,
+        coil=nan,
+        rg=rg,
+        rg_ratio=rg_ratio(rg, len(ca)),
+        rama_allowed=nan,
         geometry_ok=breaks == 0 and clashes == 0 and ok >= 0.95,
     )

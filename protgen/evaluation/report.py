@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 
 from protgen.evaluation.designability import MPNN_MODES, design_column
-from protgen.evaluation.quality import ALLOWED_REGIONS
+from protgen.evaluation.quality import RG_RATIO_PDB, allowed_grid
 from protgen.evaluation.summary import EvalSummary
 from protgen.files import atomic_path
-from protgen.geometry.compactness import RG_EXPONENT, RG_RATIO_MEDIAN, RG_RATIO_RANGE
+from protgen.geometry.compactness import RG_EXPONENT, RG_RATIO_MEDIAN
 
-__all__ = ["write_report"]
+__all__ = ["write_report", "figures"]
 
 _MODE_NAMES = {"full": "full backbone", "ca": "CA-only"}
 _DESIGN_ROWS = [  # (figure, label, format): one row per ProteinMPNN mode that ran
@@ -35,8 +35,8 @@ _TABLE = [  # (summary key, label, format)
     ("helix", "helix (DSSP)", "{:.1%}"),
     ("strand", "strand (DSSP)", "{:.1%}"),
     ("coil", "coil (DSSP)", "{:.1%}"),
-    ("rg_ratio", f"Rg / L^0.38, Å (real ≈ {RG_RATIO_MEDIAN})", "{:.2f}"),
-    ("rama_allowed", "Ramachandran allowed", "{:.1%}"),
+    ("rg_ratio", f"Rg / L^0.38, Å (PDB chains ≈ {RG_RATIO_MEDIAN})", "{:.2f}"),
+    ("rama_allowed", "Ramachandran allowed (98 % contour of real chains)", "{:.1%}"),
     *(
         (design_column(mode, figure), f"{label} ({_MODE_NAMES[mode]} MPNN)", fmt)
         for mode in MPNN_MODES
@@ -64,38 +64,44 @@ def _fmt(summary: dict | None, key: str, fmt: str) -> str:
     return fmt.format(summary[key])
 
 
-def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
+def _legend_outside(ax, **kwargs) -> None:
+    """A legend to the right of the axes, where it covers no data point."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
+
+
+def _rg_band(ref_rows) -> tuple[tuple[float, float, float], str]:
+    """Rg/L^0.38 5 %, median and 95 % of the reference chains, or the PDB constant, and a label."""
+    if ref_rows:
+        ratios = [r.panel.rg_ratio for r in ref_rows]
+        low, mid, high = (float(v) for v in np.percentile(ratios, [5, 50, 95]))
+        return (low, mid, high), f"reference chains ({len(ratios)})"
+    return RG_RATIO_PDB, "PDB chains (constant; no --reference)"
+
+
+def figures(rows, ref_rows, tm, ref_tm) -> list:
+    """(file name, matplotlib figure) of every plot: samples beside the reference chains."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.patches
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     made = []
-
-    def save(fig, name):
-        fig.tight_layout()
-        try:
-            with atomic_path(out / name) as tmp:
-                fig.savefig(tmp, dpi=100, format="png")
-        finally:
-            plt.close(fig)
-        made.append(name)
-
     sets = [("samples", rows, "C0")] + ([("real chains", ref_rows, "C1")] if ref_rows else [])
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
     width = 0.8 / len(sets)
     for k, (label, rs, colour) in enumerate(sets):
         values = [
-            np.mean([getattr(r.panel, key) for r in rs]) for key in ("helix", "strand", "coil")
+            np.nanmean([getattr(r.panel, key) for r in rs] or [np.nan])
+            for key in ("helix", "strand", "coil")
         ]
         ax.bar(np.arange(3) + k * width, values, width, label=label, color=colour)
     ax.set_xticks(np.arange(3) + width * (len(sets) - 1) / 2, ["helix", "strand", "coil"])
     ax.set(ylabel="fraction of residues", title="secondary structure (DSSP)")
-    ax.legend()
-    save(fig, "secondary_structure.png")
+    _legend_outside(ax)
+    made.append(("secondary_structure.png", fig))
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
     for label, rs, colour in sets:
         ax.scatter(
             [r.panel.length for r in rs],
@@ -110,27 +116,24 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
         max(r.panel.length for r in rows + ref_rows) * 1.1,
         100,
     )
+    (low, mid, high), source = _rg_band(ref_rows)
     scale = length**RG_EXPONENT
-    ax.plot(
-        length,
-        RG_RATIO_MEDIAN * scale,
-        "k--",
-        lw=1,
-        label=f"{RG_RATIO_MEDIAN}·L^{RG_EXPONENT} (real chains, median)",
-    )
+    ax.plot(length, mid * scale, "k--", lw=1, label=f"{mid:.2f}·L^{RG_EXPONENT}: {source}, median")
     ax.fill_between(
         length,
-        RG_RATIO_RANGE[0] * scale,
-        RG_RATIO_RANGE[1] * scale,
+        low * scale,
+        high * scale,
         color="0.85",
         zorder=0,
-        label="real chains, 5–95 %",
+        label=f"{source}, 5–95 %",
     )
     ax.set(xlabel="length", ylabel="Rg of CA, Å", title="compactness")
-    ax.legend()
-    save(fig, "rg_vs_length.png")
+    _legend_outside(ax, fontsize=8)
+    made.append(("rg_vs_length.png", fig))
 
-    fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets), 3.8), squeeze=False)
+    grid, bin_width = allowed_grid()
+    centres = np.arange(-180 + bin_width / 2, 180, bin_width)
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets) + 2.5, 3.8), squeeze=False)
     for ax, (label, rs, _) in zip(axes[0], sets):
         phi = np.concatenate([r.phi for r in rs] or [np.zeros(0)])
         psi = np.concatenate([r.psi for r in rs] or [np.zeros(0)])
@@ -138,12 +141,7 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
             phi, psi, bins=72, range=[[-180, 180], [-180, 180]], cmap="viridis", cmin=1
         )
         fig.colorbar(image, ax=ax, label="residues per 5°×5° bin")
-        for (x0, x1), (y0, y1) in ALLOWED_REGIONS:  # the panel's "allowed" rectangles
-            ax.add_patch(
-                matplotlib.patches.Rectangle(
-                    (x0, y0), x1 - x0, y1 - y0, fill=False, ec="red", lw=0.8, ls="--"
-                )
-            )
+        ax.contour(centres, centres, grid[::-1].astype(float), levels=[0.5], colors="red")
         ax.set(
             xlabel="φ, °",
             ylabel="ψ, °",
@@ -151,9 +149,16 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
             xlim=(-180, 180),
             ylim=(-180, 180),
         )
-    save(fig, "ramachandran.png")
+    axes[0][-1].legend(
+        [Line2D([], [], color="red")],
+        ["allowed: 98 % contour\nof real chains' density"],
+        loc="upper left",
+        bbox_to_anchor=(1.35, 1.0),
+        fontsize=8,
+    )
+    made.append(("ramachandran.png", fig))
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
     bins = np.linspace(0, 1, 41)
     if tm is not None and len(tm) > 1:
         ax.hist(
@@ -176,8 +181,8 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
         ax.hist(novelty, bins, alpha=0.6, density=True, label="samples, max TM to reference")
     ax.set(xlabel="TM-score", ylabel="density", title="diversity and novelty")
     if ax.get_legend_handles_labels()[0]:  # one sample and no reference: nothing to label
-        ax.legend(fontsize=8)
-    save(fig, "tm_scores.png")
+        _legend_outside(ax, fontsize=8)
+    made.append(("tm_scores.png", fig))
 
     sc = {
         mode: [
@@ -195,9 +200,24 @@ def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
                 ax.scatter(*zip(*points), s=12, label=f"{_MODE_NAMES[mode]} ProteinMPNN")
         ax.axhline(2.0, color="k", ls="--", lw=1)
         ax.set(xlabel="length", ylabel="scRMSD, Å", title="self-consistency")
-        ax.legend(fontsize=8)
-        save(fig, "scrmsd_vs_length.png")
+        _legend_outside(ax, fontsize=8)
+        made.append(("scrmsd_vs_length.png", fig))
     return made
+
+
+def _plots(out: Path, rows, ref_rows, tm, ref_tm) -> list[str]:
+    """Save every figure atomically; returns the file names."""
+    import matplotlib.pyplot as plt
+
+    names = []
+    for name, fig in figures(rows, ref_rows, tm, ref_tm):
+        try:
+            with atomic_path(out / name) as tmp:
+                fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+        finally:
+            plt.close(fig)
+        names.append(name)
+    return names
 
 
 def write_report(out: Path, rows, ref_rows, tm, ref_tm, summary: EvalSummary) -> Path:
@@ -227,11 +247,35 @@ def write_report(out: Path, rows, ref_rows, tm, ref_tm, summary: EvalSummary) ->
             "| Rg/L^0.38 within the real chains' 5–95 % range | "
             f"{summary.rg_ratio_in_reference_range:.1%} | 90.0% |"
         )
+    ss = summary.ss_condition
+    if ss:
+        pct = lambda v: "—" if v is None else f"{v:.1%}"  # noqa: E731
+        lines += [
+            "",
+            f"Secondary-structure condition: {ss['samples']} conditioned sample(s), "
+            f"{ss['residues']} constrained residues; DSSP of the sample against the request, "
+            "per residue:",
+            "",
+            "| requested | agreement |",
+            "|---|---|",
+            f"| all constrained residues | {pct(ss['agreement'])} |",
+            f"| helix (H) | {pct(ss['helix_agreement'])} |",
+            f"| strand (E) | {pct(ss['strand_agreement'])} |",
+            f"| loop (L) | {pct(ss['loop_agreement'])} |",
+        ]
     if summary.skipped:
         lines += [
             "",
             f"Skipped {len(summary.skipped)} file(s): "
             + ", ".join(f"{name} ({reason})" for name, reason in summary.skipped[:20]),
+        ]
+    if summary.notes:
+        lines += ["", "Notes:", ""] + [f"- {name}: {note}" for name, note in summary.notes]
+    if summary.designs:
+        lines += [
+            "",
+            "ProteinMPNN's designs (FASTA with scores; best folds as PDB) are in "
+            f"`{summary.designs}/`.",
         ]
     ran = [m for m in MPNN_MODES if design_column(m, "mpnn_score") in s]
     if not ran:

@@ -56,7 +56,11 @@ class SetSummary:
 class EvalSummary:
     """What an evaluation found: the samples (and the real chains, with a reference set), the
     fraction of samples whose Rg/L^0.38 lies in the real chains' 5–95 % range, the files skipped
-    (name, reason) and the settings."""
+    (name, reason) and the settings; then the secondary-structure agreement of conditioned samples
+    (pooled over their constrained residues: samples, residues, agreement and per requested state
+    helix/strand/loop_agreement; None without conditioned samples), the notes on files used with
+    a repair (name, note: a placed O, a CA trace, model 1 of several) and the folder of
+    ProteinMPNN's designs (None when none were written)."""
 
     source: str
     samples: SetSummary
@@ -66,16 +70,22 @@ class EvalSummary:
     reference_distinct_chains: int
     skipped: tuple[tuple[str, str], ...]
     config: object  # the EvalConfig
+    ss_condition: Mapping[str, float | int | None] | None = None
+    notes: tuple[tuple[str, str], ...] = ()
+    designs: str | None = None
 
     def to_dict(self) -> dict:
         """summary.json's layout."""
         return {
             "source": self.source,
             "samples": self.samples.to_dict(),
+            "ss_condition": dict(self.ss_condition) if self.ss_condition is not None else None,
             "reference": self.reference.to_dict() if self.reference is not None else None,
             "rg_ratio_in_reference_range": self.rg_ratio_in_reference_range,
             "reference_set": self.reference_set,
             "reference_distinct_chains": self.reference_distinct_chains,
             "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
+            "notes": [{"file": f, "note": n} for f, n in self.notes],
+            "designs": self.designs,
             "config": asdict(self.config),
         }

@@ -21,6 +21,7 @@ __all__ = [
     "backbone_to_frames",
     "frames_to_backbone",
     "place_oxygen",
+    "add_oxygen",
     "dihedral",
 ]
 
@@ -135,3 +136,18 @@ def frames_to_backbone(
     o = place_oxygen(ca, c, n_next)
     atoms = torch.stack([n, ca, c, o], -2)
     return atoms * mask[..., None, None].to(dtype)
+
+
+def add_oxygen(atoms: torch.Tensor, max_c_n: float = 2.0) -> torch.Tensor:
+    """Backbone atoms with every carbonyl O placed from N, CA and C, as Φ places it: O(i) from
+    N(i+1) where that N is bonded to C(i) (C–N ≤ max_c_n Å), else from ψ = TERMINAL_PSI.
+
+    atoms: Å, (..., L, ≥3, 3) with N, CA, C first → Å, (..., L, 4, 3).
+    """
+    n, ca, c = atoms[..., 0, :], atoms[..., 1, :], atoms[..., 2, :]
+    frames = backbone_to_frames(atoms)
+    psi = torch.full(frames.shape, TERMINAL_PSI, dtype=atoms.dtype, device=atoms.device)
+    n_next = _next_n_from_psi(frames, psi)
+    bonded = (n[..., 1:, :] - c[..., :-1, :]).norm(dim=-1) <= max_c_n
+    n_next[..., :-1, :] = torch.where(bonded[..., None], n[..., 1:, :], n_next[..., :-1, :])
+    return torch.stack([n, ca, c, place_oxygen(ca, c, n_next)], -2)

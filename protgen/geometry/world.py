@@ -22,8 +22,11 @@ class WorldState:
     numbers along each chain (relative offsets and distances to the chain ends are read from
     them; a gap in the numbering is a gap in the chain); fixed: (B, N) bool or None, residues whose
     frames are given by a condition (motif) rather than generated; birth: (B, N) float or None, the
-    time each residue appeared in a simulation with insertions (sampler bookkeeping for the rotation
-    schedule; the network does not read it), None when every residue was there from the start.
+    time each residue was inserted (Process 3: Φ keeps the latent's insertion times, the sampler
+    tracks them; the rotation schedule and networks with ``birth_clock`` read them), None when
+    every residue was there from the start; ss: (B, N) long or None, the secondary-structure
+    condition per residue (protgen.geometry.secondary codes: 0 unknown, 1 helix, 2 strand, 3 loop),
+    read by networks with ``ss_condition``; None when there is no condition.
     """
 
     frames: Rigid
@@ -31,6 +34,7 @@ class WorldState:
     index: torch.Tensor
     fixed: torch.Tensor | None = None
     birth: torch.Tensor | None = None
+    ss: torch.Tensor | None = None
 
     @staticmethod
     def of(
@@ -58,7 +62,8 @@ class WorldState:
             items = slice(items, items + 1)
         fixed = None if self.fixed is None else self.fixed[items]
         birth = None if self.birth is None else self.birth[items]
-        return WorldState(self.frames[items], self.mask[items], self.index[items], fixed, birth)
+        ss = None if self.ss is None else self.ss[items]
+        return WorldState(self.frames[items], self.mask[items], self.index[items], fixed, birth, ss)
 
     def with_frames(self, frames: Rigid) -> "WorldState":
         """The same residues at other positions."""
@@ -67,10 +72,13 @@ class WorldState:
     def to(self, *args, **kwargs) -> "WorldState":
         fixed = None if self.fixed is None else self.fixed.to(*args, **kwargs)
         birth = None if self.birth is None else self.birth.to(*args, **kwargs)
+        # the condition's codes stay integers whatever dtype the frames move to
+        ss = None if self.ss is None else self.ss.to(device=self.mask.to(*args, **kwargs).device)
         return WorldState(
             self.frames.to(*args, **kwargs),
             self.mask.to(*args, **kwargs),
             self.index.to(*args, **kwargs),
             fixed,
             birth,
+            ss,
         )

@@ -162,6 +162,7 @@ def backbone_aux_loss(
     t: torch.Tensor,
     mask: torch.Tensor,
     config: LossConfig = LossConfig(),
+    real: torch.Tensor | None = None,
 ) -> LossTerms:
     """FrameFlow's auxiliary losses on the estimate x̂_1, for t > aux_t_min only: squared error of
     the N, CA, C atoms, and of backbone-atom pair distances below 6 Å in x_1 — in nm and divided
@@ -169,7 +170,10 @@ def backbone_aux_loss(
 
     Not a Bregman divergence of the generator: its minimiser is E[a(X_1) | x_t] for non-affine a,
     so it biases the learned generator (protgen/THEORY.md §8).
-    x1_hat, x_1: Rigid (B, N), Å; t: (B,); mask: (B, N) bool.
+    x1_hat, x_1: Rigid (B, N), Å; t: (B,); mask: (B, N) bool, the generated residues (the atom
+    term); real: (B, N) bool, every residue present (default: mask). The pair term counts every
+    pair of real residues with at least one generated, so a scaffold is scored against the motif
+    it must join (fixed residues' x̂_1 is their given frame, the data).
     """
     local = torch.tensor(
         [IDEAL_N, (0.0, 0.0, 0.0), IDEAL_C], dtype=x_1.trans.dtype, device=mask.device
@@ -188,7 +192,11 @@ def backbone_aux_loss(
     on = (t > config.aux_t_min).to(true.dtype) / (1 - t).clamp_min(1 - config.weight_clip) ** 2
     atom = on * _masked_mean(squared_divergence(true, pred), atom_mask)
     d_true, d_pred = torch.cdist(true, true), torch.cdist(pred, pred)
-    near = (d_true < 0.6) & atom_mask[:, :, None] & atom_mask[:, None, :]
+    present = atom_mask if real is None else real.repeat_interleave(3, -1)
+    pairs = (
+        present[:, :, None] & present[:, None, :] & (atom_mask[:, :, None] | atom_mask[:, None, :])
+    )
+    near = (d_true < 0.6) & pairs
     near = near & ~torch.eye(near.shape[-1], dtype=torch.bool, device=near.device)
     pair = on * ((d_true - d_pred) ** 2 * near).sum((-1, -2)) / near.sum((-1, -2)).clamp_min(1)
     return LossTerms(
@@ -252,7 +260,7 @@ def generator_matching_loss(
     if config.aux_weight > 0 and prediction.x1_hat is not None:
         # the data frames of the residues in x_t (Process 3 shows only the inserted ones)
         clean = process.clean_frames(path, x_1)
-        extra = backbone_aux_loss(prediction.x1_hat, clean, t, mask, config)
+        extra = backbone_aux_loss(prediction.x1_hat, clean, t, mask, config, real=x_t.mask)
         loss = replace(
             loss,
             total=loss.total + config.aux_weight * extra.total,

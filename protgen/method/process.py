@@ -120,7 +120,9 @@ class JumpProcess(LatentProcess, Protocol):
     ) -> WorldState:
         """One jump step from t to t + dt. counts: (B, n + 1) predicted expected hidden residues
         per gap; rngs: one CPU generator per chain, so a chain's growth does not depend on its
-        batch."""
+        batch. The state returned may record each residue's insertion time (``birth``, the
+        newborns' > t): the sampler then carries x̂_1 across the step (older residues keep theirs,
+        newborns take their birth frame); without it self-conditioning restarts after a jump."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from torch import nn
 
 from protgen.geometry import so3
 from protgen.geometry.rigid import Rigid
+from protgen.geometry.secondary import SS_STATES
 from protgen.geometry.units import ANGSTROM_PER_NM
 from protgen.geometry.world import WorldState
 
@@ -69,6 +70,18 @@ class NetworkConfig:
     # residue position feature: "ends" (distances to both chain ends, clipped at max_offset: the
     # same at every length) or "absolute" (sinusoid of the index; protgen 0.1 models)
     position: str = "ends"
+    # Process 3: the insertion end T of the process; > 0: the gap head reads the insertion clock
+    # κ(t) = min(1, t/T) directly (zero-initialised), so the counts can follow time where the
+    # trunk's features barely change (the first steps); 0: it does not (protgen 0.2's insertion
+    # models)
+    insertion_end: float = 0.0
+    # Process 3: each residue's own clock (t − τ)/(1 − τ) and age t − τ since its insertion time τ
+    # (WorldState.birth) as node features (zero-initialised), so newborn residues are recognisable
+    birth_clock: bool = False
+    # conditional on a per-residue secondary structure (WorldState.ss: unknown, helix, strand,
+    # loop): a learned embedding of the state, zero-initialised, so a fine-tune from an
+    # unconditional model starts equal to it; "unknown" everywhere is the unconditional mode
+    ss_condition: bool = False
 
 
 PRESETS = {
@@ -118,22 +131,34 @@ class GapHead(nn.Module):
 
     def __init__(self, c: NetworkConfig):
         super().__init__()
+        self.insertion_end = c.insertion_end
         self.ends = nn.Parameter(torch.zeros(2, c.node_dim))
         self.mlp = nn.Sequential(
             nn.Linear(2 * c.node_dim, c.node_dim), nn.ReLU(), nn.Linear(c.node_dim, 1)
         )
+        self.clock = None
+        if c.insertion_end > 0:  # zero-initialised: a fine-tune starts as the head it extends
+            self.clock = nn.Linear(2, c.node_dim)
+            nn.init.zeros_(self.clock.weight)
+            nn.init.zeros_(self.clock.bias)
 
-    def forward(self, s: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """s: (B, N, C); mask: (B, N) → (B, N + 1): gap g before residue g, gap n after the last."""
+    def forward(self, s: torch.Tensor, mask: torch.Tensor, t: torch.Tensor | None = None):
+        """s: (B, N, C); mask: (B, N); t: (B,), read by a head with a clock → (B, N + 1): gap g
+        lies before residue g, gap n after the last."""
         b, n, c = s.shape
         gap = torch.arange(n + 1, device=s.device)[None]
         count = mask.sum(-1, keepdim=True)
         left = torch.cat([self.ends[0].expand(b, 1, c), s], 1)
         right = torch.cat([s, self.ends[1].expand(b, 1, c)], 1)
         right = torch.where((gap < count)[..., None], right, self.ends[1])
-        return nn.functional.softplus(self.mlp(torch.cat([left, right], -1))[..., 0]) * (
-            gap <= count
-        ).to(s.dtype)
+        first, relu, last = self.mlp
+        hidden = first(torch.cat([left, right], -1))
+        if self.clock is not None:
+            kappa = (t / self.insertion_end).clamp(0, 1).to(s.dtype)
+            features = torch.stack([kappa, torch.log(1 - kappa + 0.01)], -1)  # (B, 2)
+            hidden = hidden + self.clock(features)[:, None]
+        counts = nn.functional.softplus(last(relu(hidden))[..., 0])
+        return counts * (gap <= count).to(s.dtype)
 
 
 def _sinusoid(x: torch.Tensor, dim: int, max_period: float, dtype: torch.dtype) -> torch.Tensor:
@@ -514,7 +539,9 @@ class Block(nn.Module):
             )
         return out
 
-    def forward(self, s, z, frames: Rigid, mask, nbr: Neighbours | None = None):
+    def forward(self, s, z, frames: Rigid, mask, nbr: Neighbours | None = None, moving=None):
+        """moving: (B, N) bool, the residues whose frames the block may update (default: mask);
+        fixed (motif) residues keep their given frames through the whole trunk."""
         m = mask[..., None].to(s.dtype)
         s = self.norm1(s + self.ipa(s, z, frames, mask, nbr)) * m
         s = self.norm2(s + self.transition(s)) * m
@@ -532,11 +559,20 @@ class Block(nn.Module):
                 z = z + self.pair(z + p[:, :, None] + gather(p, nbr.index)) * nbr.mask[
                     ..., None
                 ].to(z.dtype)
-        u = self.update(s) * m
+        u = self.update(s) * (m if moving is None else moving[..., None].to(s.dtype))
         quat = torch.cat([torch.ones_like(u[..., :1]), u[..., :3]], -1)
         # frames inside the network are in nm
         step = Rigid(so3.quaternion_to_matrix(quat), u[..., 3:])
         return s, z, frames.compose(step)
+
+
+def _birth_clock(t: torch.Tensor, x_t: WorldState) -> torch.Tensor:
+    """(B, N, 2): each residue's own clock (t − τ)/(1 − τ) and its age t − τ since its insertion
+    time τ (x_t.birth; 0 for every residue of a state without insertions)."""
+    t = t[:, None].to(x_t.frames.trans.dtype)
+    tau = torch.zeros_like(x_t.mask, dtype=t.dtype) if x_t.birth is None else x_t.birth.to(t.dtype)
+    age = (t - tau).clamp_min(0)
+    return torch.stack([age / (1 - tau).clamp_min(1e-6), age], -1) * x_t.mask[..., None]
 
 
 class FrameNetwork(nn.Module):
@@ -559,6 +595,13 @@ class FrameNetwork(nn.Module):
         if c.motif:
             self.fixed_embedding = nn.Parameter(torch.zeros(c.node_dim))
         self.gaps = GapHead(c) if c.insertion else None
+        if c.ss_condition:  # zero-initialised, like the fixed flag
+            self.ss_embedding = nn.Embedding(SS_STATES, c.node_dim)
+            nn.init.zeros_(self.ss_embedding.weight)
+        if c.birth_clock:  # zero-initialised, like the fixed flag
+            self.birth_embedding = nn.Linear(2, c.node_dim)
+            nn.init.zeros_(self.birth_embedding.weight)
+            nn.init.zeros_(self.birth_embedding.bias)
         self.rot_residual = nn.Linear(c.node_dim, 3)
         nn.init.zeros_(self.rot_residual.weight)
         nn.init.zeros_(self.rot_residual.bias)
@@ -585,6 +628,10 @@ class FrameNetwork(nn.Module):
         )
         if c.motif and x_t.fixed is not None:
             s = s + x_t.fixed[..., None].to(s.dtype) * self.fixed_embedding
+        if c.birth_clock:
+            s = s + self.birth_embedding(_birth_clock(t, x_t))
+        if c.ss_condition:  # no condition reads as "unknown" at every residue
+            s = s + self.ss_embedding(torch.zeros_like(x_t.index) if x_t.ss is None else x_t.ss)
         s = s * mask[..., None]
         nbr = (
             Neighbours.nearest(x.trans, mask, c.neighbours, x_t.index, c.chain_neighbours)
@@ -593,15 +640,18 @@ class FrameNetwork(nn.Module):
         )
         z = self.pairs(x_t, self_cond, nbr)
         frames = x_nm
+        # Fixed (motif) residues are given, not estimated: no block moves their frames (later blocks
+        # attend to the motif as it is) and their x̂_1 is x_t.
+        moving = x_t.generated
         for block in self.blocks:
-            s, z, frames = block(s, z, frames, mask, nbr)
+            s, z, frames = block(s, z, frames, mask, nbr, moving)
         rel = x_nm.invert().compose(frames)  # x̂_1 relative to x_t, in x_t's local frames
-        m = mask[..., None].to(s.dtype)
+        m = moving[..., None].to(s.dtype)
         rotvec = (so3.log(rel.rots) + self.rot_residual(s)) * m
         trans = rel.trans * ANGSTROM_PER_NM * m
         x1_hat = Rigid(x.rots @ so3.exp(rotvec), x.trans + (x.rots @ trans[..., None])[..., 0])
         return NetworkOutput(
-            rotvec, trans, x1_hat, None if self.gaps is None else self.gaps(s, mask)
+            rotvec, trans, x1_hat, None if self.gaps is None else self.gaps(s, mask, t)
         )
 
     def _position(self, x_t: WorldState, dtype: torch.dtype) -> torch.Tensor:

@@ -4,8 +4,6 @@ This module and the network know nothing of latent processes or losses: they see
 return a :class:`Prediction`. Which process a model was trained for is the checkpoint's business.
 """
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
@@ -14,7 +12,7 @@ from protgen.geometry.world import WorldState
 from protgen.method.generator import FrameVelocity, Prediction, displacement_to_velocity
 from protgen.network.ipa import FrameNetwork, NetworkConfig
 
-__all__ = ["GeneratorModel", "SelfConditioned"]
+__all__ = ["GeneratorModel"]
 
 
 class GeneratorModel(nn.Module):
@@ -34,34 +32,3 @@ class GeneratorModel(nn.Module):
         out = self.network(t, x_t, self_cond)
         velocity = displacement_to_velocity(x_t.frames, out.rotvec, out.trans, t)
         return Prediction(FrameVelocity(velocity.omega, velocity.v, out.gap_counts), out.x1_hat)
-
-
-@dataclass
-class SelfConditioned:
-    """``predict(t, x_t)`` for the sampler: calls the model with the previous step's x̂_1 (when the
-    network takes it and ``enabled``) and keeps the new one. The residues come from each x_t, so
-    they may change between steps; when any chain's residues change (an insertion), the previous
-    x̂_1 no longer lines up with them and self-conditioning restarts."""
-
-    model: GeneratorModel
-    enabled: bool = True
-    # the last x̂_1's CA positions, Å, (B, N, 3) (clash guidance reads them)
-    x1_hat: torch.Tensor | None = None
-    mask: torch.Tensor | None = None
-    x1_frames: Rigid | None = None  # the last x̂_1, fed back to the network
-
-    def __call__(self, t: torch.Tensor, x_t: WorldState) -> FrameVelocity:
-        # x̂_1 lines up with x_t while the residues stay the same (torch.equal: False on a new shape)
-        use = (
-            self.enabled
-            and self.model.config.self_condition
-            and self.mask is not None
-            and torch.equal(self.mask, x_t.mask)
-        )
-        prediction = self.model(t, x_t, self.x1_frames if use else None)
-        self.x1_frames, self.x1_hat, self.mask = (
-            prediction.x1_hat,
-            prediction.x1_hat.trans,
-            x_t.mask,
-        )
-        return prediction.velocity

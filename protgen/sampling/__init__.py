@@ -1,6 +1,7 @@
 """Sampling: simulate a trained model's generator from its prior and write backbone files and
-their manifest; motif scaffolding's contigs and conditioned states; clash guidance.
+their manifest; the sampler's self-conditioning; motif scaffolding's contigs and conditioned
+states; secondary-structure conditions and classifier-free guidance; clash guidance.
 
-Owns: sample, manifest, motif, guidance.
+Owns: sample, manifest, self_conditioning, motif, ss_condition, guidance.
 May import: geometry, data (file writing), method, network, training (checkpoints).
 """

@@ -26,10 +26,17 @@ class ManifestRow:
     clash_guidance: float  # η; 0 = off
     langevin: float  # κ; 0 = the ODE
     noise_scale: float  # η of the stochastic sampler
-    motif_file: str | None = None  # scaffolds: the motif's structure file (absolute path)
+    # scaffolds: the motif's structure file, relative to the manifest's folder (absolute only
+    # where no relative path exists; older manifests hold the path as given)
+    motif_file: str | None = None
     contig: str | None = None  # scaffolds: the contig with the drawn scaffold lengths
     motif_positions: str | None = None  # scaffolds: 1-based output ranges, "8-27;40-59"
     motif_residues: str | None = None  # scaffolds: the motif file's residues, "A16-35;A52-71"
+    # secondary-structure condition: the requested states (H, E, L; ? unconstrained), where the
+    # string came from (--ss-from FILE[:CHAIN]; empty for --ss) and the guidance weight w
+    ss: str | None = None
+    ss_source: str | None = None
+    guidance: float | None = None
 
     def to_row(self) -> dict[str, str]:
         """The CSV row (None as an empty cell, seconds to the millisecond)."""
@@ -50,15 +57,16 @@ class ManifestRow:
                 values[name] = int(cell or 0)
             elif name in _FLOATS:
                 values[name] = float(cell or 0.0)
-            elif name == "rot_rate":
+            elif name in ("rot_rate", "guidance"):
                 values[name] = float(cell) if cell else None
             else:
-                values[name] = cell or (None if name.startswith(("motif", "contig")) else "")
+                values[name] = cell or (None if name in _OPTIONAL else "")
         return ManifestRow(**values)
 
 
 _INTS = ("length", "index", "seed", "steps")
 _FLOATS = ("seconds", "clash_guidance", "langevin", "noise_scale")
+_OPTIONAL = ("motif_file", "contig", "motif_positions", "motif_residues", "ss", "ss_source")
 MANIFEST_FIELDS = tuple(f.name for f in fields(ManifestRow))
 
 

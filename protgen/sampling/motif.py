@@ -3,8 +3,11 @@ conditioned world state a sample starts from.
 
 A contig lists the output chain from N to C terminus: scaffold segments (``10`` or ``5-20``
 residues, the length drawn per sample) and motif segments (``A16-35``: residues 16..35 of chain A
-of the motif file, author numbering), separated by ``,`` or ``/``; ``/0`` followed by a space (or
-a lone ``0``) starts a new chain. ``--total-length 60-80`` bounds the whole length.
+of the motif file, author numbering; an end may carry an insertion code, ``H82A`` or ``H80-82C``),
+separated by ``,`` or ``/``; ``/0`` followed by a space (or a lone ``0``) starts a new chain. A
+motif range is every residue from its first to its last end in the file's order, insertion codes
+included (``H80-85`` of an antibody holds 82A, 82B and 82C). ``--total-length 60-80`` bounds the
+whole length.
 Example: ``"5-20,A16-35,10-25,A52-71,5-20"``. The motif residues keep their frames from the file
 (centred at their CA centroid) at every step; the scaffold is generated around them.
 """
@@ -46,14 +49,18 @@ class Scaffold:
 
 @dataclass(frozen=True)
 class MotifSegment:
-    """Residues start..end (author numbers, inclusive) of a chain of the motif file."""
+    """Residues start..end (author numbers, inclusive; each end with its insertion code, "" for
+    none) of a chain of the motif file: every residue between the ends in the file's order."""
 
     chain: str
     start: int
     end: int
+    start_ins: str = ""
+    end_ins: str = ""
 
     def __str__(self) -> str:
-        return f"{self.chain}{self.start}-{self.end}"
+        first, last = f"{self.start}{self.start_ins}", f"{self.end}{self.end_ins}"
+        return f"{self.chain}{first}" if first == last else f"{self.chain}{first}-{last}"
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ class Contig:
 
 
 _SCAFFOLD = re.compile(r"^(\d+)(?:-(\d+))?$")
-_MOTIF = re.compile(r"^([A-Za-z])(-?\d+)(?:-(-?\d+))?$")
+_MOTIF = re.compile(r"^([A-Za-z])(-?\d+)([A-Za-z]?)(?:-(-?\d+)([A-Za-z]?))?$")
 
 
 def parse_contig(text: str, total_length: str | None = None) -> Contig:
@@ -99,13 +106,15 @@ def parse_contig(text: str, total_length: str | None = None) -> Contig:
                 )
             current.append(Scaffold(low, high))
         elif motif:
-            start = int(motif.group(2))
-            end = int(motif.group(3) if motif.group(3) is not None else start)
-            if end < start:
+            chain, start, start_ins, end, end_ins = motif.groups()
+            if end is None:
+                end, end_ins = start, start_ins
+            segment = MotifSegment(chain, int(start), int(end), start_ins, end_ins)
+            if (segment.end, segment.end_ins) < (segment.start, segment.start_ins):
                 raise ConfigError(
                     f"contig {text!r}: motif range {token!r} (token {position}) runs backwards"
                 )
-            current.append(MotifSegment(motif.group(1), start, end))
+            current.append(segment)
         else:
             raise ConfigError(
                 f"contig {text!r}: cannot read token {position} {token!r} (scaffold: 10 or 5-20; "
@@ -134,8 +143,10 @@ class Motif:
 
 
 def read_motif(path: str | Path, contig: Contig) -> Motif:
-    """The motif segments of ``contig`` from a PDB/mmCIF file; each residue must exist with all
-    four backbone atoms. Raises ConfigError naming the first missing one."""
+    """The motif segments of ``contig`` from a PDB/mmCIF file: every residue from a segment's first
+    end to its last in the file's order (insertion codes included); each must have all four
+    backbone atoms and no residue number in the range may be missing. Raises ConfigError naming
+    the first residue at fault."""
     try:
         structure = read_structure(path)
     except StructureError as error:
@@ -149,22 +160,43 @@ def read_motif(path: str | Path, contig: Contig) -> Motif:
                 f"--motif {path}: no protein chain {segment.chain} (chains: "
                 f"{', '.join(chains) or 'none'}) for {segment}"
             )
-        atoms = []
-        for number in range(segment.start, segment.end + 1):
-            hits = np.nonzero((chain.res_ids == number) & (chain.ins_codes == ""))[0]
-            if not len(hits):
-                raise ConfigError(
-                    f"--motif {path}: residue {segment.chain}{number} of {segment} is not in the "
-                    "file"
-                )
-            if not chain.atom_mask[hits[0]].all():
-                raise ConfigError(
-                    f"--motif {path}: residue {segment.chain}{number} of {segment} lacks backbone "
-                    "atoms"
-                )
-            atoms.append(chain.atoms[hits[0]])
-        out[segment] = np.stack(atoms).astype(np.float32)
+        out[segment] = _segment_atoms(path, chain, segment)
     return Motif(str(path), out)
+
+
+def _residue_label(chain, k: int) -> str:
+    return f"{chain.chain_id}{int(chain.res_ids[k])}{chain.ins_codes[k]}"
+
+
+def _segment_atoms(path, chain, segment: MotifSegment) -> np.ndarray:
+    """Atoms (n, 4, 3) of the residues of one segment, in the file's order."""
+    ends, numbers = [], set(chain.res_ids.tolist())
+    for number, ins in ((segment.start, segment.start_ins), (segment.end, segment.end_ins)):
+        hits = np.nonzero((chain.res_ids == number) & (chain.ins_codes == ins))[0]
+        if not len(hits):
+            absent = [n for n in range(segment.start, number) if n not in numbers]
+            label = f"{segment.chain}{absent[0]}" if absent else f"{segment.chain}{number}{ins}"
+            raise ConfigError(f"--motif {path}: residue {label} of {segment} is not in the file")
+        ends.append(int(hits[0]))
+    first, last = ends
+    if last < first:
+        raise ConfigError(
+            f"--motif {path}: {segment} runs backwards in the file's order "
+            f"({_residue_label(chain, last)} comes before {_residue_label(chain, first)})"
+        )
+    present = set(chain.res_ids[first : last + 1].tolist())  # numbers between the ends
+    for number in range(segment.start, segment.end + 1):
+        if number not in present:
+            raise ConfigError(
+                f"--motif {path}: residue {segment.chain}{number} of {segment} is not in the file"
+            )
+    for k in range(first, last + 1):
+        if not chain.atom_mask[k].all():
+            raise ConfigError(
+                f"--motif {path}: residue {_residue_label(chain, k)} of {segment} lacks backbone "
+                "atoms"
+            )
+    return chain.atoms[first : last + 1].astype(np.float32)
 
 
 @dataclass(frozen=True)

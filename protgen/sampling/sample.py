@@ -8,8 +8,10 @@ existing outputs are never overwritten unless ``force``.
 import csv
 import errno
 import hashlib
+import math
+import numbers
 import os
-import tempfile
+import sys
 import time
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
@@ -22,15 +24,16 @@ import torch
 
 from protgen.data.structure import write_backbone
 from protgen.errors import ConfigError, ProtgenError
+from protgen.files import folder_lock, move_aside, writable_folder
 from protgen.geometry.backbone import frames_to_backbone
 from protgen.geometry.rigid import Rigid
+from protgen.geometry.secondary import codes_to_ss
 from protgen.geometry.world import WorldState
 from protgen.method.process import LatentProcess
 from protgen.method.simulation import SimulationConfig, simulate
-from protgen.network.model import SelfConditioned
 from protgen.progress import Progress
 from protgen.sampling.guidance import ClashGuidance
-from protgen.sampling.manifest import ManifestRow, read_manifest, write_manifest
+from protgen.sampling.manifest import ManifestRow, write_manifest
 from protgen.sampling.motif import (
     Layout,
     Motif,
@@ -39,12 +42,15 @@ from protgen.sampling.motif import (
     parse_contig,
     read_motif,
 )
+from protgen.sampling.self_conditioning import SelfConditioned
+from protgen.sampling.ss_condition import ClassifierFreeGuidance, ss_codes
 from protgen.training import checkpoint
 from protgen.training.checkpoint import TrainedModel
-from protgen.workers import one_thread_worker
+from protgen.workers import threaded_worker, worker_threads
 
 __all__ = [
     "SampleConfig",
+    "check_sample_config",
     "sample_backbones",
     "sample_to_directory",
     "parse_lengths",
@@ -80,6 +86,98 @@ class SampleConfig:
     max_attempts: int = 20
     # η of sampling.guidance.ClashGuidance (Å² per unit penalty); 0 = off
     clash_guidance: float = 0.0
+    # secondary-structure condition, one character per residue (H, E, L; ? or - unconstrained):
+    # the length is the string's; needs a model trained with ss_condition
+    ss: str | None = None
+    ss_source: str | None = (
+        None  # where the string came from (--ss-from FILE[:CHAIN]), for the manifest
+    )
+    # classifier-free guidance weight w: 0 unconditional, 1 conditional, > 1 guided
+    guidance: float = 1.0
+
+
+def _finite(value, at_least: float = 0.0) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= at_least
+    )
+
+
+def _count(value, at_least: int) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= at_least
+
+
+def check_sample_config(config: SampleConfig) -> None:
+    """Refuse a SampleConfig that cannot work or holds a setting that would do nothing, before a
+    model is loaded: one validation for ``protgen sample`` and ``protgen.sample``. Raises
+    ConfigError naming the flag (the API's argument of the same name)."""
+    sim = config.simulation
+    for name, value in (
+        ("num", config.num),
+        ("steps", sim.steps),
+        ("batch-size", config.batch_size),
+    ):
+        if not _count(value, 1):
+            raise ConfigError(
+                f"--{name} {value!r}: --num, --steps and --batch-size must be positive"
+            )
+    for n in config.lengths:
+        if not _count(n, 3) or n > MAX_LENGTH:
+            raise ConfigError(f"length {n!r} is outside 3..{MAX_LENGTH} residues")
+    if sim.rot_rate is not None and not _finite(sim.rot_rate):
+        raise ConfigError(
+            f"--rot-rate must be ≥ 0 (0 = the learned rotation rate), got {sim.rot_rate}"
+        )
+    if not (_finite(sim.langevin) and _finite(sim.noise_scale)):
+        raise ConfigError(
+            f"--langevin and --noise-scale must be ≥ 0, got {sim.langevin} and {sim.noise_scale}"
+        )
+    if sim.langevin > sim.steps:
+        raise ConfigError(
+            f"--langevin {sim.langevin} with --steps {sim.steps}: need κ ≤ steps "
+            "(κ·Δt ≤ 1, else the step overshoots)"
+        )
+    if sim.noise_scale != 1.0 and sim.langevin == 0:
+        raise ConfigError(
+            f"--noise-scale {sim.noise_scale} scales the noise of --langevin κ > 0; without it "
+            "sampling is the deterministic ODE and the flag would do nothing"
+        )
+    if not _finite(config.clash_guidance):
+        raise ConfigError(f"--clash-guidance must be ≥ 0, got {config.clash_guidance}")
+    if config.fmt not in ("pdb", "cif"):
+        raise ConfigError(f"--format {config.fmt!r}: use pdb or cif")
+    if (config.motif_file is None) != (config.contig is None):
+        raise ConfigError("motif scaffolding needs both --motif FILE and --contig")
+    if config.total_length is not None and config.contig is None:
+        raise ConfigError(
+            "--total-length bounds a motif scaffold's length; without --motif/--contig use --length"
+        )
+    if config.contig is not None:  # a malformed contig is named before any model is loaded
+        parse_contig(config.contig, config.total_length)
+    if not _finite(config.guidance):
+        raise ConfigError(f"--guidance must be ≥ 0, got {config.guidance}")
+    if config.ss is None and config.guidance != 1.0:
+        raise ConfigError(
+            f"--guidance {config.guidance} weighs a secondary-structure condition; without --ss "
+            "or --ss-from it would do nothing"
+        )
+    if config.ss is not None:
+        codes = ss_codes(config.ss)
+        if config.contig is not None:
+            raise ConfigError("--ss with --motif is not supported: condition on one or the other")
+        if config.lengths != (len(codes),):
+            raise ConfigError(
+                f"--ss gives the length ({len(codes)} residues); drop --length/--lengths "
+                f"(asked {','.join(map(str, config.lengths))})"
+            )
+        if not 3 <= len(codes) <= MAX_LENGTH:
+            raise ConfigError(f"--ss: {len(codes)} residues is outside 3..{MAX_LENGTH}")
+    if not 1 <= config.min_length <= config.max_length:
+        raise ConfigError(
+            f"need 1 ≤ --min-length ≤ --max-length, got {config.min_length} and {config.max_length}"
+        )
 
 
 def default_rot_rate(process: LatentProcess) -> float | None:
@@ -152,17 +250,33 @@ def sample_states(
         for k, s in enumerate(seeds)
     ]
     fixed = None if priors[0].fixed is None else torch.cat([p.fixed for p in priors])
+    ss = None if priors[0].ss is None else torch.cat([p.ss for p in priors])
     x_0 = WorldState(
         Rigid.cat([p.frames for p in priors]),
         torch.cat([p.mask for p in priors]),
         torch.cat([p.index for p in priors]),
         fixed,
+        ss=ss,
     ).to(device)
+    self_conditioned = SelfConditioned(trained.model, config.self_condition)
+    predict = self_conditioned
+    if ss is not None and config.guidance == 0:  # the unconditional generator alone
+        x_0 = replace(x_0, ss=None)
+    elif ss is not None and config.guidance != 1:  # w = 1: the conditional generator alone
+        unconditional = SelfConditioned(trained.model, config.self_condition)
+        predict = ClassifierFreeGuidance(self_conditioned, unconditional, config.guidance)
     jump = None
     if trained.process.emerging_length:  # a JumpProcess
         rngs = [torch.Generator().manual_seed(s + 1) for s in seeds]
-        jump = lambda x, counts, t, dt: trained.process.insert(x, counts, t, dt, rngs)  # noqa: E731
-    predict = SelfConditioned(trained.model, config.self_condition)
+
+        def jump(x: WorldState, counts: torch.Tensor, t: float, dt: float) -> WorldState:
+            grown = trained.process.insert(x, counts, t, dt, rngs)
+            # newborns carry the step's end time t + dt, older residues ≤ t; a process that
+            # records no insertion times restarts self-conditioning instead
+            if grown is not x and grown.birth is not None:
+                self_conditioned.carry(grown, grown.birth > t + dt / 2)
+            return grown
+
     if config.clash_guidance > 0:
         predict = ClashGuidance(predict, config.clash_guidance)
     noise_rngs = None
@@ -208,27 +322,26 @@ def sample_backbones(
     return atoms, path
 
 
-def _check_writable(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".probe")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as error:
-        raise ProtgenError(f"cannot write to {out} ({error.strerror or error})") from None
-
-
 def _write_manifest(out: Path, rows: list[ManifestRow]) -> None:
     write_manifest(out / "manifest.csv", rows)
 
 
-def _previous_rows(out: Path, replaced: set[str]) -> list[ManifestRow]:
-    """Rows of an existing manifest whose files still exist and are not written again now."""
+def _previous_outputs(out: Path, jobs: list["_Job"]) -> list[str]:
+    """Files a forced run replaces: those of the previous run's manifest, the manifest itself, and
+    any file this run would write (each with its trajectory file)."""
     try:
-        rows = read_manifest(out / "manifest.csv")
-    except (OSError, KeyError, csv.Error, UnicodeDecodeError):
-        return []
-    return [r for r in rows if r.file and r.file not in replaced and (out / r.file).exists()]
+        with open(out / "manifest.csv", newline="") as handle:
+            listed = [row.get("file") or "" for row in csv.DictReader(handle)]
+    except (OSError, csv.Error, UnicodeDecodeError):
+        listed = []
+    names = [n for n in listed if n and Path(n).name == n] + [j.name for j in jobs]
+    with_paths = [x for n in names for x in (n, _trajectory_name(n))]
+    return ["manifest.csv", *with_paths]
+
+
+def _trajectory_name(name: str) -> str:
+    stem, dot, suffix = name.rpartition(".")
+    return f"{stem}_traj.{suffix}" if dot else f"{name}_traj"
 
 
 @dataclass(frozen=True)
@@ -279,17 +392,21 @@ def _batches(jobs: list[_Job], size: int) -> list[list[_Job]]:
     return batches
 
 
-def _template(batch: list[_Job]) -> WorldState:
-    if batch[0].layout is None:
-        return unconditioned_state(batch[0].length, len(batch))
-    return conditioned_state([job.layout for job in batch])
+def _template(batch: list[_Job], config: SampleConfig) -> WorldState:
+    if batch[0].layout is not None:
+        return conditioned_state([job.layout for job in batch])
+    state = unconditioned_state(batch[0].length, len(batch))
+    if config.ss is None:
+        return state
+    return replace(state, ss=ss_codes(config.ss).expand(len(batch), -1).clone())
 
 
 def _finish(
-    job: _Job, atoms: np.ndarray, motif_file: str | None
+    job: _Job, atoms: np.ndarray, motif_file: str | None, out: Path
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, dict]:
     """Atoms to write, B-factors, chain IDs and the manifest's motif columns of one job. Motif
-    residues are written with the motif file's own atoms, moved as the sample placed them."""
+    residues are written with the motif file's own atoms, moved as the sample placed them; the
+    motif file is named relative to the output folder (the pair can move together)."""
     if job.layout is None:
         return atoms, None, None, {}
     layout = job.layout
@@ -299,7 +416,7 @@ def _finish(
     # the frames were fixed: a pure translation
     atoms[layout.fixed] = true - centre + atoms[layout.fixed][:, 1].mean(0)
     columns = {
-        "motif_file": str(Path(motif_file).resolve()),
+        "motif_file": _relative(Path(motif_file), out),
         "contig": layout.description,
         "motif_positions": layout.motif_positions,
         "motif_residues": layout.motif_residues,
@@ -307,21 +424,48 @@ def _finish(
     return atoms, layout.fixed.astype(float), layout.chain, columns
 
 
-def _prepare(out: Path, jobs: list[_Job], force: bool) -> list[ManifestRow]:
-    """Check the output folder; return the rows of an earlier manifest to keep (with --force)."""
+def _refuse_overwrite(out: Path, jobs: list["_Job"]) -> None:
+    clash = [name for name in [*(j.name for j in jobs), "manifest.csv"] if (out / name).exists()]
+    if clash:
+        raise ProtgenError(
+            f"{out / clash[0]} exists ({len(clash)} output(s) would be overwritten); pass --force "
+            "(the earlier files are moved into a replaced-… subfolder) or choose another --out"
+        )
+
+
+def _relative(path: Path, folder: Path) -> str:
+    """``path`` relative to ``folder`` (absolute only where no relative path exists)."""
+    try:
+        return Path(os.path.relpath(path.resolve(), folder.resolve())).as_posix()
+    except ValueError:  # another drive
+        return str(path.resolve())
+
+
+def _prepare(out: Path, jobs: list["_Job"], force: bool) -> None:
+    """Check the output folder before the model runs: not a file, writable, and — without
+    ``force`` — holding none of this run's outputs."""
     if out.exists() and not out.is_dir():
         raise ProtgenError(f"--out {out} is a file, not a directory")
+    if not force and out.is_dir():
+        _refuse_overwrite(out, jobs)
+    writable_folder(out)
+
+
+def _replace_previous(out: Path, jobs: list["_Job"], force: bool) -> None:
+    """Inside the folder's lock: refuse (without ``force``) or move aside (with it) the outputs of
+    an earlier run, so that the folder and its manifest hold this run's samples only."""
     if not force:
-        clash = [
-            name for name in [*(j.name for j in jobs), "manifest.csv"] if (out / name).exists()
-        ]
-        if clash:
-            raise ProtgenError(
-                f"{out / clash[0]} exists ({len(clash)} output(s) would be overwritten); pass "
-                "--force or choose another --out"
-            )
-    _check_writable(out)
-    return _previous_rows(out, {j.name for j in jobs}) if force else []
+        _refuse_overwrite(out, jobs)
+        return
+    moved = move_aside(out, _previous_outputs(out, jobs))
+    if moved is not None:
+        count = sum(1 for p in moved.iterdir() if p.name != "manifest.csv")
+        print(
+            f"protgen sample: --force: moved the {count} earlier backbone file(s) this folder "
+            f"listed or this run writes (and their manifest.csv) to {moved}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _redraws(
@@ -336,8 +480,8 @@ def _redraws(
         attempts[job.index] += 1
         if attempts[job.index] > config.max_attempts:
             raise ProtgenError(
-                f"sample {job.index}: no length within {config.min_length}..{config.max_length} in "
-                f"{config.max_attempts} draws; widen --min-length/--max-length"
+                f"sample {job.index}: no length within {config.min_length}..{config.max_length} "
+                f"in {config.max_attempts} draws; widen --min-length/--max-length"
             )
         again.append(
             _Job(
@@ -359,11 +503,15 @@ def sample_to_directory(
     """Sample config.num backbones per length — or config.num scaffolds of a motif, or config.num
     chains of emerging length — with the model of ``checkpoint_path`` into ``out``.
 
-    Returns this run's manifest rows; manifest.csv also keeps the rows of earlier runs whose
-    files are still there. ``trained``: the checkpoint's model, if the caller has loaded it.
-    ``workers`` > 1: batches run in that many one-thread processes (CPU), rows in job order.
+    Returns this run's manifest rows, which manifest.csv lists. Existing outputs are refused
+    unless ``force``; with it, the files of the previous run (those its manifest lists and those
+    this run writes, with the manifest) are moved into ``out/replaced-YYYYMMDD-HHMMSS/``, so the
+    folder holds one run. One run at a time may write to ``out`` (a second is refused).
+    ``trained``: the checkpoint's model, if the caller has loaded it. ``workers`` > 1: batches run
+    in that many processes (CPU) dividing this process's threads, rows in job order.
     """
     out = Path(out)
+    check_sample_config(config)
     trained = trained or checkpoint.load_model(checkpoint_path, device)
     if config.contig is not None and not (
         trained.config.network.motif and trained.process.supports_motif
@@ -373,15 +521,30 @@ def sample_to_directory(
             "flags, or its process keeps no motif); use a motif model (the shipped one is used "
             "when --checkpoint is not given)"
         )
+    if config.ss is not None and not trained.config.network.ss_condition:
+        raise ConfigError(
+            f"{checkpoint_path} was not trained with a secondary-structure condition (its network "
+            "has no ss_condition); use an ss model (the shipped one is used when --checkpoint is "
+            "not given)"
+        )
     emerging = trained.process.emerging_length
-    if emerging and (config.contig is not None or config.trajectory):
+    if emerging and (config.contig is not None or config.trajectory or config.ss is not None):
         raise ConfigError(
             "an insertion model makes unconditional samples of emerging length: no --motif, no "
-            "--trajectory"
+            "--ss, no --trajectory"
         )
     fingerprint = checkpoint.fingerprint(checkpoint_path)
     jobs, _ = _jobs(config, "cif" if config.fmt == "cif" else "pdb", emerging)
-    writer = _Writer(out, _prepare(out, jobs, force), config, fingerprint, [j.name for j in jobs])
+    _prepare(out, jobs, force)
+    with folder_lock(out):
+        _replace_previous(out, jobs, force)
+        writer = _Writer(out, config, fingerprint, [j.name for j in jobs])
+        _run_jobs(trained, checkpoint_path, jobs, config, device, workers, emerging, writer)
+    return writer.rows
+
+
+def _run_jobs(trained, checkpoint_path, jobs, config, device, workers, emerging, writer) -> None:
+    """Simulate every job's batch (in a pool when workers > 1) and write each as it ends."""
     queue = _batches(jobs, config.batch_size)
     progress = Progress(len(queue) * config.simulation.steps, "sampling", unit="steps")
     attempts = {job.index: 1 for job in jobs}
@@ -420,14 +583,13 @@ def sample_to_directory(
         if again:
             queue.append(again)
     progress.close()
-    return writer.rows
 
 
 _WORKER: dict = {}
 
 
-def _worker_start(path: Path, device: str) -> None:
-    one_thread_worker()
+def _worker_start(path: Path, device: str, threads: int) -> None:
+    threaded_worker(threads)
     _WORKER["trained"] = checkpoint.load_model(path, device)
 
 
@@ -437,7 +599,7 @@ def _sample_batch(
     """One batch's atoms, lengths and path (sample_states) and the seconds per sample."""
     began = time.perf_counter()
     atoms, lengths, path = sample_states(
-        trained, _template(batch), [j.seed for j in batch], config, device, on_step
+        trained, _template(batch, config), [j.seed for j in batch], config, device, on_step
     )
     return atoms, lengths, path, (time.perf_counter() - began) / len(batch)
 
@@ -456,11 +618,11 @@ def _sample_in_pool(
     progress: Progress,
     finished: Callable,
 ) -> None:
-    """Run the batches of ``queue`` (emptied) in ``workers`` processes of one thread each, each
-    with its own copy of the model; ``finished`` writes each batch as it comes back (and returns
-    insertion samples to draw again, which go back into the pool). A batch's samples are the
-    ones a single process makes: seeds are per sample and the batches are the same. Leaving the
-    pool (an error, Ctrl-C) terminates the workers at once."""
+    """Run the batches of ``queue`` (emptied) in ``workers`` processes that divide this process's
+    threads, each with its own copy of the model; ``finished`` writes each batch as it comes back
+    (and returns insertion samples to draw again, which go back into the pool). A batch's samples
+    are the ones a single process makes: seeds are per sample and the batches are the same.
+    Leaving the pool (an error, Ctrl-C) terminates the workers at once."""
     results: SimpleQueue = SimpleQueue()
 
     def submit(pool, batch):
@@ -472,7 +634,7 @@ def _sample_in_pool(
         )
 
     with get_context("spawn").Pool(
-        workers, initializer=_worker_start, initargs=(path, device)
+        workers, initializer=_worker_start, initargs=(path, device, worker_threads(workers))
     ) as pool:
         for batch in queue:
             submit(pool, batch)
@@ -497,12 +659,11 @@ class _Writer:
     def __init__(
         self,
         out: Path,
-        earlier: list[ManifestRow],
         config: SampleConfig,
         fingerprint: str,
         order: list[str],
     ):
-        self.out, self.earlier, self.config, self.fingerprint = out, earlier, config, fingerprint
+        self.out, self.config, self.fingerprint = out, config, fingerprint
         # rows are listed in job order, whichever batch ends first
         self.order = {name: k for k, name in enumerate(order)}
         self.rows: list[ManifestRow] = []
@@ -520,7 +681,7 @@ class _Writer:
         try:
             for k, job in done:
                 final, b_factors, chains, columns = _finish(
-                    job, atoms[k, : job.length].numpy(), config.motif_file
+                    job, atoms[k, : job.length].numpy(), config.motif_file, self.out
                 )
                 write_backbone(
                     self.out / job.name, final, b_factors, fmt=config.fmt, chain_ids=chains
@@ -548,15 +709,24 @@ class _Writer:
                         langevin=config.simulation.langevin,
                         noise_scale=config.simulation.noise_scale,
                         **columns,
+                        **(
+                            {}
+                            if config.ss is None
+                            else {
+                                "ss": codes_to_ss(ss_codes(config.ss)),
+                                "ss_source": config.ss_source or "",
+                                "guidance": config.guidance,
+                            }
+                        ),
                     )
                 )
             self.rows.sort(key=lambda row: self.order[row.file])
-            _write_manifest(self.out, self.earlier + self.rows)
+            _write_manifest(self.out, self.rows)
             self.listed = len(self.rows)
         except OSError as error:
             # the failed file's temporary copy is gone, so the small manifest usually still fits
             try:
-                _write_manifest(self.out, self.earlier + self.rows)
+                _write_manifest(self.out, self.rows)
                 self.listed = len(self.rows)
             except OSError:
                 pass

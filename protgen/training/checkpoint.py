@@ -8,6 +8,7 @@ summary. Files are read with ``weights_only=True``: a crafted file cannot run co
 
 import errno
 import hashlib
+import os
 import shutil
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
@@ -38,6 +39,7 @@ __all__ = [
     "load_model",
     "fingerprint",
     "resolve",
+    "previous_path",
     "default_checkpoint",
 ]
 
@@ -130,12 +132,21 @@ class TrainedModel:
     checkpoint: Checkpoint
 
 
+def previous_path(path: str | Path) -> Path:
+    """Where ``save`` keeps the checkpoint it replaced: checkpoint.pt → checkpoint.prev.pt."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
 def save(path: str | Path, checkpoint: Checkpoint) -> None:
-    """torch.save through a temporary file and a rename: never half-written. A full disk (or
-    another write error) raises CheckpointError; the previous checkpoint stays intact."""
+    """torch.save through a temporary file and a rename: never half-written. The checkpoint it
+    replaces is kept as checkpoint.prev.pt (a second copy to go back to if the new one is ever
+    damaged). A full disk (or another write error) raises CheckpointError; the previous
+    checkpoint stays intact."""
     try:
         with atomic_path(path) as tmp:
             torch.save(checkpoint.to_payload(), tmp)
+            _keep_previous(Path(path))
     except (OSError, RuntimeError) as error:
         # torch's zip writer reports a full disk as
         # "[enforce fail at inline_container.cc] unexpected pos"
@@ -149,13 +160,23 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
             if Path(path).exists()
             else "no checkpoint was written"
         )
-        reason = (
-            "the disk is full"
-            if full
-            else "write failed "
-            f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
-        )
+        said = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = "the disk is full" if full else f"write failed ({said})"
         raise CheckpointError(f"cannot write {path}: {reason}; {kept}") from None
+
+
+def _keep_previous(path: Path) -> None:
+    """Hard-link the current checkpoint as checkpoint.prev.pt (a copy where links fail) before the
+    new one is renamed over it; the link is made under a temporary name and renamed into place."""
+    if not path.is_file():
+        return
+    prev, staged = previous_path(path), path.with_name(f".{path.name}.prev.tmp")
+    staged.unlink(missing_ok=True)
+    try:
+        os.link(path, staged)
+    except OSError:
+        shutil.copy2(path, staged)
+    os.replace(staged, prev)
 
 
 def resolve(path: str | Path) -> Path:
@@ -180,8 +201,14 @@ def load(path: str | Path, map_location="cpu") -> Checkpoint:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
+        prev = previous_path(path)
+        hint = (
+            f"; the checkpoint before it is kept: `mv {prev} {path}` continues from there"
+            if prev.is_file()
+            else ""
+        )
         raise CheckpointError(
-            f"{path}: not a readable protgen checkpoint ({type(error).__name__})"
+            f"{path}: not a readable protgen checkpoint ({type(error).__name__}){hint}"
         ) from None
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"{path}: not a protgen checkpoint")
@@ -216,8 +243,8 @@ def fingerprint(path: str | Path) -> str:
 
 def default_checkpoint(kind: str = "default") -> Path:
     """A model shipped inside the package: "default" (unconditional, fixed length), "sparse" (the
-    same over each residue's 48 nearest residues, for long chains), "motif" (motif scaffolding) or
-    "insertion" (variable length, Process 3)."""
+    same over each residue's 48 nearest residues, for long chains), "motif" (motif scaffolding),
+    "ss" (secondary-structure conditioning) or "insertion" (variable length, Process 3)."""
     path = Path(str(resources.files("protgen") / "weights" / f"{kind}.pt"))
     if not path.is_file():
         raise ProtgenError(

@@ -60,6 +60,11 @@ class TrainConfig:
     self_condition_prob: float = 0.5
     # probability that a training chain gets a random motif (needs a network with motif = true)
     motif_prob: float = 0.0
+    # networks with ss_condition: probability that a training chain's secondary-structure condition
+    # is dropped (all unknown: the unconditional mode guidance needs), and that the rest have
+    # random spans made unknown (partial strings)
+    ss_drop: float = 0.2
+    ss_partial: float = 0.3
     checkpoint_every: int = 250  # steps between checkpoints
     val_every: int = 250  # steps between validation passes
     val_batches: int = 2  # validation batches per time bin

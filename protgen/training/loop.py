@@ -21,8 +21,9 @@ import torch.distributed as dist
 from protgen.data.dataset import TrainingSet
 from protgen.data.loader import Batch, BatchLoader, Step
 from protgen.data.random_motifs import with_random_motifs
+from protgen.data.ss_masks import with_ss_condition
 from protgen.errors import ConfigError, DatasetError, ProtgenError
-from protgen.files import atomic_path
+from protgen.files import atomic_path, writable_folder
 from protgen.geometry.rigid import Rigid
 from protgen.method.generator import FrameVelocity, Prediction
 from protgen.method.loss import LossTerms, generator_matching_loss
@@ -120,6 +121,7 @@ def train_run(data: str | Path, out: str | Path, request: RunRequest) -> TrainRe
             "with a smaller --val-fraction"
         )
     run = resolve_run(request, out, dataset.meta.fingerprint)
+    writable_folder(out, create=False)  # named before the model is built; nothing made yet
     model_config, config, state = run.model, run.train, run.state
     if run.applied and os.environ.get("RANK", "0") == "0":
         print(
@@ -411,6 +413,10 @@ class _Run:
         for k, (batch, weight) in enumerate(zip(step.batches, weights)):
             if self.config.motif_prob > 0:
                 batch = with_random_motifs(batch, self.config.motif_prob, self.coin)
+            if self.model_config.network.ss_condition:
+                batch = with_ss_condition(
+                    batch, self.config.ss_drop, self.config.ss_partial, self.coin
+                )
             self_condition = (
                 self.model_config.network.self_condition
                 and torch.rand((), generator=self.coin).item() < self.config.self_condition_prob
@@ -511,9 +517,23 @@ def _initialise_from(
 
 # Network fields a fine-tune may change: capabilities switched on (their new heads start at zero)
 # and the pair selection (``neighbours``: dense or k nearest; the same parameters either way).
-_ADDED_CAPABILITIES = {"motif", "insertion", "self_condition_frames", "neighbours"}
+_ADDED_CAPABILITIES = {
+    "motif",
+    "insertion",
+    "self_condition_frames",
+    "neighbours",
+    "insertion_end",
+    "birth_clock",
+    "ss_condition",
+}
 # their parameters (names start so)
-_ADDED_PARAMETERS = ("fixed_embedding", "gaps.", "pairs.frames_linear.")
+_ADDED_PARAMETERS = (
+    "fixed_embedding",
+    "gaps.",
+    "pairs.frames_linear.",
+    "birth_embedding.",
+    "ss_embedding.",
+)
 
 
 def _added_layer(name: str, source_layers: int) -> bool:

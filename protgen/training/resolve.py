@@ -15,6 +15,7 @@ The checkpoint (resume) or the source model (``--init-from``) is loaded once, he
 """
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -125,9 +126,14 @@ def resolve_run(request: RunRequest, out: str | Path, data_fingerprint: str) -> 
     if state.train_config is None or state.rng is None:
         raise CheckpointError(f"{path} is a weights file, not a run to resume; use --init-from")
     stored, stored_train = state.model_config, state.train_config
-    model = _model(request, stored.network, stored.process, stored.loss)
+    model = _model(request, stored.network, stored.process, stored.loss, new=False)
     config = _train(request, stored_train)
     _check(model, config)
+    if config.steps < state.step:
+        raise ConfigError(
+            f"--steps {config.steps} is below the run's step {state.step}: a resumed run "
+            "continues to a later target (start a new run, or --init-from it, to train less)"
+        )
     if model != stored:
         raise ConfigError(
             "--resume continues the stored model; --preset, --process and the "
@@ -158,17 +164,23 @@ def _new_run(request: RunRequest) -> ResolvedRun:
         )
         source = checkpoint.load_model(init_from)
     network = source.config.network if source is not None else ModelConfig().network
-    model = _model(request, network, ProcessConfig(), LossConfig())
+    model = _model(request, network, ProcessConfig(), LossConfig(), new=True)
     config = _train(request, TrainConfig())
     _check(model, config)
     return ResolvedRun(model, config, init_from=init_from, source=source)
 
 
 def _model(
-    request: RunRequest, network: NetworkConfig, process: ProcessConfig, loss: LossConfig
+    request: RunRequest,
+    network: NetworkConfig,
+    process: ProcessConfig,
+    loss: LossConfig,
+    new: bool,
 ) -> ModelConfig:
     """The base configs with the preset, the request's fields, and the capabilities the run's
-    choices need where the request leaves them open."""
+    choices need where the request leaves them open. A ``new`` run (or fine-tune) of a process
+    whose length emerges also gets the gap head's insertion clock and each residue's birth clock
+    (zero-initialised, so a fine-tune starts as its source); a resumed run keeps its network."""
     if request.preset is not None:
         if request.preset not in PRESETS:
             raise ConfigError(
@@ -183,7 +195,9 @@ def _model(
     if isinstance(motif_prob, (int, float)) and motif_prob > 0 and "motif" not in request.network:
         network = dataclasses.replace(network, motif=True)  # conditional training sees the flags
     if make_process(process).emerging_length and "insertion" not in request.network:
-        network = dataclasses.replace(network, insertion=True)  # the gap head
+        clocks = {"insertion_end": process.insertion_end, "birth_clock": True} if new else {}
+        clocks = {k: v for k, v in clocks.items() if k not in request.network}
+        network = dataclasses.replace(network, insertion=True, **clocks)  # the gap head
     return ModelConfig(network, process, loss)
 
 
@@ -193,6 +207,10 @@ def _train(request: RunRequest, base: TrainConfig) -> TrainConfig:
 
 def _check(model: ModelConfig, config: TrainConfig) -> None:
     """Refuse settings no run can use, naming the flag."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"--{f.name.replace('_', '-')} {value}: need a finite number")
     if model.network.neighbours < 0:
         raise ConfigError(f"--neighbours {model.network.neighbours}: need K ≥ 0 (0 = every pair)")
     if config.time_limit < 0:
