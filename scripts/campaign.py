@@ -98,7 +98,7 @@ def _panel(folder: Path) -> dict:
 
 
 def record(args) -> None:
-    run = args.run.resolve()
+    run = args.run
     ledger = _rows(args.ledger)
     config = json.loads((run / "config.json").read_text())
     step, hours = _core_hours(run)
