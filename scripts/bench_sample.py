@@ -62,9 +62,9 @@ def worker(spec):
         from protgen.training.checkpoint import TrainedModel, default_checkpoint
 
         if spec.get("whole"):  # the dense pair track as whole tensors, as on a GPU or with autograd
-            import protgen.network.ipa
+            import protgen.network.pairs
 
-            protgen.network.ipa.SLAB_FLOATS = 0
+            protgen.network.pairs.SLAB_FLOATS = 0
         trained = checkpoint.load_model(
             spec["checkpoint"] or default_checkpoint("sparse" if spec["neighbours"] else "default"),
             device,

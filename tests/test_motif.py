@@ -18,7 +18,8 @@ from protgen.geometry.backbone import TERMINAL_PSI, dihedral
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.world import WorldState
 from protgen.method.process import ChainFrameFlow, ResidueFrameFlow
-from protgen.network.ipa import PRESETS, FrameNetwork
+from protgen.network.config import PRESETS
+from protgen.network.frame_network import FrameNetwork
 from protgen.sampling.motif import MotifSegment, Scaffold, draw_layout, parse_contig, read_motif
 
 

@@ -10,7 +10,7 @@ from fixtures import HAIRPIN, training_set
 
 from protgen.data.structure import write_backbone
 from protgen.errors import CheckpointError, ProtgenError
-from protgen.network.ipa import PRESETS
+from protgen.network.config import PRESETS
 from protgen.training import checkpoint
 from protgen.training.config import ModelConfig, TrainConfig
 from protgen.training.loop import train

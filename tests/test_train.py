@@ -19,7 +19,7 @@ from fixtures import training_set
 from protgen.data.loader import collate
 from protgen.errors import CheckpointError, ConfigError, ProtgenError
 from protgen.method.process import ResidueFrameFlow
-from protgen.network.ipa import PRESETS
+from protgen.network.config import PRESETS
 from protgen.network.model import GeneratorModel
 from protgen.training import checkpoint
 from protgen.training.config import ModelConfig, TrainConfig
@@ -166,7 +166,7 @@ def test_non_finite_steps_are_skipped_then_stop_the_run(tmp_path, monkeypatch):
 _DDP_SCRIPT = """
 import sys, torch
 torch.set_num_threads(1)
-from protgen.network.ipa import PRESETS
+from protgen.network.config import PRESETS
 from protgen.training.config import ModelConfig, TrainConfig
 from protgen.training.loop import train
 config = TrainConfig(
