@@ -53,18 +53,17 @@ def sample(
     the length (``length`` is then ignored), for a model trained with it (the shipped ss model by
     default), with classifier-free ``guidance`` w (0 unconditional, 1 conditional, > 1 guided).
     The arguments are checked as the command line checks its flags
-    (``protgen.sampling.sample.check_sample_config``): a bad one raises ConfigError."""
+    (``protgen.sampling.config.check_sample_config``): a bad one raises ConfigError."""
     from dataclasses import replace
 
     from protgen.method.simulation import SimulationConfig
-    from protgen.sampling.sample import (
+    from protgen.sampling.config import (
         SampleConfig,
         check_sample_config,
         default_rot_rate,
         sample_seed,
-        sample_states,
-        unconditioned_state,
     )
+    from protgen.sampling.sampler import sample_states, unconditioned_state
 
     if ss is not None:
         from protgen.sampling.ss_condition import ss_codes

@@ -57,9 +57,14 @@ def worker(spec):
         from protgen.geometry.world import WorldState
         from protgen.method.simulation import SimulationConfig
         from protgen.network.model import GeneratorModel
-        from protgen.sampling.sample import SampleConfig, sample_backbones
         from protgen.training import checkpoint
         from protgen.training.checkpoint import TrainedModel, default_checkpoint
+
+        try:
+            from protgen.sampling.config import SampleConfig
+            from protgen.sampling.sampler import sample_backbones
+        except ImportError:  # a --before revision from before sampling/sample.py was split
+            from protgen.sampling.sample import SampleConfig, sample_backbones
 
         if spec.get("whole"):  # the dense pair track as whole tensors, as on a GPU or with autograd
             import protgen.network.pairs

@@ -40,7 +40,8 @@ def main() -> None:
     from protgen.data.dataset import TrainingSet
     from protgen.evaluation.evaluate import EvalConfig, evaluate
     from protgen.method.simulation import SimulationConfig
-    from protgen.sampling.sample import SampleConfig, default_rot_rate, sample_to_directory
+    from protgen.sampling.config import SampleConfig, default_rot_rate
+    from protgen.sampling.directory import sample_to_directory
     from protgen.training import checkpoint
     from protgen.training.checkpoint import default_checkpoint
 

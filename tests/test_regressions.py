@@ -52,7 +52,9 @@ def test_summary_keeps_design_figures_when_the_first_structure_fails(tmp_path, m
 def test_sampling_starts_at_the_checkpoints_t_min(tmp_path, monkeypatch):
     """0.1 had a second t_min in the sampler and ignored the checkpoint's."""
     from protgen.method.process import ProcessConfig
-    from protgen.sampling import sample
+    from protgen.method.simulation import SimulationConfig
+    from protgen.sampling import sampler
+    from protgen.sampling.config import SampleConfig
 
     ts = training_set(tmp_path)
     run = train(
@@ -62,18 +64,18 @@ def test_sampling_starts_at_the_checkpoints_t_min(tmp_path, monkeypatch):
         TrainConfig(steps=3, **TINY),
     )
     seen = {}
-    real = sample.simulate
+    real = sampler.simulate
 
     def spy(predict, x_0, t_0, *args, **kwargs):
         seen["t_0"] = t_0
         return real(predict, x_0, t_0, *args, **kwargs)
 
-    monkeypatch.setattr(sample, "simulate", spy)
-    sample.sample_backbones(
+    monkeypatch.setattr(sampler, "simulate", spy)
+    sampler.sample_backbones(
         checkpoint.load_model(run.checkpoint),
         10,
         [1],
-        sample.SampleConfig(simulation=sample.SimulationConfig(steps=2)),
+        SampleConfig(simulation=SimulationConfig(steps=2)),
     )
     assert seen["t_0"] == 0.2
 

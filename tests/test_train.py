@@ -272,7 +272,8 @@ def test_ema_warms_up_then_averages():
 def test_chain_process_is_a_config_field_that_trains_and_samples(tmp_path):
     from protgen.method.process import ProcessConfig
     from protgen.method.simulation import SimulationConfig
-    from protgen.sampling.sample import SampleConfig, sample_to_directory
+    from protgen.sampling.config import SampleConfig
+    from protgen.sampling.directory import sample_to_directory
 
     ts = training_set(tmp_path)
     config = ModelConfig(PRESETS["tiny"], ProcessConfig(name="chain"))
