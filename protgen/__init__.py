@@ -135,8 +135,8 @@ def evaluate(structures, out, reference=None, **options):
     ``out`` (structures.csv, summary.json, report.md, plots) and return the summary
     (``protgen.evaluation.summary.EvalSummary``: ``.samples.count``, ``.samples.mean("helix")``;
     ``to_dict()`` is summary.json). ``options`` are fields of
-    ``protgen.evaluation.evaluate.EvalConfig`` (mpnn, fold_model, workers, ...)."""
-    from protgen.evaluation.evaluate import EvalConfig
+    ``protgen.evaluation.config.EvalConfig`` (mpnn, fold_model, workers, ...)."""
+    from protgen.evaluation.config import EvalConfig
     from protgen.evaluation.evaluate import evaluate as _evaluate
 
     return _evaluate(structures, out, EvalConfig(reference=reference, **options))

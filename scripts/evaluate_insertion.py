@@ -38,7 +38,8 @@ def main() -> None:
     import torch
 
     from protgen.data.dataset import TrainingSet
-    from protgen.evaluation.evaluate import EvalConfig, evaluate
+    from protgen.evaluation.config import EvalConfig
+    from protgen.evaluation.evaluate import evaluate
     from protgen.method.simulation import SimulationConfig
     from protgen.sampling.config import SampleConfig, default_rot_rate
     from protgen.sampling.directory import sample_to_directory

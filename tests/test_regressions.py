@@ -21,7 +21,8 @@ TINY = dict(batch_size=2, crop_length=40, warmup=1, checkpoint_every=3)
 def test_summary_keeps_design_figures_when_the_first_structure_fails(tmp_path, monkeypatch):
     """0.1 took the summary's keys from the first row: a first failure dropped them all."""
     import protgen.evaluation.designability as designability
-    from protgen.evaluation.evaluate import EvalConfig, evaluate
+    from protgen.evaluation.config import EvalConfig
+    from protgen.evaluation.evaluate import evaluate
 
     for k, shape in enumerate([HAIRPIN, [HELIX] * 30, [HELIX] * 35]):
         write_backbone(tmp_path / "in" / f"s{k}.pdb", ideal_chain(shape).astype(np.float32))
@@ -115,17 +116,19 @@ def test_training_keeps_the_jump_part_of_the_generator(tmp_path):
 def test_the_panel_cache_version_lives_in_one_constant(tmp_path, monkeypatch):
     """0.1 wrote the cache version twice; bumping the one constant recomputes both panels."""
     import protgen.evaluation.evaluate as module
+    from protgen.evaluation import results
+    from protgen.evaluation.config import EvalConfig
 
     ref = training_set(tmp_path, n_chains=3, val_fraction=0.0)
     write_backbone(tmp_path / "in" / "a.pdb", ideal_chain(HAIRPIN).astype(np.float32))
-    config = module.EvalConfig(reference=str(ref.path), max_reference=2, mpnn="off")
+    config = EvalConfig(reference=str(ref.path), max_reference=2, mpnn="off")
     module.evaluate(tmp_path / "in", tmp_path / "out", config)
     calls = []
-    real = module._panel_job
-    monkeypatch.setattr(module, "_panel_job", lambda atoms: calls.append(1) or real(atoms))
+    real = module.panel_job
+    monkeypatch.setattr(module, "panel_job", lambda atoms: calls.append(1) or real(atoms))
     module.evaluate(tmp_path / "in", tmp_path / "out", config)
     assert calls == []
-    monkeypatch.setattr(module, "PANEL_VERSION", module.PANEL_VERSION + 1)
+    monkeypatch.setattr(results, "PANEL_VERSION", results.PANEL_VERSION + 1)
     module.evaluate(tmp_path / "in", tmp_path / "out", config)
     assert len(calls) == 3, "samples and reference chains alike"
 
