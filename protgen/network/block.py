@@ -66,7 +66,8 @@ class Block(nn.Module):
         self, z: torch.Tensor, p: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
         """The dense pair update z + MLP(z + p_i + p_j) (pairs with padding unchanged), slab by slab
-        (inference on the CPU; see SLAB_FLOATS). z: (B, N, N, c_z); p: (B, N, c_z); mask: (B, N)."""
+        (inference on the CPU; see pairs.SLAB_FLOATS). z: (B, N, N, c_z); p: (B, N, c_z);
+        mask: (B, N)."""
         b, n = mask.shape
         pair_mask = (
             None
