@@ -53,18 +53,17 @@ def sample(
     the length (``length`` is then ignored), for a model trained with it (the shipped ss model by
     default), with classifier-free ``guidance`` w (0 unconditional, 1 conditional, > 1 guided).
     The arguments are checked as the command line checks its flags
-    (``protgen.sampling.sample.check_sample_config``): a bad one raises ConfigError."""
+    (``protgen.sampling.config.check_sample_config``): a bad one raises ConfigError."""
     from dataclasses import replace
 
     from protgen.method.simulation import SimulationConfig
-    from protgen.sampling.sample import (
+    from protgen.sampling.config import (
         SampleConfig,
         check_sample_config,
         default_rot_rate,
         sample_seed,
-        sample_states,
-        unconditioned_state,
     )
+    from protgen.sampling.sampler import sample_states, unconditioned_state
 
     if ss is not None:
         from protgen.sampling.ss_condition import ss_codes
@@ -136,8 +135,8 @@ def evaluate(structures, out, reference=None, **options):
     ``out`` (structures.csv, summary.json, report.md, plots) and return the summary
     (``protgen.evaluation.summary.EvalSummary``: ``.samples.count``, ``.samples.mean("helix")``;
     ``to_dict()`` is summary.json). ``options`` are fields of
-    ``protgen.evaluation.evaluate.EvalConfig`` (mpnn, fold_model, workers, ...)."""
-    from protgen.evaluation.evaluate import EvalConfig
+    ``protgen.evaluation.config.EvalConfig`` (mpnn, fold_model, workers, ...)."""
+    from protgen.evaluation.config import EvalConfig
     from protgen.evaluation.evaluate import evaluate as _evaluate
 
     return _evaluate(structures, out, EvalConfig(reference=reference, **options))

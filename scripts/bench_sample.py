@@ -57,14 +57,19 @@ def worker(spec):
         from protgen.geometry.world import WorldState
         from protgen.method.simulation import SimulationConfig
         from protgen.network.model import GeneratorModel
-        from protgen.sampling.sample import SampleConfig, sample_backbones
         from protgen.training import checkpoint
         from protgen.training.checkpoint import TrainedModel, default_checkpoint
 
-        if spec.get("whole"):  # the dense pair track as whole tensors, as on a GPU or with autograd
-            import protgen.network.ipa
+        try:
+            from protgen.sampling.config import SampleConfig
+            from protgen.sampling.sampler import sample_backbones
+        except ImportError:  # a --before revision from before sampling/sample.py was split
+            from protgen.sampling.sample import SampleConfig, sample_backbones
 
-            protgen.network.ipa.SLAB_FLOATS = 0
+        if spec.get("whole"):  # the dense pair track as whole tensors, as on a GPU or with autograd
+            import protgen.network.pairs
+
+            protgen.network.pairs.SLAB_FLOATS = 0
         trained = checkpoint.load_model(
             spec["checkpoint"] or default_checkpoint("sparse" if spec["neighbours"] else "default"),
             device,

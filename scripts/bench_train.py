@@ -55,9 +55,13 @@ def worker(spec: dict) -> None:
         from dataclasses import replace
 
         from protgen.method.loss import LossConfig
-        from protgen.network.ipa import PRESETS
         from protgen.training.config import ModelConfig, TrainConfig
         from protgen.training.loop import train
+
+        try:
+            from protgen.network.config import PRESETS
+        except ImportError:  # a --before revision from before network/ipa.py was split
+            from protgen.network.ipa import PRESETS
 
         recipe = spec["recipe"]
         network = replace(PRESETS["small"], **recipe.get("network", {}), **spec.get("network", {}))

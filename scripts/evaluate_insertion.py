@@ -38,9 +38,11 @@ def main() -> None:
     import torch
 
     from protgen.data.dataset import TrainingSet
-    from protgen.evaluation.evaluate import EvalConfig, evaluate
+    from protgen.evaluation.config import EvalConfig
+    from protgen.evaluation.evaluate import evaluate
     from protgen.method.simulation import SimulationConfig
-    from protgen.sampling.sample import SampleConfig, default_rot_rate, sample_to_directory
+    from protgen.sampling.config import SampleConfig, default_rot_rate
+    from protgen.sampling.directory import sample_to_directory
     from protgen.training import checkpoint
     from protgen.training.checkpoint import default_checkpoint
 

@@ -140,9 +140,11 @@ def run(args) -> None:
 
     from protgen.data.promod3 import extract_from_deb, read_structure_db
     from protgen.data.structure import write_backbone
-    from protgen.evaluation.evaluate import EvalConfig, evaluate
+    from protgen.evaluation.config import EvalConfig
+    from protgen.evaluation.evaluate import evaluate
     from protgen.method.simulation import SimulationConfig
-    from protgen.sampling.sample import SampleConfig, sample_to_directory
+    from protgen.sampling.config import SampleConfig
+    from protgen.sampling.directory import sample_to_directory
     from protgen.training import checkpoint
     from protgen.training.checkpoint import default_checkpoint
 

@@ -30,7 +30,7 @@ def main():
     from protgen.geometry.world import WorldState
     from protgen.method.registry import make_process
     from protgen.method.simulation import SimulationConfig, simulate
-    from protgen.network.ipa import PRESETS
+    from protgen.network.config import PRESETS
     from protgen.network.model import GeneratorModel
     from protgen.sampling.self_conditioning import SelfConditioned
     from protgen.training import checkpoint

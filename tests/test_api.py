@@ -11,7 +11,7 @@ from fixtures import training_set
 
 import protgen
 from protgen.data.structure import read_structure
-from protgen.network.ipa import PRESETS
+from protgen.network.config import PRESETS
 from protgen.training.config import ModelConfig, TrainConfig
 from protgen.training.loop import train
 

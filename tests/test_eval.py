@@ -13,6 +13,7 @@ from fixtures import HAIRPIN, training_set
 
 from protgen.data.structure import read_structure, write_backbone
 from protgen.errors import ProtgenError
+from protgen.evaluation.config import EvalConfig
 from protgen.evaluation.designability import (
     Design,
     ESMFold,
@@ -22,7 +23,7 @@ from protgen.evaluation.designability import (
     self_consistency,
     sequence_sanity,
 )
-from protgen.evaluation.evaluate import EvalConfig, evaluate
+from protgen.evaluation.evaluate import evaluate
 from protgen.evaluation.quality import quality_panel
 from protgen.evaluation.similarity import kabsch_rmsd, single_linkage_clusters, tm_align
 from protgen.geometry import so3
@@ -110,13 +111,14 @@ def test_evaluate_end_to_end_with_cache(tmp_path, monkeypatch):
         rows[1]["helix"]
     ) > 0.9
     # Re-running computes nothing already cached; one new sample adds exactly its own entries.
+    import protgen.evaluation.diversity as diversity
     import protgen.evaluation.evaluate as module
 
     calls, pairs = [], []
-    real, real_pair = module._panel_job, module._pair_job
-    monkeypatch.setattr(module, "_panel_job", lambda job: calls.append(len(job[0])) or real(job))
+    real, real_pair = module.panel_job, diversity._pair_job
+    monkeypatch.setattr(module, "panel_job", lambda job: calls.append(len(job[0])) or real(job))
     monkeypatch.setattr(
-        module,
+        diversity,
         "_pair_job",
         lambda pair: pairs.append((len(pair[0]), len(pair[1]))) or real_pair(pair),
     )
@@ -320,7 +322,8 @@ def test_ca_only_proteinmpnn_runs_are_reported_plotted_and_count_for_the_motif_r
     """Bug: with --mpnn-mode ca the report said ProteinMPNN had not run, and the scRMSD plot and
     the motif success rule read only the full-backbone columns."""
     import protgen.evaluation.designability as designability
-    from protgen.evaluation import evaluate as module
+    from protgen.evaluation.conditioning import motif_success
+    from protgen.evaluation.results import StructureResult
 
     class FakeMPNN:
         def __init__(self, mode="full"):
@@ -351,8 +354,8 @@ def test_ca_only_proteinmpnn_runs_are_reported_plotted_and_count_for_the_motif_r
     ca_only = designability.DesignFigures(
         "ca", designability.sequence_sanity([]), fake_consistency(None, [Design("A", 1)], None)
     )
-    results = [module.StructureResult("s", panel, [], [], [ca_only], motif_rmsd=0.3)]
-    assert module._motif_success(results, None).success == 1.0
+    results = [StructureResult("s", panel, [], [], [ca_only], motif_rmsd=0.3)]
+    assert motif_success(results, None).success == 1.0
 
 
 @pytest.mark.slow
@@ -427,7 +430,7 @@ def test_eval_checks_its_arguments_before_the_expensive_part(tmp_path, monkeypat
 
     samples = tmp_path / "samples"
     write_backbone(samples / "s0.pdb", ideal_chain(HELIX, 30).astype(np.float32))
-    monkeypatch.setattr(module, "_panel_job", lambda atoms: pytest.fail("measured first"))
+    monkeypatch.setattr(module, "panel_job", lambda atoms: pytest.fail("measured first"))
     for config, fault in (
         (EvalConfig(reference=str(tmp_path / "refrence")), "not a protgen training set"),
         (EvalConfig(mpnn="off", fold_model=str(tmp_path)), "ProteinMPNN is off"),
@@ -443,7 +446,7 @@ def test_eval_checks_its_arguments_before_the_expensive_part(tmp_path, monkeypat
 def test_the_reference_panel_is_cached_for_the_next_eval_with_another_out(tmp_path, monkeypatch):
     """The reference chains' pairwise TM-scores (and panels) are kept under the set's fingerprint
     in the user cache, so an eval into a new --out computes only the samples' own figures."""
-    import protgen.evaluation.evaluate as module
+    import protgen.evaluation.diversity as module
     from protgen.evaluation.cache import reference_cache_path
 
     ref = training_set(tmp_path, n_chains=6, val_fraction=0.0)
@@ -590,12 +593,12 @@ def test_rg_band_comes_from_the_reference_set_or_is_labelled_a_constant_and_lege
     constant; every legend sits outside every axes, so it covers no data point."""
     import matplotlib.pyplot as plt
 
-    from protgen.evaluation.evaluate import StructureResult, _panel_job
     from protgen.evaluation.report import _rg_band, figures
+    from protgen.evaluation.results import StructureResult, panel_job
 
     def results(shapes):
         return [
-            StructureResult.of(f"x{k}", _panel_job((ideal_chain(s), None)))
+            StructureResult.of(f"x{k}", panel_job((ideal_chain(s), None)))
             for k, s in enumerate(shapes)
         ]
 

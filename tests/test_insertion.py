@@ -233,7 +233,8 @@ def test_the_length_law_of_a_toy_is_reproduced_by_the_oracle_and_the_learned_gen
 def test_gap_counts_are_invariant_and_ignore_padding():
     from dataclasses import replace
 
-    from protgen.network.ipa import PRESETS, FrameNetwork
+    from protgen.network.config import PRESETS
+    from protgen.network.frame_network import FrameNetwork
 
     torch.manual_seed(0)
     net = FrameNetwork(replace(PRESETS["tiny"], insertion=True)).double()
@@ -493,7 +494,8 @@ def test_the_gap_head_reads_the_insertion_clock_and_starts_as_the_head_it_extend
     even where the trunk's features do not."""
     from dataclasses import replace
 
-    from protgen.network.ipa import PRESETS, GapHead
+    from protgen.network.config import PRESETS
+    from protgen.network.gap_head import GapHead
 
     torch.manual_seed(0)
     plain = GapHead(replace(PRESETS["tiny"], insertion=True)).double()
@@ -514,7 +516,8 @@ def test_phi_keeps_the_insertion_times_and_the_birth_clock_starts_at_zero_and_is
     equivariant (the clock is a scalar per residue)."""
     from dataclasses import replace
 
-    from protgen.network.ipa import PRESETS, FrameNetwork
+    from protgen.network.config import PRESETS
+    from protgen.network.frame_network import FrameNetwork
 
     process = InsertionProcess(CONFIG)
     x_1 = _data(2, 16, seed=2)

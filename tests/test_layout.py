@@ -203,7 +203,7 @@ def test_ruff_format_and_ruff_check_are_clean():
 
 def test_network_and_model_do_not_load_the_process_or_the_loss():
     code = (
-        "import sys, protgen.network.model, protgen.network.ipa; "
+        "import sys, protgen.network.model, protgen.network.frame_network; "
         "print(sorted(m for m in sys.modules "
         "if m in ('protgen.method.process', 'protgen.method.loss')))"
     )

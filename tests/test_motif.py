@@ -18,7 +18,8 @@ from protgen.geometry.backbone import TERMINAL_PSI, dihedral
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.world import WorldState
 from protgen.method.process import ChainFrameFlow, ResidueFrameFlow
-from protgen.network.ipa import PRESETS, FrameNetwork
+from protgen.network.config import PRESETS
+from protgen.network.frame_network import FrameNetwork
 from protgen.sampling.motif import MotifSegment, Scaffold, draw_layout, parse_contig, read_motif
 
 
@@ -152,7 +153,8 @@ def test_motif_ranges_hold_every_residue_between_their_ends_insertion_codes_incl
 def test_eval_motif_rmsd_compares_with_the_motif_as_the_file_has_it(kabat_file, tmp_path):
     """A scaffold that holds the file's 9 residues of H80-85 scores 0 Å; one made by a reader that
     dropped 82A-C (6 residues at the motif positions) gets a note, not a false 0.000."""
-    from protgen.evaluation.evaluate import EvalConfig, evaluate
+    from protgen.evaluation.config import EvalConfig
+    from protgen.evaluation.evaluate import evaluate
 
     helix = ideal_chain(HELIX, 20).astype(np.float32)
     folder = tmp_path / "s"

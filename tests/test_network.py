@@ -8,7 +8,8 @@ from equivariance import assert_network_equivariant, move, random_motion
 from protgen.geometry import so3
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.world import WorldState
-from protgen.network.ipa import PRESET_PARAMETERS, PRESETS, FrameNetwork
+from protgen.network.config import PRESET_PARAMETERS, PRESETS
+from protgen.network.frame_network import FrameNetwork
 
 
 def _net(preset="tiny", seed=0):
@@ -201,7 +202,7 @@ def test_self_conditioning_on_x1_hat_frames_is_equivariant_and_starts_as_the_mod
 def test_sparse_neighbours_hold_the_chain_window_first_then_the_nearest_in_space():
     """Early in the path x_t is mostly noise: the residues next along the chain are neighbours
     wherever they lie; the rest of the K are the nearest in space; padding never is one."""
-    from protgen.network.ipa import Neighbours
+    from protgen.network.neighbours import Neighbours
 
     g = torch.Generator().manual_seed(0)
     ca = 30 * torch.randn(1, 40, 3, generator=g, dtype=torch.float64)
@@ -230,7 +231,7 @@ def test_inference_by_slabs_computes_what_the_whole_pair_tensors_do(monkeypatch,
     divide the length."""
     from dataclasses import replace
 
-    import protgen.network.ipa as ipa
+    from protgen.network import block, pairs
 
     torch.manual_seed(0)
     net = FrameNetwork(replace(PRESETS["tiny"], self_condition_frames=True)).double()
@@ -243,9 +244,10 @@ def test_inference_by_slabs_computes_what_the_whole_pair_tensors_do(monkeypatch,
     mask[1, 12:] = False
     state = WorldState.of(x, mask)
     whole = net(t, state, sc)
-    monkeypatch.setattr(ipa, "SLAB_FLOATS", slab_rows * 17 * net.config.pair_dim)
-    calls, slabs = [], ipa.slabs
-    monkeypatch.setattr(ipa, "slabs", lambda *a: calls.append(a) or slabs(*a))
+    monkeypatch.setattr(pairs, "SLAB_FLOATS", slab_rows * 17 * net.config.pair_dim)
+    calls, slabs = [], pairs.slabs
+    for module in (pairs, block):  # the features' slabs and the blocks' pair updates'
+        monkeypatch.setattr(module, "slabs", lambda *a: calls.append(a) or slabs(*a))
     with torch.no_grad():
         sliced = net(t, state, sc)
     # the features and every block but the last (no pair update there)

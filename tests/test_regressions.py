@@ -10,7 +10,7 @@ from fixtures import HAIRPIN, training_set
 
 from protgen.data.structure import write_backbone
 from protgen.errors import CheckpointError, ProtgenError
-from protgen.network.ipa import PRESETS
+from protgen.network.config import PRESETS
 from protgen.training import checkpoint
 from protgen.training.config import ModelConfig, TrainConfig
 from protgen.training.loop import train
@@ -21,7 +21,8 @@ TINY = dict(batch_size=2, crop_length=40, warmup=1, checkpoint_every=3)
 def test_summary_keeps_design_figures_when_the_first_structure_fails(tmp_path, monkeypatch):
     """0.1 took the summary's keys from the first row: a first failure dropped them all."""
     import protgen.evaluation.designability as designability
-    from protgen.evaluation.evaluate import EvalConfig, evaluate
+    from protgen.evaluation.config import EvalConfig
+    from protgen.evaluation.evaluate import evaluate
 
     for k, shape in enumerate([HAIRPIN, [HELIX] * 30, [HELIX] * 35]):
         write_backbone(tmp_path / "in" / f"s{k}.pdb", ideal_chain(shape).astype(np.float32))
@@ -52,7 +53,9 @@ def test_summary_keeps_design_figures_when_the_first_structure_fails(tmp_path, m
 def test_sampling_starts_at_the_checkpoints_t_min(tmp_path, monkeypatch):
     """0.1 had a second t_min in the sampler and ignored the checkpoint's."""
     from protgen.method.process import ProcessConfig
-    from protgen.sampling import sample
+    from protgen.method.simulation import SimulationConfig
+    from protgen.sampling import sampler
+    from protgen.sampling.config import SampleConfig
 
     ts = training_set(tmp_path)
     run = train(
@@ -62,18 +65,18 @@ def test_sampling_starts_at_the_checkpoints_t_min(tmp_path, monkeypatch):
         TrainConfig(steps=3, **TINY),
     )
     seen = {}
-    real = sample.simulate
+    real = sampler.simulate
 
     def spy(predict, x_0, t_0, *args, **kwargs):
         seen["t_0"] = t_0
         return real(predict, x_0, t_0, *args, **kwargs)
 
-    monkeypatch.setattr(sample, "simulate", spy)
-    sample.sample_backbones(
+    monkeypatch.setattr(sampler, "simulate", spy)
+    sampler.sample_backbones(
         checkpoint.load_model(run.checkpoint),
         10,
         [1],
-        sample.SampleConfig(simulation=sample.SimulationConfig(steps=2)),
+        SampleConfig(simulation=SimulationConfig(steps=2)),
     )
     assert seen["t_0"] == 0.2
 
@@ -113,17 +116,19 @@ def test_training_keeps_the_jump_part_of_the_generator(tmp_path):
 def test_the_panel_cache_version_lives_in_one_constant(tmp_path, monkeypatch):
     """0.1 wrote the cache version twice; bumping the one constant recomputes both panels."""
     import protgen.evaluation.evaluate as module
+    from protgen.evaluation import results
+    from protgen.evaluation.config import EvalConfig
 
     ref = training_set(tmp_path, n_chains=3, val_fraction=0.0)
     write_backbone(tmp_path / "in" / "a.pdb", ideal_chain(HAIRPIN).astype(np.float32))
-    config = module.EvalConfig(reference=str(ref.path), max_reference=2, mpnn="off")
+    config = EvalConfig(reference=str(ref.path), max_reference=2, mpnn="off")
     module.evaluate(tmp_path / "in", tmp_path / "out", config)
     calls = []
-    real = module._panel_job
-    monkeypatch.setattr(module, "_panel_job", lambda atoms: calls.append(1) or real(atoms))
+    real = module.panel_job
+    monkeypatch.setattr(module, "panel_job", lambda atoms: calls.append(1) or real(atoms))
     module.evaluate(tmp_path / "in", tmp_path / "out", config)
     assert calls == []
-    monkeypatch.setattr(module, "PANEL_VERSION", module.PANEL_VERSION + 1)
+    monkeypatch.setattr(results, "PANEL_VERSION", results.PANEL_VERSION + 1)
     module.evaluate(tmp_path / "in", tmp_path / "out", config)
     assert len(calls) == 3, "samples and reference chains alike"
 

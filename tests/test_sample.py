@@ -11,8 +11,8 @@ from fixtures import training_set
 
 from protgen.data.structure import read_structure
 from protgen.errors import ConfigError
-from protgen.network.ipa import PRESETS
-from protgen.sampling.sample import parse_lengths
+from protgen.network.config import PRESETS
+from protgen.sampling.config import parse_lengths
 from protgen.training.config import ModelConfig, TrainConfig
 from protgen.training.loop import train
 

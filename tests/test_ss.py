@@ -22,7 +22,8 @@ from protgen.geometry.secondary import HELIX as H
 from protgen.geometry.secondary import LOOP, UNKNOWN, codes_to_ss, parse_ss
 from protgen.geometry.secondary import STRAND as E
 from protgen.geometry.world import WorldState
-from protgen.network.ipa import PRESETS, FrameNetwork
+from protgen.network.config import PRESETS
+from protgen.network.frame_network import FrameNetwork
 from protgen.network.model import GeneratorModel
 from protgen.sampling.self_conditioning import SelfConditioned
 from protgen.sampling.ss_condition import ClassifierFreeGuidance, ss_codes

@@ -19,7 +19,7 @@ from fixtures import training_set
 from protgen.data.loader import collate
 from protgen.errors import CheckpointError, ConfigError, ProtgenError
 from protgen.method.process import ResidueFrameFlow
-from protgen.network.ipa import PRESETS
+from protgen.network.config import PRESETS
 from protgen.network.model import GeneratorModel
 from protgen.training import checkpoint
 from protgen.training.config import ModelConfig, TrainConfig
@@ -166,7 +166,7 @@ def test_non_finite_steps_are_skipped_then_stop_the_run(tmp_path, monkeypatch):
 _DDP_SCRIPT = """
 import sys, torch
 torch.set_num_threads(1)
-from protgen.network.ipa import PRESETS
+from protgen.network.config import PRESETS
 from protgen.training.config import ModelConfig, TrainConfig
 from protgen.training.loop import train
 config = TrainConfig(
@@ -272,7 +272,8 @@ def test_ema_warms_up_then_averages():
 def test_chain_process_is_a_config_field_that_trains_and_samples(tmp_path):
     from protgen.method.process import ProcessConfig
     from protgen.method.simulation import SimulationConfig
-    from protgen.sampling.sample import SampleConfig, sample_to_directory
+    from protgen.sampling.config import SampleConfig
+    from protgen.sampling.directory import sample_to_directory
 
     ts = training_set(tmp_path)
     config = ModelConfig(PRESETS["tiny"], ProcessConfig(name="chain"))

@@ -361,7 +361,7 @@ def test_disk_full_while_writing_a_checkpoint_or_a_sample(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(structure, "write_backbone", full)
-    monkeypatch.setattr("protgen.sampling.sample.write_backbone", full)
+    monkeypatch.setattr("protgen.sampling.writer.write_backbone", full)
     code, _, err = run(
         capsys,
         "sample",
@@ -950,7 +950,7 @@ def test_a_damaged_checkpoint_points_to_the_one_kept_before_it(capsys, tmp_path,
 
 def test_scaffold_manifests_name_the_motif_file_relative_to_the_folder(tmp_path, monkeypatch):
     """The manifest's motif_file is relative to the output folder, so the two move together."""
-    from protgen.sampling.sample import _relative
+    from protgen.sampling.writer import _relative
 
     (tmp_path / "motifs").mkdir()
     monkeypatch.chdir(tmp_path)

@@ -1,7 +1,8 @@
 """``protgen eval``: designability, secondary structure, diversity and novelty in one command."""
 
 from protgen.cli.threads import add_threads_flag, set_threads
-from protgen.evaluation.evaluate import EvalConfig, evaluate
+from protgen.evaluation.config import EvalConfig
+from protgen.evaluation.evaluate import evaluate
 
 __all__ = ["register"]
 

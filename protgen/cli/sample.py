@@ -5,14 +5,14 @@ from dataclasses import replace
 from protgen.cli.threads import add_threads_flag, set_threads
 from protgen.errors import ConfigError
 from protgen.method.simulation import SimulationConfig
-from protgen.sampling.sample import (
+from protgen.sampling.config import (
     MAX_LENGTH,
     SampleConfig,
     check_sample_config,
     default_rot_rate,
     parse_lengths,
-    sample_to_directory,
 )
+from protgen.sampling.directory import sample_to_directory
 from protgen.sampling.ss_condition import ss_codes, ss_from_file
 from protgen.training.checkpoint import default_checkpoint, load_model
 from protgen.training.distributed import resolve_device

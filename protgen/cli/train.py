@@ -12,7 +12,7 @@ from pathlib import Path
 from protgen.cli.threads import add_threads_flag, set_threads
 from protgen.errors import ConfigError
 from protgen.method.registry import PROCESSES
-from protgen.network.ipa import PRESET_PARAMETERS, PRESETS
+from protgen.network.config import PRESET_PARAMETERS, PRESETS
 from protgen.training.config import TrainConfig
 from protgen.training.resolve import RunRequest
 

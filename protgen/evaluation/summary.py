@@ -1,11 +1,17 @@
 """The evaluation's summary: what ``protgen eval`` writes to summary.json and ``protgen.evaluate``
-returns, as records (``to_dict()`` gives the JSON layout)."""
+returns, as records (``to_dict()`` gives the JSON layout), and their assembly from the
+per-structure results."""
 
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-__all__ = ["MotifSuccess", "SetSummary", "EvalSummary"]
+import numpy as np
+
+from protgen.evaluation.results import StructureResult
+from protgen.evaluation.similarity import single_linkage_clusters
+
+__all__ = ["MotifSuccess", "SetSummary", "EvalSummary", "set_summary", "rg_in_range"]
 
 
 @dataclass(frozen=True)
@@ -89,3 +95,43 @@ class EvalSummary:
             "designs": self.designs,
             "config": asdict(self.config),
         }
+
+
+def _mean(rows: list[dict], key: str) -> float:
+    values = [
+        float(r[key])
+        for r in rows
+        if key in r
+        and r[key] is not None
+        and not (isinstance(r[key], float) and math.isnan(r[key]))
+    ]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def set_summary(
+    results: list["StructureResult"], tm: np.ndarray | None, motif: MotifSuccess | None = None
+) -> SetSummary:
+    """One set's summary from its structures' results, its TM-score matrix ``tm`` (diversity; None
+    or one structure: none) and the motif rule."""
+    rows = [r.row() for r in results]
+    # every numeric column of any row: a first row whose designability failed must not hide it
+    numeric = [
+        k
+        for k in dict.fromkeys(k for r in rows for k in r)
+        if not k.startswith("_") and any(isinstance(r.get(k), (int, float, bool)) for r in rows)
+    ]
+    means = {k: _mean(rows, k) for k in numeric if k not in ("length",)}
+    diversity = {}
+    if tm is not None and len(tm) > 1:
+        diversity = {
+            "pairwise_tm_mean": float(tm[np.triu_indices(len(tm), 1)].mean()),
+            "clusters_tm05_fraction": single_linkage_clusters(tm, 0.5) / len(tm),
+            "clusters_tm06_fraction": single_linkage_clusters(tm, 0.6) / len(tm),
+        }
+    return SetSummary(len(rows), _mean(rows, "length"), means, **diversity, motif=motif)
+
+
+def rg_in_range(results: list["StructureResult"], reference: list["StructureResult"]) -> float:
+    """Fraction of samples whose Rg/L^0.38 lies within the real chains' 5–95 % range."""
+    low, high = np.percentile([r.panel.rg_ratio for r in reference], [5, 95])
+    return float(np.mean([low <= r.panel.rg_ratio <= high for r in results]))

@@ -10,7 +10,8 @@ from torch import nn
 from protgen.geometry.rigid import Rigid
 from protgen.geometry.world import WorldState
 from protgen.method.generator import FrameVelocity, Prediction, displacement_to_velocity
-from protgen.network.ipa import FrameNetwork, NetworkConfig
+from protgen.network.config import NetworkConfig
+from protgen.network.frame_network import FrameNetwork
 
 __all__ = ["GeneratorModel"]
 

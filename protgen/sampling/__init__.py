@@ -2,6 +2,8 @@
 their manifest; the sampler's self-conditioning; motif scaffolding's contigs and conditioned
 states; secondary-structure conditions and classifier-free guidance; clash guidance.
 
-Owns: sample, manifest, self_conditioning, motif, ss_condition, guidance.
+Owns: config (SampleConfig and its validation, lengths, seeds), sampler (simulating a batch),
+directory (a run into a folder), jobs, writer, pool, manifest, self_conditioning, motif,
+ss_condition, guidance.
 May import: geometry, data (file writing), method, network, training (checkpoints).
 """

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from protgen.errors import CheckpointError, ConfigError
 from protgen.method.loss import LossConfig
 from protgen.method.process import ProcessConfig
-from protgen.network.ipa import PRESETS, NetworkConfig
+from protgen.network.config import PRESETS, NetworkConfig
 
 __all__ = [
     "ModelConfig",

@@ -6,13 +6,12 @@ rank 0 writes. A run directory holds ``checkpoint.pt`` (latest, atomic), ``metri
 ``validation.csv``, ``loss.png`` and ``config.json``.
 """
 
-import json
 import math
 import os
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,7 +22,7 @@ from protgen.data.loader import Batch, BatchLoader, Step
 from protgen.data.random_motifs import with_random_motifs
 from protgen.data.ss_masks import with_ss_condition
 from protgen.errors import ConfigError, DatasetError, ProtgenError
-from protgen.files import atomic_path, writable_folder
+from protgen.files import writable_folder
 from protgen.geometry.rigid import Rigid
 from protgen.method.generator import FrameVelocity, Prediction
 from protgen.method.loss import LossTerms, generator_matching_loss
@@ -31,12 +30,14 @@ from protgen.method.registry import make_process
 from protgen.network.model import GeneratorModel
 from protgen.progress import Progress
 from protgen.training import checkpoint
-from protgen.training.checkpoint import Checkpoint, RngState, TrainedModel
+from protgen.training.checkpoint import Checkpoint, RngState
 from protgen.training.config import ModelConfig, TrainConfig
 from protgen.training.distributed import StopRequest, any_rank, setup
 from protgen.training.ema import EMA
-from protgen.training.logs import append_csv, plot, truncate_csv
+from protgen.training.initialisation import initialise_from
+from protgen.training.logs import append_csv, plot
 from protgen.training.resolve import RunRequest, resolve_run
+from protgen.training.run_directory import open_run_directory
 from protgen.training.validation import denoising_diagnostics, validation_loss
 
 __all__ = ["TrainResult", "train", "train_run"]
@@ -139,12 +140,12 @@ def train_run(data: str | Path, out: str | Path, request: RunRequest) -> TrainRe
     torch.manual_seed(config.seed)
     module = GeneratorModel(model_config.network).to(device)
     if run.source is not None:
-        _initialise_from(module, run.source, run.init_from, model_config)
+        initialise_from(module, run.source, run.init_from, model_config)
     trainer = _Run(out, dataset, model_config, config, module, rank, world, device)
     if state is not None:
         trainer.restore(state)
     if rank == 0:
-        _open_run_directory(
+        open_run_directory(
             out,
             data,
             dataset,
@@ -476,108 +477,3 @@ class _Run:
             }
         append_csv(self.out / "validation.csv", row)
         plot(self.out)
-
-
-def _initialise_from(
-    module: GeneratorModel, source: TrainedModel, path: Path, model_config: ModelConfig
-) -> None:
-    """Load the (EMA) network weights of another run (``source``, read from ``path``) into a new
-    one. The architectures must match, except for capabilities switched on and
-    sequence-transformer layers added (``node_layers`` grown): their new parameters start so that
-    the new network computes what the source did."""
-    a, b = asdict(source.config.network), asdict(model_config.network)
-    grown = b["node_layers"] > a["node_layers"]
-    diff = ", ".join(
-        f"{k} {a[k]} vs {b[k]}"
-        for k in a
-        if a[k] != b[k] and k not in _ADDED_CAPABILITIES and not (k == "node_layers" and grown)
-    )
-    if diff:
-        raise ConfigError(
-            f"--init-from {path}: its network differs from this run's ({diff}); use its "
-            "preset/config"
-        )
-    missing, unexpected = module.network.load_state_dict(
-        source.model.network.state_dict(), strict=False
-    )
-    new = {
-        name
-        for name in missing
-        if name.startswith(_ADDED_PARAMETERS) or _added_layer(name, a["node_layers"])
-    }
-    if unexpected or set(missing) - new:
-        raise ConfigError(
-            f"--init-from {path}: weights do not fit this network (missing "
-            f"{sorted(set(missing) - new)[:3]}, unexpected {sorted(unexpected)[:3]})"
-        )
-    if grown:
-        for block in module.network.blocks:
-            block.silence_sequence_layers(a["node_layers"])
-
-
-# Network fields a fine-tune may change: capabilities switched on (their new heads start at zero)
-# and the pair selection (``neighbours``: dense or k nearest; the same parameters either way).
-_ADDED_CAPABILITIES = {
-    "motif",
-    "insertion",
-    "self_condition_frames",
-    "neighbours",
-    "insertion_end",
-    "birth_clock",
-    "ss_condition",
-}
-# their parameters (names start so)
-_ADDED_PARAMETERS = (
-    "fixed_embedding",
-    "gaps.",
-    "pairs.frames_linear.",
-    "birth_embedding.",
-    "ss_embedding.",
-)
-
-
-def _added_layer(name: str, source_layers: int) -> bool:
-    """Whether a parameter belongs to a sequence-transformer layer the source network lacks
-    (``blocks.K.seq.layers.J.…`` with J ≥ the source's node_layers)."""
-    parts = name.split(".")
-    return (
-        len(parts) > 4
-        and parts[0] == "blocks"
-        and parts[2:4] == ["seq", "layers"]
-        and int(parts[4]) >= source_layers
-    )
-
-
-def _open_run_directory(
-    out: Path,
-    data,
-    dataset: TrainingSet,
-    model_config,
-    config,
-    module,
-    world,
-    device,
-    step,
-    init_from,
-) -> None:
-    """config.json, logs cut back to the resumed step, and the run's one-line header."""
-    out.mkdir(parents=True, exist_ok=True)
-    count = module.network.parameter_count()
-    info = {
-        "model": model_config.to_dict(),
-        "train": asdict(config),
-        "data": str(data),
-        "data_fingerprint": dataset.meta.fingerprint,
-        "parameters": count,
-        "world_size": world,
-        "init_from": None if init_from is None else str(init_from),
-    }
-    with atomic_path(out / "config.json") as tmp:
-        tmp.write_text(json.dumps(info, indent=2) + "\n")
-    truncate_csv(out / "metrics.csv", step)
-    truncate_csv(out / "validation.csv", step)
-    print(
-        f"protgen train: {count:,} parameters, process {model_config.process.name!r}, device "
-        f"{device}, {world} process(es), {len(dataset.indices('train'))} training segments",
-        flush=True,
-    )

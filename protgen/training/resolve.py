@@ -24,7 +24,7 @@ from protgen.errors import CheckpointError, ConfigError, ProtgenError
 from protgen.method.loss import LossConfig
 from protgen.method.process import ProcessConfig
 from protgen.method.registry import make_process
-from protgen.network.ipa import PRESETS, NetworkConfig
+from protgen.network.config import PRESETS, NetworkConfig
 from protgen.training import checkpoint
 from protgen.training.checkpoint import Checkpoint, TrainedModel
 from protgen.training.config import ModelConfig, TrainConfig, replace_fields
