@@ -25,7 +25,13 @@ python scripts/export_weights.py "$runs/default/checkpoint.pt" protgen/weights/d
 protgen train --data "$runs/set" --out "$runs/motif" --config scripts/default.toml \
   --motif-prob 0.5 --steps 7000 --warmup 200 --lr 0.0002 --threads 2 \
   $(resume "$runs/motif" "--init-from protgen/weights/default.pt")
-python scripts/export_weights.py "$runs/motif/checkpoint.pt" protgen/weights/motif.pt
+# This release's second stage (shipped): the motif frozen inside the network and scaffold–motif
+# pairs in the auxiliary term (protgen/THEORY.md §11), 8 chains a step, clipping as a spike guard
+# (1,500 steps, 1.15 h at one thread beside another run).
+protgen train --data "$runs/set" --out "$runs/motif2" --config scripts/default.toml \
+  --motif-prob 0.5 --steps 1500 --batch-size 8 --warmup 200 --lr 0.0002 --grad-clip 50 --seed 4 \
+  --threads 2 $(resume "$runs/motif2" "--init-from $runs/motif/checkpoint.pt")
+python scripts/export_weights.py "$runs/motif2/checkpoint.pt" protgen/weights/motif.pt
 # Variable length: the default model's weights and a new gap head, trained on Process 3 in two
 # fine-tuning stages (as shipped: 3,000 steps, then 4,500 more with a new data order and schedule).
 protgen train --data "$runs/set" --out "$runs/insertion" --config scripts/default.toml \
