@@ -1,6 +1,6 @@
 """Process pools: how their worker processes start, and how many torch threads each gets."""
 
-__all__ = ["one_thread_worker", "threaded_worker", "worker_threads"]
+__all__ = ["threaded_worker", "worker_threads"]
 
 
 def worker_threads(workers: int) -> int:
@@ -22,7 +22,3 @@ def threaded_worker(threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
 
-
-def one_thread_worker() -> None:
-    """Pool initializer: one torch thread per worker (see threaded_worker)."""
-    threaded_worker(1)

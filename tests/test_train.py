@@ -604,6 +604,39 @@ def test_whole_steps_resume_and_log_how_often_clipping_acted(tmp_path):
         ) < float(val[1]["core_hours"])
 
 
+def test_steps_per_second_count_training_time_only_and_the_last_row_its_own_steps(
+    tmp_path, monkeypatch
+):
+    """metrics.csv's rates are steps over the training time since the previous row. Each step is
+    made to take ≥ 0.25 s and each validation and checkpoint 3 s: a row that counted validation or
+    checkpoint time would read < 2 / 3.5 steps/s, and a last row (one step, log_every 2) that
+    divided log_every steps by its time would read twice the others."""
+    from protgen.training import loop
+
+    def slow(original, seconds):
+        def run(self, *args, **kwargs):
+            time.sleep(seconds)
+            return original(self, *args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(loop._Run, "_step", slow(loop._Run._step, 0.25))
+    monkeypatch.setattr(loop._Run, "validate", slow(loop._Run.validate, 3.0))
+    monkeypatch.setattr(loop._Run, "snapshot", slow(loop._Run.snapshot, 3.0))
+    ts = training_set(tmp_path)
+    config = TrainConfig(
+        steps=5, **{**FAST, "log_every": 2, "val_every": 2, "checkpoint_every": 2, "val_chains": 2}
+    )
+    started = time.monotonic()
+    train(ts.path, tmp_path / "run", TINY, config)
+    assert time.monotonic() - started > 4 * 3.0  # the slow validations and checkpoints did run
+    with open(tmp_path / "run" / "metrics.csv", newline="") as handle:
+        rates = {int(r["step"]): float(r["steps_per_s"]) for r in csv.DictReader(handle)}
+    assert list(rates) == [2, 4, 5]
+    assert all(0.9 < rate <= 4.0 for rate in rates.values()), rates
+    assert rates[5] < 1.5 * min(rates[2], rates[4]), rates
+
+
 def test_a_run_saved_before_whole_steps_resumes_as_it_was_trained(tmp_path):
     """A checkpoint of protgen ≤ 0.2 — its train config without whole_steps and val_chains, the
     file without training seconds or the noise generator's device — resumes with one pair-budget
