@@ -21,4 +21,3 @@ def threaded_worker(threads: int) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
-
