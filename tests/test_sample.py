@@ -316,16 +316,18 @@ def test_clash_guidance_does_not_bond_residues_across_a_chain_break():
     assert guided(torch.tensor([0.8]), one_chain).v.abs().max() > 1.0
 
 
-@pytest.mark.parametrize("kind", ["default", "sparse", "motif", "insertion"])
+@pytest.mark.parametrize("kind", ["default", "sparse", "motif", "insertion", "ss"])
 def test_shipped_models_load_as_the_command_line_uses_them(kind):
-    """Each model in protgen/weights loads with this code, under 20 MB, with the network and
-    process that `protgen sample` picks it for (--sparse: k = 48 nearest residues)."""
+    """Each model in protgen/weights loads with this code, at most 5 MB, with the network and
+    process that `protgen sample` picks it for (--sparse: k = 48 nearest residues; --ss: the
+    secondary-structure condition)."""
     from protgen.training.checkpoint import default_checkpoint, load_model
 
     path = default_checkpoint(kind)
-    assert path.stat().st_size < 20 * 2**20
+    assert path.stat().st_size <= 5 * 10**6
     config = load_model(path).config
     assert config.network.neighbours == (48 if kind == "sparse" else 0)
+    assert config.network.ss_condition == (kind == "ss")
     assert config.network.motif == (kind == "motif") and config.network.insertion == (
         kind == "insertion"
     )

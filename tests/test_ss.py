@@ -241,3 +241,21 @@ def test_a_model_without_the_condition_refuses_ss(tmp_path):
         str(tmp_path / "y"),
     )
     assert out.returncode != 0 and "secondary-structure condition" in out.stderr
+
+
+def test_ss_without_a_checkpoint_samples_with_the_shipped_ss_model(tmp_path):
+    """`protgen sample --ss STRING` out of the box: the shipped ss.pt, the length the string's,
+    the condition and the model's fingerprint in the manifest."""
+    import csv
+
+    from protgen.training.checkpoint import default_checkpoint, fingerprint
+
+    string = "LLHHHHHHHHLLLEEEEELLEEEEELL"
+    out = _protgen(
+        "sample", "--ss", string, "--num", "1", "--steps", "3", "--out", str(tmp_path / "s")
+    )
+    assert out.returncode == 0, out.stderr
+    with open(tmp_path / "s" / "manifest.csv", newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert int(row["length"]) == len(string) and row["ss"] == string
+    assert row["checkpoint"] == fingerprint(default_checkpoint("ss"))

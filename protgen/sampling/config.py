@@ -19,10 +19,14 @@ __all__ = [
     "parse_lengths",
     "sample_seed",
     "MAX_LENGTH",
+    "DEFAULT_GUIDANCE",
 ]
 
 
 MAX_LENGTH = 1000
+# classifier-free guidance weight for a secondary-structure condition: the README's
+# *Secondary-structure control* (validation strings: agreement 68 % at w = 1, 72 % at w = 2)
+DEFAULT_GUIDANCE = 2.0
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ class SampleConfig:
         None  # where the string came from (--ss-from FILE[:CHAIN]), for the manifest
     )
     # classifier-free guidance weight w: 0 unconditional, 1 conditional, > 1 guided
-    guidance: float = 1.0
+    guidance: float = DEFAULT_GUIDANCE
 
 
 def _finite(value, at_least: float = 0.0) -> bool:
@@ -120,7 +124,7 @@ def check_sample_config(config: SampleConfig) -> None:
         parse_contig(config.contig, config.total_length)
     if not _finite(config.guidance):
         raise ConfigError(f"--guidance must be ≥ 0, got {config.guidance}")
-    if config.ss is None and config.guidance != 1.0:
+    if config.ss is None and config.guidance != DEFAULT_GUIDANCE:
         raise ConfigError(
             f"--guidance {config.guidance} weighs a secondary-structure condition; without --ss "
             "or --ss-from it would do nothing"
