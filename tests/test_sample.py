@@ -36,6 +36,24 @@ def _sample(*args):
     )
 
 
+def test_a_length_listed_twice_gets_twice_the_samples_in_files_of_their_own():
+    """Bug: `--lengths 12,12 --num 1` wrote len0012_0000 twice (the second overwrote the first)
+    and listed it twice in the manifest. A repeated length now continues the numbering, and a
+    length listed once keeps the names and seeds it had."""
+    from protgen.sampling.config import SampleConfig, sample_seed
+    from protgen.sampling.jobs import plan_jobs
+
+    jobs, _ = plan_jobs(SampleConfig(lengths=(12, 20, 12), num=2, seed=5), "pdb", False)
+    names = [j.name for j in jobs]
+    assert len(set(names)) == len(names) == 6
+    assert [(j.length, j.index) for j in jobs if j.length == 12] == [(12, i) for i in range(4)]
+    assert all(j.seed == sample_seed(5, j.length, j.index) for j in jobs)
+    once, _ = plan_jobs(SampleConfig(lengths=(12, 20), num=2, seed=5), "pdb", False)
+    assert [(j.name, j.seed) for j in once] == [
+        (j.name, j.seed) for j in jobs if j.length == 20 or j.index < 2
+    ]
+
+
 def test_files_manifest_and_reproducibility(tmp_path, tiny_checkpoint):
     common = [
         "--checkpoint",

@@ -32,7 +32,8 @@ def register(sub) -> None:
     group.add_argument("--length", type=int, help="residues per backbone (default 100)")
     group.add_argument(
         "--lengths",
-        help="several lengths: a list 60,80,120 or start:stop:step with stop included (60:200:20)",
+        help="several lengths: a list 60,80,120 or start:stop:step with stop included (60:200:20); "
+        "a length listed k times gets k times --num samples",
     )
     p.add_argument(
         "--num", type=int, default=d.num, help="samples per length (default %(default)s)"

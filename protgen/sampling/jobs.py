@@ -3,6 +3,7 @@ scaffold, its layout), simulated in batches of equal length; insertion samples o
 bounds are drawn again."""
 
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -43,11 +44,14 @@ def plan_jobs(config: SampleConfig, suffix: str, emerging: bool) -> tuple[list[J
             Job(f"ins_{i:04d}.{suffix}", 1, i, sample_seed(config.seed, 0, i))
             for i in range(config.num)
         ], None
-    if config.contig is None:
+    if (
+        config.contig is None
+    ):  # a length listed k times gets k·num samples, numbered on (one file each)
+        repeats = Counter(config.lengths)
         jobs = [
             Job(f"len{n:04d}_{i:04d}.{suffix}", n, i, sample_seed(config.seed, n, i))
-            for n in config.lengths
-            for i in range(config.num)
+            for n in dict.fromkeys(config.lengths)
+            for i in range(repeats[n] * config.num)
         ]
         return jobs, None
     contig = parse_contig(config.contig, config.total_length)
