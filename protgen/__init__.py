@@ -40,7 +40,7 @@ def sample(
     langevin: float = 0.0,
     noise_scale: float = 1.0,
     ss: str | None = None,
-    guidance: float = 2.0,
+    guidance: float | None = None,
 ):
     """``num`` backbones of ``length`` residues as a numpy array (num, length, 4, 3), Å, atoms N,
     CA, C, O. Sample i uses the same seed as ``protgen sample --seed seed`` does for index i, so
@@ -52,7 +52,8 @@ def sample(
     returned. ``ss``: a secondary-structure condition (H, E, L; ? or - unconstrained), which gives
     the length (``length`` is then ignored), for a model trained with it (the shipped ss model by
     default), with classifier-free ``guidance`` w (0 unconditional, 1 conditional, > 1 guided;
-    default 2, chosen on validation strings in the README's *Secondary-structure control*).
+    None: 2, chosen on validation strings in the README's *Secondary-structure control*; a
+    weight without ``ss`` is refused).
     The arguments are checked as the command line checks its flags
     (``protgen.sampling.config.check_sample_config``): a bad one raises ConfigError."""
     from dataclasses import replace

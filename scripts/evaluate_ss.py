@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--strings", type=int, default=8)
     parser.add_argument("--num", type=int, default=4, help="samples per string")
     parser.add_argument(
-        "--guidance", default="1,2", help="weights to sample at (0 = unconditional)"
+        "--guidance", default="0,1,2", help="weights to sample at (0 = unconditional)"
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Reproduces the models shipped in protgen/weights: the training set (ProMod3's structure database,
 # optionally merged with a folder of PDB/mmCIF files, segments of 40–256 residues), the default
-# model (scripts/default.toml; ~2.3 h at 3.3 steps/s on 2 CPU cores), then the motif-scaffolding
-# and variable-length models fine-tuned from it, and their export. The shipped fine-tunes ran side
-# by side at one thread each (~23 min for 3,000 steps each); the motif model was then resumed
-# with --steps 7000 (36 min), so its learning-rate schedule differs from this script's 7,000. The
-# insertion model's second stage (4,500 steps) took 39 min at one thread, beside a 5,000-step
-# fixed-length run from default.pt (48 min), the same-cost comparator of the README's table. The
-# sparse model's 7,000 steps took ~65 min at one thread, beside another run. The ss model needs
-# the short set at RUNS/short (built as the README's Data section shows).
+# model (scripts/default.toml; ~2.3 h at 3.3 steps/s on 2 CPU cores), then the motif-scaffolding,
+# variable-length, sparse and secondary-structure models fine-tuned from it, and their export. The
+# shipped fine-tunes ran side by side at one thread each (~23 min for 3,000 steps each); the motif
+# model was then resumed with --steps 7000 (36 min), so its learning-rate schedule differs from
+# this script's 7,000. The insertion model's second stage (4,500 steps) took 39 min at one
+# thread, beside a 5,000-step fixed-length run from default.pt (48 min), the same-cost comparator of the README's table. The
+# sparse model's 7,000 steps took ~65 min at one thread, beside another run; last, the
+# secondary-structure model, on the short set (40–128 residues) built into RUNS/short.
 # Usage: scripts/train_default.sh [PDB_DIR] [RUNS]   (PDB_DIR optional; RUNS default runs)
 set -euo pipefail
 pdb="${1:-}"
@@ -48,18 +48,20 @@ protgen train --data "$runs/set" --out "$runs/sparse" --config scripts/default.t
   --neighbours 48 --steps 7000 --warmup 200 --lr 0.0002 --seed 2 --threads 2 \
   $(resume "$runs/sparse" "--init-from protgen/weights/default.pt")
 python scripts/export_weights.py "$runs/sparse/checkpoint.pt" protgen/weights/sparse.pt
-# Secondary-structure control (protgen sample --ss): the short set (40–128 residues, the README's
-# Data commands), the default model fine-tuned on it (shipped: stopped at 870 steps), then 6,000
-# steps with the per-residue condition (shipped: peak learning rate 2e-4 to step 1,861, then
-# resumed at 4e-4; 2.6 h at one thread beside other runs).
-if [ -f "$runs/short/dataset.json" ]; then
-  protgen train --data "$runs/short" --out "$runs/short_warm" --config scripts/default.toml \
-    --steps 870 --lr 2e-4 --warmup 200 --crop-length 128 --threads 2 \
-    $(resume "$runs/short_warm" "--init-from protgen/weights/default.pt")
-  protgen train --data "$runs/short" --out "$runs/ss" --config scripts/campaign.toml \
-    --ss-condition --steps 6000 --lr 0.0004 --warmup 200 --seed 3 --threads 2 \
-    $(resume "$runs/ss" "--init-from $runs/short_warm/checkpoint.pt")
-  python scripts/export_weights.py "$runs/ss/checkpoint.pt" protgen/weights/ss.pt
-else
-  echo "no short set at $runs/short: build it (README, Data) for ss.pt" >&2
+# Secondary-structure control (protgen sample --ss): the short set (40–128 residues, as the
+# README's Data section builds it, from the .deb the promod3 step kept in RUNS), the default model
+# fine-tuned on it (shipped: stopped at 878 steps of a 20,000-step schedule), then 6,000 steps with
+# the per-residue condition (shipped: peak learning rate 2e-4 before step 1,861 and between 2,000
+# and 2,035, 4e-4 otherwise; 2.6 h at one thread beside other runs).
+if [ ! -f "$runs/short/dataset.json" ]; then
+  deb=$(ls "$runs"/promod3-data_*_all.deb | head -n 1)
+  protgen data build "$deb" $pdb --out "$runs/short" --min-length 40 --max-length 128 \
+    --val-fraction 0.06 --test-fraction 0.06 --workers 2
 fi
+protgen train --data "$runs/short" --out "$runs/short_warm" --config scripts/default.toml \
+  --steps 878 --lr 0.0002 --warmup 200 --crop-length 128 --threads 2 \
+  $(resume "$runs/short_warm" "--init-from protgen/weights/default.pt")
+protgen train --data "$runs/short" --out "$runs/ss" --config scripts/campaign.toml \
+  --ss-condition --steps 6000 --lr 0.0004 --warmup 200 --seed 3 --threads 2 \
+  $(resume "$runs/ss" "--init-from $runs/short_warm/checkpoint.pt")
+python scripts/export_weights.py "$runs/ss/checkpoint.pt" protgen/weights/ss.pt

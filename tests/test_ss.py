@@ -183,12 +183,12 @@ def test_sample_with_a_string_or_a_file_records_the_condition_and_eval_scores_it
     real chain's DSSP; eval reports per-residue agreement overall and per state."""
     ss = "LLHHHHHHHHLLLEEEEELLEEEEELL"
     common = ["sample", "--checkpoint", str(ss_checkpoint), "--num", "2", "--steps", "5"]
-    out = _protgen(*common, "--ss", ss, "--guidance", "2", "--out", str(tmp_path / "a"))
+    out = _protgen(*common, "--ss", ss, "--guidance", "1.5", "--out", str(tmp_path / "a"))
     assert out.returncode == 0, out.stderr
     with open(tmp_path / "a" / "manifest.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["length"] for r in rows] == [str(len(ss))] * 2
-    assert all(r["ss"] == ss and r["guidance"] == "2.0" for r in rows)
+    assert all(r["ss"] == ss and r["guidance"] == "1.5" for r in rows)
     chain = ideal_chain([HELIX] * 20 + [(-70.0, 150.0)] * 4 + [STRAND] * 12).astype("float32")
     write_backbone(tmp_path / "real.pdb", chain)
     out = _protgen(*common, "--ss-from", f"{tmp_path / 'real.pdb'}:A", "--out", str(tmp_path / "b"))
@@ -199,6 +199,7 @@ def test_sample_with_a_string_or_a_file_records_the_condition_and_eval_scores_it
         len(row["ss"]) == 36
         and row["ss"].count("H") >= 15
         and row["ss_source"].endswith("real.pdb:A")
+        and row["guidance"] == "2.0"  # the default weight, recorded
     )
     out = _protgen("eval", str(tmp_path / "a"), "--out", str(tmp_path / "eval"), "--mpnn", "off")
     assert out.returncode == 0, out.stderr

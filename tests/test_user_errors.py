@@ -706,6 +706,9 @@ def test_the_python_api_checks_its_arguments_as_the_command_line_does():
         ({"rot_rate": float("nan")}, "--rot-rate must be ≥ 0"),
         ({"langevin": float("inf")}, "--langevin and --noise-scale must be ≥ 0"),
         ({"noise_scale": 0.5}, "--noise-scale 0.5 scales the noise of --langevin"),
+        # any weight without a condition, the default's value included
+        ({"guidance": 1.0}, "--guidance 1.0 weighs a secondary-structure condition"),
+        ({"guidance": 2.0}, "--guidance 2.0 weighs a secondary-structure condition"),
     ):
         with pytest.raises(ConfigError, match=re.escape(fault)):
             protgen.sample(model=object(), **kwargs)

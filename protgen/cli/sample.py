@@ -6,6 +6,7 @@ from protgen.cli.threads import add_threads_flag, set_threads
 from protgen.errors import ConfigError
 from protgen.method.simulation import SimulationConfig
 from protgen.sampling.config import (
+    DEFAULT_GUIDANCE,
     MAX_LENGTH,
     SampleConfig,
     check_sample_config,
@@ -168,7 +169,7 @@ def register(sub) -> None:
         default=None,
         metavar="W",
         help="classifier-free guidance weight: 0 unconditional, 1 conditional, > 1 guided "
-        f"(default {d.guidance:g})",
+        f"(default {DEFAULT_GUIDANCE:g})",
     )
     v = p.add_argument_group(
         "variable length",
@@ -266,7 +267,7 @@ def _run(args) -> None:
         clash_guidance=args.clash_guidance,
         ss=ss,
         ss_source=ss_source,
-        guidance=SampleConfig.guidance if args.guidance is None else args.guidance,
+        guidance=args.guidance,
     )
     check_sample_config(config)
     set_threads(args.threads)

@@ -58,8 +58,14 @@ class SampleConfig:
     ss_source: str | None = (
         None  # where the string came from (--ss-from FILE[:CHAIN]), for the manifest
     )
-    # classifier-free guidance weight w: 0 unconditional, 1 conditional, > 1 guided
-    guidance: float = DEFAULT_GUIDANCE
+    # classifier-free guidance weight w: 0 unconditional, 1 conditional, > 1 guided; None: the
+    # default (DEFAULT_GUIDANCE) with a condition, and a weight given without one is refused
+    guidance: float | None = None
+
+    @property
+    def guidance_weight(self) -> float:
+        """w as sampled: the given weight, else DEFAULT_GUIDANCE."""
+        return DEFAULT_GUIDANCE if self.guidance is None else self.guidance
 
 
 def _finite(value, at_least: float = 0.0) -> bool:
@@ -122,9 +128,9 @@ def check_sample_config(config: SampleConfig) -> None:
         )
     if config.contig is not None:  # a malformed contig is named before any model is loaded
         parse_contig(config.contig, config.total_length)
-    if not _finite(config.guidance):
+    if config.guidance is not None and not _finite(config.guidance):
         raise ConfigError(f"--guidance must be ≥ 0, got {config.guidance}")
-    if config.ss is None and config.guidance != DEFAULT_GUIDANCE:
+    if config.ss is None and config.guidance is not None:
         raise ConfigError(
             f"--guidance {config.guidance} weighs a secondary-structure condition; without --ss "
             "or --ss-from it would do nothing"

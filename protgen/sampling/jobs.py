@@ -44,9 +44,8 @@ def plan_jobs(config: SampleConfig, suffix: str, emerging: bool) -> tuple[list[J
             Job(f"ins_{i:04d}.{suffix}", 1, i, sample_seed(config.seed, 0, i))
             for i in range(config.num)
         ], None
-    if (
-        config.contig is None
-    ):  # a length listed k times gets k·num samples, numbered on (one file each)
+    if config.contig is None:
+        # a length listed k times gets k·num samples, numbered on (one file each)
         repeats = Counter(config.lengths)
         jobs = [
             Job(f"len{n:04d}_{i:04d}.{suffix}", n, i, sample_seed(config.seed, n, i))

@@ -60,11 +60,11 @@ def sample_states(
     ).to(device)
     self_conditioned = SelfConditioned(trained.model, config.self_condition)
     predict = self_conditioned
-    if ss is not None and config.guidance == 0:  # the unconditional generator alone
+    if ss is not None and config.guidance_weight == 0:  # the unconditional generator alone
         x_0 = replace(x_0, ss=None)
-    elif ss is not None and config.guidance != 1:  # w = 1: the conditional generator alone
+    elif ss is not None and config.guidance_weight != 1:  # w = 1: the conditional generator alone
         unconditional = SelfConditioned(trained.model, config.self_condition)
-        predict = ClassifierFreeGuidance(self_conditioned, unconditional, config.guidance)
+        predict = ClassifierFreeGuidance(self_conditioned, unconditional, config.guidance_weight)
     jump = None
     if trained.process.emerging_length:  # a JumpProcess
         rngs = [torch.Generator().manual_seed(s + 1) for s in seeds]

@@ -116,7 +116,7 @@ class Writer:
                             else {
                                 "ss": codes_to_ss(ss_codes(config.ss)),
                                 "ss_source": config.ss_source or "",
-                                "guidance": config.guidance,
+                                "guidance": config.guidance_weight,
                             }
                         ),
                     )
