@@ -6,9 +6,10 @@
 # shipped fine-tunes ran side by side at one thread each (~23 min for 3,000 steps each); the motif
 # model was then resumed with --steps 7000 (36 min), so its learning-rate schedule differs from
 # this script's 7,000. The insertion model's second stage (4,500 steps) took 39 min at one
-# thread, beside a 5,000-step fixed-length run from default.pt (48 min), the same-cost comparator of the README's table. The
-# sparse model's 7,000 steps took ~65 min at one thread, beside another run; last, the
-# secondary-structure model, on the short set (40–128 residues) built into RUNS/short.
+# thread, beside a 5,000-step fixed-length run from default.pt (48 min), the same-cost
+# comparator of the README's table. The sparse model's 7,000 steps took ~65 min at one thread,
+# beside another run; last, the secondary-structure model, on the short set (40–128 residues)
+# built into RUNS/short.
 # Usage: scripts/train_default.sh [PDB_DIR] [RUNS]   (PDB_DIR optional; RUNS default runs)
 set -euo pipefail
 pdb="${1:-}"

@@ -215,7 +215,7 @@ def test_sample_with_a_string_or_a_file_records_the_condition_and_eval_scores_it
     [
         (["--ss", "HHHZ"], "position 4: 'Z'"),
         (["--ss", "HHHH", "--length", "50"], "give the length"),
-        (["--length", "20", "--guidance", "2"], "--guidance weighs"),
+        (["--length", "20", "--guidance", "2"], "--guidance 2.0 weighs"),
         (["--ss", "HHHHHH", "--guidance", "-1"], "--guidance must be"),
     ],
 )

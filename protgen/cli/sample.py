@@ -222,10 +222,6 @@ def _run(args) -> None:
                 "--length/--lengths"
             )
         lengths = (len(ss_codes(ss, "--ss")),)
-    if args.guidance is not None and ss is None:
-        raise ConfigError(
-            "--guidance weighs a secondary-structure condition; give --ss or --ss-from"
-        )
     if args.motif is not None and (args.length is not None or args.lengths):
         raise ConfigError(
             "with --motif the lengths come from --contig (and --total-length), not "
