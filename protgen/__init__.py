@@ -45,17 +45,19 @@ def sample(
     """``num`` backbones of ``length`` residues as a numpy array (num, length, 4, 3), Å, atoms N,
     CA, C, O. Sample i uses the same seed as ``protgen sample --seed seed`` does for index i, so
     the API and the command line give the same structures. ``rot_rate`` None or 0: the learned
-    rotation rate; "model": what ``protgen sample`` uses for this model (5 for fixed-length models,
-    the learned rate for insertion models). ``langevin`` κ > 0 and ``noise_scale`` η: stochastic
-    translations, as ``protgen sample --langevin --noise-scale``. With an insertion model (Process
-    3) the length emerges: ``length`` is ignored and a list of ``num`` arrays (L_i, 4, 3) is
-    returned. ``ss``: a secondary-structure condition (H, E, L; ? or - unconstrained), which gives
-    the length (``length`` is then ignored), for a model trained with it (the shipped ss model by
-    default), with classifier-free ``guidance`` w (0 unconditional, 1 conditional, > 1 guided;
-    None: 2, chosen on validation strings in the README's *Secondary-structure control*; a
-    weight without ``ss`` is refused).
-    The arguments are checked as the command line checks its flags
-    (``protgen.sampling.config.check_sample_config``): a bad one raises ConfigError."""
+    rotation rate; "model": what ``protgen sample`` uses for this model (the rate stored with its
+    weights, else 5 for fixed-length models and the learned rate for insertion models). ``model``
+    None: the shipped fixed-length model that ``protgen sample`` picks for ``length`` (``short``
+    for the lengths its weights serve, else ``default``). ``langevin`` κ > 0 and ``noise_scale``
+    η: stochastic translations, as ``protgen sample --langevin --noise-scale``. With an insertion
+    model (Process 3) the length emerges: ``length`` is ignored and a list of ``num`` arrays
+    (L_i, 4, 3) is returned. ``ss``: a secondary-structure condition (H, E, L; ? or -
+    unconstrained), which gives the length (``length`` is then ignored), for a model trained with
+    it (the shipped ss model by default), with classifier-free ``guidance`` w (0 unconditional, 1
+    conditional, > 1 guided; None: 2, chosen on validation strings in the README's
+    *Secondary-structure control*; a weight without ``ss`` is refused). The arguments are checked
+    as the command line checks its flags (``protgen.sampling.config.check_sample_config``): a bad
+    one raises ConfigError."""
     from dataclasses import replace
 
     from protgen.method.simulation import SimulationConfig
@@ -86,14 +88,18 @@ def sample(
         from protgen.training.checkpoint import default_checkpoint
 
         model = load_model(default_checkpoint("ss"), device)
-    trained = model if model is not None else load_model(device=device)
+    elif model is None:  # the shipped fixed-length model for this length
+        from protgen.sampling.routes import shipped_checkpoint_for
+
+        model = load_model(shipped_checkpoint_for(length)[1], device)
+    trained = model
     if ss is not None and not trained.config.network.ss_condition:
         from protgen.errors import ConfigError
 
         raise ConfigError("ss= needs a model trained with a secondary-structure condition")
     trained.model.to(device)
     if rot_rate == "model":
-        simulation = replace(config.simulation, rot_rate=default_rot_rate(trained.process))
+        simulation = replace(config.simulation, rot_rate=default_rot_rate(trained))
         config = replace(config, simulation=simulation)
     emerging = trained.process.emerging_length
     seeds = [sample_seed(seed, 0 if emerging else length, i) for i in range(num)]

@@ -95,7 +95,7 @@ def main() -> None:
     out = Path(args.out)
     model_path = args.checkpoint or default_checkpoint("insertion")
     if args.rot_rate is None:
-        rot_rate = default_rot_rate(checkpoint.load_model(model_path).process)
+        rot_rate = default_rot_rate(checkpoint.load_model(model_path))
     else:
         rot_rate = args.rot_rate or None
     sample_to_directory(

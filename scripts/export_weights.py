@@ -2,6 +2,11 @@
 into a small weights file (what protgen ships as protgen/weights/default.pt).
 
 Usage: python scripts/export_weights.py RUN/checkpoint.pt protgen/weights/default.pt
+       [--serve-lengths 40-128] [--rot-rate C]
+
+--serve-lengths: the lengths this model samples when ``protgen sample`` picks a shipped model
+(protgen/sampling/routes.py); --rot-rate: its rotation rate when the user names none (0 = the
+learned rate), chosen for it with scripts/choose_sampler.py and the short-chain panel.
 """
 
 import argparse
@@ -18,7 +23,20 @@ def main():
     )
     parser.add_argument("checkpoint")
     parser.add_argument("out")
+    parser.add_argument("--serve-lengths", help="MIN-MAX residues, e.g. 40-128")
+    parser.add_argument("--rot-rate", type=float, help="c ≥ 0 (0 = the learned rate)")
     args = parser.parse_args()
+    lengths = None
+    if args.serve_lengths is not None:
+        low, _, high = args.serve_lengths.partition("-")
+        try:
+            lengths = (int(low), int(high))
+        except ValueError:
+            lengths = (0, -1)
+        if not 1 <= lengths[0] <= lengths[1]:
+            parser.error(f"--serve-lengths {args.serve_lengths}: need 1 ≤ MIN ≤ MAX")
+    if args.rot_rate is not None and args.rot_rate < 0:
+        parser.error(f"--rot-rate {args.rot_rate}: need c ≥ 0")
     state = checkpoint.load(args.checkpoint)
     run = Path(args.checkpoint).parent
     summary = {
@@ -45,6 +63,9 @@ def main():
         data_fingerprint=state.data_fingerprint,
         train_config=state.train_config,
         summary=summary,
+        serving=None
+        if lengths is None and args.rot_rate is None
+        else checkpoint.Serving(lengths, args.rot_rate),
     )
     checkpoint.save(args.out, weights)
     print(json.dumps(summary, indent=2))

@@ -334,7 +334,7 @@ def test_clash_guidance_does_not_bond_residues_across_a_chain_break():
     assert guided(torch.tensor([0.8]), one_chain).v.abs().max() > 1.0
 
 
-@pytest.mark.parametrize("kind", ["default", "sparse", "motif", "insertion", "ss"])
+@pytest.mark.parametrize("kind", ["default", "short", "sparse", "motif", "insertion", "ss"])
 def test_shipped_models_load_as_the_command_line_uses_them(kind):
     """Each model in protgen/weights loads with this code, at most 5 MB, with the network and
     process that `protgen sample` picks it for (--sparse: k = 48 nearest residues; --ss: the
@@ -370,7 +370,9 @@ def test_manifest_rows_round_trip_and_older_manifests_still_read(tmp_path):
     older protgen (without the sampler-option and motif columns) reads with empty defaults."""
     from protgen.sampling.manifest import ManifestRow, read_manifest, write_manifest
 
-    rows = [ManifestRow("len0012_0000.pdb", 12, 0, 7, 100, 5.0, "abc", 0.25, 0.0, 0.0, 1.0)]
+    rows = [
+        ManifestRow("len0012_0000.pdb", 12, 0, 7, 100, 5.0, "abc", "short", 0.25, 0.0, 0.0, 1.0)
+    ]
     scaffold = ManifestRow(
         "m_0000.pdb",
         30,
@@ -379,6 +381,7 @@ def test_manifest_rows_round_trip_and_older_manifests_still_read(tmp_path):
         50,
         None,
         "abc",
+        "runs/m/checkpoint.pt",
         1.5,
         0.1,
         2.0,
@@ -389,12 +392,25 @@ def test_manifest_rows_round_trip_and_older_manifests_still_read(tmp_path):
         "A1-5",
     )
     conditioned = ManifestRow(
-        "len0005_0000.pdb", 5, 0, 3, 100, 5.0, "abc", 0.5, 0.0, 0.0, 1.0, ss="HHE?L", guidance=2.0
+        "len0005_0000.pdb",
+        5,
+        0,
+        3,
+        100,
+        5.0,
+        "abc",
+        "ss",
+        0.5,
+        0.0,
+        0.0,
+        1.0,
+        ss="HHE?L",
+        guidance=2.0,
     )
     write_manifest(tmp_path / "manifest.csv", [*rows, scaffold, conditioned])
     assert read_manifest(tmp_path / "manifest.csv") == [*rows, scaffold, conditioned]
     text = (tmp_path / "manifest.csv").read_text().splitlines()
-    assert text[1] == "len0012_0000.pdb,12,0,7,100,5.0,abc,0.250,0.0,0.0,1.0,,,,,,,"
+    assert text[1] == "len0012_0000.pdb,12,0,7,100,5.0,abc,short,0.250,0.0,0.0,1.0,,,,,,,"
     assert text[3].endswith(",1.0,,,,,HHE?L,,2.0")
     (tmp_path / "old.csv").write_text(
         "file,length,index,seed,steps,rot_rate,checkpoint,seconds\nx.pdb,20,1,3,100,,ff,0.5\n"

@@ -88,6 +88,13 @@ def _run(args) -> None:
     if "loss" in info["model_config"]:
         print("  loss: " + ", ".join(f"{k} {v}" for k, v in info["model_config"]["loss"].items()))
     print(f"  data fingerprint: {info.get('data_fingerprint')}")
+    serving = info.get("serving")
+    if serving:  # a shipped weights file: what protgen sample uses it for
+        lengths, rate = serving.get("lengths"), serving.get("rot_rate")
+        served = f"{lengths[0]}–{lengths[1]} residues" if lengths else "any length"
+        if rate is not None:
+            served += f", rotation rate {rate:g}" + (" (the learned rate)" if rate == 0 else "")
+        print(f"  serves: {served}")
     train = info.get("train_config", {})
     print(
         "  training: "

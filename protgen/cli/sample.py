@@ -1,6 +1,7 @@
 """``protgen sample``: write backbone files from the shipped model or a checkpoint."""
 
 from dataclasses import replace
+from pathlib import Path
 
 from protgen.cli.threads import add_threads_flag, set_threads
 from protgen.errors import ConfigError
@@ -14,6 +15,7 @@ from protgen.sampling.config import (
     parse_lengths,
 )
 from protgen.sampling.directory import sample_to_directory
+from protgen.sampling.routes import Route, shipped_routes
 from protgen.sampling.ss_condition import ss_codes, ss_from_file
 from protgen.training.checkpoint import default_checkpoint, load_model
 from protgen.training.distributed import resolve_device
@@ -26,8 +28,10 @@ def register(sub) -> None:
     p = sub.add_parser(
         "sample",
         help="sample backbones into PDB/mmCIF files",
-        description="Sample protein backbones (N, CA, C, O; residues named GLY) with the model "
-        "shipped in the package, or --checkpoint. Writes lenLLLL_IIII.pdb files and manifest.csv.",
+        description="Sample protein backbones (N, CA, C, O; residues named GLY) with the models "
+        "shipped in the package (at a fixed length: short.pt for the 40-128 residues its weights "
+        "serve, default.pt otherwise), or --checkpoint. Writes lenLLLL_IIII.pdb files and "
+        "manifest.csv, which names each sample's model.",
     )
     group = p.add_mutually_exclusive_group()
     group.add_argument("--length", type=int, help="residues per backbone (default 100)")
@@ -42,7 +46,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument(
         "--checkpoint",
-        help="a checkpoint, run directory or weights file (default: the shipped model)",
+        help="a checkpoint, run directory or weights file (default: the shipped model for what is "
+        "asked; at a fixed length, short.pt for 40-128 residues and default.pt otherwise)",
     )
     p.add_argument("--steps", type=int, default=s.steps, help="Euler steps (default %(default)s)")
     p.add_argument(
@@ -61,8 +66,8 @@ def register(sub) -> None:
         "--rot-rate",
         type=float,
         help="rotation-rate schedule: ω = c·log(R_tᵀR̂_1) with this c (FrameFlow uses 10); 0 = "
-        f"the learned ω exactly (default {s.rot_rate:g} for fixed-length and motif models, 0 "
-        "for insertion models)",
+        "the learned ω exactly (default: the rate stored with the model's weights, 5 for "
+        f"short.pt; else {s.rot_rate:g} for fixed-length and motif models, 0 for insertion models)",
     )
     p.add_argument(
         "--sparse",
@@ -273,19 +278,23 @@ def _run(args) -> None:
             f"--workers {args.workers} runs CPU processes; on --device {device} use --batch-size "
             "instead"
         )
-    if args.checkpoint is None:
-        path = default_checkpoint(
-            "sparse"
-            if args.sparse
-            else "motif"
-            if args.motif
-            else "ss"
-            if ss is not None
-            else ("insertion" if args.process == "insertion" else "default")
-        )
+    kind = (
+        "sparse"
+        if args.sparse
+        else "motif"
+        if args.motif
+        else "ss"
+        if ss is not None
+        else ("insertion" if args.process == "insertion" else "default")
+    )
+    if args.checkpoint is not None:
+        routes = [Route(Path(args.checkpoint), args.checkpoint, None)]
+    elif kind == "default":  # the shipped fixed-length models, by length
+        routes = shipped_routes(config.lengths, device)
     else:
-        path = args.checkpoint
-    trained = load_model(path, device)
+        routes = [Route(default_checkpoint(kind), kind, None)]
+    routes = [replace(r, trained=r.trained or load_model(r.checkpoint, device)) for r in routes]
+    trained = routes[0].trained
     emerging = trained.process.emerging_length
     # --process names the kind of shipped model: "insertion" is the one whose length emerges
     if (
@@ -308,12 +317,16 @@ def _run(args) -> None:
             "--min-length/--max-length bound the emerging length of an insertion model; this "
             "model takes --length/--lengths"
         )
-    if args.rot_rate is None:
-        config = replace(
-            config,
-            simulation=replace(config.simulation, rot_rate=default_rot_rate(trained.process)),
+    # each model samples with its own rotation rate unless --rot-rate names one
+    routes = [
+        replace(
+            r,
+            simulation=replace(
+                config.simulation,
+                rot_rate=rot_rate if args.rot_rate is not None else default_rot_rate(r.trained),
+            ),
         )
-    rows = sample_to_directory(
-        path, args.out, config, device, args.force, trained=trained, workers=args.workers
-    )
+        for r in routes
+    ]
+    rows = sample_to_directory(routes, args.out, config, device, args.force, workers=args.workers)
     print(f"wrote {len(rows)} backbones and manifest.csv to {args.out}")

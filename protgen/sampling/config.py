@@ -7,10 +7,10 @@ import numbers
 from dataclasses import dataclass
 
 from protgen.errors import ConfigError
-from protgen.method.process import LatentProcess
 from protgen.method.simulation import SimulationConfig
 from protgen.sampling.motif import parse_contig
 from protgen.sampling.ss_condition import ss_codes
+from protgen.training.checkpoint import TrainedModel
 
 __all__ = [
     "SampleConfig",
@@ -152,13 +152,17 @@ def check_sample_config(config: SampleConfig) -> None:
         )
 
 
-def default_rot_rate(process: LatentProcess) -> float | None:
-    """The rotation schedule (``SimulationConfig.rot_rate``) used when the user names none: c = 5
-    for fixed-length and motif models (chosen on secondary structure, README's model card); the
-    learned rate (None) where the length emerges, since the gap head reads the state — the schedule
-    moves the state off the path the model learned and biases the emerging lengths (README:
-    variable length)."""
-    return None if process.emerging_length else SimulationConfig().rot_rate
+def default_rot_rate(trained: TrainedModel) -> float | None:
+    """The rotation schedule (``SimulationConfig.rot_rate``) used when the user names none: the
+    rate stored with the weights (``Serving.rot_rate``, chosen for that model on the short-chain
+    panel; 0 = the learned rate) where there is one; else c = 5 for fixed-length and motif models
+    (chosen on secondary structure, README's model card) and the learned rate (None) where the
+    length emerges, since the gap head reads the state — the schedule moves the state off the path
+    the model learned and biases the emerging lengths (README: variable length)."""
+    serving = trained.checkpoint.serving
+    if serving is not None and serving.rot_rate is not None:
+        return serving.rot_rate or None
+    return None if trained.process.emerging_length else SimulationConfig().rot_rate
 
 
 def parse_lengths(text: str) -> tuple[int, ...]:

@@ -7,6 +7,7 @@ existing outputs are never overwritten unless ``force``.
 
 import csv
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from protgen.sampling.config import SampleConfig, check_sample_config
 from protgen.sampling.jobs import Job, job_batches, plan_jobs, redraws, sample_batch
 from protgen.sampling.manifest import ManifestRow
 from protgen.sampling.pool import sample_in_pool
+from protgen.sampling.routes import Route
 from protgen.sampling.writer import Writer
 from protgen.training import checkpoint
 from protgen.training.checkpoint import TrainedModel
@@ -79,7 +81,7 @@ def _replace_previous(out: Path, jobs: list["Job"], force: bool) -> None:
 
 
 def sample_to_directory(
-    checkpoint_path: str | Path,
+    model: str | Path | Sequence[Route],
     out: str | Path,
     config: SampleConfig,
     device="cpu",
@@ -88,50 +90,92 @@ def sample_to_directory(
     workers: int = 1,
 ) -> list[ManifestRow]:
     """Sample config.num backbones per length — or config.num scaffolds of a motif, or config.num
-    chains of emerging length — with the model of ``checkpoint_path`` into ``out``.
+    chains of emerging length — into ``out``, with the model of a checkpoint file (``model``; the
+    manifest names it by the path given) or with several: ``model`` a list of routes, each
+    sampling its lengths (``protgen.sampling.routes``: the shipped models by length).
 
     Returns this run's manifest rows, which manifest.csv lists. Existing outputs are refused
     unless ``force``; with it, the files of the previous run (those its manifest lists and those
     this run writes, with the manifest) are moved into ``out/replaced-YYYYMMDD-HHMMSS/``, so the
     folder holds one run. One run at a time may write to ``out`` (a second is refused).
-    ``trained``: the checkpoint's model, if the caller has loaded it. ``workers`` > 1: batches run
-    in that many processes (CPU) dividing this process's threads, rows in job order.
+    ``trained``: the checkpoint's model, if the caller has loaded it (one checkpoint only).
+    ``workers`` > 1: batches run in that many processes (CPU) dividing this process's threads, rows
+    in job order.
     """
     out = Path(out)
     check_sample_config(config)
-    trained = trained or checkpoint.load_model(checkpoint_path, device)
+    if isinstance(model, (str, Path)):
+        routes = [Route(Path(model), str(model), None, trained=trained)]
+    else:
+        routes = list(model)
+    routes = [
+        replace(r, trained=r.trained or checkpoint.load_model(r.checkpoint, device)) for r in routes
+    ]
+    emerging = {r.trained.process.emerging_length for r in routes}
+    if len(emerging) > 1:
+        raise ConfigError("one run samples fixed lengths or emerging ones, not both")
+    for route in routes:
+        _check_model(route, config)
+    emerging = emerging.pop()
+    jobs, _ = plan_jobs(config, "cif" if config.fmt == "cif" else "pdb", emerging)
+    assigned = _assign(jobs, routes)
+    _prepare(out, jobs, force)
+    with folder_lock(out):
+        _replace_previous(out, jobs, force)
+        writer = Writer(out, [j.name for j in jobs])
+        for route, route_jobs in zip(routes, assigned):
+            if not route_jobs:
+                continue
+            route_config = replace(config, simulation=route.simulation or config.simulation)
+            writer.use(route_config, checkpoint.fingerprint(route.checkpoint), route.name)
+            _run_jobs(route, route_jobs, route_config, device, workers, emerging, writer)
+    return writer.rows
+
+
+def _check_model(route: Route, config: SampleConfig) -> None:
+    """Refuse a model that cannot make what ``config`` asks (a motif, a condition)."""
+    trained, where = route.trained, route.checkpoint
     if config.contig is not None and not (
         trained.config.network.motif and trained.process.supports_motif
     ):
         raise ConfigError(
-            f"{checkpoint_path} was not trained for motif scaffolding (its network has no motif "
+            f"{where} was not trained for motif scaffolding (its network has no motif "
             "flags, or its process keeps no motif); use a motif model (the shipped one is used "
             "when --checkpoint is not given)"
         )
     if config.ss is not None and not trained.config.network.ss_condition:
         raise ConfigError(
-            f"{checkpoint_path} was not trained with a secondary-structure condition (its network "
+            f"{where} was not trained with a secondary-structure condition (its network "
             "has no ss_condition); use an ss model (the shipped one is used when --checkpoint is "
             "not given)"
         )
-    emerging = trained.process.emerging_length
-    if emerging and (config.contig is not None or config.trajectory or config.ss is not None):
+    if trained.process.emerging_length and (
+        config.contig is not None or config.trajectory or config.ss is not None
+    ):
         raise ConfigError(
             "an insertion model makes unconditional samples of emerging length: no --motif, no "
             "--ss, no --trajectory"
         )
-    fingerprint = checkpoint.fingerprint(checkpoint_path)
-    jobs, _ = plan_jobs(config, "cif" if config.fmt == "cif" else "pdb", emerging)
-    _prepare(out, jobs, force)
-    with folder_lock(out):
-        _replace_previous(out, jobs, force)
-        writer = Writer(out, config, fingerprint, [j.name for j in jobs])
-        _run_jobs(trained, checkpoint_path, jobs, config, device, workers, emerging, writer)
-    return writer.rows
 
 
-def _run_jobs(trained, checkpoint_path, jobs, config, device, workers, emerging, writer) -> None:
-    """Simulate every job's batch (in a pool when workers > 1) and write each as it ends."""
+def _assign(jobs: list[Job], routes: list[Route]) -> list[list[Job]]:
+    """Each route's jobs: those of its lengths (a route without lengths: every job); a job that
+    no route or several routes would sample is refused."""
+    assigned: list[list[Job]] = [[] for _ in routes]
+    for job in jobs:
+        owners = [k for k, r in enumerate(routes) if r.lengths is None or job.length in r.lengths]
+        if len(owners) != 1:
+            raise ConfigError(
+                f"{job.length} residues: {'no model' if not owners else 'several models'} of "
+                f"the run sample this length ({', '.join(r.name for r in routes)})"
+            )
+        assigned[owners[0]].append(job)
+    return assigned
+
+
+def _run_jobs(route: Route, jobs, config, device, workers, emerging, writer) -> None:
+    """Simulate every job's batch with the route's model (in a pool when workers > 1) and write
+    each as it ends."""
     queue = job_batches(jobs, config.batch_size)
     progress = Progress(len(queue) * config.simulation.steps, "sampling", unit="steps")
     attempts = {job.index: 1 for job in jobs}
@@ -148,23 +192,25 @@ def _run_jobs(trained, checkpoint_path, jobs, config, device, workers, emerging,
             if job.index not in redrawn
         ]
         writer.write(done, atoms, path, seconds)
-        progress.update(0, extra=f"{len(writer.rows)}/{len(jobs)} written")
+        progress.update(0, extra=f"{len(writer.rows)}/{len(writer.order)} written")
         return again
 
     if workers > 1 and len(queue) > 1:
         sample_in_pool(
-            checkpoint.resolve(checkpoint_path), queue, config, device, workers, progress, finished
+            checkpoint.resolve(route.checkpoint), queue, config, device, workers, progress, finished
         )
     while queue:
         batch = queue.pop(0)
         again = finished(
             batch,
             *sample_batch(
-                trained,
+                route.trained,
                 batch,
                 config,
                 device,
-                on_step=lambda: progress.update(1, extra=f"{len(writer.rows)}/{len(jobs)} written"),
+                on_step=lambda: progress.update(
+                    1, extra=f"{len(writer.rows)}/{len(writer.order)} written"
+                ),
             ),
         )
         if again:

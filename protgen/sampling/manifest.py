@@ -22,6 +22,8 @@ class ManifestRow:
     steps: int  # Euler steps
     rot_rate: float | None  # the rotation schedule's c; None: the learned rate
     checkpoint: str  # fingerprint of the model's file
+    # the model: a shipped model's name (short, default, motif, ...) or the checkpoint path given
+    model: str
     seconds: float  # sampling time per sample of its batch
     clash_guidance: float  # η; 0 = off
     langevin: float  # κ; 0 = the ODE

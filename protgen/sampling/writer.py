@@ -55,20 +55,19 @@ def _relative(path: Path, folder: Path) -> str:
 
 class Writer:
     """Backbone files and the manifest (rewritten after every batch, so it always lists what is on
-    disk); a full disk or another write error ends the run with what was kept."""
+    disk); a full disk or another write error ends the run with what was kept. A run of several
+    models (routes) names the one sampling next with :meth:`use`."""
 
-    def __init__(
-        self,
-        out: Path,
-        config: SampleConfig,
-        fingerprint: str,
-        order: list[str],
-    ):
-        self.out, self.config, self.fingerprint = out, config, fingerprint
+    def __init__(self, out: Path, order: list[str]):
+        self.out = out
         # rows are listed in job order, whichever batch ends first
         self.order = {name: k for k, name in enumerate(order)}
         self.rows: list[ManifestRow] = []
         self.listed = 0
+
+    def use(self, config: SampleConfig, fingerprint: str, model: str) -> None:
+        """The settings, model file fingerprint and model name of the samples written next."""
+        self.config, self.fingerprint, self.model = config, fingerprint, model
 
     def write(
         self,
@@ -105,6 +104,7 @@ class Writer:
                         steps=config.simulation.steps,
                         rot_rate=config.simulation.rot_rate,
                         checkpoint=self.fingerprint,
+                        model=self.model,
                         seconds=seconds,
                         clash_guidance=config.clash_guidance,
                         langevin=config.simulation.langevin,

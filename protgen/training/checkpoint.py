@@ -33,6 +33,7 @@ __all__ = [
     "FORMAT_VERSION",
     "Checkpoint",
     "RngState",
+    "Serving",
     "TrainedModel",
     "save",
     "load",
@@ -60,6 +61,24 @@ class RngState:
 
 
 @dataclass(frozen=True)
+class Serving:
+    """How a shipped weights file is meant to be sampled (``scripts/export_weights.py
+    --serve-lengths --rot-rate``): the lengths it serves when ``protgen sample`` picks the model,
+    and the rotation schedule chosen for it on the short-chain panel."""
+
+    # (shortest, longest) residues, inclusive, that this model samples when none is named; None:
+    # any length
+    lengths: tuple[int, int] | None = None
+    # c of the rotation schedule (SimulationConfig.rot_rate; 0.0 = the learned rate); None: the
+    # process's default (sampling.config.default_rot_rate)
+    rot_rate: float | None = None
+
+    def covers(self, length: int) -> bool:
+        """Whether ``length`` residues are within the lengths served."""
+        return self.lengths is None or self.lengths[0] <= length <= self.lengths[1]
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     """What a checkpoint file holds. A training checkpoint has every field; a weights file (what
     ships in the package) the configs, the EMA weights, the data fingerprint and a training
@@ -78,6 +97,7 @@ class Checkpoint:
     train_seconds: float | None = None  # training wall time, steps only, across resumes
     cpu_seconds: float | None = None  # CPU time of the training steps (one process)
     summary: dict | None = None  # a weights file's training summary (scripts/export_weights.py)
+    serving: Serving | None = None  # a weights file's lengths and sampler settings
     protgen_version: str = __version__
 
     def to_payload(self) -> dict:
@@ -93,6 +113,8 @@ class Checkpoint:
                 value = asdict(value)
             elif f.name == "rng":
                 value = [asdict(r) for r in value]
+            elif f.name == "serving":
+                value = asdict(value)
             out[f.name] = value
         return out
 
@@ -102,6 +124,7 @@ class Checkpoint:
         try:
             rng = payload.get("rng")
             train = payload.get("train_config")
+            serving = payload.get("serving")
             return Checkpoint(
                 model_config=model_config_from_dict(payload.get("model_config", {}), where),
                 ema=payload.get("ema") or payload["model"],
@@ -115,10 +138,19 @@ class Checkpoint:
                 train_seconds=payload.get("train_seconds"),
                 cpu_seconds=payload.get("cpu_seconds"),
                 summary=payload.get("summary"),
+                serving=None if serving is None else _serving(serving),
                 protgen_version=payload.get("protgen_version", "unknown"),
             )
-        except (KeyError, TypeError) as error:
+        except (KeyError, TypeError, ValueError, IndexError) as error:
             raise CheckpointError(f"{where}: not a complete protgen checkpoint ({error})") from None
+
+
+def _serving(stored: dict) -> Serving:
+    lengths = stored.get("lengths")
+    return Serving(
+        lengths=None if lengths is None else (int(lengths[0]), int(lengths[1])),
+        rot_rate=stored.get("rot_rate"),
+    )
 
 
 @dataclass(frozen=True)
@@ -242,9 +274,10 @@ def fingerprint(path: str | Path) -> str:
 
 
 def default_checkpoint(kind: str = "default") -> Path:
-    """A model shipped inside the package: "default" (unconditional, fixed length), "sparse" (the
-    same over each residue's 48 nearest residues, for long chains), "motif" (motif scaffolding),
-    "ss" (secondary-structure conditioning) or "insertion" (variable length, Process 3)."""
+    """A model shipped inside the package: "default" (unconditional, fixed length), "short" (the
+    same for the lengths its weights serve, 40–128 residues: the short-chain campaign), "sparse"
+    (over each residue's 48 nearest residues, for long chains), "motif" (motif scaffolding), "ss"
+    (secondary-structure conditioning) or "insertion" (variable length, Process 3)."""
     path = Path(str(resources.files("protgen") / "weights" / f"{kind}.pt"))
     if not path.is_file():
         raise ProtgenError(
