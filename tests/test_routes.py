@@ -121,6 +121,14 @@ def test_sample_routes_each_length_to_the_model_that_serves_it(two_models, tmp_p
             assert (tmp_path / "routed" / f"len00{length}_000{i}.pdb").read_text() == alone
         with open(out / "manifest.csv", newline="") as handle:
             assert {r["model"] for r in csv.DictReader(handle)} == {str(two_models[name])}
+    # worker processes write the same files, each route in its own pool
+    main(
+        ["sample", "--lengths", "30,12,50", *common, "--workers", "2", "--out", str(tmp_path / "w")]
+    )
+    for row in rows:
+        assert (tmp_path / "w" / row["file"]).read_text() == (
+            tmp_path / "routed" / row["file"]
+        ).read_text()
     # a named rate applies to every model of the run
     main(
         ["sample", "--lengths", "30,50", *common, "--rot-rate", "7", "--out", str(tmp_path / "c7")]
@@ -162,3 +170,41 @@ def test_shipped_routing_serves_short_chains_with_the_short_model():
         129: "default",
         300: "default",
     }
+
+
+def test_a_length_no_route_or_two_routes_sample_is_refused(two_models, tmp_path):
+    from protgen.errors import ConfigError
+    from protgen.sampling.config import SampleConfig
+    from protgen.sampling.directory import sample_to_directory
+    from protgen.sampling.routes import Route
+
+    config = SampleConfig(lengths=(30, 50), num=1)
+    short = Route(two_models["short"], "short", (30,))
+    with pytest.raises(ConfigError, match="50 residues: no model of the run"):
+        sample_to_directory([short], tmp_path / "a", config)
+    anyone = Route(two_models["default"], "default", None)
+    with pytest.raises(ConfigError, match="30 residues: several models"):
+        sample_to_directory([short, anyone], tmp_path / "b", config)
+    loaded = checkpoint.load_model(two_models["short"])
+    with pytest.raises(ConfigError, match="trained= is for one checkpoint"):
+        sample_to_directory([short], tmp_path / "c", config, trained=loaded)
+    assert not any((tmp_path / d).exists() for d in "abc")
+
+
+def test_a_stored_serving_record_that_could_not_have_been_written_is_one_line(two_models, tmp_path):
+    from protgen.errors import CheckpointError
+
+    payload = torch.load(two_models["short"], weights_only=True)
+    for bad in ({"lengths": [128, 40]}, {"rot_rate": float("nan")}, {"rot_rate": -1.0}, [1, 2]):
+        torch.save({**payload, "serving": bad}, tmp_path / "bad.pt")
+        with pytest.raises(CheckpointError) as error:
+            checkpoint.load(tmp_path / "bad.pt")
+        assert "not a complete protgen checkpoint" in str(error.value)
+        assert "\n" not in str(error.value)
+
+
+def test_the_manifest_names_shipped_files_by_name_and_others_by_path():
+    from protgen.sampling.routes import model_name
+
+    assert model_name(checkpoint.default_checkpoint("motif")) == "motif"
+    assert model_name("runs/x/checkpoint.pt") == "runs/x/checkpoint.pt"

@@ -18,7 +18,7 @@ from protgen.sampling.config import SampleConfig, check_sample_config
 from protgen.sampling.jobs import Job, job_batches, plan_jobs, redraws, sample_batch
 from protgen.sampling.manifest import ManifestRow
 from protgen.sampling.pool import sample_in_pool
-from protgen.sampling.routes import Route
+from protgen.sampling.routes import Route, model_name
 from protgen.sampling.writer import Writer
 from protgen.training import checkpoint
 from protgen.training.checkpoint import TrainedModel
@@ -91,8 +91,9 @@ def sample_to_directory(
 ) -> list[ManifestRow]:
     """Sample config.num backbones per length — or config.num scaffolds of a motif, or config.num
     chains of emerging length — into ``out``, with the model of a checkpoint file (``model``; the
-    manifest names it by the path given) or with several: ``model`` a list of routes, each
-    sampling its lengths (``protgen.sampling.routes``: the shipped models by length).
+    manifest names it by the path given, a shipped file by its name) or with several: ``model`` a
+    list of routes, each sampling its lengths (``protgen.sampling.routes``: the shipped models by
+    length).
 
     Returns this run's manifest rows, which manifest.csv lists. Existing outputs are refused
     unless ``force``; with it, the files of the previous run (those its manifest lists and those
@@ -105,7 +106,9 @@ def sample_to_directory(
     out = Path(out)
     check_sample_config(config)
     if isinstance(model, (str, Path)):
-        routes = [Route(Path(model), str(model), None, trained=trained)]
+        routes = [Route(Path(model), model_name(model), None, trained=trained)]
+    elif trained is not None:
+        raise ConfigError("trained= is for one checkpoint; a route carries its own model")
     else:
         routes = list(model)
     routes = [
@@ -123,12 +126,19 @@ def sample_to_directory(
     with folder_lock(out):
         _replace_previous(out, jobs, force)
         writer = Writer(out, [j.name for j in jobs])
-        for route, route_jobs in zip(routes, assigned):
-            if not route_jobs:
-                continue
-            route_config = replace(config, simulation=route.simulation or config.simulation)
-            writer.use(route_config, checkpoint.fingerprint(route.checkpoint), route.name)
-            _run_jobs(route, route_jobs, route_config, device, workers, emerging, writer)
+        configs = [replace(config, simulation=r.simulation or config.simulation) for r in routes]
+        batches = sum(
+            len(job_batches(js, config.batch_size)) * c.simulation.steps
+            for js, c in zip(assigned, configs)
+        )
+        progress = Progress(batches, "sampling", unit="steps")
+        for route, route_jobs, route_config in zip(routes, assigned, configs):
+            if route_jobs:
+                writer.use(route_config, checkpoint.fingerprint(route.checkpoint), route.name)
+                _run_jobs(
+                    route, route_jobs, route_config, device, workers, emerging, writer, progress
+                )
+        progress.close()
     return writer.rows
 
 
@@ -173,11 +183,10 @@ def _assign(jobs: list[Job], routes: list[Route]) -> list[list[Job]]:
     return assigned
 
 
-def _run_jobs(route: Route, jobs, config, device, workers, emerging, writer) -> None:
+def _run_jobs(route: Route, jobs, config, device, workers, emerging, writer, progress) -> None:
     """Simulate every job's batch with the route's model (in a pool when workers > 1) and write
-    each as it ends."""
+    each as it ends; ``progress`` counts the steps of the whole run."""
     queue = job_batches(jobs, config.batch_size)
-    progress = Progress(len(queue) * config.simulation.steps, "sampling", unit="steps")
     attempts = {job.index: 1 for job in jobs}
 
     def finished(batch: list[Job], atoms, lengths, path, seconds) -> list[Job]:
@@ -215,4 +224,3 @@ def _run_jobs(route: Route, jobs, config, device, workers, emerging, writer) -> 
         )
         if again:
             queue.append(again)
-    progress.close()

@@ -3,13 +3,21 @@ shipped unconditional models by length (``short.pt`` for the lengths its weights
 ``default.pt`` for the rest)."""
 
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 from protgen.method.simulation import SimulationConfig
 from protgen.training import checkpoint
 from protgen.training.checkpoint import TrainedModel
 
-__all__ = ["Route", "SHIPPED_FIXED_LENGTH", "shipped_checkpoint_for", "shipped_routes"]
+__all__ = [
+    "Route",
+    "SHIPPED_FIXED_LENGTH",
+    "model_name",
+    "shipped_checkpoint_for",
+    "shipped_routes",
+]
 
 # the shipped unconditional fixed-length models, most specific first: a length goes to the first
 # whose weights serve it (Serving.lengths; a model without that serves every length)
@@ -29,12 +37,18 @@ class Route:
     trained: TrainedModel | None = None  # the loaded model, if the caller has it
 
 
+@lru_cache(maxsize=16)
+def _serving(path: Path, modified: float) -> checkpoint.Serving | None:
+    """A weights file's Serving record (read once per file version)."""
+    return checkpoint.load(path).serving
+
+
 def shipped_checkpoint_for(length: int) -> tuple[str, Path]:
     """The shipped unconditional model for ``length`` residues: (its name, its file)."""
     *specific, general = SHIPPED_FIXED_LENGTH
     for name in specific:
         path = checkpoint.default_checkpoint(name)
-        serving = checkpoint.load(path).serving
+        serving = _serving(path, path.stat().st_mtime)
         if serving is None or serving.covers(length):
             return name, path
     return general, checkpoint.default_checkpoint(general)
@@ -53,3 +67,15 @@ def shipped_routes(lengths: tuple[int, ...], device: str = "cpu") -> list[Route]
         Route(paths[name], name, tuple(ns), trained=checkpoint.load_model(paths[name], device))
         for name, ns in grouped.items()
     ]
+
+
+def model_name(path: str | Path) -> str:
+    """How the manifest names a checkpoint: a file shipped in the package by its name (``motif``),
+    any other by the path as given."""
+    shipped = Path(str(resources.files("protgen") / "weights"))
+    given = Path(path)
+    try:
+        inside = given.resolve().parent == shipped.resolve()
+    except OSError:
+        inside = False
+    return given.stem if inside and given.suffix == ".pt" else str(path)

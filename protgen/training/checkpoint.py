@@ -8,6 +8,7 @@ summary. Files are read with ``weights_only=True``: a crafted file cannot run co
 
 import errno
 import hashlib
+import math
 import os
 import shutil
 from dataclasses import asdict, dataclass, fields
@@ -145,12 +146,20 @@ class Checkpoint:
             raise CheckpointError(f"{where}: not a complete protgen checkpoint ({error})") from None
 
 
-def _serving(stored: dict) -> Serving:
-    lengths = stored.get("lengths")
-    return Serving(
-        lengths=None if lengths is None else (int(lengths[0]), int(lengths[1])),
-        rot_rate=stored.get("rot_rate"),
-    )
+def _serving(stored) -> Serving:
+    """A stored Serving record; one that could not have been written raises ValueError."""
+    if not isinstance(stored, dict):
+        raise ValueError(f"serving is {type(stored).__name__}, not a record")
+    lengths, rate = stored.get("lengths"), stored.get("rot_rate")
+    if lengths is not None:
+        lengths = (int(lengths[0]), int(lengths[1]))
+        if not 1 <= lengths[0] <= lengths[1]:
+            raise ValueError(f"served lengths {lengths} are not 1 ≤ min ≤ max")
+    if rate is not None:
+        rate = float(rate)
+        if not rate >= 0 or math.isinf(rate):  # NaN fails the first test
+            raise ValueError(f"stored rotation rate {rate} is not a finite c ≥ 0")
+    return Serving(lengths, rate)
 
 
 @dataclass(frozen=True)
