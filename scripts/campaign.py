@@ -6,7 +6,9 @@ run's validation.csv, process CPU time of the training steps; estimated from met
 that predate it) and the cumulative core-hours of the campaign, the last validation figures
 (one-pass x̂_1 RMSD and strand recall at t = 0.5 and 0.7), and, with ``--panel EVAL``, the pooled
 figures of a `protgen eval` folder (samples and, beside them, its real chains). ``plot`` draws
-the ledger against cumulative core-hours.
+the ledger against cumulative core-hours: the campaign's stretches as lines, its cool-down branches
+(stages named cool-…: the campaign's weights fine-tuned with a decaying learning rate, what ships)
+as stars.
 
 Usage:
   python scripts/campaign.py record RUN --stage NAME [--panel EVAL_DIR] [--note TEXT]
@@ -145,12 +147,28 @@ def plot(args) -> None:
 
     rows = _rows(args.ledger)
     x = [float(r["cumulative_core_hours"]) for r in rows]
+    cool = [r["stage"].startswith("cool") for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for key, style in (("rmsd@0.5", "o-"), ("rmsd@0.7", "s-")):
-        axes[0].plot(x, [float(r[key] or "nan") for r in rows], style, label=f"x̂₁ RMSD {key[5:]}")
+    for ax, keys, label in (
+        (axes[0], ("rmsd@0.5", "rmsd@0.7"), "x̂₁ RMSD {}"),
+        (axes[1], ("strand_recall@0.5", "strand_recall@0.7"), "strand recall {}"),
+    ):
+        for key, style, colour in zip(keys, "os", ("C0", "C1")):
+            t = key.split("@")[1]
+            for branch, mark in ((False, f"{style}-"), (True, "*")):
+                xs = [xi for xi, c in zip(x, cool) if c == branch]
+                ys = [float(r[key] or "nan") for r, c in zip(rows, cool) if c == branch]
+                suffix = ", cool-down" if branch else ""
+                if xs:
+                    ax.plot(
+                        xs,
+                        ys,
+                        mark,
+                        color=colour,
+                        markersize=10 if branch else 6,
+                        label=label.format(t) + suffix,
+                    )
     axes[0].set_ylabel("Å (validation, one pass)")
-    for key, style in (("strand_recall@0.5", "o-"), ("strand_recall@0.7", "s-")):
-        axes[1].plot(x, [float(r[key] or "nan") for r in rows], style, label=key.replace("_", " "))
     axes[1].set_ylabel("strand recall (validation)")
     panel = [(xi, r) for xi, r in zip(x, rows) if r.get("geometry_ok")]
     for key, style in (("geometry_ok", "o"), ("strand", "s"), ("helix", "^")):
