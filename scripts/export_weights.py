@@ -32,8 +32,8 @@ def main():
         try:
             lengths = (int(low), int(high))
         except ValueError:
-            lengths = (0, -1)
-        if not 1 <= lengths[0] <= lengths[1]:
+            lengths = None
+        if lengths is None or not 1 <= lengths[0] <= lengths[1]:
             parser.error(f"--serve-lengths {args.serve_lengths}: need 1 ≤ MIN ≤ MAX")
     if args.rot_rate is not None and not 0 <= args.rot_rate < float("inf"):
         parser.error(f"--rot-rate {args.rot_rate}: need a finite c ≥ 0")

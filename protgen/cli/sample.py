@@ -290,10 +290,10 @@ def _run(args) -> None:
     if args.checkpoint is not None:
         routes = [Route(Path(args.checkpoint), args.checkpoint, None)]
     elif kind == "default":  # the shipped fixed-length models, by length
-        routes = shipped_routes(config.lengths, device)
+        routes = shipped_routes(config.lengths)
     else:
         routes = [Route(default_checkpoint(kind), kind, None)]
-    routes = [replace(r, trained=r.trained or load_model(r.checkpoint, device)) for r in routes]
+    routes = [replace(r, trained=load_model(r.checkpoint, device)) for r in routes]
     trained = routes[0].trained
     emerging = trained.process.emerging_length
     # --process names the kind of shipped model: "insertion" is the one whose length emerges

@@ -38,7 +38,7 @@ class Route:
 
 
 @lru_cache(maxsize=16)
-def _serving(path: Path, modified: float) -> checkpoint.Serving | None:
+def _served(path: Path, modified: float) -> checkpoint.Serving | None:
     """A weights file's Serving record (read once per file version)."""
     return checkpoint.load(path).serving
 
@@ -48,25 +48,22 @@ def shipped_checkpoint_for(length: int) -> tuple[str, Path]:
     *specific, general = SHIPPED_FIXED_LENGTH
     for name in specific:
         path = checkpoint.default_checkpoint(name)
-        serving = _serving(path, path.stat().st_mtime)
+        serving = _served(path, path.stat().st_mtime)
         if serving is None or serving.covers(length):
             return name, path
     return general, checkpoint.default_checkpoint(general)
 
 
-def shipped_routes(lengths: tuple[int, ...], device: str = "cpu") -> list[Route]:
+def shipped_routes(lengths: tuple[int, ...]) -> list[Route]:
     """The run's lengths grouped by the shipped unconditional model that samples them (in the
-    order the lengths first ask for each model), each route with its model loaded."""
+    order the lengths first ask for each model); ``sample_to_directory`` loads the models."""
     grouped: dict[str, list[int]] = {}
     paths: dict[str, Path] = {}
     for n in lengths:
         name, path = shipped_checkpoint_for(n)
         grouped.setdefault(name, []).append(n)
         paths[name] = path
-    return [
-        Route(paths[name], name, tuple(ns), trained=checkpoint.load_model(paths[name], device))
-        for name, ns in grouped.items()
-    ]
+    return [Route(paths[name], name, tuple(ns)) for name, ns in grouped.items()]
 
 
 def model_name(path: str | Path) -> str:

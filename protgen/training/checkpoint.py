@@ -110,12 +110,10 @@ class Checkpoint:
                 continue
             if f.name == "model_config":
                 value = value.to_dict()
-            elif f.name == "train_config":
+            elif f.name in ("train_config", "serving"):
                 value = asdict(value)
             elif f.name == "rng":
                 value = [asdict(r) for r in value]
-            elif f.name == "serving":
-                value = asdict(value)
             out[f.name] = value
         return out
 
