@@ -6,9 +6,10 @@ run's validation.csv, process CPU time of the training steps; estimated from met
 that predate it) and the cumulative core-hours of the campaign, the last validation figures
 (one-pass x̂_1 RMSD and strand recall at t = 0.5 and 0.7), and, with ``--panel EVAL``, the pooled
 figures of a `protgen eval` folder (samples and, beside them, its real chains). ``plot`` draws
-the ledger against cumulative core-hours: the campaign's stretches as lines, its cool-down branches
-(stages named cool-…: the campaign's weights fine-tuned with a decaying learning rate, what ships)
-as stars.
+the ledger against cumulative core-hours: the campaign's stretches (stages named campaign-… and
+warm-start) as lines, its cool-down branches (cool-…: the campaign's weights fine-tuned with a
+decaying learning rate, what ships) as stars, and fine-tunes of the shipped model for another task
+(any other name, e.g. motif-1, ss-1: their validation chains carry no condition) as crosses.
 
 Usage:
   python scripts/campaign.py record RUN --stage NAME [--panel EVAL_DIR] [--note TEXT]
@@ -139,6 +140,14 @@ def record(args) -> None:
     print(", ".join(f"{k} {row.get(k, '')}" for k in FIELDS if row.get(k, "") != ""))
 
 
+def branch(stage: str) -> str:
+    """Which line of the plot a ledger row belongs to: "" (the campaign), "cool-down" or
+    "fine-tune" (a conditional model fine-tuned from the shipped one)."""
+    if stage.startswith(("campaign", "warm-start")):
+        return ""
+    return "cool-down" if stage.startswith("cool") else "fine-tune"
+
+
 def plot(args) -> None:
     import matplotlib
 
@@ -147,7 +156,7 @@ def plot(args) -> None:
 
     rows = _rows(args.ledger)
     x = [float(r["cumulative_core_hours"]) for r in rows]
-    cool = [r["stage"].startswith("cool") for r in rows]
+    kinds = [branch(r["stage"]) for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, keys, label in (
         (axes[0], ("rmsd@0.5", "rmsd@0.7"), "x̂₁ RMSD {}"),
@@ -155,18 +164,17 @@ def plot(args) -> None:
     ):
         for key, style, colour in zip(keys, "os", ("C0", "C1")):
             t = key.split("@")[1]
-            for branch, mark in ((False, f"{style}-"), (True, "*")):
-                xs = [xi for xi, c in zip(x, cool) if c == branch]
-                ys = [float(r[key] or "nan") for r, c in zip(rows, cool) if c == branch]
-                suffix = ", cool-down" if branch else ""
+            for kind, mark in (("", f"{style}-"), ("cool-down", "*"), ("fine-tune", "x")):
+                xs = [xi for xi, k in zip(x, kinds) if k == kind]
+                ys = [float(r[key] or "nan") for r, k in zip(rows, kinds) if k == kind]
                 if xs:
                     ax.plot(
                         xs,
                         ys,
                         mark,
                         color=colour,
-                        markersize=10 if branch else 6,
-                        label=label.format(t) + suffix,
+                        markersize=6 if kind == "" else 10,
+                        label=label.format(t) + (f", {kind}" if kind else ""),
                     )
     axes[0].set_ylabel("Å (validation, one pass)")
     axes[1].set_ylabel("strand recall (validation)")

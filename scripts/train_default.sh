@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # Reproduces the models shipped in protgen/weights: the training set (ProMod3's structure database,
 # optionally merged with a folder of PDB/mmCIF files, segments of 40–256 residues), the default
-# model (scripts/default.toml; ~2.3 h at 3.3 steps/s on 2 CPU cores), then the motif-scaffolding,
-# variable-length, sparse and secondary-structure models fine-tuned from it, and their export. The
-# shipped fine-tunes ran side by side at one thread each (~23 min for 3,000 steps each); the motif
-# model was then resumed with --steps 7000 (36 min), so its learning-rate schedule differs from
-# this script's 7,000. The insertion model's second stage (4,500 steps) took 39 min at one
+# model (scripts/default.toml; ~2.3 h at 3.3 steps/s on 2 CPU cores), then the variable-length,
+# sparse and secondary-structure models fine-tuned from it, the motif-scaffolding model fine-tuned
+# from the shipped short-chain model (short.pt, the training campaign's: README, Short chains), and
+# their export. The insertion model's second stage (4,500 steps) took 39 min at one
 # thread, beside a 5,000-step fixed-length run from default.pt (48 min), the same-cost
 # comparator of the README's table. The sparse model's 7,000 steps took ~65 min at one thread,
-# beside another run; last, the secondary-structure model, on the short set (40–128 residues)
-# built into RUNS/short.
+# beside another run; last, the secondary-structure and motif models, on the short set
+# (40–128 residues) built into RUNS/short.
 # Usage: scripts/train_default.sh [PDB_DIR] [RUNS]   (PDB_DIR optional; RUNS default runs)
 set -euo pipefail
 pdb="${1:-}"
@@ -22,18 +21,6 @@ fi
 resume() { [ -f "$1/checkpoint.pt" ] && echo --resume || echo "${2:-}"; }
 protgen train --data "$runs/set" --out "$runs/default" --config scripts/default.toml --threads 2 $(resume "$runs/default")
 python scripts/export_weights.py "$runs/default/checkpoint.pt" protgen/weights/default.pt
-# Motif scaffolding: the default model's weights, the fixed-flag embedding switched on, half the
-# training chains with a random motif.
-protgen train --data "$runs/set" --out "$runs/motif" --config scripts/default.toml \
-  --motif-prob 0.5 --steps 7000 --warmup 200 --lr 0.0002 --threads 2 \
-  $(resume "$runs/motif" "--init-from protgen/weights/default.pt")
-# This release's second stage (shipped): the motif frozen inside the network and scaffold–motif
-# pairs in the auxiliary term (protgen/THEORY.md §11), 8 chains a step, clipping as a spike guard
-# (1,500 steps, 1.15 h at one thread beside another run).
-protgen train --data "$runs/set" --out "$runs/motif2" --config scripts/default.toml \
-  --motif-prob 0.5 --steps 1500 --batch-size 8 --warmup 200 --lr 0.0002 --grad-clip 50 --seed 4 \
-  --threads 2 $(resume "$runs/motif2" "--init-from $runs/motif/checkpoint.pt")
-python scripts/export_weights.py "$runs/motif2/checkpoint.pt" protgen/weights/motif.pt
 # Variable length: the default model's weights and a new gap head, trained on Process 3 in two
 # fine-tuning stages (as shipped: 3,000 steps, then 4,500 more with a new data order and schedule).
 protgen train --data "$runs/set" --out "$runs/insertion" --config scripts/default.toml \
@@ -66,3 +53,11 @@ protgen train --data "$runs/short" --out "$runs/ss" --config scripts/campaign.to
   --ss-condition --steps 6000 --lr 0.0004 --warmup 200 --seed 3 --threads 2 \
   $(resume "$runs/ss" "--init-from $runs/short_warm/checkpoint.pt")
 python scripts/export_weights.py "$runs/ss/checkpoint.pt" protgen/weights/ss.pt
+# Motif scaffolding (protgen sample --motif): short.pt with the fixed-flag embedding switched on
+# (zero-initialised), half the training chains with a random motif, the motif frozen in the network
+# and scaffold–motif pairs in the auxiliary term (protgen/THEORY.md §11); 8 chains a step, clipping
+# as a spike guard (shipped: 3,000 steps, 0.75 core-hours at one thread beside the campaign).
+protgen train --data "$runs/short" --out "$runs/motif" --config scripts/campaign.toml \
+  --motif-prob 0.5 --steps 3000 --batch-size 8 --warmup 200 --lr 0.0002 --seed 6 --threads 2 \
+  $(resume "$runs/motif" "--init-from protgen/weights/short.pt")
+python scripts/export_weights.py "$runs/motif/checkpoint.pt" protgen/weights/motif.pt --rot-rate 5
