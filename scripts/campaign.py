@@ -3,13 +3,15 @@
 ``record`` appends a row for the stretch of RUN since that run's previous row in the ledger (or
 since its start): steps, epochs (chains seen over the training split's chains), core-hours (the
 run's validation.csv, process CPU time of the training steps; estimated from metrics.csv for runs
-that predate it) and the cumulative core-hours of the campaign, the last validation figures
+that predate it) and the cumulative core-hours of the ledger, the last validation figures
 (one-pass x̂_1 RMSD and strand recall at t = 0.5 and 0.7), and, with ``--panel EVAL``, the pooled
 figures of a `protgen eval` folder (samples and, beside them, its real chains). ``plot`` draws
 the ledger against cumulative core-hours: the campaign's stretches (stages named campaign-… and
 warm-start) as lines, its cool-down branches (cool-…: the campaign's weights fine-tuned with a
-decaying learning rate, what ships) as stars, and fine-tunes of the shipped model for another task
-(any other name, e.g. motif-1, ss-1: their validation chains carry no condition) as crosses.
+decaying learning rate, what ships) as stars, and conditional models fine-tuned from a shipped one
+(motif-…, ss-…: their validation chains carry no condition) as crosses. The cumulative core-hours
+are the ledger's, every row in the order it ran: a fine-tune sits where it ran, not beside its
+parent.
 
 Usage:
   python scripts/campaign.py record RUN --stage NAME [--panel EVAL_DIR] [--note TEXT]
@@ -101,6 +103,7 @@ def _panel(folder: Path) -> dict:
 
 
 def record(args) -> None:
+    branch(args.stage)  # a stage the plot can place, before anything is written
     run = args.run
     ledger = _rows(args.ledger)
     config = json.loads((run / "config.json").read_text())
@@ -140,12 +143,23 @@ def record(args) -> None:
     print(", ".join(f"{k} {row.get(k, '')}" for k in FIELDS if row.get(k, "") != ""))
 
 
+BRANCHES = {
+    "campaign": "",
+    "warm-start": "",
+    "cool": "cool-down",
+    "motif": "fine-tune",
+    "ss": "fine-tune",
+}
+
+
 def branch(stage: str) -> str:
     """Which line of the plot a ledger row belongs to: "" (the campaign), "cool-down" or
-    "fine-tune" (a conditional model fine-tuned from the shipped one)."""
-    if stage.startswith(("campaign", "warm-start")):
-        return ""
-    return "cool-down" if stage.startswith("cool") else "fine-tune"
+    "fine-tune" (a conditional model fine-tuned from a shipped one), by the stage's name up to its
+    last "-" (campaign-5, cool-2, motif-1, warm-start)."""
+    for prefix, kind in BRANCHES.items():
+        if stage == prefix or stage.startswith(prefix + "-"):
+            return kind
+    raise SystemExit(f"stage {stage!r}: name it warm-start, campaign-N, cool-N, motif-N or ss-N")
 
 
 def plot(args) -> None:
