@@ -154,8 +154,8 @@ BRANCHES = {
 
 def branch(stage: str) -> str:
     """Which line of the plot a ledger row belongs to: "" (the campaign), "cool-down" or
-    "fine-tune" (a conditional model fine-tuned from a shipped one), by the stage's name up to its
-    last "-" (campaign-5, cool-2, motif-1, warm-start)."""
+    "fine-tune" (a conditional model fine-tuned from a shipped one), by the name before the
+    stage's number (campaign-5, cool-2, motif-1; warm-start has none)."""
     for prefix, kind in BRANCHES.items():
         if stage == prefix or stage.startswith(prefix + "-"):
             return kind
