@@ -508,6 +508,9 @@ def _interrupt(cmd, ready, timeout=120) -> subprocess.CompletedProcess:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
+        # Ctrl-C as a terminal delivers it: a test runner started in the background (or by a
+        # process that ignores SIGINT) would otherwise pass the ignored disposition on
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + timeout
     while not ready() and time.time() < deadline and proc.poll() is None:
