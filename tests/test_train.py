@@ -393,8 +393,9 @@ def test_init_from_a_dense_run_fine_tunes_a_sparse_network_from_its_weights(tmp_
 
 
 def test_denoising_diagnostics_score_an_oracle_exactly_and_feed_the_second_pass_the_first():
-    """A model that returns the truth scores RMSD 0 and helix recall 1 on ideal helices; one that
-    returns the truth only when fed a previous x̂_1 scores so only with self-conditioning on."""
+    """A model that returns the truth scores RMSD 0, helix recall 1 and every CA–CA(next) in range
+    on ideal helices (3.80 Å); one that returns the truth only when fed a previous x̂_1 scores so
+    only with self-conditioning on, and its noised x_t at t = 0.5 has CA–CA(next) out of range."""
     from types import SimpleNamespace
 
     from chains import HELIX, ideal_chain
@@ -423,11 +424,13 @@ def test_denoising_diagnostics_score_an_oracle_exactly_and_feed_the_second_pass_
     process = make_process(ProcessConfig())
     (d,) = denoising_diagnostics(oracle, process, [batch], seed=0, times=(0.5,))
     assert d.rmsd < 1e-3 and d.helix_recall == 1.0 and d.clashes_per_100 == 0.0
+    assert d.ca_ca_in_range == 1.0
     (one,) = denoising_diagnostics(needs_self_condition, process, [batch], seed=0, times=(0.5,))
     (two,) = denoising_diagnostics(
         needs_self_condition, process, [batch], seed=0, times=(0.5,), self_condition=True
     )
     assert one.rmsd > 1.0 and one.helix_recall < 0.5 and two.rmsd < 1e-3 and two.helix_recall == 1.0
+    assert one.ca_ca_in_range < 0.5 and two.ca_ca_in_range == 1.0
     assert fed[0] is None and fed[1] is None and fed[2] is returned[1], (
         "one pass sees no x̂_1; with self-conditioning the second is fed the first's"
     )

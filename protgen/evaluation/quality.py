@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from protgen.data.segment import MAX_CA_CA, peptide_breaks
-from protgen.geometry.backbone import dihedral
+from protgen.geometry.backbone import CA_CA_RANGE, dihedral
 from protgen.geometry.compactness import (
     RG_RATIO_MEDIAN,
     RG_RATIO_RANGE,
@@ -36,7 +36,6 @@ __all__ = [
     "RG_RATIO_PDB",
 ]
 
-CA_CA_RANGE = (3.65, 3.95)  # Å; trans peptides (cis ones are ~2.9 Å and rare)
 # Rg/L^0.38 of PDB chain segments, Å: 5 %, median, 95 % (the constant used without a reference set)
 RG_RATIO_PDB = (RG_RATIO_RANGE[0], RG_RATIO_MEDIAN, RG_RATIO_RANGE[1])
 

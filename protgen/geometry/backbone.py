@@ -18,6 +18,7 @@ __all__ = [
     "C_N_BOND",
     "CA_C_N_ANGLE",
     "TERMINAL_PSI",
+    "CA_CA_RANGE",
     "backbone_to_frames",
     "frames_to_backbone",
     "place_oxygen",
@@ -35,6 +36,8 @@ C_N_BOND = 1.329
 CA_C_N_ANGLE = math.radians(116.2)
 # ψ used for the O of the last residue (no next N): the β-region value, 135°.
 TERMINAL_PSI = math.radians(135.0)
+# CA–CA(next) of a well-formed trans peptide, Å (cis ones are ~2.9 Å and rare).
+CA_CA_RANGE = (3.65, 3.95)
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,8 @@ Both use fixed validation batches and fixed noise (the same seed every call), so
 of ``validation.csv`` differ only through the weights. The diagnostics measure what samples
 lose first: real chains noised along the training path to time t and denoised in one pass
 (x̂_1, no self-conditioning), scored by CA RMSD to the truth after superposition, recall of the
-truth's DSSP strands and helices, and clashing residue pairs per 100 residues.
+truth's DSSP strands and helices, clashing residue pairs per 100 residues and the fraction of
+CA–CA(next) distances in the range of a trans peptide (local geometry, what late times set).
 """
 
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 
 from protgen.data.loader import Batch
-from protgen.geometry.backbone import frames_to_backbone
+from protgen.geometry.backbone import CA_CA_RANGE, frames_to_backbone
 from protgen.geometry.contacts import count_clashes
 from protgen.geometry.secondary import dssp
 from protgen.geometry.superposition import kabsch_rmsd
@@ -38,7 +39,8 @@ class Denoising:
 
     rmsd: Å, mean CA RMSD of x̂_1 to x_1 after superposition; strand_recall, helix_recall: fraction
     of the truth's DSSP E (H) residues that are E (H) in x̂_1; clashes_per_100: clashing residue
-    pairs per 100 residues of x̂_1 (the quality panel's definition).
+    pairs per 100 residues of x̂_1 (the quality panel's definition); ca_ca_in_range: fraction of
+    x̂_1's CA–CA(next) distances within CA_CA_RANGE (consecutive residues of the chain Φ shows).
     """
 
     t: float
@@ -46,6 +48,7 @@ class Denoising:
     strand_recall: float
     helix_recall: float
     clashes_per_100: float
+    ca_ca_in_range: float
 
 
 @torch.no_grad()
@@ -87,7 +90,7 @@ def denoising_diagnostics(
     out = []
     for t_value in times:
         rng = torch.Generator(device=batches[0].mask.device).manual_seed(seed)
-        rmsd, strands, helices, clashes = [], [0, 0], [0, 0], [0, 0]
+        rmsd, strands, helices, clashes, spacing = [], [0, 0], [0, 0], [0, 0], [0, 0]
         for batch in batches:
             t = torch.full((batch.mask.shape[0],), t_value, device=batch.mask.device)
             path = process.sample_path(batch.x_1, t, rng)
@@ -113,6 +116,9 @@ def denoising_diagnostics(
                 helices[1] += int((ss == "H").sum())
                 clashes[0] += count_clashes(predicted[k, :n])
                 clashes[1] += n
+                ca_ca = np.linalg.norm(np.diff(predicted[k, :n, 1], axis=0), axis=-1)
+                spacing[0] += int(((ca_ca > CA_CA_RANGE[0]) & (ca_ca < CA_CA_RANGE[1])).sum())
+                spacing[1] += len(ca_ca)
         out.append(
             Denoising(
                 t_value,
@@ -120,6 +126,7 @@ def denoising_diagnostics(
                 strands[0] / max(strands[1], 1),
                 helices[0] / max(helices[1], 1),
                 100 * clashes[0] / max(clashes[1], 1),
+                spacing[0] / max(spacing[1], 1),
             )
         )
     return out
