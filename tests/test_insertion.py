@@ -488,6 +488,35 @@ def test_training_times_cover_the_range_the_sampler_starts_in():
     assert early == pytest.approx(0.15 + 0.4 * 0.05 / CONFIG.t_max + 0.45 * 0.0129, abs=0.005)
 
 
+def test_a_late_share_puts_that_share_of_times_after_the_last_birth_and_keeps_the_rest():
+    """late_share s draws s of the times uniformly on [insertion_end, t_max] and scales the other
+    components by 1 − s: P(t > T) = s + (1 − s)·0.4·(t_max − T)/t_max (the clock and early
+    components never pass T); s = 0 is the previous law draw for draw; s outside [0, 1) is refused
+    in one line."""
+    from dataclasses import replace
+
+    from protgen.errors import ConfigError
+
+    s, end = 0.15, CONFIG.insertion_end
+    late = InsertionProcess(replace(CONFIG, late_share=s))
+    t = late.sample_time(200_000, torch.Generator().manual_seed(0))
+    after = (t > end).float().mean().item()
+    assert after == pytest.approx(
+        s + (1 - s) * 0.4 * (CONFIG.t_max - end) / CONFIG.t_max, abs=0.004
+    )
+    assert t.max() <= CONFIG.t_max and t.min() >= 0.0
+    tail = t[t > end]
+    assert tail.mean().item() == pytest.approx((end + CONFIG.t_max) / 2, abs=0.002), "uniform there"
+    none = InsertionProcess(replace(CONFIG, late_share=0.0))
+    base = InsertionProcess(CONFIG)
+    assert torch.equal(
+        none.sample_time(1000, torch.Generator().manual_seed(3)),
+        base.sample_time(1000, torch.Generator().manual_seed(3)),
+    )
+    with pytest.raises(ConfigError, match="late_share"):
+        InsertionProcess(replace(CONFIG, late_share=1.0))
+
+
 def test_the_gap_head_reads_the_insertion_clock_and_starts_as_the_head_it_extends():
     """insertion_end > 0 adds κ(t) features through a zero-initialised layer: at initialisation
     the counts equal the clockless head's; once trained (weights moved), they change with t

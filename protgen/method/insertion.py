@@ -103,6 +103,8 @@ class InsertionProcess:
     gaussian_positions = False
 
     def __init__(self, config: ProcessConfig = ProcessConfig(name="insertion")):
+        if not 0.0 <= config.late_share < 1.0:
+            raise ConfigError(f"process late_share must be in [0, 1), got {config.late_share}")
         self.config = config
 
     @property
@@ -119,12 +121,14 @@ class InsertionProcess:
         return 0.0 if k0 >= 1 else (k1 - k0) / (1 - k0)
 
     def sample_time(self, batch: int, rng=None, device=None) -> torch.Tensor:
-        """Times on [0, t_max], the range the sampler runs over (it starts at t = 0): 40 % uniform;
-        45 % uniform in the insertion clock u = −log(1 − κ(t)) ∈ [0, 5] (t = T(1 − e^{−u}), dense
-        near the insertion end, where the rate errors that matter most are); 15 % uniform on
-        [0, EARLY_TIMES] (the first steps, where a seed grows by its largest counts: 18 % of the
-        times fall there, against 3 % before). A time law is a positive time weight, so the
-        minimiser is unchanged at every t."""
+        """Times on [0, t_max], the range the sampler runs over (it starts at t = 0). Before the
+        late share s = ``late_share``, scaled by (1 − s): 40 % uniform; 45 % uniform in the
+        insertion clock u = −log(1 − κ(t)) ∈ [0, 5] (t = T(1 − e^{−u}), dense near the insertion
+        end, where the rate errors that matter most are); 15 % uniform on [0, EARLY_TIMES] (the
+        first steps, where a seed grows by its largest counts). Then s uniform on
+        [insertion_end, t_max] (every residue born: the times that set x̂_1's local geometry,
+        which the clock's share, all below the insertion end, leaves thin). A time law is a
+        positive time weight, so the minimiser is unchanged at every t."""
         c = self.config
         uniform = paths.uniform_times(0.0, c.t_max, batch, rng, device)
         clock = c.insertion_end * (
@@ -132,7 +136,12 @@ class InsertionProcess:
         )
         early = EARLY_TIMES * torch.rand(batch, generator=rng, device=device)
         pick = torch.rand(batch, generator=rng, device=device)
-        return torch.where(pick < 0.4, uniform, torch.where(pick < 0.85, clock, early))
+        t = torch.where(pick < 0.4, uniform, torch.where(pick < 0.85, clock, early))
+        if c.late_share > 0:
+            late = paths.uniform_times(min(c.insertion_end, c.t_max), c.t_max, batch, rng, device)
+            late_pick = torch.rand(batch, generator=rng, device=device) < c.late_share
+            t = torch.where(late_pick, late, t)
+        return t
 
     def world_prior(self, like: WorldState, rng=None) -> WorldState:
         """One seed residue per chain, at the origin plus σ_b·ε with a Haar rotation."""
