@@ -9,7 +9,9 @@ figures of a `protgen eval` folder (samples and, beside them, its real chains). 
 the ledger against cumulative core-hours: the campaign's stretches (stages named campaign-… and
 warm-start) as lines, its cool-down branches (cool-…: the campaign's weights fine-tuned with a
 decaying learning rate, what ships) as stars, and conditional models fine-tuned from a shipped one
-(motif-…, ss-…: their validation chains carry no condition) as crosses. The cumulative core-hours
+(motif-…, ss-…: their validation chains carry no condition) as crosses; fine-tunes of another
+process (insertion-…: Process 3 on the 40–256 set) count in the core-hours but are not drawn,
+their validation being on another path and set. The cumulative core-hours
 are the ledger's, every row in the order it ran: a fine-tune sits where it ran, not beside its
 parent.
 
@@ -149,17 +151,21 @@ BRANCHES = {
     "cool": "cool-down",
     "motif": "fine-tune",
     "ss": "fine-tune",
+    # another process's model (Process 3 on the 40–256 set): its validation figures are on
+    # another path and set, so the plot leaves them out; its core-hours count
+    "insertion": "other process",
 }
 
 
 def branch(stage: str) -> str:
     """Which line of the plot a ledger row belongs to: "" (the campaign), "cool-down" or
-    "fine-tune" (a conditional model fine-tuned from a shipped one), by the name before the
-    stage's number (campaign-5, cool-2, motif-1; warm-start has none)."""
+    "fine-tune" (a conditional model fine-tuned from a shipped one) or "other process" (not
+    drawn), by the name before the stage's number (campaign-5, cool-2, motif-1; warm-start has
+    none)."""
     for prefix, kind in BRANCHES.items():
         if stage == prefix or stage.startswith(prefix + "-"):
             return kind
-    raise SystemExit(f"stage {stage!r}: name it warm-start, campaign-N, cool-N, motif-N or ss-N")
+    raise SystemExit(f"stage {stage!r}: name it warm-start, campaign-N, cool-N, motif-N, ss-N or insertion-N")
 
 
 def plot(args) -> None:
