@@ -61,8 +61,9 @@ def sample(
     ``num`` arrays (L_i, 4, 3) is returned. ``ss``: a secondary-structure condition (H, E, L; ?
     or - unconstrained), which gives the length (``length`` is then ignored), for a model trained
     with it (the shipped ss model by default), with classifier-free ``guidance`` w (0
-    unconditional, 1 conditional, > 1 guided; None: 2, chosen on validation strings in the
-    README's *Secondary-structure control*; a weight without ``ss`` is refused). The arguments
+    unconditional, 1 conditional, > 1 guided; None: 1, the exact conditional generator, chosen
+    on validation strings in the README's *Secondary-structure control*; a weight without ``ss``
+    is refused). The arguments
     are checked as the command line checks its flags
     (``protgen.sampling.config.check_sample_config``): a bad one raises ConfigError."""
     from dataclasses import replace

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Reproduces the models shipped in protgen/weights: the training set (ProMod3's structure database,
 # optionally merged with a folder of PDB/mmCIF files, segments of 40–256 residues), the default
-# model (scripts/default.toml; ~2.3 h at 3.3 steps/s on 2 CPU cores), then the variable-length,
-# sparse and secondary-structure models fine-tuned from it, the motif-scaffolding model fine-tuned
-# from the shipped short-chain model (short.pt, the training campaign's: README, Short chains), and
-# their export. The insertion model's second stage (4,500 steps) took 39 min at one
+# model (scripts/default.toml; ~2.3 h at 3.3 steps/s on 2 CPU cores), then the variable-length
+# and sparse models fine-tuned from it, the secondary-structure and motif-scaffolding models
+# fine-tuned from the shipped short-chain model (short.pt, the training campaign's: README, Short
+# chains), and their export. The insertion model's second stage (4,500 steps) took 39 min at one
 # thread, beside a 5,000-step fixed-length run from default.pt (48 min), the same-cost
 # comparator of the README's table. The sparse model's 7,000 steps took ~65 min at one thread,
 # beside another run; last, the secondary-structure and motif models, on the short set
@@ -37,21 +37,17 @@ protgen train --data "$runs/set" --out "$runs/sparse" --config scripts/default.t
   $(resume "$runs/sparse" "--init-from protgen/weights/default.pt")
 python scripts/export_weights.py "$runs/sparse/checkpoint.pt" protgen/weights/sparse.pt
 # Secondary-structure control (protgen sample --ss): the short set (40–128 residues, as the
-# README's Data section builds it, from the .deb the promod3 step kept in RUNS), the default model
-# fine-tuned on it (shipped: stopped at 878 steps of a 20,000-step schedule), then 6,000 steps with
-# the per-residue condition (shipped: peak learning rate 2e-4 before step 1,861 and between 2,000
-# and 2,035, 4e-4 otherwise; 2.6 h at one thread beside other runs).
+# README's Data section builds it, from the .deb the promod3 step kept in RUNS) and short.pt, the
+# training campaign's shipped model, fine-tuned 4,500 steps of 8 chains with the per-residue
+# condition (shipped: ledger row ss-2, 1.0 core-hours at one thread beside two other runs).
 if [ ! -f "$runs/short/dataset.json" ]; then
   deb=$(ls "$runs"/promod3-data_*_all.deb | head -n 1)
   protgen data build "$deb" $pdb --out "$runs/short" --min-length 40 --max-length 128 \
     --val-fraction 0.06 --test-fraction 0.06 --workers 2
 fi
-protgen train --data "$runs/short" --out "$runs/short_warm" --config scripts/default.toml \
-  --steps 878 --lr 0.0002 --warmup 200 --crop-length 128 --threads 2 \
-  $(resume "$runs/short_warm" "--init-from protgen/weights/default.pt")
 protgen train --data "$runs/short" --out "$runs/ss" --config scripts/campaign.toml \
-  --ss-condition --steps 6000 --lr 0.0004 --warmup 200 --seed 3 --threads 2 \
-  $(resume "$runs/ss" "--init-from $runs/short_warm/checkpoint.pt")
+  --ss-condition --steps 4500 --batch-size 8 --lr 0.0003 --warmup 200 --seed 10 --threads 2 \
+  $(resume "$runs/ss" "--init-from protgen/weights/short.pt")
 python scripts/export_weights.py "$runs/ss/checkpoint.pt" protgen/weights/ss.pt
 # Motif scaffolding (protgen sample --motif): short.pt with the fixed-flag embedding switched on
 # (zero-initialised), half the training chains with a random motif, the motif frozen in the network

@@ -199,7 +199,7 @@ def test_sample_with_a_string_or_a_file_records_the_condition_and_eval_scores_it
         len(row["ss"]) == 36
         and row["ss"].count("H") >= 15
         and row["ss_source"].endswith("real.pdb:A")
-        and row["guidance"] == "2.0"  # the default weight, recorded
+        and row["guidance"] == "1.0"  # the default weight, recorded
     )
     out = _protgen("eval", str(tmp_path / "a"), "--out", str(tmp_path / "eval"), "--mpnn", "off")
     assert out.returncode == 0, out.stderr
