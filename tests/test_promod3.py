@@ -172,6 +172,10 @@ def test_build_merges_a_database_and_pdb_files(tmp_path):
         k = ids.index("2XYZ_B")
         assert np.abs(ts.segment_atoms(k) - _entries()[1][3]).max() < 0.01
     assert not list(tmp_path.glob(".set*")), "the scratch copy of the unpacked database is removed"
+    assert ts.records[k].source == f"{deb}#2XYZ_B", "sources cite the .deb, not the scratch copy"
+    fingerprint = ts.meta.fingerprint
+    again = build([deb, tmp_path / "src" / "extra.pdb"], tmp_path / "set2", config)
+    assert again.meta.fingerprint == fingerprint, "the same build of a .deb twice: the same set"
 
 
 @pytest.fixture

@@ -176,12 +176,15 @@ def _database_kind(path: Path) -> str | None:
 
 @dataclass(frozen=True)
 class _Job:
-    """One unit of reading: a structure file, or entries [lo, hi) of a structure database."""
+    """One unit of reading: a structure file, or entries [lo, hi) of a structure database.
+    ``origin``: the file the user named, where it differs from ``path`` (a .deb unpacked into the
+    build's scratch folder): what segment sources cite, so that identical builds are identical."""
 
     path: str
     config: SegmentConfig
     lo: int = -1
     hi: int = -1
+    origin: str = ""
 
     @property
     def items(self) -> int:
@@ -198,7 +201,7 @@ def _read_job(job: _Job) -> list[tuple[str, list[Segment], str | None]]:
     db = _open_db(job.path)
     out = []
     for k in range(job.lo, job.hi):
-        source = f"{job.path}#{db.name(k)}"
+        source = f"{job.origin or job.path}#{db.name(k)}"
         try:
             structure = Structure(source, (db.chain(k),), None, None, 1)
             segments, reason = segments_of(structure, source, job.config, name=db.name(k))
@@ -252,12 +255,13 @@ def _jobs(files: list[Path], config: SegmentConfig, scratch: Path) -> list[_Job]
         if kind is None:
             jobs.append(_Job(str(path), config))
             continue
+        origin = str(path)
         if kind == "deb":
             print(f"unpacking {path} ...", file=sys.stderr, flush=True)
             path = extract_from_deb(path, scratch / f"{len(jobs)}_{path.stem}.dat")
         db = _open_db(str(path))
         jobs += [
-            _Job(str(path), config, lo, min(lo + _DB_CHUNK, len(db)))
+            _Job(str(path), config, lo, min(lo + _DB_CHUNK, len(db)), origin)
             for lo in range(0, len(db), _DB_CHUNK)
         ]
     return jobs
