@@ -165,7 +165,9 @@ def branch(stage: str) -> str:
     for prefix, kind in BRANCHES.items():
         if stage == prefix or stage.startswith(prefix + "-"):
             return kind
-    raise SystemExit(f"stage {stage!r}: name it warm-start, campaign-N, cool-N, motif-N, ss-N or insertion-N")
+    raise SystemExit(
+        f"stage {stage!r}: name it warm-start, campaign-N, cool-N, motif-N, ss-N or insertion-N"
+    )
 
 
 def plot(args) -> None:

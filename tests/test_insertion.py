@@ -491,11 +491,12 @@ def test_training_times_cover_the_range_the_sampler_starts_in():
 def test_a_late_share_puts_that_share_of_times_after_the_last_birth_and_keeps_the_rest():
     """late_share s draws s of the times uniformly on [insertion_end, t_max] and scales the other
     components by 1 − s: P(t > T) = s + (1 − s)·0.4·(t_max − T)/t_max (the clock and early
-    components never pass T); s = 0 is the previous law draw for draw; s outside [0, 1) is refused
-    in one line."""
+    components never pass T) and the early share is (1 − s) times its old value; s = 0 is the
+    previous law draw for draw (pinned values); s outside [0, 1) is refused in one line."""
     from dataclasses import replace
 
     from protgen.errors import ConfigError
+    from protgen.method.insertion import EARLY_TIMES
 
     s, end = 0.15, CONFIG.insertion_end
     late = InsertionProcess(replace(CONFIG, late_share=s))
@@ -507,12 +508,15 @@ def test_a_late_share_puts_that_share_of_times_after_the_last_birth_and_keeps_th
     assert t.max() <= CONFIG.t_max and t.min() >= 0.0
     tail = t[t > end]
     assert tail.mean().item() == pytest.approx((end + CONFIG.t_max) / 2, abs=0.002), "uniform there"
+    # s = 0: protgen 0.2's law draw for draw (its first six times at seed 3, pinned)
     none = InsertionProcess(replace(CONFIG, late_share=0.0))
-    base = InsertionProcess(CONFIG)
-    assert torch.equal(
-        none.sample_time(1000, torch.Generator().manual_seed(3)),
-        base.sample_time(1000, torch.Generator().manual_seed(3)),
-    )
+    before = [0.7831342816, 0.0200734418, 0.7590436935, 0.0266852807, 0.0087802624, 0.0595151298]
+    got = none.sample_time(6, torch.Generator().manual_seed(3)).tolist()
+    assert got == pytest.approx(before, abs=1e-8)
+    early = (t < EARLY_TIMES).float().mean().item()
+    assert early == pytest.approx(
+        (1 - s) * (0.15 + 0.4 * EARLY_TIMES / CONFIG.t_max + 0.45 * 0.0129), abs=0.004
+    ), "the other shares shrink by 1 - s"
     with pytest.raises(ConfigError, match="late_share"):
         InsertionProcess(replace(CONFIG, late_share=1.0))
 

@@ -58,7 +58,7 @@ class ProcessConfig:
     birth_sigma: float = 2.0
     # Process 3: share of the training times drawn uniformly on [insertion_end, t_max], after the
     # last birth, where x̂_1's local geometry is set; the other shares shrink in proportion
-    # (0: protgen 0.3's law, 7.7 % of the times above t = 0.8 against Process 1's 19 %)
+    # (0: the shipped law, 7.7 % of the times above t = 0.8 against Process 1's 19 %)
     late_share: float = 0.0
     coupling: str = "kabsch"  # joint law of (Y_0, Y_1): "independent", or "kabsch" (each noise draw
     # rotated rigidly onto its data chain; a coupling, so the loss stays exact — protgen/THEORY.md

@@ -27,7 +27,7 @@ MAX_LENGTH = 1000
 # classifier-free guidance weight for a secondary-structure condition: 1, the exact conditional
 # generator (one network pass a step). The README's *Secondary-structure control*: the shipped
 # ss.pt on validation strings, agreement 70 % at w = 1 and 73 % at w = 2, but w = 2 breaks local
-# geometry (CA–CA(next) in range 99 → 92 %, clash-free 12.5 → 0 %)
+# geometry (CA–CA(next) in range 99 → 92 %, geometry OK 12.5 → 0 %)
 DEFAULT_GUIDANCE = 1.0
 
 
