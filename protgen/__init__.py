@@ -63,8 +63,7 @@ def sample(
     with it (the shipped ss model by default), with classifier-free ``guidance`` w (0
     unconditional, 1 conditional, > 1 guided; None: 1, the exact conditional generator, chosen
     on validation strings in the README's *Secondary-structure control*; a weight without ``ss``
-    is refused). The arguments
-    are checked as the command line checks its flags
+    is refused). The arguments are checked as the command line checks its flags
     (``protgen.sampling.config.check_sample_config``): a bad one raises ConfigError."""
     from dataclasses import replace
 
