@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from protgen.data.segment import MAX_CA_CA, peptide_breaks
-from protgen.geometry.backbone import CA_CA_RANGE, dihedral
+from protgen.geometry.backbone import dihedral, in_ca_ca_range
 from protgen.geometry.compactness import (
     RG_RATIO_MEDIAN,
     RG_RATIO_RANGE,
@@ -142,7 +142,7 @@ def quality_panel(atoms: np.ndarray, chain: np.ndarray | None = None) -> Quality
     phi, psi = ramachandran(atoms, chain)
     breaks = int((peptide_breaks(atoms) & joined).sum())
     clashes = count_clashes(atoms, chain)
-    in_range = (ca_ca > CA_CA_RANGE[0]) & (ca_ca < CA_CA_RANGE[1])
+    in_range = in_ca_ca_range(ca_ca)
     ok = float(in_range.mean()) if len(ca_ca) else float("nan")
     return QualityPanel(
         length=length,
@@ -175,7 +175,7 @@ def _ca_panel(ca: np.ndarray, chain: np.ndarray | None = None) -> QualityPanel:
         sep |= np.asarray(chain)[:, None] != np.asarray(chain)[None, :]
     close = (np.linalg.norm(ca[:, None] - ca[None], axis=-1) < CLASH_CA_CA) & sep
     breaks, clashes = int((ca_ca > MAX_CA_CA).sum()), int(np.triu(close).sum())
-    in_range = (ca_ca > CA_CA_RANGE[0]) & (ca_ca < CA_CA_RANGE[1])
+    in_range = in_ca_ca_range(ca_ca)
     ok = float(in_range.mean()) if len(ca_ca) else float("nan")
     rg = radius_of_gyration(ca)
     nan = float("nan")

@@ -19,6 +19,7 @@ __all__ = [
     "CA_C_N_ANGLE",
     "TERMINAL_PSI",
     "CA_CA_RANGE",
+    "in_ca_ca_range",
     "backbone_to_frames",
     "frames_to_backbone",
     "place_oxygen",
@@ -38,6 +39,12 @@ CA_C_N_ANGLE = math.radians(116.2)
 TERMINAL_PSI = math.radians(135.0)
 # CA–CA(next) of a well-formed trans peptide, Å (cis ones are ~2.9 Å and rare).
 CA_CA_RANGE = (3.65, 3.95)
+
+
+def in_ca_ca_range(ca_ca):
+    """Which CA–CA(next) distances (Å; a numpy array or tensor of any shape) lie strictly inside
+    CA_CA_RANGE: a boolean array of the same shape."""
+    return (ca_ca > CA_CA_RANGE[0]) & (ca_ca < CA_CA_RANGE[1])
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from protgen.data.loader import Batch
-from protgen.geometry.backbone import CA_CA_RANGE, frames_to_backbone
+from protgen.geometry.backbone import frames_to_backbone, in_ca_ca_range
 from protgen.geometry.contacts import count_clashes
 from protgen.geometry.secondary import dssp
 from protgen.geometry.superposition import kabsch_rmsd
@@ -41,7 +41,7 @@ class Denoising:
     rmsd: Å, mean CA RMSD of x̂_1 to x_1 after superposition; strand_recall, helix_recall: fraction
     of the truth's DSSP E (H) residues that are E (H) in x̂_1; clashes_per_100: clashing residue
     pairs per 100 residues of x̂_1 (the quality panel's definition); ca_ca_in_range: fraction of
-    x̂_1's CA–CA(next) distances within CA_CA_RANGE (consecutive residues of the chain Φ shows).
+    x̂_1's CA–CA(next) distances in_ca_ca_range (consecutive residues of the chain Φ shows).
     """
 
     t: float
@@ -118,7 +118,7 @@ def denoising_diagnostics(
                 clashes[0] += count_clashes(predicted[k, :n])
                 clashes[1] += n
                 ca_ca = np.linalg.norm(np.diff(predicted[k, :n, 1], axis=0), axis=-1)
-                spacing[0] += int(((ca_ca > CA_CA_RANGE[0]) & (ca_ca < CA_CA_RANGE[1])).sum())
+                spacing[0] += int(in_ca_ca_range(ca_ca).sum())
                 spacing[1] += len(ca_ca)
         out.append(
             Denoising(
